@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, one-writer database handle, repositories, Alembic migrations."""

@@ -1,0 +1,277 @@
+"""SQLAlchemy ORM tables. Schema changes go through Alembic migrations in ``migrations/``.
+
+What is *not* here on purpose: no table for unmatched faces, tracks or embeddings. Passers-by
+leave only the aggregate per-camera per-minute counts in ``face_counts``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from vigil.timeutil import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware UTC datetimes; SQLite returns naive ones, which we re-tag as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use vigil.timeutil.utcnow()")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        from datetime import UTC
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Purpose(str, enum.Enum):
+    missing_person = "missing_person"
+    victim_search = "victim_search"
+    imminent_threat = "imminent_threat"
+    serious_crime_suspect = "serious_crime_suspect"
+    consented_access = "consented_access"
+
+
+class AuthorizationStatus(str, enum.Enum):
+    active = "active"
+    revoked = "revoked"
+    refused = "refused"
+
+
+class AlertStatus(str, enum.Enum):
+    candidate = "candidate"  # no review yet
+    pending_second = "pending_second"  # one confirmation, needs a second different user
+    confirmed = "confirmed"
+    rejected = "rejected"  # a false alert
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    supervisor = "supervisor"
+    operator = "operator"
+    auditor = "auditor"
+
+
+class Authorization(Base):
+    __tablename__ = "authorizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[Purpose] = mapped_column(Enum(Purpose, native_enum=False, length=32))
+    cameras: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None = all cameras
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[AuthorizationStatus] = mapped_column(
+        Enum(AuthorizationStatus, native_enum=False, length=16), default=AuthorizationStatus.active
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="cli")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    watchlists: Mapped[list[Watchlist]] = relationship(back_populates="authorization")
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    authorization_id: Mapped[int] = mapped_column(ForeignKey("authorizations.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    authorization: Mapped[Authorization] = relationship(back_populates="watchlists")
+    subjects: Mapped[list[Subject]] = relationship(
+        back_populates="watchlist", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    watchlist: Mapped[Watchlist] = relationship(back_populates="subjects")
+    templates: Mapped[list[Template]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan", passive_deletes=True
+    )
+    __table_args__ = (UniqueConstraint("watchlist_id", "name"),)
+
+
+class Template(Base):
+    """One enrolled face: embedding per pack plus the enrolled photo's face crop (both biometric)."""
+
+    __tablename__ = "templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    pack: Mapped[str] = mapped_column(String(32), index=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 bytes, encrypted when a key is set
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # JPEG face crop
+    quality: Mapped[float] = mapped_column(Float, default=0.0)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subject: Mapped[Subject] = relationship(back_populates="templates")
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    url: Mapped[str] = mapped_column(Text)
+    max_fps: Mapped[float] = mapped_column(Float, default=5.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
+    authorization_id: Mapped[int] = mapped_column(
+        ForeignKey("authorizations.id", ondelete="CASCADE"), index=True
+    )
+    template_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    pack: Mapped[str] = mapped_column(String(32))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # JPEG, bystanders masked
+    crop_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[AlertStatus] = mapped_column(
+        Enum(AlertStatus, native_enum=False, length=16), default=AlertStatus.candidate, index=True
+    )
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="alert", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))  # confirm | reject
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    alert: Mapped[Alert] = relationship(back_populates="reviews")
+
+
+class FaceCount(Base):
+    """Aggregate counts per camera per minute: the only trace unmatched faces leave."""
+
+    __tablename__ = "face_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    minute: Mapped[datetime] = mapped_column(UTCDateTime)
+    faces: Mapped[int] = mapped_column(Integer, default=0)
+    tracks: Mapped[int] = mapped_column(Integer, default=0)
+    embedded_tracks: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("camera", "minute"),)
+
+
+class CameraSession(Base):
+    """One 'use' of the system: a camera run from start to stop (EU AI Act Art 12(3))."""
+
+    __tablename__ = "camera_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pack: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[float] = mapped_column(Float)
+    watchlists: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained audit record (chain logic in vigil.accountability.audit)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(256), default="")
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class AuditSignature(Base):
+    __tablename__ = "audit_signatures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Setting(Base):
+    """Runtime settings changed through the UI (preview blur, threshold): audited."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128), default="system")
+
+
+class RetentionRun(Base):
+    __tablename__ = "retention_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # counts per data class

@@ -1,0 +1,1 @@
+"""Face model packs behind one interface. See :mod:`vigil.models.base`."""

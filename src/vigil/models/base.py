@@ -1,0 +1,52 @@
+"""The one interface every model pack implements.
+
+A pack detects faces (box + 5 landmarks + score), aligns a face for its embedder and embeds it.
+There are deliberately no attribute outputs: no age, gender, ethnicity, emotion or any other
+demographic estimate exists in this interface or any implementation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from vigil.types import AlignedFace, Detection, Embedding, FaceShot
+
+
+class FaceDetector(ABC):
+    @abstractmethod
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Find faces in a BGR uint8 image."""
+
+
+class FaceEmbedder(ABC):
+    dim: int
+
+    @abstractmethod
+    def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
+        """Cut and align one face from a BGR image for this embedder."""
+
+    @abstractmethod
+    def embed(self, faces: list[AlignedFace]) -> list[Embedding]:
+        """Embed aligned faces; returns unit-length vectors in the same order."""
+
+
+class ModelPack:
+    """A detector and an embedder that belong together, plus the pack's name and threshold."""
+
+    def __init__(self, name: str, detector: FaceDetector, embedder: FaceEmbedder, threshold: float):
+        self.name = name
+        self.detector = detector
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return self.detector.detect(image)
+
+    def embed_shots(self, shots: list[FaceShot]) -> list[Embedding]:
+        faces = [self.embedder.align(s.frame.image, s.detection) for s in shots]
+        return self.embedder.embed(faces)
+
+    def embed_image(self, image: np.ndarray, detection: Detection) -> Embedding:
+        return self.embedder.embed([self.embedder.align(image, detection)])[0]
