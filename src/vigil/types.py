@@ -203,3 +203,13 @@ class CandidateAlert:
     crop_jpeg: bytes  # best probe crop, bystanders masked
     captured_monotonic: float  # monotonic time of the best frame: for latency
     context_jpeg: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedFace:
+    """One enrollment photo that passed validation: exactly one usable face."""
+
+    embedding: Embedding
+    quality: Quality
+    crop_jpeg: bytes  # the enrolled face crop, shown beside alerts
+    source_name: str

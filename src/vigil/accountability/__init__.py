@@ -1,0 +1,1 @@
+"""Accountability: tamper-evident audit, encryption at rest, retention, reports."""

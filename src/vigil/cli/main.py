@@ -1,0 +1,39 @@
+"""The `vigil` command. Sub-commands live in sibling modules, each with a ``register(app)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vigil.cli import accountability, core, server
+from vigil.cli.common import CliState
+
+app = typer.Typer(
+    name="vigil",
+    help="Vigil: face recognition for camera networks, with its safeguards enforced in code.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config file (default: $VIGIL_HOME/vigil.yaml)",
+        exists=False, dir_okay=False,
+    ),
+) -> None:
+    ctx.obj = CliState(config)
+    ctx.call_on_close(ctx.obj.close)
+
+
+core.register(app)
+server.register(app)
+accountability.register(app)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,9 @@
+"""CLI commands: server (see the module's register)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

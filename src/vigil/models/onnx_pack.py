@@ -1,0 +1,181 @@
+"""The fast model pack: YuNet detector (OpenCV) + an ArcFace-compatible ONNX embedder.
+
+The model files are given by the user (``onnx.detector`` / ``onnx.embedder`` or the environment
+variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloaded.
+
+* Detector: ``cv2.FaceDetectorYN``. Its 5 landmarks come image-left eye first (the subject's
+  right eye), then the other eye, nose tip, image-left and image-right mouth corner: that is the
+  project's order already (checked on real photos in tests/models/test_onnx_pack.py).
+* Alignment: least-squares similarity onto the ArcFace 5-point template at the embedder's input
+  size (112x112 for MobileFaceNet / ArcFace).
+* Embedder: onnxruntime; input name and size are read from the model; channel order and
+  ``(x - input_mean) / input_std`` normalisation come from the config; output is L2-normalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vigil.config import OnnxConfig, Settings
+from vigil.errors import ModelError
+from vigil.models.alignment import warp_to_template
+from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.types import AlignedFace, BBox, Detection, Embedding
+
+PACK_NAME = "onnx"
+# Images with a longer side than this are shrunk for YuNet (phone photos): it is trained on
+# ~640 px inputs and misses faces that fill a 4000 px photo. Camera frames (<= 1920) are untouched.
+MAX_DETECT_SIDE = 1920
+
+_KEYS = {"detector": "VIGIL_ONNX_DETECTOR", "embedder": "VIGIL_ONNX_EMBEDDER"}
+_EXPECTED = {
+    "detector": "a YuNet face detector .onnx file (e.g. face_detection_yunet_2023mar.onnx)",
+    "embedder": "an ArcFace-compatible embedder .onnx file with a 1x3xHxW image input "
+    "(e.g. MobileFaceNet, 1x3x112x112)",
+}
+
+
+def _model_error(which: str, path: Path | None, problem: str) -> ModelError:
+    where = f"{path}" if path is not None else "(not set)"
+    return ModelError(
+        f"config 'onnx.{which}' = {where}: {problem}; expected {_EXPECTED[which]}.",
+        hint=f"Set onnx.{which} in vigil.yaml or the environment variable {_KEYS[which]} to the "
+        "right file, or use model_pack: dlib.",
+    )
+
+
+def _checked_path(which: str, path: Path | None) -> Path:
+    if path is None:
+        raise _model_error(which, None, "no file given")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise _model_error(which, path, "no such file")
+    return path
+
+
+class YuNetDetector(FaceDetector):
+    def __init__(self, path: Path, config: OnnxConfig) -> None:
+        try:
+            self._net = cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), config.score_threshold, config.nms_threshold
+            )
+        except cv2.error as exc:
+            raise _model_error("detector", path, f"OpenCV cannot load it ({_first_line(exc)})") from exc
+        self._path = path
+        self._probe()
+
+    def _probe(self) -> None:
+        try:
+            self._net.setInputSize((64, 64))
+            _, faces = self._net.detect(np.zeros((64, 64, 3), np.uint8))
+        except cv2.error as exc:
+            raise _model_error("detector", self._path, f"it does not run as YuNet ({_first_line(exc)})") from exc
+        if faces is not None and faces.shape[1] < 15:
+            raise _model_error("detector", self._path, f"it gives {faces.shape[1]} values per face, not 15")
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+            raise ValueError(f"YuNet: expected a uint8 HxWx3 BGR image, got {getattr(image, 'shape', image)}")
+        h, w = image.shape[:2]
+        scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
+        work = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        self._net.setInputSize((work.shape[1], work.shape[0]))
+        _, faces = self._net.detect(work)
+        if faces is None:
+            return []
+        found: list[Detection] = []
+        for row in faces:
+            x, y, fw, fh = (float(v) / scale for v in row[:4])
+            box = BBox(x, y, x + max(fw, 1.0), y + max(fh, 1.0))
+            landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+            found.append(Detection(box=box, landmarks=landmarks, score=float(row[14])))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderInput:
+    name: str
+    size: int  # square input side in pixels
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+class OnnxEmbedder(FaceEmbedder):
+    def __init__(self, path: Path, config: OnnxConfig) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = config.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise _model_error("embedder", path, f"onnxruntime cannot load it ({_first_line(exc)})") from exc
+        self._input = self._check_input(path)
+        self._output = self._session.get_outputs()[0].name
+        self._rgb = config.color_order == "rgb"
+        self._mean = float(config.input_mean)
+        self._std = float(config.input_std)
+        self.dim = self._probe_dim(path)
+
+    def _check_input(self, path: Path) -> EmbedderInput:
+        inputs = self._session.get_inputs()
+        shape = list(inputs[0].shape) if inputs else []
+        ok = (
+            len(inputs) == 1
+            and len(shape) == 4
+            and shape[1] == 3
+            and isinstance(shape[2], int)
+            and shape[2] == shape[3]
+            and shape[2] >= 32
+        )
+        if not ok:
+            got = ", ".join(f"{i.name} {i.shape}" for i in inputs) or "no inputs"
+            raise _model_error("embedder", path, f"its input is {got}")
+        return EmbedderInput(inputs[0].name, int(shape[2]))
+
+    def _probe_dim(self, path: Path) -> int:
+        blank = np.zeros((1, 3, self._input.size, self._input.size), np.float32)
+        try:
+            out = self._session.run([self._output], {self._input.name: blank})[0]
+        except Exception as exc:
+            raise _model_error("embedder", path, f"it fails on a test input ({_first_line(exc)})") from exc
+        out = np.asarray(out)
+        if out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 16:
+            raise _model_error("embedder", path, f"its output has shape {out.shape}, not 1xD")
+        return int(out.shape[1])
+
+    def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
+        return AlignedFace(image=warp_to_template(image, detection.landmarks, self._input.size))
+
+    def _blob(self, face: AlignedFace) -> np.ndarray:
+        size = self._input.size
+        if face.image.shape != (size, size, 3):
+            raise ValueError(f"ONNX embedder: expected a {size}x{size} chip, got {face.image.shape}")
+        pixels = face.image[:, :, ::-1] if self._rgb else face.image
+        blob = (pixels.astype(np.float32) - self._mean) / self._std
+        return np.ascontiguousarray(blob.transpose(2, 0, 1)[None])
+
+    def embed(self, faces: list[AlignedFace]) -> list[Embedding]:
+        # The shipped models have a fixed batch of 1, so faces go through one at a time.
+        out: list[Embedding] = []
+        for face in faces:
+            vector = self._session.run([self._output], {self._input.name: self._blob(face)})[0]
+            out.append(Embedding.normalised(np.asarray(vector)[0], PACK_NAME))
+        return out
+
+
+def build_onnx_pack(settings: Settings) -> ModelPack:
+    """Load YuNet + the embedder from the configured paths; ModelError if either is wrong."""
+    config = settings.onnx
+    detector = YuNetDetector(_checked_path("detector", config.detector), config)
+    embedder = OnnxEmbedder(_checked_path("embedder", config.embedder), config)
+    return ModelPack(PACK_NAME, detector, embedder, config.threshold)

@@ -1,0 +1,99 @@
+"""Authorizations: the legal authority without which no watchlist entry is ever matched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.accountability import audit
+from vigil.db.models import Authorization, AuthorizationStatus, Purpose
+from vigil.db.repositories import AlertRepo, AuthorizationRepo, SubjectRepo, WatchlistRepo
+from vigil.db.session import Database
+from vigil.errors import Conflict, InputError
+from vigil.timeutil import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationInput:
+    reference: str
+    purpose: str
+    legal_basis: str
+    authority: str
+    expires_at: datetime
+    valid_from: datetime | None = None
+    cameras: tuple[str, ...] | None = None  # None = all cameras
+
+    def validated(self) -> AuthorizationInput:
+        if not self.reference.strip():
+            raise InputError("the authorization reference is empty", hint="give the order's reference number")
+        if self.purpose not in Purpose.__members__:
+            raise InputError(
+                f"purpose {self.purpose!r} is not allowed",
+                hint="use one of: " + ", ".join(Purpose.__members__),
+            )
+        for name, value in (("legal basis", self.legal_basis), ("authority", self.authority)):
+            if not value.strip():
+                raise InputError(f"the {name} is empty", hint=f"state the {name} of this authorization")
+        start = self.valid_from or utcnow()
+        if self.expires_at <= start:
+            raise InputError("expiry must be after the start of validity", hint="check --expires/--valid-from")
+        if self.cameras is not None and not self.cameras:
+            raise InputError("the camera scope is empty", hint="omit --cameras to cover all cameras")
+        return self
+
+
+class AuthorizationService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, data: AuthorizationInput, *, actor: str) -> Authorization:
+        data = data.validated()
+        with self.db.write() as s:
+            auth = AuthorizationRepo(s).add(
+                Authorization(
+                    reference=data.reference.strip(),
+                    purpose=Purpose(data.purpose),
+                    legal_basis=data.legal_basis.strip(),
+                    authority=data.authority.strip(),
+                    valid_from=data.valid_from or utcnow(),
+                    expires_at=data.expires_at,
+                    cameras=list(data.cameras) if data.cameras else None,
+                    status=AuthorizationStatus.active,
+                    created_by=actor,
+                )
+            )
+            audit.record(s, actor=actor, action="authorization.create", target=auth.reference,
+                         details={"purpose": data.purpose, "expires_at": data.expires_at,
+                                  "cameras": data.cameras, "authority": auth.authority})
+            return auth
+
+    def list(self) -> Sequence[Authorization]:
+        with self.db.read() as s:
+            return AuthorizationRepo(s).list()
+
+    def get(self, reference: str) -> Authorization:
+        with self.db.read() as s:
+            return AuthorizationRepo(s).get(reference)
+
+    def end(self, reference: str, status: AuthorizationStatus, *, actor: str) -> dict[str, int]:
+        """Revoke or refuse: purge every template, subject and alert found under it, at once."""
+        if status is AuthorizationStatus.active:
+            raise InputError("use revoke or refuse to end an authorization")
+        with self.db.write() as s:
+            auth = AuthorizationRepo(s).get(reference)
+            if auth.status is not AuthorizationStatus.active:
+                raise Conflict(f"authorization {reference!r} is already {auth.status.value}")
+            purged = {"alerts": AlertRepo(s).delete_for_authorization(auth.id), "templates": 0, "subjects": 0}
+            subjects = SubjectRepo(s)
+            for wl in WatchlistRepo(s).for_authorization(auth.id):
+                for subject in list(subjects.list(wl.id)):
+                    counts = subjects.delete(subject)
+                    purged["templates"] += counts["templates"]
+                    purged["subjects"] += 1
+                    purged["alerts"] += counts["alerts"]
+            auth.status = status
+            auth.status_changed_at = utcnow()
+            audit.record(s, actor=actor, action=f"authorization.{status.value}", target=reference,
+                         details={"purged": purged})
+            return purged

@@ -1,0 +1,95 @@
+"""Watchlists and subjects. Enrollment stores only validated faces, encrypted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vigil.accountability import audit
+from vigil.accountability.crypto import DataCipher
+from vigil.db.models import Subject, Template, Watchlist
+from vigil.db.repositories import AuthorizationRepo, SubjectRepo, TemplateRepo, WatchlistRepo
+from vigil.db.session import Database
+from vigil.errors import InputError
+from vigil.types import ValidatedFace
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistView:
+    id: int
+    name: str
+    authorization_reference: str
+    purpose: str
+    subjects: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollResult:
+    subject_id: int
+    subject_name: str
+    templates_added: int
+
+
+class WatchlistService:
+    def __init__(self, db: Database, cipher: DataCipher) -> None:
+        self.db = db
+        self.cipher = cipher
+
+    def create(self, name: str, authorization_reference: str, *, actor: str) -> Watchlist:
+        if not name.strip():
+            raise InputError("the watchlist name is empty", hint="give the watchlist a name")
+        with self.db.write() as s:
+            auth = AuthorizationRepo(s).get(authorization_reference)
+            wl = WatchlistRepo(s).add(Watchlist(name=name.strip(), authorization_id=auth.id))
+            audit.record(s, actor=actor, action="watchlist.create", target=wl.name,
+                         details={"authorization": auth.reference})
+            return wl
+
+    def list(self) -> list[WatchlistView]:
+        with self.db.read() as s:
+            repo = WatchlistRepo(s)
+            return [
+                WatchlistView(wl.id, wl.name, wl.authorization.reference, wl.authorization.purpose.value,
+                              repo.subject_count(wl.id))
+                for wl in repo.list()
+            ]
+
+    def subjects(self, watchlist: str) -> Sequence[Subject]:
+        with self.db.read() as s:
+            return SubjectRepo(s).list(WatchlistRepo(s).get(watchlist).id)
+
+    def enroll(self, watchlist: str, subject_name: str, faces: Sequence[ValidatedFace], *,
+               actor: str) -> EnrollResult:
+        """Add a subject (or templates to an existing one) from validated faces."""
+        if not subject_name.strip():
+            raise InputError("the subject name is empty", hint="give the person's name")
+        if not faces:
+            raise InputError("no usable photo to enroll", hint="give at least one photo with one clear face")
+        with self.db.write() as s:
+            wl = WatchlistRepo(s).get(watchlist)
+            subjects = SubjectRepo(s)
+            subject = subjects.find(wl.id, subject_name.strip()) or subjects.add(
+                Subject(watchlist_id=wl.id, name=subject_name.strip())
+            )
+            templates = TemplateRepo(s)
+            for face in faces:
+                tpl = templates.add(Template(subject_id=subject.id, pack=face.embedding.pack,
+                                             dim=int(face.embedding.vector.shape[0]), vector=b"",
+                                             quality=face.quality.score, encrypted=True))
+                aad = f"template:{tpl.id}".encode()
+                tpl.vector = self.cipher.seal(face.embedding.vector.astype(np.float32).tobytes(), aad)
+                tpl.photo = self.cipher.seal(face.crop_jpeg, aad + b":photo")
+            audit.record(s, actor=actor, action="subject.enroll", target=f"{wl.name}/{subject.name}",
+                         details={"photos": [f.source_name for f in faces], "templates": len(faces)})
+            return EnrollResult(subject.id, subject.name, len(faces))
+
+    def remove_subject(self, subject_id: int, *, actor: str) -> dict[str, int]:
+        with self.db.write() as s:
+            repo = SubjectRepo(s)
+            subject = repo.get(subject_id)
+            label = f"{subject.watchlist.name}/{subject.name}"
+            counts = repo.delete(subject)
+            audit.record(s, actor=actor, action="subject.delete", target=label, details=counts)
+            return counts
