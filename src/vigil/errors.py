@@ -69,6 +69,7 @@ class EnrollmentRejected(InputError):
         "not_an_image",
         "unreadable",
         "too_large",
+        "bad_pose",
     )
 
     def __init__(self, reason: str, message: str, *, photo: str | None = None) -> None:

@@ -1,0 +1,126 @@
+"""Enrollment photo validation: exactly one usable face, or a clear refusal.
+
+:class:`FacePhotoValidator` turns uploaded bytes into a :class:`~vigil.types.ValidatedFace`
+(aligned embedding, quality, a JPEG crop for display) or raises
+:class:`~vigil.errors.EnrollmentRejected` with a stable reason:
+
+=============  ==========================================================================
+not_an_image   the bytes are not an image
+unreadable     a damaged or truncated image
+too_large      over ``max_image_bytes`` or ``max_image_pixels``
+no_face        no face found
+several_faces  more than one face of usable size: which person is meant is ambiguous
+too_small      the face is smaller than ``quality.min_face_px``
+too_blurred    the face region is blurred (``quality.min_sharpness``)
+bad_pose       the head is turned too far (``quality.max_yaw_ratio``)
+=============  ==========================================================================
+
+Faces smaller than ``min_face_px`` are ignored when counting faces (people far behind the
+subject), unless there is no larger face. Small photos are searched a second time at twice the
+size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``.
+Persisting subjects and templates is the watchlist service's job, not this module's.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vigil.errors import EnrollmentRejected
+from vigil.imaging import decode_image, encode_jpeg
+from vigil.models.base import ModelPack
+from vigil.pipeline.quality import QualityGate, laplacian_variance
+from vigil.types import BBox, Detection, Quality, ValidatedFace
+
+__all__ = ["FacePhotoValidator", "ValidatedFace"]
+
+# Photos whose longer side is at most this are searched again at 2x when no face is found.
+UPSCALE_RETRY_MAX_SIDE = 1280
+CROP_MARGIN = 0.25  # display crop: the face box plus this fraction on every side
+
+_MESSAGES = {
+    "no_face": "no face was found; use a clear, front-facing photo of one person.",
+    "too_small": "the face is {side:.0f} px across; at least {min} px is needed. "
+    "Use a closer or higher-resolution photo.",
+    "too_blurred": "the face is too blurred (sharpness {sharp:.0f}, need {need:.0f}); "
+    "use a sharper photo.",
+    "bad_pose": "the head is turned too far from the camera; use a front-facing photo.",
+}
+
+
+def _scaled(detection: Detection, factor: float) -> Detection:
+    b = detection.box
+    return Detection(
+        box=BBox(b.x1 * factor, b.y1 * factor, b.x2 * factor, b.y2 * factor),
+        landmarks=(detection.landmarks * factor).astype(np.float32),
+        score=detection.score,
+    )
+
+
+def face_crop(image: np.ndarray, box: BBox, margin: float = CROP_MARGIN) -> np.ndarray:
+    """The face box widened by ``margin`` on each side, clipped to the image."""
+    h, w = image.shape[:2]
+    mx, my = box.width * margin, box.height * margin
+    x1, y1 = max(0, int(box.x1 - mx)), max(0, int(box.y1 - my))
+    x2, y2 = min(w, int(np.ceil(box.x2 + mx))), min(h, int(np.ceil(box.y2 + my)))
+    return np.ascontiguousarray(image[y1:y2, x1:x2])
+
+
+class FacePhotoValidator:
+    """Validates enrollment photos with a model pack and the quality gate; one verb: validate."""
+
+    def __init__(
+        self, pack: ModelPack, gate: QualityGate, *, max_bytes: int, max_pixels: int
+    ) -> None:
+        self.pack = pack
+        self.gate = gate
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+
+    def validate(self, data: bytes, name: str) -> ValidatedFace:
+        image = decode_image(data, name=name, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+        detection = self._one_face(image, name)
+        quality = self.gate.score(image, detection)
+        self._check_quality(quality, detection, image, name)
+        embedding = self.pack.embed_image(image, detection)
+        crop = encode_jpeg(face_crop(image, detection.box), quality=90)
+        return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
+
+    def _detect(self, image: np.ndarray) -> list[Detection]:
+        found = self.pack.detect(image)
+        h, w = image.shape[:2]
+        if found or max(h, w) > UPSCALE_RETRY_MAX_SIDE:
+            return found
+        big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
+        return [_scaled(d, 0.5) for d in self.pack.detect(big)]
+
+    def _one_face(self, image: np.ndarray, name: str) -> Detection:
+        found = self._detect(image)
+        if not found:
+            raise EnrollmentRejected("no_face", _MESSAGES["no_face"], photo=name)
+        min_px = self.gate.config.min_face_px
+        usable = [d for d in found if min(d.box.width, d.box.height) >= min_px]
+        if len(usable) > 1:
+            raise EnrollmentRejected(
+                "several_faces",
+                f"{len(usable)} faces were found; enrollment needs a photo of exactly one person. "
+                "Crop the photo to the person to enroll.",
+                photo=name,
+            )
+        if usable:
+            return usable[0]
+        return max(found, key=lambda d: d.box.area)  # too small; the quality check says so
+
+    def _check_quality(
+        self, quality: Quality, detection: Detection, image: np.ndarray, name: str
+    ) -> None:
+        if quality.reason is None:
+            return
+        cfg = self.gate.config
+        message = _MESSAGES[quality.reason].format(
+            side=min(detection.box.width, detection.box.height),
+            min=cfg.min_face_px,
+            sharp=laplacian_variance(image, detection),
+            need=cfg.min_sharpness,
+        )
+        raise EnrollmentRejected(quality.reason, message, photo=name)

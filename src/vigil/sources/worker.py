@@ -1,0 +1,294 @@
+"""The per-camera capture worker: a decoder thread, a drop-oldest buffer and the analysed-fps cap.
+
+The decoder thread reads frames as fast as the source gives them (file cameras are paced to
+their own frame rate) and puts them into a small buffer that drops the oldest frame when full;
+it never waits for the analysis. The analysis side calls :meth:`CameraWorker.next_frame`, which
+hands out buffered frames in order, admitting no more than ``max_fps`` per second of frame time;
+frames passed over by that cap are counted in ``skipped_by_cap``, separately from ``drops``.
+
+Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
+
+``connecting``    started; the first open is in progress.
+``connected``     the source is open and frames are arriving.
+``reconnecting``  the stream was lost (read failed / server gone); waiting to reopen it.
+``failed``        the last open failed (``last_error`` says why); the worker keeps retrying with
+                  exponential backoff (``reconnect_initial_seconds`` doubling up to
+                  ``reconnect_max_seconds``; ``next_retry_at`` says when).
+``ended``         a file without ``loop`` reached its end; nothing more will come.
+``stopped``       :meth:`CameraWorker.stop` was called.
+
+Nothing is retried for ``ended``; files with ``loop=True`` restart at their end instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from vigil.config import CameraConfig, SourceConfig
+from vigil.errors import SourceError
+from vigil.sources.buffer import DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources.capture import FrameSource, SourceKind, SourceSpec, open_source, redact_url, source_kind
+from vigil.timeutil import utcnow
+from vigil.types import Frame
+
+# Opens the camera's source; ``index_start`` keeps frame indices increasing across reconnects.
+Opener = Callable[[int], FrameSource]
+
+
+class CameraState(str, Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    ENDED = "ended"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """An immutable snapshot of one camera worker, for the dashboard, API and metrics."""
+
+    camera: str
+    url: str  # password masked
+    kind: SourceKind
+    state: CameraState
+    since: datetime  # when the state last changed
+    fps_in: float  # decoded frames per second (moving average)
+    fps_analysed: float  # frames handed to the analysis per second (moving average)
+    frames_in: int
+    frames_analysed: int
+    drops: int  # frames dropped because the buffer was full
+    skipped_by_cap: int  # frames passed over by the max_fps cap
+    reconnects: int  # successful reopens after the first connection
+    open_failures: int
+    last_error: str | None
+    last_frame_at: datetime | None
+    next_retry_at: datetime | None
+    max_fps: float
+
+
+class CameraWorker:
+    """Capture for one camera. ``start()``, then ``next_frame(timeout)`` until ``done``; ``stop()``."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        config: SourceConfig | None = None,
+        *,
+        loop: bool = False,
+        pace_files: bool = True,
+        opener: Opener | None = None,
+    ) -> None:
+        self.camera = camera
+        self.config = config or SourceConfig()
+        self.kind: SourceKind = source_kind(camera.url)
+        self._pace = pace_files and self.kind == "file"
+        spec = SourceSpec(camera.url, camera.name, self.config, loop=loop)
+        self._opener: Opener = opener or (lambda start: open_source(spec, index_start=start))
+        self._buffer: DropOldestBuffer[Frame] = DropOldestBuffer(self.config.buffer_frames)
+        self._cap = FpsCap(camera.max_fps)
+        self._cap_lock = threading.Lock()
+        self._meter_in = RateMeter()
+        self._meter_out = RateMeter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._state = CameraState.CONNECTING
+        self._since = utcnow()
+        self._frames_in = 0
+        self._reconnects = 0
+        self._open_failures = 0
+        self._ever_connected = False
+        self._last_error: str | None = None
+        self._last_frame_at: datetime | None = None
+        self._next_retry_at: datetime | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> CameraWorker:
+        if self._thread is not None:
+            raise RuntimeError(f"camera {self.camera.name}: worker already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"vigil-decode-{self.camera.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        """Stop decoding and wake waiting consumers. Returns True if the thread has ended.
+
+        Never hangs: a thread blocked inside a stalled read (at most ``read_timeout_seconds``)
+        is left to finish on its own; it releases its capture when the read returns.
+        """
+        self._stop.set()
+        self._set_state(CameraState.STOPPED)
+        self._buffer.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def __enter__(self) -> CameraWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def done(self) -> bool:
+        """True once no further frame will come (ended or stopped) and the buffer is empty."""
+        return self._buffer.closed and len(self._buffer) == 0
+
+    # ----------------------------------------------------------------- consumer side
+
+    def next_frame(self, timeout: float) -> Frame | None:
+        """The next frame to analyse, within the max_fps cap; None if none came within ``timeout``.
+
+        Frames passed over by the cap are counted in ``skipped_by_cap``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._buffer.get(max(0.0, deadline - time.monotonic()))
+            if frame is None:
+                return None
+            with self._cap_lock:
+                admitted = self._cap.admit(frame.monotonic)
+            if admitted:
+                self._meter_out.tick()
+                return frame
+
+    def frames(self, poll_seconds: float = 0.5) -> Iterator[Frame]:
+        """Every frame :meth:`next_frame` gives, until the worker is done."""
+        while not self.done:
+            frame = self.next_frame(poll_seconds)
+            if frame is not None:
+                yield frame
+
+    def status(self) -> CameraStatus:
+        with self._lock, self._cap_lock:
+            return CameraStatus(
+                camera=self.camera.name,
+                url=redact_url(self.camera.url),
+                kind=self.kind,
+                state=self._state,
+                since=self._since,
+                fps_in=round(self._meter_in.rate(), 2),
+                fps_analysed=round(self._meter_out.rate(), 2),
+                frames_in=self._frames_in,
+                frames_analysed=self._cap.admitted,
+                drops=self._buffer.drops,
+                skipped_by_cap=self._cap.skipped,
+                reconnects=self._reconnects,
+                open_failures=self._open_failures,
+                last_error=self._last_error,
+                last_frame_at=self._last_frame_at,
+                next_retry_at=self._next_retry_at,
+                max_fps=self.camera.max_fps,
+            )
+
+    # ----------------------------------------------------------------- decoder thread
+
+    def _set_state(self, state: CameraState, error: str | None = None) -> None:
+        with self._lock:
+            if self._state is CameraState.STOPPED:
+                return  # stop() is final
+            if state is not self._state:
+                self._state = state
+                self._since = utcnow()
+            if error is not None:
+                self._last_error = error
+            if state is not CameraState.FAILED:
+                self._next_retry_at = None
+
+    def _run(self) -> None:
+        delay = self.config.reconnect_initial_seconds
+        try:
+            while not self._stop.is_set():
+                source = self._open()
+                if source is None:
+                    self._wait_retry(delay)
+                    delay = min(delay * 2, self.config.reconnect_max_seconds)
+                    continue
+                delay = self.config.reconnect_initial_seconds
+                try:
+                    ended = self._pump(source)
+                finally:
+                    source.close()
+                if ended:
+                    self._set_state(CameraState.ENDED)
+                    return
+                if not self._stop.is_set():
+                    self._set_state(CameraState.RECONNECTING)
+                    self._wait_retry(delay, failed=False)
+        except Exception as exc:  # a bug must not kill the thread silently
+            self._set_state(CameraState.FAILED, f"capture stopped by an internal error: {exc!r}")
+        finally:
+            self._buffer.close()
+
+    def _open(self) -> FrameSource | None:
+        try:
+            source = self._opener(self._frames_in)
+        except SourceError as exc:
+            with self._lock:
+                self._open_failures += 1
+            self._set_state(CameraState.FAILED, str(exc))
+            return None
+        with self._lock:
+            if self._ever_connected:
+                self._reconnects += 1
+            self._ever_connected = True
+        self._meter_in.reset()
+        self._set_state(CameraState.CONNECTED)
+        return source
+
+    def _wait_retry(self, delay: float, *, failed: bool = True) -> None:
+        if failed:
+            with self._lock:
+                self._next_retry_at = utcnow() + timedelta(seconds=delay)
+        self._stop.wait(delay)
+
+    def _pump(self, source: FrameSource) -> bool:
+        """Read until the stream ends (True: a file ended) or is lost/stopped (False)."""
+        paced_from: float | None = None
+        while not self._stop.is_set():
+            try:
+                frame = source.read()
+            except SourceError as exc:  # e.g. a looping file that vanished
+                self._set_state(CameraState.RECONNECTING, str(exc))
+                return False
+            if frame is None:
+                if not source.live:
+                    return True
+                self._set_state(
+                    CameraState.RECONNECTING,
+                    f"lost the stream from {redact_url(self.camera.url)}: no frame could be read "
+                    f"(server gone, network down or no frame within {self.config.read_timeout_seconds:g} s)",
+                )
+                return False
+            if self._pace:
+                paced_from = self._pace_to(source, paced_from)
+            self._accept(frame)
+        return False
+
+    def _pace_to(self, source: FrameSource, paced_from: float | None) -> float:
+        """Wait until the frame's video time has passed in real time; returns the pacing origin."""
+        position = float(getattr(source, "position_seconds", 0.0))
+        now = time.monotonic()
+        if paced_from is None:
+            return now - position
+        delay = paced_from + position - now
+        if delay > 0:
+            self._stop.wait(delay)
+        return paced_from
+
+    def _accept(self, frame: Frame) -> None:
+        self._buffer.put(frame)
+        self._meter_in.tick()
+        with self._lock:
+            self._frames_in += 1
+            self._last_frame_at = frame.captured_at
