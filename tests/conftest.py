@@ -35,7 +35,10 @@ def hamilton_clip(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def onnx_models(shared_dir: Path) -> tuple[Path, Path]:
-    return shared_dir / "models" / "yunet_2023mar.onnx", shared_dir / "models" / "mobilefacenet.onnx"
+    return (
+        shared_dir / "models" / "yunet_2023mar.onnx",
+        shared_dir / "models" / "mobilefacenet.onnx",
+    )
 
 
 @pytest.fixture()
@@ -70,3 +73,42 @@ def db(settings: Settings) -> Database:
     database.migrate()
     yield database
     database.dispose()
+
+
+# --- model packs, loaded once per session (real models; tests using them are marked slow) ---
+
+
+@pytest.fixture(scope="session")
+def model_settings(
+    tmp_path_factory: pytest.TempPathFactory, onnx_models: tuple[Path, Path]
+) -> Settings:
+    """Settings able to build both packs (ONNX paths from the shared folder)."""
+    det, emb = onnx_models
+    return load_settings(
+        {
+            "VIGIL_HOME": str(tmp_path_factory.mktemp("models-home")),
+            "VIGIL_SHARED": str(_shared_root()),
+            "VIGIL_ONNX_DETECTOR": str(det),
+            "VIGIL_ONNX_EMBEDDER": str(emb),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def dlib_pack(model_settings: Settings):
+    from vigil.models.registry import create_pack
+
+    return create_pack(model_settings, "dlib")
+
+
+@pytest.fixture(scope="session")
+def onnx_pack(model_settings: Settings):
+    from vigil.models.registry import create_pack
+
+    return create_pack(model_settings, "onnx")
+
+
+@pytest.fixture(scope="session", params=["dlib", "onnx"])
+def any_pack(request: pytest.FixtureRequest):
+    """Each model pack in turn."""
+    return request.getfixturevalue(f"{request.param}_pack")

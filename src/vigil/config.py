@@ -56,6 +56,9 @@ class TrackingConfig(_Strict):
     decide_after_seconds: float = Field(
         1.0, gt=0.0, le=60.0, description="a track's one match decision is made after this long"
     )
+    passage_gap_seconds: float = Field(
+        10.0, ge=0.0, le=600.0, description="a person matched again on the same camera this soon continues an alert"
+    )
 
 
 class MatchingConfig(_Strict):
@@ -227,7 +230,11 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(key, first["msg"], hint=f"fix it in {path} or the environment") from exc
+        raise ConfigError(
+            key,
+            first["msg"],
+            hint=f"(fix it in {path} or the matching VIGIL_* environment variable)",
+        ) from exc
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -99,8 +99,8 @@ def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """JPEG bytes of a BGR uint8 image (crops for display)."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(
-            f"encode_jpeg: expected a uint8 HxWx3 BGR image, got {getattr(image, 'dtype', type(image))} "
-            f"{getattr(image, 'shape', '')}"
+            "encode_jpeg: expected a uint8 HxWx3 BGR image, got "
+            f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"encode_jpeg: the image is empty ({image.shape})")

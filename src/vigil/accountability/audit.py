@@ -2,24 +2,33 @@
 
 Each record stores the SHA-256 of the previous record and its own hash over a canonical JSON
 encoding of (id, ts, actor, action, target, details, prev_hash). Records are written in the same
-transaction as the action they describe.
+transaction as the action they describe. Ids are consecutive from 1.
+
+The chain head is signed periodically with the deployment's Ed25519 key (:func:`sign_head`), and
+when retention prunes old records it removes only a whole prefix and leaves a signed *anchor*
+(checkpoint) on the last pruned hash, so the remaining chain still verifies
+(:mod:`vigil.accountability.chain`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from vigil.db.models import AuditEvent
+from vigil.accountability.signing import Signer
+from vigil.db.models import AuditEvent, AuditSignature
+from vigil.db.session import Database
 from vigil.timeutil import utcnow
 
 GENESIS = "0" * 64
+HEAD = "head"
+ANCHOR = "anchor"
 
 
 def canonical(event_id: int, ts: datetime, actor: str, action: str, target: str,
@@ -45,9 +54,11 @@ def record_hash(event: AuditEvent) -> str:
 def record(session: Session, *, actor: str, action: str, target: str = "",
            details: Mapping[str, Any] | None = None) -> AuditEvent:
     """Append one audit event inside the caller's (write) transaction."""
-    last = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
-    prev_hash = last.hash if last else GENESIS
-    next_id = (last.id + 1) if last else 1
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    prev_hash = last.hash if last else _anchor_hash(session)
+    next_id = (last.id + 1) if last else _anchor_id(session) + 1
     clean = json.loads(json.dumps(dict(details or {}), default=str))
     event = AuditEvent(id=next_id, ts=utcnow(), actor=actor, action=action, target=target,
                        details=clean, prev_hash=prev_hash)
@@ -55,3 +66,99 @@ def record(session: Session, *, actor: str, action: str, target: str = "",
     session.add(event)
     session.flush()
     return event
+
+
+def _last_anchor(session: Session) -> AuditSignature | None:
+    return session.scalar(
+        select(AuditSignature)
+        .where(AuditSignature.signature.like(f"{ANCHOR}:%"))
+        .order_by(AuditSignature.event_id.desc())
+        .limit(1)
+    )
+
+
+def _anchor_id(session: Session) -> int:
+    anchor = _last_anchor(session)
+    return anchor.event_id if anchor else 0
+
+
+def _anchor_hash(session: Session) -> str:
+    anchor = _last_anchor(session)
+    return anchor.head_hash if anchor else GENESIS
+
+
+def signed_message(kind: str, event_id: int, head_hash: str) -> bytes:
+    """What a head or anchor signature covers."""
+    return f"vigil-audit-{kind}|{event_id}|{head_hash}".encode()
+
+
+def split_signature(text: str) -> tuple[str, str]:
+    """'head:<b64>' -> ('head', '<b64>'); unknown forms give ('', text)."""
+    kind, sep, sig = text.partition(":")
+    return (kind, sig) if sep and kind in (HEAD, ANCHOR) else ("", text)
+
+
+def _sign(session: Session, signer: Signer, kind: str, event_id: int, head: str) -> AuditSignature:
+    sig = signer.sign(signed_message(kind, event_id, head))
+    row = AuditSignature(
+        event_id=event_id, head_hash=head, signature=f"{kind}:{sig}", created_at=utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def sign_head(db: Database, signer: Signer) -> AuditSignature | None:
+    """Sign the current chain head; does nothing when the head is already signed or empty."""
+    with db.write() as s:
+        last = s.execute(
+            select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).first()
+        if last is None:
+            return None
+        done = s.scalar(
+            select(func.count(AuditSignature.id)).where(
+                AuditSignature.event_id == last.id, AuditSignature.head_hash == last.hash
+            )
+        )
+        if done:
+            return None
+        return _sign(s, signer, HEAD, last.id, last.hash)
+
+
+def prune_before(session: Session, signer: Signer, cutoff: datetime) -> int:
+    """Delete the oldest records with ts < cutoff as one whole prefix, leaving a signed anchor.
+
+    The newest record is always kept, so the chain continues from it. Returns records deleted.
+    """
+    first_kept = session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.ts >= cutoff))
+    last_id = session.scalar(select(func.max(AuditEvent.id)))
+    first_id = session.scalar(select(func.min(AuditEvent.id)))
+    if last_id is None or first_id is None:
+        return 0
+    cut = min((first_kept - 1) if first_kept is not None else last_id, last_id - 1)
+    if cut < first_id:
+        return 0
+    head = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == cut))
+    if head is None:
+        return 0
+    _sign(session, signer, ANCHOR, cut, head)
+    deleted = session.execute(delete(AuditEvent).where(AuditEvent.id <= cut)).rowcount or 0
+    session.flush()
+    return deleted
+
+
+def list_events(
+    session: Session,
+    *,
+    action: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> Sequence[AuditEvent]:
+    """Newest first. ``action`` matches exactly or as a dotted prefix ('authorization')."""
+    q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if action:
+        q = q.where((AuditEvent.action == action) | AuditEvent.action.like(f"{action}.%"))
+    if since:
+        q = q.where(AuditEvent.ts >= since)
+    return session.scalars(q).all()

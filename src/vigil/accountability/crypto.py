@@ -46,7 +46,8 @@ class DataCipher:
         if kid != self.key_id:
             raise IntegrityError(
                 "stored data was encrypted with a different key than the one configured",
-                hint="set security.key_file / VIGIL_KEY_FILE to the deployment's key; no data was changed",
+                hint="set security.key_file / VIGIL_KEY_FILE to the deployment's key (after an "
+                "interrupted `vigil keys rotate`, HOME/keys/data.key.new); no data was changed",
             )
         try:
             return self._aes.decrypt(nonce, body, aad)
@@ -73,7 +74,8 @@ def load_or_create_key(path: Path, *, create: bool) -> bytes:
         raise ConfigError(
             "security.key_file",
             f"the data key {path} is missing",
-            hint="restore it from backup or set VIGIL_KEY_FILE; without it stored templates cannot be read",
+            hint="restore it from backup or set VIGIL_KEY_FILE; "
+            "without it stored templates cannot be read",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     key = AESGCM.generate_key(bit_length=256)

@@ -1,9 +1,268 @@
-"""CLI commands: accountability (see the module's register)."""
+"""Accountability CLI: audit chain, key rotation, export, transparency report, calibration.
+
+vigil audit verify [--json] | list [--action A] [--limit N] | sign
+vigil keys rotate --yes
+vigil export --output B.zip --reason TEXT [--alert ID ...] [--from ISO] [--to ISO]
+             [--watchlist NAME] [--templates]
+vigil export verify B.zip [--public-key B64]
+vigil report [--from ISO] [--to ISO] [--format html|json|csv] [--output PATH]
+vigil calibrate --pack dlib|onnx --fpir 0.001 [--limit-pairs N]
+vigil retention run
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+
 import typer
+
+from vigil.accountability import audit
+from vigil.accountability.calibrate import calibrate as run_calibration
+from vigil.accountability.chain import verify_chain
+from vigil.accountability.export import ExportSelection, export_bundle, verify_bundle
+from vigil.accountability.report import build_report
+from vigil.accountability.report_render import render
+from vigil.accountability.retention import RetentionService
+from vigil.accountability.rotation import rotate_key
+from vigil.accountability.signing import settings_signer
+from vigil.cli.common import cli_errors, console, err_console, is_tty, state
+from vigil.errors import InputError, IntegrityError
+from vigil.timeutil import parse_iso, utcnow
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys for biometric data.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention periods, enforced.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Audited, signed export of alerts (and enrolled photos).", invoke_without_command=True
+)
+
+
+def actor() -> str:
+    """CLI actions are attributed to the operating-system user who ran them."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@audit_app.command("verify")
+@cli_errors
+def audit_verify(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
+    batch: int = typer.Option(5000, "--batch", min=100, help="records read per batch"),
+) -> None:
+    """Check the whole chain; exit 0 if intact, 8 naming the first bad record otherwise."""
+    context = state(ctx).context()
+    report = verify_chain(context.db, settings_signer(context.settings), batch=batch)
+    if as_json:
+        data = asdict(report)
+        data["ok"] = report.ok
+        console.print_json(json.dumps(data))
+    else:
+        console.print(
+            f"{report.records:,} records ({report.first_id}..{report.last_id}), "
+            f"{report.signatures} signatures, signed through record {report.signed_through}; "
+            f"signing key {report.public_key}"
+        )
+    if report.problem is not None:
+        p = report.problem
+        raise IntegrityError(f"audit chain broken: record {p.event_id} {p.kind}: {p.message}")
+    if not as_json:
+        console.print("[green]audit chain intact[/green]")
+
+
+@audit_app.command("list")
+@cli_errors
+def audit_list(
+    ctx: typer.Context,
+    action: str | None = typer.Option(None, "--action", help="e.g. export or authorization"),
+    since: str | None = typer.Option(None, "--since", help="ISO 8601 start"),
+    limit: int = typer.Option(50, "--limit", min=1, max=100000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Newest audit records first."""
+    start = parse_iso(since, name="--since") if since else None
+    with state(ctx).context().db.read() as s:
+        events = audit.list_events(s, action=action, since=start, limit=limit)
+        rows = [
+            {
+                "id": e.id,
+                "ts": e.ts.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "details": e.details,
+            }
+            for e in events
+        ]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    for r in rows:
+        console.print(
+            f"{r['id']:>7} {r['ts'][:19]} {r['actor']:<18} {r['action']:<24} {r['target']}",
+            highlight=False,
+        )
+
+
+@audit_app.command("sign")
+@cli_errors
+def audit_sign(ctx: typer.Context) -> None:
+    """Sign the chain head now (the server does this periodically)."""
+    context = state(ctx).context()
+    sig = audit.sign_head(context.db, settings_signer(context.settings))
+    console.print(f"signed record {sig.event_id}" if sig else "the head is already signed")
+
+
+@keys_app.command("rotate")
+@cli_errors
+def keys_rotate(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", help="confirm; stop `vigil serve` first"),
+) -> None:
+    """Re-encrypt every template and crop with a new data key (one transaction, audited)."""
+    if not yes:
+        raise InputError(
+            "key rotation re-encrypts all biometric data", hint="stop `vigil serve`, then add --yes"
+        )
+    context = state(ctx).context()
+    result = rotate_key(context.db, Path(context.key_path), actor=actor())
+    console.print(
+        f"rotated data key {result.old_key_id} -> {result.new_key_id}: {result.templates} "
+        f"templates, {result.photos} photos, {result.crops} crops re-encrypted"
+    )
+
+
+@export_app.callback()
+@cli_errors
+def export(
+    ctx: typer.Context,
+    output: Path | None = typer.Option(None, "--output", "-o", help="bundle file (.zip)"),
+    reason: str = typer.Option("", "--reason", help="why (e.g. court order reference)"),
+    alert: list[int] = typer.Option([], "--alert", help="alert id (repeatable)"),
+    start: str | None = typer.Option(None, "--from", help="alerts first seen from (ISO 8601)"),
+    end: str | None = typer.Option(None, "--to", help="alerts first seen before (ISO 8601)"),
+    watchlist: str | None = typer.Option(None, "--watchlist", help="only this watchlist"),
+    templates: bool = typer.Option(False, "--templates", help="add the enrolled photos"),
+) -> None:
+    """Export selected alerts as a signed bundle; see also `vigil export verify`."""
+    if ctx.invoked_subcommand:
+        return
+    if output is None:
+        raise InputError("--output is required", hint="e.g. vigil export -o case-17.zip ...")
+    selection = ExportSelection(
+        alert_ids=tuple(alert),
+        start=parse_iso(start, name="--from") if start else None,
+        end=parse_iso(end, name="--to") if end else None,
+        watchlist=watchlist,
+        include_templates=templates,
+    )
+    context = state(ctx).context()
+    signer = settings_signer(context.settings)
+    result = export_bundle(context, signer, output, selection, reason=reason, actor=actor())
+    console.print(
+        f"exported {result.alerts} alerts and {result.templates} enrolled photos to {result.path} "
+        f"(manifest sha256 {result.manifest_sha256}, signing key {signer.fingerprint})"
+    )
+
+
+@export_app.command("verify")
+@cli_errors
+def export_verify(
+    ctx: typer.Context,
+    bundle: Path = typer.Argument(..., help="the bundle file"),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="base64 Ed25519 key (default: this deployment's)"
+    ),
+) -> None:
+    """Check a bundle's signature and file hashes; exit 8 if anything is wrong."""
+    if not bundle.is_file():
+        raise InputError(f"{bundle} does not exist", hint="give the path of an export bundle")
+    signer = None if public_key else settings_signer(state(ctx).settings(), create=False)
+    check = verify_bundle(bundle, signer, public_key)
+    if not check.ok:
+        raise IntegrityError(f"{bundle} failed verification: " + "; ".join(check.problems))
+    files = len(check.manifest.get("files", {}))
+    console.print(f"[green]{bundle}: signature and {files} files verified[/green]")
+
+
+def report_command(
+    ctx: typer.Context,
+    start: str | None = typer.Option(None, "--from", help="ISO 8601 start (default: 30 days ago)"),
+    end: str | None = typer.Option(None, "--to", help="ISO 8601 end (default: now)"),
+    fmt: str = typer.Option("html", "--format", help="html, json or csv"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
+) -> None:
+    """Transparency report for a period: figures per camera, no personal data."""
+    if fmt not in ("html", "json", "csv"):
+        raise InputError(f"unknown report format {fmt!r}", hint="use html, json or csv")
+    stop = parse_iso(end, name="--to") if end else utcnow()
+    begin = parse_iso(start, name="--from") if start else stop - timedelta(days=30)
+    context = state(ctx).context()
+    text = render(build_report(context.db, context.settings, begin, stop), fmt)
+    if output is None:
+        typer.echo(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    err_console.print(f"report written to {output}")
+
+
+def calibrate_command(
+    ctx: typer.Context,
+    pack: str = typer.Option(..., "--pack", help="dlib or onnx"),
+    fpir: float = typer.Option(0.001, "--fpir", help="target false-positive rate (0..1)"),
+    limit_pairs: int | None = typer.Option(
+        None, "--limit-pairs", help="LFW pairs per fold (default: all 600)"
+    ),
+) -> None:
+    """Measure on LFW the threshold giving FPIR false positives and put it in force (audited)."""
+    context = state(ctx).context()
+
+    def progress(done: int, total: int) -> None:
+        if is_tty() and (done % 200 == 0 or done == total):
+            err_console.print(f"  {done}/{total}", end="\r")
+
+    result = run_calibration(
+        context.db,
+        context.settings,
+        pack,
+        fpir,
+        limit_pairs=limit_pairs,
+        actor=actor(),
+        progress=progress,
+    )
+    old = "config value" if result.previous is None else f"{result.previous:.4f}"
+    console.print(
+        f"{pack}: threshold {result.chosen.threshold:.4f} (was {old}); measured false-positive "
+        f"rate {result.chosen.fpr:.5f} on {result.chosen.different_pairs} different-person pairs, "
+        f"true-match rate {result.chosen.tpr:.4f}; LFW accuracy {result.accuracy:.4f}"
+    )
+
+
+@retention_app.command("run")
+@cli_errors
+def retention_run(ctx: typer.Context) -> None:
+    """Delete everything past its retention period now (the server runs this periodically)."""
+    context = state(ctx).context()
+    svc = RetentionService(
+        context.db, context.settings.retention, settings_signer(context.settings)
+    )
+    result = svc.run(actor=actor())
+    parts = ", ".join(f"{k} {v}" for k, v in result.deleted.items())
+    console.print(f"retention run {result.run_id}: deleted {parts}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(export_app, name="export")
+    app.add_typer(retention_app, name="retention")
+    app.command("report")(cli_errors(report_command))
+    app.command("calibrate")(cli_errors(calibrate_command))

@@ -1,9 +1,368 @@
-"""CLI commands: core (see the module's register)."""
+"""Core CLI: authorizations, watchlists, enrollment, analysing a video or stream, benchmarks.
+
+    vigil authorization add REF --purpose missing_person --legal-basis TEXT --authority TEXT \\
+        --expires 2026-12-31T23:59Z [--valid-from ISO] [--cameras cam1,cam2]
+    vigil authorization list | revoke REF | refuse REF
+    vigil watchlist add NAME --authorization REF | list
+    vigil enroll WATCHLIST "SUBJECT NAME" PHOTO [PHOTO...]
+    vigil analyze SOURCE --camera NAME [--json] [--duration S] [--max-fps F]
+    vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N]
+    vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from vigil.cli.common import cli_errors, console, err_console, is_tty, state
+from vigil.db.models import AuthorizationStatus
+from vigil.errors import EnrollmentRejected, InputError
+from vigil.pipeline.quality import QualityGate
+from vigil.services.alerts import AlertEvent
+from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.enrollment import FacePhotoValidator
+from vigil.services.watchlists import WatchlistService
+from vigil.timeutil import parse_iso
+from vigil.types import ValidatedFace
+
+ACTOR = "cli"
+
+authorization_app = typer.Typer(
+    help="Legal authorizations (court orders) that allow matching.", no_args_is_help=True
+)
+watchlist_app = typer.Typer(
+    help="Watchlists, each bound to one authorization.", no_args_is_help=True
+)
+
+
+def _cameras(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise InputError(
+            "--cameras is empty", hint="give camera names separated by commas, or omit it"
+        )
+    return names
+
+
+@authorization_app.command("add")
+@cli_errors
+def authorization_add(
+    ctx: typer.Context,
+    reference: str = typer.Argument(..., help="the order's reference number"),
+    purpose: str = typer.Option(
+        ..., "--purpose", help="missing_person, victim_search, imminent_threat, ..."
+    ),
+    legal_basis: str = typer.Option(..., "--legal-basis", help="the law or article it rests on"),
+    authority: str = typer.Option(..., "--authority", help="the court or body that authorized it"),
+    expires: str = typer.Option(..., "--expires", help="ISO 8601 expiry, e.g. 2026-12-31T23:59Z"),
+    valid_from: str | None = typer.Option(
+        None, "--valid-from", help="ISO 8601 start (default: now)"
+    ),
+    cameras: str | None = typer.Option(None, "--cameras", help="cam1,cam2 (default: all cameras)"),
+) -> None:
+    """Register an authorization."""
+    data = AuthorizationInput(
+        reference=reference,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        authority=authority,
+        expires_at=parse_iso(expires, name="--expires"),
+        valid_from=parse_iso(valid_from, name="--valid-from") if valid_from else None,
+        cameras=_cameras(cameras),
+    )
+    auth = AuthorizationService(state(ctx).context().db).create(data, actor=ACTOR)
+    scope = ", ".join(auth.cameras) if auth.cameras else "all cameras"
+    console.print(
+        f"authorization {auth.reference} added: {auth.purpose.value}, {scope}, "
+        f"valid {auth.valid_from.isoformat()} to {auth.expires_at.isoformat()}",
+        highlight=False,
+    )
+
+
+@authorization_app.command("list")
+@cli_errors
+def authorization_list(ctx: typer.Context) -> None:
+    """List authorizations."""
+    rows = AuthorizationService(state(ctx).context().db).list()
+    if not rows:
+        console.print("no authorizations")
+    for a in rows:
+        scope = ",".join(a.cameras) if a.cameras else "all"
+        console.print(
+            f"{a.reference}\t{a.status.value}\t{a.purpose.value}\tcameras={scope}\t"
+            f"from={a.valid_from.isoformat()}\texpires={a.expires_at.isoformat()}\t{a.authority}",
+            highlight=False,
+        )
+
+
+def _end(ctx: typer.Context, reference: str, status: AuthorizationStatus) -> None:
+    purged = AuthorizationService(state(ctx).context().db).end(reference, status, actor=ACTOR)
+    console.print(
+        f"authorization {reference} {status.value}; purged {purged['subjects']} subjects, "
+        f"{purged['templates']} templates, {purged['alerts']} alerts",
+        highlight=False,
+    )
+
+
+@authorization_app.command("revoke")
+@cli_errors
+def authorization_revoke(ctx: typer.Context, reference: str = typer.Argument(...)) -> None:
+    """Revoke an authorization and purge everything found under it."""
+    _end(ctx, reference, AuthorizationStatus.revoked)
+
+
+@authorization_app.command("refuse")
+@cli_errors
+def authorization_refuse(ctx: typer.Context, reference: str = typer.Argument(...)) -> None:
+    """Record that an authorization was refused and purge everything found under it."""
+    _end(ctx, reference, AuthorizationStatus.refused)
+
+
+@watchlist_app.command("add")
+@cli_errors
+def watchlist_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    authorization: str = typer.Option(..., "--authorization", help="reference of an authorization"),
+) -> None:
+    """Create a watchlist under an authorization."""
+    context = state(ctx).context()
+    wl = WatchlistService(context.db, context.cipher).create(name, authorization, actor=ACTOR)
+    console.print(f"watchlist {wl.name} added under authorization {authorization}", highlight=False)
+
+
+@watchlist_app.command("list")
+@cli_errors
+def watchlist_list(ctx: typer.Context) -> None:
+    """List watchlists."""
+    context = state(ctx).context()
+    views = WatchlistService(context.db, context.cipher).list()
+    if not views:
+        console.print("no watchlists")
+    for v in views:
+        console.print(
+            f"{v.name}\tauthorization={v.authorization_reference}\t{v.purpose}\tsubjects={v.subjects}",
+            highlight=False,
+        )
+
+
+@cli_errors
+def enroll(
+    ctx: typer.Context,
+    watchlist: str = typer.Argument(..., help="watchlist name"),
+    subject: str = typer.Argument(..., help="the person's name"),
+    photos: list[Path] = typer.Argument(..., help="one or more photos, one face each"),
+) -> None:
+    """Enroll a person from photos; each photo is checked and its result printed."""
+    missing = [str(p) for p in photos if not p.is_file()]
+    if missing:
+        raise InputError(f"photo file not found: {', '.join(missing)}", hint="check the paths")
+    context = state(ctx).context()
+    service = WatchlistService(context.db, context.cipher)
+    service.subjects(watchlist)  # unknown watchlist: NotFound before any model is loaded
+    settings = context.settings
+    validator = FacePhotoValidator(
+        context.pack,
+        QualityGate(settings.quality),
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
+    faces: list[ValidatedFace] = []
+    for photo in photos:
+        try:
+            face = validator.validate(photo.read_bytes(), photo.name)
+        except EnrollmentRejected as exc:
+            console.print(f"rejected {photo}: {exc.reason}: {exc}", highlight=False)
+            continue
+        faces.append(face)
+        console.print(f"ok {photo}: quality {face.quality.score:.2f}", highlight=False)
+    if not faces:
+        raise InputError(
+            f"no usable photo for {subject!r}; nothing was enrolled",
+            hint="use clear, front-facing photos of one person",
+        )
+    result = service.enroll(watchlist, subject, faces, actor=ACTOR)
+    console.print(
+        f"enrolled {result.subject_name} in {watchlist}: {result.templates_added} of {len(photos)} "
+        "photos used",
+        highlight=False,
+    )
+
+
+def _alert_line(event: AlertEvent, as_json: bool) -> str:
+    data = {
+        "alert_id": event.alert_id,
+        "subject": event.subject_name,
+        "watchlist": event.watchlist,
+        "authorization": event.authorization_reference,
+        "camera": event.camera,
+        "score": round(event.score, 4),
+        "first_seen": event.first_seen.isoformat(),
+        "last_seen": event.last_seen.isoformat(),
+        "status": event.status,
+    }
+    if as_json:
+        return json.dumps(data)
+    return (
+        f"ALERT #{event.alert_id} {event.subject_name} ({event.watchlist}, authorization "
+        f"{event.authorization_reference}) on {event.camera}: score {event.score:.3f}, "
+        f"{data['first_seen']} .. {data['last_seen']}"
+    )
+
+
+@cli_errors
+def analyze(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="video file, rtsp:// or http(s):// MJPEG URL"),
+    camera: str = typer.Option(
+        ..., "--camera", help="camera name (authorizations are scoped by it)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per alert line"),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0.1, help="stop a stream after SECONDS"
+    ),
+    max_fps: float | None = typer.Option(
+        None, "--max-fps", min=0.1, max=60.0, help="analysed frames/s cap"
+    ),
+) -> None:
+    """Run the full pipeline over a file or stream and print each candidate alert."""
+    from vigil.runtime.analyze import AlertPrinter, camera_config
+    from vigil.runtime.analyze import analyze as run_analysis
+    from vigil.services.alerts import AlertBus
+    from vigil.sources.capture import source_kind
+
+    context = state(ctx).context()
+    config = camera_config(context, camera, source, max_fps)
+    printer = AlertPrinter(
+        lambda e: console.print(_alert_line(e, as_json), highlight=False, soft_wrap=True),
+        live=source_kind(source) != "file",
+    )
+    bus = AlertBus()
+    bus.subscribe(printer)
+    with _progress(f"analysing {Path(source).name}") as progress:
+        summary = run_analysis(context, config, bus, duration=duration, progress=progress)
+    printer.finish()
+    err_console.print(
+        f"{summary.frames_analysed} frames analysed of {summary.frames_decoded} decoded; "
+        f"{summary.alerts} candidate alert(s)",
+        highlight=False,
+    )
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not is_tty():
+            return None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True, console=err_console)
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None)
+        return self._update
+
+    def _update(self, done: int, total: int) -> None:
+        assert self._bar is not None
+        self._bar.update(self._task, completed=done, total=total or None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+bench_app = typer.Typer(help="Benchmarks (figures only).", no_args_is_help=True)
+
+
+@cli_errors
+def bench_lfw(
+    ctx: typer.Context,
+    pack: str = typer.Option(..., "--pack", help="dlib or onnx"),
+    as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
+    limit_pairs: int | None = typer.Option(
+        None, "--limit-pairs", min=2, help="pairs kept per fold"
+    ),
+) -> None:
+    """LFW 10-fold verification accuracy of a model pack."""
+    from vigil.bench.lfw import run_lfw
+
+    settings = state(ctx).settings()
+    result = run_lfw(settings, pack, limit_pairs=limit_pairs)
+    console.print(
+        f"LFW {result.pack}: accuracy {result.accuracy_mean * 100:.2f}% +- "
+        f"{result.accuracy_std * 100:.2f}, threshold {result.threshold_mean:.3f} "
+        f"({result.pairs} pairs, {result.images} images, {result.seconds:.0f} s)",
+        highlight=False,
+    )
+    if as_json:
+        data = result.summary() | {
+            "accuracy": result.accuracy_mean,
+            "std": result.accuracy_std,
+            "threshold": result.threshold_mean,
+        }
+        console.print(json.dumps(data), highlight=False, soft_wrap=True)
+
+
+@cli_errors
+def bench_throughput(
+    ctx: typer.Context,
+    source: Path = typer.Argument(..., help="a video file"),
+    pack: str = typer.Option(..., "--pack", help="dlib or onnx"),
+    as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
+    naive: bool = typer.Option(
+        False, "--naive", help="also run the naive every-frame loop to compare"
+    ),
+    photos: list[Path] = typer.Option([], "--photo", help="subject photo for an in-memory gallery"),
+    max_fps: float = typer.Option(
+        5.0, "--max-fps", min=0.0, max=120.0, help="pipeline fps cap; 0 = every frame"
+    ),
+) -> None:
+    """Frames/s, faces embedded/s and alerts of the pipeline (and the naive loop) on a file."""
+    from vigil.bench.throughput import memory_gallery, run_throughput
+    from vigil.models.registry import create_pack
+    from vigil.pipeline.gallery import ActiveGallery
+
+    if not source.is_file():
+        raise InputError(f"video file not found: {source}", hint="give the path of a video file")
+    settings = state(ctx).settings().model_copy(update={"model_pack": pack})
+    model = create_pack(settings, pack)
+    if photos:
+        gallery = memory_gallery(settings, model, photos, model.threshold)
+    else:
+        context = state(ctx).context()
+        gallery = ActiveGallery(context.db, context.cipher, settings, model.name)
+    result = run_throughput(settings, model, gallery, source, max_fps=max_fps or None, naive=naive)
+    for run in (result.pipeline, result.naive):
+        if run is not None:
+            console.print(
+                f"{run.mode:8} {run.pack}: {run.video_fps:.1f} video frames/s "
+                f"({run.frames_analysed} analysed, {run.analysed_fps:.1f}/s), "
+                f"{run.faces_embedded} faces embedded ({run.embedded_per_second:.1f}/s), "
+                f"{run.alerts} alerts, subjects {', '.join(run.subjects) or '-'}",
+                highlight=False,
+            )
+    if result.speedup is not None:
+        console.print(f"speedup {result.speedup:.1f}x", highlight=False)
+    if as_json:
+        console.print(result.to_json(), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(authorization_app, name="authorization")
+    app.add_typer(watchlist_app, name="watchlist")
+    app.command("enroll")(enroll)
+    app.command("analyze")(analyze)
+    bench_app.command("lfw")(bench_lfw)
+    bench_app.command("throughput")(bench_throughput)
+    app.add_typer(bench_app, name="bench")

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from vigil.cli import accountability, core, server
-from vigil.cli.common import CliState
+from vigil.cli.common import CliState, cli_errors, console, state
+from vigil.db.session import Database
 
 app = typer.Typer(
     name="vigil",
@@ -28,6 +29,20 @@ def main(
 ) -> None:
     ctx.obj = CliState(config)
     ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+@cli_errors
+def migrate(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema (Alembic) in VIGIL_HOME or database_url."""
+    settings = state(ctx).settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    console.print(f"database at {settings.db_url} is up to date")
 
 
 core.register(app)

@@ -1,9 +1,389 @@
-"""CLI commands: server (see the module's register)."""
+"""CLI commands to run a deployment: ``vigil init``, ``vigil serve`` and ``vigil demo``.
+
+* ``init`` makes a new data folder: the migrated database, the data key, ``vigil.yaml`` with a
+  fresh ``server.secret_key`` and the first admin, whose one-time password is printed once.
+  It never overwrites an existing deployment.
+* ``serve`` runs the API, the dashboard and the cameras (the ``cameras`` list of the config is
+  imported into the cameras table, then every enabled camera starts) under uvicorn; Ctrl-C or
+  SIGTERM stops the cameras cleanly.
+* ``demo`` builds a throw-away deployment in a temporary folder with a scene made from
+  pip-installed data (see :mod:`vigil.demo`) and serves it.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import typer
+import yaml
+from pydantic import SecretStr
+from rich.table import Table
+
+from vigil.cli.common import cli_errors, console, err_console, state
+from vigil.config import Settings, load_settings
+from vigil.context import AppContext, build_context
+from vigil.errors import Conflict, InputError, VigilError
+
+log = logging.getLogger(__name__)
+CONFIG_ACTOR = "config"
+# Environment values the demo must not inherit: it always builds its own throw-away deployment.
+DEMO_IGNORED_ENV = ("VIGIL_HOME", "VIGIL_DATABASE_URL", "VIGIL_KEY_FILE", "VIGIL_SECRET_KEY")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    loop_files: bool = False  # file cameras restart at their end (demo)
+    log_level: str = "info"
+
+
+# ----------------------------------------------------------------------------------- init
+
+
+def _existing_deployment(settings: Settings, config_path: Path) -> str | None:
+    """Why this home already holds a deployment, or None if it is fresh."""
+    if config_path.exists():
+        return f"{config_path} already exists"
+    db_file = settings.home / "vigil.db"
+    if settings.database_url is None and db_file.exists():
+        return f"the database {db_file} already exists"
+    from vigil.accountability.crypto import default_key_path
+
+    key = settings.security.key_file or default_key_path(settings.home)
+    if key.exists():
+        return f"the data key {key} already exists"
+    return None
+
+
+def write_config(path: Path, tree: Mapping[str, Any]) -> None:
+    """Write a new config file readable by its owner only; never replaces an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Vigil configuration written by `vigil init`. Keep server.secret_key secret.\n"
+    body = yaml.safe_dump(dict(tree), sort_keys=False)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise Conflict(f"{path} already exists; nothing was changed") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(header + body)
+
+
+def initialise(settings: Settings, config_path: Path, admin: str) -> tuple[Settings, str]:
+    """Create the deployment; returns the final settings and the admin's one-time password."""
+    from vigil.db.models import Role
+    from vigil.services.users import check_username, create_user
+
+    check_username(admin)
+    reason = _existing_deployment(settings, config_path)
+    if reason:
+        raise Conflict(
+            f"{settings.home} already holds a Vigil deployment ({reason}); nothing was changed",
+            hint="serve it with `vigil serve`, or choose another folder with VIGIL_HOME / --home",
+        )
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = secrets.token_urlsafe(48)
+    tree: dict[str, Any] = {
+        "model_pack": settings.model_pack,
+        "server": {"secret_key": secret},
+        "cameras": [],
+    }
+    server = settings.server.model_copy(update={"secret_key": SecretStr(secret)})
+    final = settings.model_copy(update={"server": server})
+    context = build_context(final)
+    try:
+        _, password = create_user(context.db, admin, Role.admin, actor="vigil init")
+    finally:
+        context.close()
+    write_config(config_path, tree)
+    return final, password
+
+
+def init_command(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", help="data folder (default: VIGIL_HOME or ./vigil-home)"
+    ),
+    admin: str = typer.Option("admin", "--admin", help="username of the first administrator"),
+) -> None:
+    """Create a new deployment: database, data key, config with a fresh secret, first admin."""
+    cli = state(ctx)
+    settings = cli.settings(home=str(home) if home else None)
+    config_path = cli.config or settings.config_path
+    final, password = initialise(settings, config_path, admin)
+    console.print(f"[bold green]Vigil is set up[/bold green] in {final.home.resolve()}")
+    console.print(f"  config:   {config_path} (server.secret_key generated; file mode 0600)")
+    console.print(f"  database: {final.db_url}")
+    console.print(
+        f"  data key: {final.home / 'keys' / 'data.key'} (back it up: without it templates are lost)"
+    )
+    console.print(f"\nAdministrator [bold]{admin}[/bold], one-time password (shown only now):")
+    console.print(f"  [bold yellow]{password}[/bold yellow]", highlight=False)
+    console.print("Log in with it and choose your own password. Then run: vigil serve")
+
+
+# ---------------------------------------------------------------------------------- serve
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                hint="stop the program using it or choose another --port",
+            ) from exc
+
+
+def import_config_cameras(context: AppContext) -> int:
+    """Add the config's cameras that the cameras table lacks (audited); returns how many."""
+    from vigil.services.cameras import CameraInput, CameraService
+
+    service = CameraService(context.db)
+    known = {c.name for c in service.list()}
+    added = 0
+    for cam in context.settings.cameras:
+        if cam.name not in known:
+            service.add(
+                CameraInput(cam.name, cam.url, cam.max_fps, cam.enabled), actor=CONFIG_ACTOR
+            )
+            added += 1
+    return added
+
+
+def start_cameras(context: AppContext, supervisor: Any) -> list[str]:
+    """Start every enabled camera of the table; a camera that fails to start is reported, not fatal."""
+    from vigil.services.cameras import CameraService, to_config
+
+    started = []
+    for camera in CameraService(context.db).list():
+        if not camera.enabled:
+            continue
+        try:
+            supervisor.start_camera(to_config(camera))
+            started.append(camera.name)
+        except VigilError as exc:
+            err_console.print(
+                f"[yellow]camera {camera.name} not started:[/yellow] {exc}", highlight=False
+            )
+    return started
+
+
+class _Stop(BaseException):
+    """SIGTERM/SIGINT outside uvicorn's own handling: unwind so the cameras stop cleanly."""
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
+def _run_until_signal(server: Any) -> None:
+    """Run uvicorn; it shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal,
+    which lands in our handler (not the default one that would kill the process uncleaned)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        for sig in previous:
+            signal.signal(sig, _raise_stop)
+    try:
+        server.run()
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        if in_main:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_server(
+    settings: Settings, options: ServeOptions, *, context: AppContext | None = None
+) -> None:
+    """Serve until Ctrl-C/SIGTERM, then stop every camera and close the database."""
+    import uvicorn
+
+    from vigil.demo import LoopingSupervisor
+    from vigil.runtime.supervisor import Supervisor
+    from vigil.services.alerts import AlertBus
+    from vigil.web.app import create_app
+
+    check_port_free(options.host, options.port)
+    context = context or build_context(settings)
+    bus = AlertBus()
+    supervisor = (LoopingSupervisor if options.loop_files else Supervisor)(context, bus)
+    try:
+        app = create_app(settings, context=context, supervisor=supervisor, bus=bus)
+        import_config_cameras(context)
+        started = start_cameras(context, supervisor)
+        console.print(
+            f"cameras running: {', '.join(started) or 'none (add them on the Cameras page)'}"
+        )
+        console.print(
+            f"[bold]Vigil serves at http://{options.host}:{options.port}/[/bold]  (Ctrl-C stops)"
+        )
+        config = uvicorn.Config(
+            app, host=options.host, port=options.port, log_level=options.log_level, lifespan="on"
+        )
+        _run_until_signal(uvicorn.Server(config))
+    finally:
+        supervisor.stop_all()
+        context.close()
+        console.print("Vigil stopped: cameras closed, sessions recorded.")
+
+
+class BackgroundServer:
+    """The full server (API, dashboard, WebSocket, cameras) on a thread: for tests and benchmarks.
+
+    ``start()`` returns once the port accepts connections; ``stop()`` shuts uvicorn down, stops
+    every camera and closes the context.
+    """
+
+    def __init__(self, settings: Settings, options: ServeOptions, *, context: AppContext | None = None) -> None:
+        from vigil.demo import LoopingSupervisor
+        from vigil.runtime.supervisor import Supervisor
+        from vigil.services.alerts import AlertBus
+        from vigil.web.app import create_app
+
+        self.options = options
+        self.context = context or build_context(settings)
+        self.bus = AlertBus()
+        self.supervisor = (LoopingSupervisor if options.loop_files else Supervisor)(self.context, self.bus)
+        self.app = create_app(settings, context=self.context, supervisor=self.supervisor, bus=self.bus)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.options.host}:{self.options.port}"
+
+    def start(self, *, cameras: bool = True, timeout: float = 30.0) -> BackgroundServer:
+        import time
+
+        import uvicorn
+
+        check_port_free(self.options.host, self.options.port)
+        if cameras:
+            import_config_cameras(self.context)
+            start_cameras(self.context, self.supervisor)
+        config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port,
+                                log_level=self.options.log_level, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="vigil-uvicorn", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise InputError(f"the server did not start on {self.url}", hint="see its log above")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(15)
+        self.supervisor.stop_all()
+        self.context.close()
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: str | None = typer.Option(
+        None, "--host", help="address to bind (default server.host, 127.0.0.1)"
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="port (default server.port, 8000)"
+    ),
+) -> None:
+    """Run the API, the dashboard and the cameras until Ctrl-C."""
+    settings = state(ctx).settings()
+    if settings.server.secret_key is None:
+        raise InputError(
+            f"no deployment found in {settings.home} (no server.secret_key)",
+            hint="run `vigil init` first, or point VIGIL_HOME / --config at your deployment",
+        )
+    run_server(settings, ServeOptions(host or settings.server.host, port or settings.server.port))
+
+
+# ----------------------------------------------------------------------------------- demo
+
+
+def demo_settings(home: Path, pack: str, environ: Mapping[str, str]) -> Settings:
+    env = {k: v for k, v in environ.items() if k not in DEMO_IGNORED_ENV}
+    return load_settings(
+        env, home=str(home), model_pack=pack, server={"secret_key": secrets.token_urlsafe(48)}
+    )
+
+
+def _print_accounts(deployment: Any, url: str) -> None:
+    table = Table(
+        title="Demo accounts (one-time passwords, shown once; you choose a new one at first login)"
+    )
+    table.add_column("username")
+    table.add_column("role")
+    table.add_column("one-time password", style="bold yellow")
+    for account in deployment.accounts:
+        table.add_row(account.username, account.role, account.password)
+    console.print(table)
+    console.print(
+        f"Authorization [bold]{deployment.authorization}[/bold], watchlist "
+        f"[bold]{deployment.watchlist}[/bold] with [bold]{deployment.subject}[/bold] enrolled "
+        "from a different view of the photo."
+    )
+    console.print(
+        f"Camera [bold]{deployment.camera}[/bold] loops {deployment.scene.video.name}; "
+        "an alert appears within a minute."
+    )
+    console.print(
+        f"Open {url} , log in as operator, then as supervisor for the second confirmation."
+    )
+
+
+def demo_command(
+    ctx: typer.Context,
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="port to serve on"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
+    pack: str = typer.Option(
+        "dlib", "--pack", help="model pack: dlib (default, from PyPI) or onnx"
+    ),
+    keep: bool = typer.Option(False, "--keep", help="keep the temporary data folder afterwards"),
+) -> None:
+    """A throw-away deployment with demo users, a demo camera and an enrolled face; then serve."""
+    from vigil.demo import setup_demo
+
+    check_port_free(host, port)
+    home = Path(tempfile.mkdtemp(prefix="vigil-demo-"))
+    try:
+        settings = demo_settings(home, pack, os.environ)
+        console.print(f"Building the demo deployment in {home} (model pack {pack}) …")
+        context = build_context(settings)
+        deployment = setup_demo(context, home / "scene")
+        _print_accounts(deployment, f"http://{host}:{port}/")
+        run_server(settings, ServeOptions(host, port, loop_files=True), context=context)
+    finally:
+        if keep:
+            console.print(f"demo data kept in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("init")(cli_errors(init_command))
+    app.command("serve")(cli_errors(serve_command))
+    app.command("demo")(cli_errors(demo_command))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,7 @@ def find_model_files() -> DlibModelFiles:
     return files
 
 
-def _import_dlib():  # noqa: ANN202 - dlib has no type stubs
+def _import_dlib() -> ModuleType:
     try:
         import dlib
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -81,25 +83,25 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 class DlibShapes:
     """Runs the 5-point shape predictor on a box; shared by detector and embedder."""
 
-    def __init__(self, dlib_module, predictor_path: Path) -> None:  # noqa: ANN001
+    def __init__(self, dlib_module: ModuleType, predictor_path: Path) -> None:
         self._dlib = dlib_module
         self._predictor = dlib_module.shape_predictor(str(predictor_path))
 
-    def rectangle(self, box: BBox):  # noqa: ANN201
+    def rectangle(self, box: BBox) -> Any:
         return self._dlib.rectangle(
             round(box.x1), round(box.y1), round(box.x2) - 1, round(box.y2) - 1
         )
 
-    def shape(self, rgb: np.ndarray, box: BBox):  # noqa: ANN201
+    def shape(self, rgb: np.ndarray, box: BBox) -> Any:
         return self._predictor(rgb, self.rectangle(box))
 
     @staticmethod
-    def points(shape) -> np.ndarray:  # noqa: ANN001
+    def points(shape: Any) -> np.ndarray:
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
 
 class DlibDetector(FaceDetector):
-    def __init__(self, dlib_module, shapes: DlibShapes, upsample: int) -> None:  # noqa: ANN001
+    def __init__(self, dlib_module: ModuleType, shapes: DlibShapes, upsample: int) -> None:
         self._detector = dlib_module.get_frontal_face_detector()
         self._shapes = shapes
         self._upsample = upsample
@@ -118,7 +120,9 @@ class DlibDetector(FaceDetector):
 class DlibEmbedder(FaceEmbedder):
     dim = 128
 
-    def __init__(self, dlib_module, shapes: DlibShapes, recognition: Path, jitters: int) -> None:  # noqa: ANN001
+    def __init__(
+        self, dlib_module: ModuleType, shapes: DlibShapes, recognition: Path, jitters: int
+    ) -> None:
         self._dlib = dlib_module
         self._shapes = shapes
         self._net = dlib_module.face_recognition_model_v1(str(recognition))

@@ -28,9 +28,10 @@ SHARPNESS_SIDE = 96
 
 def _face_region(image: np.ndarray, detection: Detection) -> np.ndarray:
     h, w = image.shape[:2]
-    box = detection.box.clipped(w, h)
-    x1, y1, x2, y2 = int(box.x1), int(box.y1), int(np.ceil(box.x2)), int(np.ceil(box.y2))
-    return image[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+    b = detection.box  # clipped by hand: BBox.clipped refuses a box wholly outside the image
+    x1, y1 = min(w, max(0, int(b.x1))), min(h, max(0, int(b.y1)))
+    x2, y2 = min(w, max(0, int(np.ceil(b.x2)))), min(h, max(0, int(np.ceil(b.y2))))
+    return image[y1:y2, x1:x2]
 
 
 def laplacian_variance(image: np.ndarray, detection: Detection) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vigil.accountability import audit
+from vigil.accountability.retention import scrub
 from vigil.db.models import Authorization, AuthorizationStatus, Purpose
 from vigil.db.repositories import AlertRepo, AuthorizationRepo, SubjectRepo, WatchlistRepo
 from vigil.db.session import Database
@@ -94,6 +95,13 @@ class AuthorizationService:
                     purged["alerts"] += counts["alerts"]
             auth.status = status
             auth.status_changed_at = utcnow()
-            audit.record(s, actor=actor, action=f"authorization.{status.value}", target=reference,
-                         details={"purged": purged})
-            return purged
+            audit.record(
+                s,
+                actor=actor,
+                action=f"authorization.{status.value}",
+                target=reference,
+                details={"purged": purged},
+            )
+        # Deleted cells are zeroed (secure_delete); also drop the WAL's older copies of them.
+        scrub(self.db)
+        return purged

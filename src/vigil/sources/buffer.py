@@ -100,7 +100,9 @@ class FpsCap:
 class RateMeter:
     """Events per second over a sliding window (a moving average); 0 with fewer than 2 events."""
 
-    def __init__(self, window_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, window_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window = window_seconds
         self._clock = clock
         self._times: deque[float] = deque()
@@ -127,3 +129,23 @@ class RateMeter:
     def reset(self) -> None:
         with self._lock:
             self._times.clear()
+
+
+class Backoff:
+    """Reconnect delays: ``initial``, doubling after each failure up to ``maximum``."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        if initial <= 0 or maximum <= 0:
+            raise ValueError(f"Backoff: delays must be positive, got {initial} and {maximum}")
+        self.initial = initial
+        self.maximum = max(initial, maximum)
+        self._next = initial
+
+    def next(self) -> float:
+        """The delay to wait now; the following one doubles (capped)."""
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial

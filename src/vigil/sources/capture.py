@@ -33,6 +33,7 @@ from vigil.types import Frame
 SourceKind = Literal["file", "rtsp", "http"]
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 RTSP_OVER_TCP = "rtsp_transport;tcp"
+TEXT_CODECS = {b"ansi", b"bin\x00", b"xbin", b"idf\x00"}
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 
 
@@ -46,8 +47,8 @@ def source_kind(url: str) -> SourceKind:
     if scheme in ("", "file"):
         return "file"
     raise SourceError(
-        f"unsupported video source {redact_url(url)!r}: scheme '{scheme}://' is not handled",
-        hint="use a file path, rtsp://host:port/path or an http(s):// MJPEG URL.",
+        f"unsupported video source {redact_url(url)!r}: scheme '{scheme}://' is not handled.",
+        hint="Use a file path, rtsp://host:port/path or an http(s):// MJPEG URL.",
     )
 
 
@@ -100,12 +101,21 @@ def _network_problem(url: str, timeout: float) -> str | None:
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise SourceError(
-            f"video file not found: {path}", hint="check the path (relative paths start in the folder Vigil runs in)."
+            f"video file not found: {path}.",
+            hint="Check the path (relative paths start in the folder Vigil runs in).",
         )
     if not path.is_file():
-        raise SourceError(f"{path} is not a video file but a folder", hint="give the path of a video file.")
+        raise SourceError(
+            f"{path} is a folder, not a video file.", hint="Give the path of a video file."
+        )
     if not os.access(path, os.R_OK):
-        raise SourceError(f"cannot read {path}: permission denied", hint="make the file readable.")
+        raise SourceError(f"cannot read {path}: permission denied.", hint="Make the file readable.")
+
+
+def _is_text(capture: cv2.VideoCapture) -> bool:
+    """FFmpeg "plays" text files as rendered ANSI art; that is not a video."""
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
+    return fourcc.to_bytes(4, "little") in TEXT_CODECS
 
 
 def _timeout_params(config: SourceConfig) -> list[int]:
@@ -127,16 +137,15 @@ def open_capture(url: str, config: SourceConfig) -> cv2.VideoCapture:
         path = file_path(url)
         _check_file(path)
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-        if not capture.isOpened():
+        if not capture.isOpened() or _is_text(capture):
             capture.release()
             raise SourceError(
-                f"cannot read {path} as video: not a video file, or a codec FFmpeg cannot decode",
-                hint="convert it with e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`.",
+                f"cannot read {path} as video: not a video file, or a codec FFmpeg cannot decode.",
+                hint="Convert it with e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`.",
             )
         return capture
     if kind == "rtsp":
-        # Set here, not at import: FFmpeg reads it when the capture opens.
-        os.environ[FFMPEG_OPTIONS_ENV] = RTSP_OVER_TCP
+        _force_rtsp_over_tcp()
     problem = _network_problem(url, config.open_timeout_seconds)
     if problem is None:
         capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, _timeout_params(config))
@@ -144,15 +153,31 @@ def open_capture(url: str, config: SourceConfig) -> cv2.VideoCapture:
             return capture
         capture.release()
         problem = "the server answered but sent no video it could decode"
-    raise SourceError(f"cannot open {redact_url(url)}: {problem}", hint=_hint(kind, problem))
+    raise SourceError(f"cannot open {redact_url(url)}: {problem}.", hint=_hint(kind, problem))
+
+
+def _force_rtsp_over_tcp() -> None:
+    """Make FFmpeg use RTSP over TCP, keeping any other capture options the operator set.
+
+    Done here, not at import: OpenCV reads the variable when a capture opens. The environment is
+    only written when the value has to change.
+    """
+    current = os.environ.get(FFMPEG_OPTIONS_ENV, "")
+    kept = [opt for opt in current.split("|") if opt and not opt.startswith("rtsp_transport;")]
+    wanted = "|".join([*kept, RTSP_OVER_TCP])
+    if current != wanted:
+        os.environ[FFMPEG_OPTIONS_ENV] = wanted
 
 
 def _hint(kind: SourceKind, problem: str) -> str:
     if problem.startswith("the server answered"):
         if kind == "rtsp":
-            return "check the stream path, user name and password, and that the camera streams H.264/H.265 over TCP."
-        return "check the path and that the URL serves an MJPEG (multipart/x-mixed-replace) stream."
-    return "check that the camera is switched on and reachable, and the host and port in the URL."
+            return (
+                "Check the stream path, user name and password, and that the camera "
+                "streams H.264/H.265 over TCP."
+            )
+        return "Check the path and that the URL serves an MJPEG (multipart/x-mixed-replace) stream."
+    return "Check that the camera is switched on and reachable, and the host and port in the URL."
 
 
 def read_image(capture: cv2.VideoCapture) -> np.ndarray | None:
@@ -254,7 +279,7 @@ class StreamSource:
         self.camera = camera
         self.kind: SourceKind = source_kind(url)
         if self.kind == "file":
-            raise SourceError(f"{url!r} is a file, not a stream", hint="use FileSource for files.")
+            raise SourceError(f"{url!r} is a file, not a stream.", hint="Use FileSource for files.")
         self._capture: cv2.VideoCapture | None = open_capture(url, config or SourceConfig())
         self._index = index_start
 
@@ -287,5 +312,7 @@ class SourceSpec:
 def open_source(spec: SourceSpec, *, index_start: int = 0) -> FileSource | StreamSource:
     """Open the right source for the URL. Raises SourceError with the cause and a fix."""
     if source_kind(spec.url) == "file":
-        return FileSource(spec.url, spec.camera, spec.config, loop=spec.loop, index_start=index_start)
+        return FileSource(
+            spec.url, spec.camera, spec.config, loop=spec.loop, index_start=index_start
+        )
     return StreamSource(spec.url, spec.camera, spec.config, index_start=index_start)

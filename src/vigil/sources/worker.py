@@ -3,7 +3,8 @@
 The decoder thread reads frames as fast as the source gives them (file cameras are paced to
 their own frame rate) and puts them into a small buffer that drops the oldest frame when full;
 it never waits for the analysis. The analysis side calls :meth:`CameraWorker.next_frame`, which
-hands out buffered frames in order, admitting no more than ``max_fps`` per second of frame time;
+hands out buffered frames in order, admitting no more than ``max_fps`` per second (of video time
+for files, of decode time for streams);
 frames passed over by that cap are counted in ``skipped_by_cap``, separately from ``drops``.
 
 Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
@@ -18,21 +19,33 @@ Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 ``stopped``       :meth:`CameraWorker.stop` was called.
 
 Nothing is retried for ``ended``; files with ``loop=True`` restart at their end instead.
+
+A server that goes away is noticed at once (the connection closes). A stream that stalls with
+the connection open is noticed when OpenCV's read gives up: measured with OpenCV 5.0 that is
+about three ``read_timeout_seconds`` (its read retries after each timeout).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import SourceError
-from vigil.sources.buffer import DropOldestBuffer, FpsCap, RateMeter
-from vigil.sources.capture import FrameSource, SourceKind, SourceSpec, open_source, redact_url, source_kind
+from vigil.sources.buffer import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources.capture import (
+    FrameSource,
+    SourceKind,
+    SourceSpec,
+    open_source,
+    redact_url,
+    source_kind,
+)
 from vigil.timeutil import utcnow
 from vigil.types import Frame
 
@@ -40,13 +53,25 @@ from vigil.types import Frame
 Opener = Callable[[int], FrameSource]
 
 
-class CameraState(str, Enum):
+class CameraState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     FAILED = "failed"
     ENDED = "ended"
     STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One state transition of a camera, kept in :attr:`CameraStatus.history`."""
+
+    state: CameraState
+    at: datetime
+    error: str | None = None
+
+
+HISTORY_LENGTH = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +95,17 @@ class CameraStatus:
     last_frame_at: datetime | None
     next_retry_at: datetime | None
     max_fps: float
+    history: tuple[StateChange, ...] = ()  # the last state changes, oldest first
 
 
 class CameraWorker:
-    """Capture for one camera. ``start()``, then ``next_frame(timeout)`` until ``done``; ``stop()``."""
+    """Capture for one camera: ``start()``, ``next_frame(timeout)`` until ``done``, ``stop()``.
+
+    ``loop=True`` restarts a file camera at its end; ``pace_files`` plays files at their own
+    frame rate (like a live camera). ``opener`` replaces how the source is opened (a seam for
+    tests). An unsupported URL scheme raises SourceError here; every other problem shows in
+    :meth:`status` and is retried, never raised.
+    """
 
     def __init__(
         self,
@@ -100,6 +132,9 @@ class CameraWorker:
         self._thread: threading.Thread | None = None
         self._state = CameraState.CONNECTING
         self._since = utcnow()
+        self._history: deque[StateChange] = deque(
+            [StateChange(self._state, self._since)], maxlen=HISTORY_LENGTH
+        )
         self._frames_in = 0
         self._reconnects = 0
         self._open_failures = 0
@@ -122,8 +157,8 @@ class CameraWorker:
     def stop(self, timeout: float = 3.0) -> bool:
         """Stop decoding and wake waiting consumers. Returns True if the thread has ended.
 
-        Never hangs: a thread blocked inside a stalled read (at most ``read_timeout_seconds``)
-        is left to finish on its own; it releases its capture when the read returns.
+        Never hangs: a thread blocked inside an open or a stalled read (bounded by the open and
+        read timeouts) is left to finish on its own; it releases its capture when that returns.
         """
         self._stop.set()
         self._set_state(CameraState.STOPPED)
@@ -156,8 +191,10 @@ class CameraWorker:
             frame = self._buffer.get(max(0.0, deadline - time.monotonic()))
             if frame is None:
                 return None
+            # Files are capped by video time (deterministic); live streams by decode time.
+            t = frame.captured_at.timestamp() if self.kind == "file" else frame.monotonic
             with self._cap_lock:
-                admitted = self._cap.admit(frame.monotonic)
+                admitted = self._cap.admit(t)
             if admitted:
                 self._meter_out.tick()
                 return frame
@@ -189,6 +226,7 @@ class CameraWorker:
                 last_frame_at=self._last_frame_at,
                 next_retry_at=self._next_retry_at,
                 max_fps=self.camera.max_fps,
+                history=tuple(self._history),
             )
 
     # ----------------------------------------------------------------- decoder thread
@@ -200,31 +238,33 @@ class CameraWorker:
             if state is not self._state:
                 self._state = state
                 self._since = utcnow()
+                self._history.append(StateChange(state, self._since, error))
             if error is not None:
                 self._last_error = error
-            if state is not CameraState.FAILED:
+            if state not in (CameraState.FAILED, CameraState.RECONNECTING):
                 self._next_retry_at = None
 
     def _run(self) -> None:
-        delay = self.config.reconnect_initial_seconds
+        backoff = Backoff(self.config.reconnect_initial_seconds, self.config.reconnect_max_seconds)
         try:
             while not self._stop.is_set():
                 source = self._open()
                 if source is None:
-                    self._wait_retry(delay)
-                    delay = min(delay * 2, self.config.reconnect_max_seconds)
+                    self._wait_retry(backoff.next())
                     continue
-                delay = self.config.reconnect_initial_seconds
+                frames_before = self._frames_in
                 try:
                     ended = self._pump(source)
                 finally:
                     source.close()
+                if self._frames_in > frames_before:
+                    backoff.reset()  # it worked for a while: start again from the short delay
                 if ended:
                     self._set_state(CameraState.ENDED)
                     return
                 if not self._stop.is_set():
                     self._set_state(CameraState.RECONNECTING)
-                    self._wait_retry(delay, failed=False)
+                    self._wait_retry(backoff.next())
         except Exception as exc:  # a bug must not kill the thread silently
             self._set_state(CameraState.FAILED, f"capture stopped by an internal error: {exc!r}")
         finally:
@@ -246,10 +286,9 @@ class CameraWorker:
         self._set_state(CameraState.CONNECTED)
         return source
 
-    def _wait_retry(self, delay: float, *, failed: bool = True) -> None:
-        if failed:
-            with self._lock:
-                self._next_retry_at = utcnow() + timedelta(seconds=delay)
+    def _wait_retry(self, delay: float) -> None:
+        with self._lock:
+            self._next_retry_at = utcnow() + timedelta(seconds=delay)
         self._stop.wait(delay)
 
     def _pump(self, source: FrameSource) -> bool:
@@ -267,7 +306,7 @@ class CameraWorker:
                 self._set_state(
                     CameraState.RECONNECTING,
                     f"lost the stream from {redact_url(self.camera.url)}: no frame could be read "
-                    f"(server gone, network down or no frame within {self.config.read_timeout_seconds:g} s)",
+                    "(server gone, network down, or the stream stalled).",
                 )
                 return False
             if self._pace:
@@ -287,6 +326,8 @@ class CameraWorker:
         return paced_from
 
     def _accept(self, frame: Frame) -> None:
+        if self._stop.is_set():
+            return  # stopped while this frame was being decoded
         self._buffer.put(frame)
         self._meter_in.tick()
         with self._lock:

@@ -1,0 +1,100 @@
+"""Threshold governance: measure the threshold for a target false-positive rate and set it.
+
+``vigil calibrate`` runs the LFW View-2 protocol (:mod:`vigil.bench.lfw`) with a pack, picks the
+lowest cosine threshold at which at most the target share of different-person pairs match, and
+writes it to the ``settings`` table (``threshold.<pack>``, read by the pipeline) together with
+the measured rate (``threshold.<pack>.fpr``) and the full measurement
+(``threshold.<pack>.calibration``, JSON). Every change is audited (``threshold.change``).
+
+The rate is measured on 1:1 pairs. For a 1:N search against N enrolled templates the chance that a
+stranger matches someone is about ``1 - (1 - fpr) ** N``; the report states the 1:1 rate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from sqlalchemy.orm import Session
+
+from vigil.accountability import audit
+from vigil.bench.lfw import FprThreshold, LfwResult, Progress, run_lfw, threshold_at_fpr
+from vigil.config import Settings
+from vigil.db.models import Setting
+from vigil.db.session import Database
+from vigil.errors import InputError
+from vigil.models.base import ModelPack
+from vigil.timeutil import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    pack: str
+    previous: float | None  # the stored threshold before, None if the config value was in force
+    chosen: FprThreshold
+    pairs: int
+    accuracy: float
+
+
+def _put(s: Session, key: str, value: str, actor: str) -> None:
+    row = s.get(Setting, key)
+    if row is None:
+        s.add(Setting(key=key, value=value, updated_at=utcnow(), updated_by=actor))
+    else:
+        row.value, row.updated_at, row.updated_by = value, utcnow(), actor
+
+
+def apply_threshold(
+    db: Database, pack: str, chosen: FprThreshold, lfw: LfwResult | None, *, actor: str
+) -> Calibration:
+    """Store the threshold and its measured rate in one audited transaction."""
+    if not -1.0 <= chosen.threshold <= 1.0:
+        raise InputError(f"threshold {chosen.threshold} is outside [-1, 1]")
+    pairs = lfw.pairs if lfw else chosen.same_pairs + chosen.different_pairs
+    accuracy = lfw.accuracy_mean if lfw else float("nan")
+    with db.write() as s:
+        old = s.get(Setting, f"threshold.{pack}")
+        previous = float(old.value) if old else None
+        _put(s, f"threshold.{pack}", repr(chosen.threshold), actor)
+        _put(s, f"threshold.{pack}.fpr", repr(chosen.fpr), actor)
+        measurement = {**asdict(chosen), "pairs": pairs, "lfw_accuracy": accuracy}
+        _put(s, f"threshold.{pack}.calibration", json.dumps(measurement), actor)
+        audit.record(
+            s,
+            actor=actor,
+            action="threshold.change",
+            target=f"threshold.{pack}",
+            details={
+                "old": previous,
+                "new": chosen.threshold,
+                "measured_fpr": chosen.fpr,
+                "target_fpr": chosen.target_fpr,
+                "tpr": chosen.tpr,
+                "pairs": pairs,
+                "protocol": "LFW View-2 pairs",
+            },
+        )
+    return Calibration(pack, previous, chosen, pairs, accuracy)
+
+
+def calibrate(
+    db: Database,
+    settings: Settings,
+    pack: str,
+    fpr: float,
+    *,
+    limit_pairs: int | None,
+    actor: str,
+    progress: Progress | None = None,
+    model: ModelPack | None = None,
+) -> Calibration:
+    """Run LFW with ``pack``, choose the threshold for ``fpr`` and set it (audited)."""
+    if not 0.0 < fpr < 1.0:
+        raise InputError(f"--fpir must be between 0 and 1, got {fpr}", hint="e.g. --fpir 0.001")
+    if limit_pairs is not None and limit_pairs < 2:
+        raise InputError(
+            "--limit-pairs must be at least 2 (one same and one different pair per fold)"
+        )
+    result = run_lfw(settings, pack, limit_pairs=limit_pairs, progress=progress, pack=model)
+    chosen = threshold_at_fpr(result, fpr)
+    return apply_threshold(db, pack, chosen, result, actor=actor)

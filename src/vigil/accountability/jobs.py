@@ -1,0 +1,72 @@
+"""Periodic accountability work for a running deployment: sign the audit head, enforce retention.
+
+``vigil serve`` (or any long-running process) builds ``AccountabilityJobs(context)`` and calls
+:meth:`start`; :meth:`run_once` does one round synchronously (also used by tests and the CLI).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from vigil.accountability import audit
+from vigil.accountability.retention import RetentionResult, RetentionService
+from vigil.accountability.signing import Signer, settings_signer
+from vigil.context import AppContext
+from vigil.db.models import AuditSignature
+
+log = logging.getLogger(__name__)
+DEFAULT_SIGN_EVERY_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRound:
+    signature: AuditSignature | None  # the new head signature, None if the head was signed already
+    retention: RetentionResult | None  # None when retention was not due
+
+
+class AccountabilityJobs:
+    def __init__(self, context: AppContext, signer: Signer | None = None) -> None:
+        self.context = context
+        self.signer = signer or settings_signer(context.settings)
+        self.retention = RetentionService(context.db, context.settings.retention, self.signer)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_retention: float | None = None
+
+    def run_once(self, *, retention: bool = True) -> JobRound:
+        """Enforce retention (when asked), then sign the audit head (covering the purge record)."""
+        result = self.retention.run() if retention else None
+        if retention:
+            self._last_retention = time.monotonic()
+        return JobRound(audit.sign_head(self.context.db, self.signer), result)
+
+    def _retention_due(self) -> bool:
+        every = self.context.settings.retention.run_every_minutes * 60.0
+        return self._last_retention is None or time.monotonic() - self._last_retention >= every
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once(retention=self._retention_due())
+            except Exception:  # keep the job alive; the failure is logged and retried next round
+                log.exception("accountability job round failed")
+            self._stop.wait(interval)
+
+    def start(self, interval: float = DEFAULT_SIGN_EVERY_SECONDS) -> None:
+        """Run in a daemon thread: sign every ``interval`` s, retention every run_every_minutes."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(interval,), name="vigil-accountability", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

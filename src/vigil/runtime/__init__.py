@@ -1,0 +1,1 @@
+"""Run time: camera runners (capture -> pipeline -> alerts) and their supervisor."""

@@ -1,0 +1,237 @@
+"""One camera at run time: capture worker -> pipeline -> alert store, on its own thread.
+
+A run is one "use" of the system: it is recorded as a :class:`vigil.db.models.CameraSession`
+row (pack, threshold, watchlists loaded) with ``camera.session_start`` / ``camera.session_stop``
+audit events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vigil.accountability import audit
+from vigil.config import CameraConfig
+from vigil.context import AppContext
+from vigil.db.models import CameraSession
+from vigil.errors import PermissionDenied, VigilError
+from vigil.imaging import encode_jpeg
+from vigil.models.base import ModelPack
+from vigil.pipeline.counts import FaceCounter
+from vigil.pipeline.gallery import ActiveGallery
+from vigil.pipeline.masking import blur_all_faces
+from vigil.pipeline.matcher import Matcher
+from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
+from vigil.pipeline.quality import QualityGate
+from vigil.services.alerts import AlertBus, AlertStore
+from vigil.sources.worker import CameraStatus, CameraWorker
+from vigil.timeutil import utcnow
+from vigil.types import CandidateAlert, Track
+
+log = logging.getLogger(__name__)
+ACTOR = "system:runtime"
+
+
+class StoreSink:
+    """Adapts :class:`AlertStore` to the pipeline's AlertSink; a lapsed authority drops it."""
+
+    def __init__(self, store: AlertStore) -> None:
+        self.store = store
+        self.saved: list[int] = []
+        self.refused = 0
+
+    def save(self, candidate: CandidateAlert) -> int | None:
+        try:
+            alert_id = self.store.save(candidate)
+        except PermissionDenied as exc:
+            self.refused += 1
+            log.warning("candidate discarded: %s", exc)
+            return None
+        self.saved.append(alert_id)
+        return alert_id
+
+    def update_last_seen(self, alert_id: int, track: Track) -> None:
+        self.store.update_last_seen(alert_id, track.last_seen)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    session_id: int
+    camera: str
+    watchlists: tuple[str, ...]
+
+
+class SessionLog:
+    """Records camera sessions (start/stop rows + audit events); verbs start and stop."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.db = context.db
+
+    def start(self, camera: str, url: str, gallery: ActiveGallery) -> SessionInfo:
+        snap = gallery.snapshot()
+        watchlists = tuple(sorted({e.watchlist_name for e in snap.entries}))
+        with self.db.write() as s:
+            row = CameraSession(
+                camera=camera,
+                pack=snap.pack,
+                threshold=snap.threshold,
+                watchlists=list(watchlists),
+                started_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            audit.record(
+                s,
+                actor=ACTOR,
+                action="camera.session_start",
+                target=camera,
+                details={
+                    "session": row.id,
+                    "source": _redacted(url),
+                    "pack": snap.pack,
+                    "threshold": snap.threshold,
+                    "watchlists": list(watchlists),
+                },
+            )
+            return SessionInfo(row.id, camera, watchlists)
+
+    def stop(self, info: SessionInfo, *, frames: int, alerts: int) -> None:
+        with self.db.write() as s:
+            row = s.get(CameraSession, info.session_id)
+            if row is not None:
+                row.stopped_at = utcnow()
+            audit.record(
+                s,
+                actor=ACTOR,
+                action="camera.session_stop",
+                target=info.camera,
+                details={"session": info.session_id, "frames": frames, "alerts": alerts},
+            )
+
+
+def _redacted(url: str) -> str:
+    from vigil.sources.capture import redact_url
+
+    return redact_url(url)
+
+
+def build_camera_pipeline(
+    context: AppContext,
+    camera: str,
+    pack: ModelPack,
+    gallery: ActiveGallery,
+    sink: StoreSink | None,
+) -> CameraPipeline:
+    """The full pipeline for one camera, wired to the database (counts) and the sink."""
+    settings = context.settings
+    return build_pipeline(
+        camera,
+        pack,
+        Matcher(gallery, settings.matching.top_k),
+        settings.tracking,
+        QualityGate(settings.quality),
+        counter=FaceCounter(camera, context.db),
+        sink=sink,
+    )
+
+
+class CameraRunner:
+    """Runs one camera on a thread: ``start()``, ``status()``, ``preview_jpeg()``, ``stop()``."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        camera: CameraConfig,
+        bus: AlertBus,
+        *,
+        pack_factory: Callable[[], ModelPack] | None = None,
+        worker: CameraWorker | None = None,
+        gallery: ActiveGallery | None = None,
+    ) -> None:
+        self.context = context
+        self.camera = camera
+        self.worker = worker or CameraWorker(camera, context.settings.sources)
+        self._pack_factory = pack_factory or (lambda: context.pack)
+        self.gallery = gallery or ActiveGallery(
+            context.db, context.cipher, context.settings, context.settings.model_pack
+        )
+        self.sink = StoreSink(AlertStore(context.db, context.cipher, context.settings, bus))
+        self.pipeline: CameraPipeline | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CameraRunner:
+        pack = self._pack_factory()
+        self.gallery.pack = pack.name
+        self.pipeline = build_camera_pipeline(
+            self.context, self.camera.name, pack, self.gallery, self.sink
+        )
+        self._session = SessionLog(self.context).start(
+            self.camera.name, self.camera.url, self.gallery
+        )
+        self.worker.start()
+        self._thread = threading.Thread(
+            target=self._run, name=f"vigil-camera-{self.camera.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        assert self.pipeline is not None
+        try:
+            while not self._stop.is_set() and not self.worker.done:
+                frame = self.worker.next_frame(0.5)
+                if frame is not None:
+                    self._process(frame)
+        finally:
+            self._finish()
+
+    def _process(self, frame: object) -> None:
+        assert self.pipeline is not None
+        try:
+            self.pipeline.process(frame)  # type: ignore[arg-type]
+        except VigilError as exc:
+            self.error = str(exc)
+            log.error("camera %s: %s", self.camera.name, exc)
+
+    def _finish(self) -> None:
+        assert self.pipeline is not None
+        try:
+            self.pipeline.flush()
+        except VigilError as exc:
+            self.error = str(exc)
+        finally:
+            self.worker.stop()
+            SessionLog(self.context).stop(
+                self._session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
+            )
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end (a file ended); True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.worker.stop()
+        self.wait(timeout)
+
+    def status(self) -> CameraStatus:
+        return self.worker.status()
+
+    def preview_jpeg(self, *, blur: bool = True) -> bytes | None:
+        latest = self.pipeline.latest if self.pipeline is not None else None
+        if latest is None:
+            return None
+        image = (
+            blur_all_faces(latest.frame.image, latest.detections) if blur else latest.frame.image
+        )
+        return encode_jpeg(image, 80)

@@ -1,0 +1,85 @@
+"""The supervisor: starts, stops and reports on every camera runner of a deployment.
+
+Previews show the latest analysed frame with ALL faces blurred unless preview blur is switched
+off (an audited setting on the web side).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from vigil.config import CameraConfig
+from vigil.context import AppContext
+from vigil.errors import Conflict, NotFound
+from vigil.models.base import ModelPack
+from vigil.runtime.runner import CameraRunner
+from vigil.services.alerts import AlertBus
+from vigil.sources.worker import CameraStatus
+
+
+class Supervisor:
+    def __init__(
+        self,
+        context: AppContext,
+        bus: AlertBus,
+        *,
+        pack_factory: Callable[[], ModelPack] | None = None,
+    ) -> None:
+        self.context = context
+        self.bus = bus
+        self._pack_factory = pack_factory or self._new_pack
+        self._runners: dict[str, CameraRunner] = {}
+        self._lock = threading.Lock()
+        self._preview_blur = True
+
+    def _new_pack(self) -> ModelPack:
+        """One pack per camera: detectors keep per-call state and are not shared across threads."""
+        from vigil.models.registry import create_pack
+
+        return create_pack(self.context.settings)
+
+    def start_camera(self, camera: CameraConfig) -> CameraRunner:
+        with self._lock:
+            current = self._runners.get(camera.name)
+            if current is not None and current.running:
+                raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
+            runner = CameraRunner(self.context, camera, self.bus, pack_factory=self._pack_factory)
+            self._runners[camera.name] = runner
+        return runner.start()
+
+    def stop_camera(self, name: str) -> None:
+        with self._lock:
+            runner = self._runners.pop(name, None)
+        if runner is None:
+            raise NotFound(f"camera {name!r} is not running", hint="see the camera list")
+        runner.stop()
+
+    def runner(self, name: str) -> CameraRunner:
+        with self._lock:
+            runner = self._runners.get(name)
+        if runner is None:
+            raise NotFound(f"camera {name!r} is not running")
+        return runner
+
+    def statuses(self) -> list[CameraStatus]:
+        with self._lock:
+            runners = list(self._runners.values())
+        return [r.status() for r in runners]
+
+    def preview_jpeg(self, name: str) -> bytes | None:
+        return self.runner(name).preview_jpeg(blur=self._preview_blur)
+
+    @property
+    def preview_blur(self) -> bool:
+        return self._preview_blur
+
+    def set_preview_blur(self, enabled: bool) -> None:
+        self._preview_blur = bool(enabled)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            runners = list(self._runners.values())
+            self._runners.clear()
+        for runner in runners:
+            runner.stop()

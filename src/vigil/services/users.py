@@ -1,0 +1,297 @@
+"""Users, logins with lockout, and API tokens. Every change is audited in its own transaction.
+
+No default password exists anywhere: :func:`create_user` generates a one-time password with
+``secrets`` unless one is given, and the user must change a generated password at first login.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vigil.accountability import audit
+from vigil.config import ServerConfig
+from vigil.db.models import ApiToken, Role, User
+from vigil.db.session import Database
+from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
+from vigil.timeutil import utcnow
+from vigil.web.security import (
+    MIN_PASSWORD_LENGTH,
+    generate_api_token,
+    generate_password,
+    hash_api_token,
+    hash_password,
+    verify_password,
+)
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+
+
+class LoginLocked(AuthenticationFailed):
+    """Too many failed logins: the account (or client) is locked for a while."""
+
+    http_status = 429
+
+
+def check_username(username: str) -> str:
+    name = username.strip()
+    if not USERNAME_RE.match(name):
+        raise InputError(
+            f"username {username!r} is not allowed",
+            hint="use 3-64 characters: letters, digits, '.', '_', '-', '@'",
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            f"the password has {len(password)} characters; at least {MIN_PASSWORD_LENGTH} are needed",
+            hint="choose a longer password (a passphrase of several words works well)",
+        )
+    if len(password) > 1024:
+        raise InputError("the password is longer than 1024 characters", hint="choose a shorter one")
+    return password
+
+
+def _get(s: Session, user_id: int) -> User:
+    user = s.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}", hint="see GET /api/users")
+    return user
+
+
+def _active_admins(s: Session) -> int:
+    return (
+        s.scalar(select(func.count(User.id)).where(User.role == Role.admin, User.active.is_(True)))
+        or 0
+    )
+
+
+def create_user(
+    db: Database,
+    username: str,
+    role: Role | str,
+    password: str | None = None,
+    *,
+    actor: str = "system",
+) -> tuple[User, str]:
+    """Create a user; returns it with its password (generated, one-time, when none is given)."""
+    name = check_username(username)
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise InputError(
+            f"unknown role {role!r}", hint="use one of: " + ", ".join(r.value for r in Role)
+        ) from exc
+    secret = check_password(password) if password is not None else generate_password()
+    with db.write() as s:
+        if s.scalar(select(User.id).where(User.username == name)):
+            raise Conflict(f"user {name!r} already exists", hint="choose another username")
+        user = User(
+            username=name,
+            password_hash=hash_password(secret),
+            role=role,
+            active=True,
+            must_change_password=password is None,
+            failed_logins=0,
+        )
+        s.add(user)
+        s.flush()
+        audit.record(
+            s, actor=actor, action="user.create", target=name, details={"role": role.value}
+        )
+        return user, secret
+
+
+class UserService:
+    def __init__(self, db: Database, config: ServerConfig) -> None:
+        self.db = db
+        self.config = config
+
+    # -- logins -----------------------------------------------------------------------------
+    def login(self, username: str, password: str, *, client: str) -> User:
+        """Check credentials; count failures, lock after ``login_max_failures``; audit both ways."""
+        now = utcnow()
+        with self.db.read() as s:
+            user = s.scalar(select(User).where(User.username == username.strip()))
+        ok = verify_password(user.password_hash if user else None, password)
+        problem: AuthenticationFailed | None = None
+        with self.db.write() as s:
+            row = s.get(User, user.id) if user else None
+            if row is None:
+                problem = AuthenticationFailed("wrong username or password")
+            elif row.locked_until is not None and row.locked_until > now:
+                problem = self._locked_error(row)
+            elif not row.active:
+                problem = AuthenticationFailed("wrong username or password")
+            elif not ok:
+                problem = self._count_failure(row, now)
+            if problem is not None:
+                audit.record(
+                    s,
+                    actor=username.strip()[:128] or "?",
+                    action="user.login_failed",
+                    target=username.strip()[:256],
+                    details={"client": client, "reason": problem.message},
+                )
+            else:
+                assert row is not None
+                row.failed_logins = 0
+                row.locked_until = None
+                audit.record(
+                    s,
+                    actor=row.username,
+                    action="user.login",
+                    target=row.username,
+                    details={"client": client},
+                )
+                user = row
+        if problem is not None:
+            raise problem
+        assert user is not None
+        return user
+
+    def _count_failure(self, row: User, now: object) -> AuthenticationFailed:
+        if row.locked_until is not None:  # an old lock has run out: start counting again
+            row.failed_logins = 0
+            row.locked_until = None
+        row.failed_logins += 1
+        if row.failed_logins >= self.config.login_max_failures:
+            row.locked_until = utcnow() + timedelta(minutes=self.config.lockout_minutes)
+            return self._locked_error(row)
+        return AuthenticationFailed("wrong username or password")
+
+    def _locked_error(self, row: User) -> LoginLocked:
+        until = row.locked_until.isoformat(timespec="seconds") if row.locked_until else "later"
+        return LoginLocked(
+            f"account {row.username!r} is locked after {self.config.login_max_failures} failed logins",
+            hint=f"try again after {until} or ask an administrator to reset the password",
+        )
+
+    def change_password(self, user_id: int, current: str, new: str) -> None:
+        check_password(new)
+        with self.db.read() as s:
+            user = _get(s, user_id)
+        if not verify_password(user.password_hash, current):
+            raise PermissionDenied(
+                "the current password is wrong", hint="type your current password"
+            )
+        if verify_password(user.password_hash, new):
+            raise InputError(
+                "the new password is the same as the current one", hint="choose a new one"
+            )
+        with self.db.write() as s:
+            row = _get(s, user_id)
+            row.password_hash = hash_password(new)
+            row.must_change_password = False
+            audit.record(s, actor=row.username, action="user.password_change", target=row.username)
+
+    # -- administration ---------------------------------------------------------------------
+    def list(self) -> Sequence[User]:
+        with self.db.read() as s:
+            return s.scalars(select(User).order_by(User.id)).all()
+
+    def get(self, user_id: int) -> User:
+        with self.db.read() as s:
+            return _get(s, user_id)
+
+    def update(self, user_id: int, *, role: Role | None, active: bool | None, actor: str) -> User:
+        with self.db.write() as s:
+            user = _get(s, user_id)
+            changes: dict[str, object] = {}
+            if role is not None and role is not user.role:
+                changes["role"] = [user.role.value, role.value]
+                user.role = role
+            if active is not None and active != user.active:
+                changes["active"] = [user.active, active]
+                user.active = active
+            s.flush()
+            if changes and _active_admins(s) == 0:
+                raise Conflict(
+                    "this change would leave no active administrator",
+                    hint="make another user admin first",
+                )
+            if changes:
+                audit.record(
+                    s, actor=actor, action="user.update", target=user.username, details=changes
+                )
+            return user
+
+    def reset_password(self, user_id: int, *, actor: str) -> tuple[User, str]:
+        """A new one-time password; also clears a lockout."""
+        secret = generate_password()
+        with self.db.write() as s:
+            user = _get(s, user_id)
+            user.password_hash = hash_password(secret)
+            user.must_change_password = True
+            user.failed_logins = 0
+            user.locked_until = None
+            audit.record(s, actor=actor, action="user.password_reset", target=user.username)
+            return user, secret
+
+    # -- API tokens -------------------------------------------------------------------------
+    def create_token(self, user_id: int, name: str, *, actor: str) -> tuple[ApiToken, str]:
+        if not name.strip():
+            raise InputError(
+                "the token name is empty", hint="name the machine or system that will use it"
+            )
+        token = generate_api_token()
+        with self.db.write() as s:
+            user = _get(s, user_id)
+            if not user.active:
+                raise Conflict(
+                    f"user {user.username!r} is deactivated", hint="activate the user first"
+                )
+            row = ApiToken(user_id=user.id, name=name.strip(), token_hash=hash_api_token(token))
+            s.add(row)
+            s.flush()
+            audit.record(
+                s,
+                actor=actor,
+                action="token.create",
+                target=user.username,
+                details={"token_id": row.id, "name": row.name},
+            )
+            return row, token
+
+    def list_tokens(self) -> Sequence[tuple[ApiToken, str]]:
+        with self.db.read() as s:
+            rows = s.execute(select(ApiToken, User.username).join(User).order_by(ApiToken.id)).all()
+            return [(tok, name) for tok, name in rows]
+
+    def revoke_token(self, token_id: int, *, actor: str) -> None:
+        with self.db.write() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                raise NotFound(f"no API token with id {token_id}", hint="see GET /api/tokens")
+            owner = _get(s, row.user_id).username
+            s.delete(row)
+            audit.record(
+                s,
+                actor=actor,
+                action="token.revoke",
+                target=owner,
+                details={"token_id": token_id, "name": row.name},
+            )
+
+    def user_for_token(self, token: str) -> User | None:
+        """The active user an API token belongs to (and note its use), or None."""
+        digest = hash_api_token(token)
+        with self.db.read() as s:
+            row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+            if row is None:
+                return None
+            user = s.get(User, row.user_id)
+            if user is None or not user.active:
+                return None
+            token_id = row.id
+        with self.db.write() as s:
+            found = s.get(ApiToken, token_id)
+            if found is not None:
+                found.last_used_at = utcnow()
+        return user

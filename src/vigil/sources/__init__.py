@@ -1,0 +1,49 @@
+"""Video sources and the per-camera capture worker.
+
+* :func:`iter_file_frames` / :class:`FileReader`: every frame of a file, in order, capped by
+  video time (``vigil analyze``).
+* :class:`CameraWorker`: live capture for one camera (decoder thread, drop-oldest buffer,
+  analysed-fps cap, reconnection with backoff) and its :class:`CameraStatus` snapshot.
+* :func:`test_connection`: open a URL, read one frame, report (the dashboard's button).
+* :class:`FileSource` / :class:`StreamSource`: the frame sources (``read() -> Frame | None``).
+"""
+
+from vigil.sources.buffer import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources.capture import (
+    FileSource,
+    FrameSource,
+    SourceKind,
+    SourceSpec,
+    StreamSource,
+    open_capture,
+    open_source,
+    redact_url,
+    source_kind,
+)
+from vigil.sources.offline import FileReader, iter_file_frames
+from vigil.sources.probe import ConnectionTest, test_connection
+from vigil.sources.worker import CameraState, CameraStatus, CameraWorker, StateChange
+
+__all__ = [
+    "Backoff",
+    "CameraState",
+    "CameraStatus",
+    "CameraWorker",
+    "ConnectionTest",
+    "DropOldestBuffer",
+    "FileReader",
+    "FileSource",
+    "FpsCap",
+    "FrameSource",
+    "RateMeter",
+    "SourceKind",
+    "SourceSpec",
+    "StateChange",
+    "StreamSource",
+    "iter_file_frames",
+    "open_capture",
+    "open_source",
+    "redact_url",
+    "source_kind",
+    "test_connection",
+]

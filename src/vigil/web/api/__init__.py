@@ -1,0 +1,18 @@
+"""The REST API under ``/api``: one module per resource, thin routes over the services.
+
+Every route declares its roles with ``Depends(require_roles(...))``; only ``GET /api/health``
+and ``POST /api/auth/login`` are open to anonymous callers.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def api_router() -> APIRouter:
+    from vigil.web.api import admin, alerts, auth, authorizations, cameras, docs, users, watchlists
+
+    router = APIRouter(prefix="/api")
+    for module in (auth, users, authorizations, watchlists, cameras, alerts, admin, docs):
+        router.include_router(module.router)
+    return router

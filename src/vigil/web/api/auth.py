@@ -1,0 +1,109 @@
+"""Health, login/logout, the current user and password changes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from vigil.services.users import LoginLocked
+from vigil.web.app import WebState
+from vigil.web.deps import ALL_ROLES, Principal, require_roles, web_state
+from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange
+from vigil.web.security import CSRF_COOKIE, SESSION_COOKIE
+
+router = APIRouter(tags=["auth"])
+log = logging.getLogger("vigil.web")
+_any_role_even_unchanged = require_roles(*ALL_ROLES, allow_unchanged_password=True)
+
+
+@router.get("/health", response_model=Health, summary="Liveness check (no login needed)")
+def health(request: Request) -> Health:
+    return Health(version=request.app.version)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _set_cookies(response: Response, state: WebState, cookie: str, csrf: str) -> None:
+    max_age = int(state.settings.server.session_hours * 3600)
+    secure = state.settings.server.secure_cookies
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+@router.post("/auth/login", response_model=Me, summary="Log in; sets the session and CSRF cookies")
+def login(body: LoginRequest, request: Request, response: Response) -> Me:
+    state = web_state(request)
+    client = _client(request)
+    if not state.throttle.allow(client):
+        log.warning("login throttled for %s", client)
+        raise LoginLocked(
+            f"too many login attempts from {client}", hint="wait a minute and try again"
+        )
+    user = state.users.login(body.username, body.password, client=client)
+    record, cookie = state.sessions.create(user.id)
+    _set_cookies(response, state, cookie, record.csrf_token)
+    return Me(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        via="session",
+        must_change_password=user.must_change_password,
+        csrf_token=record.csrf_token,
+    )
+
+
+@router.post("/auth/logout", status_code=204, summary="End this session")
+def logout(request: Request, user: Principal = Depends(_any_role_even_unchanged)) -> Response:
+    if user.session is not None:
+        web_state(request).sessions.end(user.session.session_id)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", response_model=Me, summary="Who am I")
+def me(user: Principal = Depends(_any_role_even_unchanged)) -> Me:
+    return Me(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        via=user.via,
+        must_change_password=user.must_change_password,
+        csrf_token=user.csrf_token,
+    )
+
+
+@router.post("/auth/password", status_code=204, summary="Change my password")
+def change_password(
+    body: PasswordChange, request: Request, user: Principal = Depends(_any_role_even_unchanged)
+) -> Response:
+    state = web_state(request)
+    state.users.change_password(user.id, body.current_password, body.new_password)
+    # Other sessions of this user end; this one stays.
+    state.sessions.end_user(user.id)
+    if user.session is not None:
+        record, cookie = state.sessions.create(user.id)
+        response = Response(status_code=204)
+        _set_cookies(response, state, cookie, record.csrf_token)
+        return response
+    return Response(status_code=204)

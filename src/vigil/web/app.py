@@ -1,0 +1,256 @@
+"""The command center's FastAPI application, built by :func:`create_app` (nothing at import time).
+
+The REST API lives under ``/api`` (OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``);
+``GET /api/health`` is the only API route open without login. Pages, the WebSocket and report
+routes come from ``vigil.web.pages``, ``vigil.web.ws`` and ``vigil.web.report_routes``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vigil.config import Settings
+from vigil.context import AppContext, build_context
+from vigil.errors import ConfigError
+from vigil.services.alerts import AlertBus
+from vigil.services.cameras import CameraService
+from vigil.services.outbound import OutboundDispatcher
+from vigil.services.reviews import AlertQueries, ReviewService
+from vigil.services.users import UserService
+from vigil.web import errors
+from vigil.web.api.metrics import VigilMetrics
+from vigil.web.errors import PayloadTooLarge, error_body
+from vigil.web.security import LoginThrottle, SessionStore
+
+if TYPE_CHECKING:
+    from vigil.runtime.supervisor import Supervisor
+    from vigil.services.enrollment import FacePhotoValidator
+
+log = logging.getLogger("vigil.web")
+
+MAX_PHOTOS_PER_UPLOAD = 10
+JSON_BODY_LIMIT = 1_000_000
+PREVIEW_BLUR_KEY = "preview.blur"
+
+
+@dataclass
+class WebState:
+    """Everything the routes need, built once per app and kept on ``app.state.vigil``."""
+
+    settings: Settings
+    context: AppContext
+    supervisor: Supervisor | None
+    bus: AlertBus
+    sessions: SessionStore
+    users: UserService
+    cameras: CameraService
+    reviews: ReviewService
+    alerts: AlertQueries
+    outbound: OutboundDispatcher
+    metrics: VigilMetrics
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    owns_context: bool = False
+    validator_factory: Callable[[], FacePhotoValidator] | None = None
+    _validator: FacePhotoValidator | None = None
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def validator(self) -> FacePhotoValidator:
+        """The enrollment photo validator (loads the model pack on first use)."""
+        if self._validator is None:
+            if self.validator_factory is not None:
+                self._validator = self.validator_factory()
+            else:
+                from vigil.pipeline.quality import QualityGate
+                from vigil.services.enrollment import FacePhotoValidator
+
+                s = self.settings
+                self._validator = FacePhotoValidator(
+                    self.context.pack,
+                    QualityGate(s.quality),
+                    max_bytes=s.max_image_bytes,
+                    max_pixels=s.max_image_pixels,
+                )
+        return self._validator
+
+    def close(self) -> None:
+        for fn in reversed(self._cleanup):
+            fn()
+        self._cleanup.clear()
+        self.outbound.stop()
+        if self.owns_context:
+            self.context.close()
+
+
+class BodyLimitMiddleware:
+    """Refuses oversized bodies: by Content-Length before reading, and by counting while reading."""
+
+    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.upload_limit if multipart else self.json_limit
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _send_413(send, limit)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = json.dumps(error_body(413, PayloadTooLarge(limit).detail)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _secret(settings: Settings, ephemeral_secret: bool) -> str:
+    if settings.server.secret_key is not None:
+        return settings.server.secret_key.get_secret_value()
+    if ephemeral_secret:
+        return secrets.token_urlsafe(48)  # explicit request (tests): sessions die with the process
+    raise ConfigError(
+        "server.secret_key",
+        "no session signing key is configured",
+        hint="run `vigil init` (it writes a random key into vigil.yaml) or set VIGIL_SECRET_KEY",
+    )
+
+
+def _load_preview_blur(context: AppContext) -> bool:
+    from vigil.services.settings_store import get_setting
+
+    return get_setting(context.db, PREVIEW_BLUR_KEY, "on") != "off"
+
+
+def _build_state(
+    settings: Settings,
+    context: AppContext | None,
+    supervisor: Supervisor | None,
+    bus: AlertBus | None,
+    ephemeral_secret: bool,
+) -> WebState:
+    secret = _secret(settings, ephemeral_secret)
+    owns = context is None
+    ctx = context or build_context(settings)
+    bus = bus or AlertBus()
+    outbound = OutboundDispatcher(settings.alerts_out, ctx.db)
+    metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
+
+    def on_reviewed(outcome: Any) -> None:
+        metrics.reviews.labels(outcome.decision).inc()
+
+    state = WebState(
+        settings=settings,
+        context=ctx,
+        supervisor=supervisor,
+        bus=bus,
+        sessions=SessionStore(secret, settings.server.session_hours * 3600.0),
+        users=UserService(ctx.db, settings.server),
+        cameras=CameraService(ctx.db),
+        reviews=ReviewService(ctx.db, on_confirmed=outbound.dispatch, on_reviewed=on_reviewed),
+        alerts=AlertQueries(ctx.db, ctx.cipher),
+        outbound=outbound,
+        metrics=metrics,
+        owns_context=owns,
+    )
+    state._cleanup.append(bus.subscribe(metrics.on_alert))
+    if supervisor is not None:
+        supervisor.set_preview_blur(_load_preview_blur(ctx))
+    return state
+
+
+def create_app(
+    settings: Settings,
+    *,
+    context: AppContext | None = None,
+    supervisor: Supervisor | None = None,
+    bus: AlertBus | None = None,
+    ephemeral_secret: bool = False,
+) -> FastAPI:
+    """Build the web application.
+
+    ``context`` defaults to ``build_context(settings)`` (closed on shutdown); without a
+    ``supervisor`` the cameras can be managed but not started (503). ``ephemeral_secret=True``
+    (tests only) generates a throw-away session key when ``server.secret_key`` is unset;
+    otherwise a missing key is a ConfigError telling to run ``vigil init``.
+    """
+    state = _build_state(settings, context, supervisor, bus, ephemeral_secret)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="Vigil command center API",
+        version=_version(),
+        docs_url=None,  # served by vigil.web.api.docs, behind login
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.vigil = state
+    errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_limit=JSON_BODY_LIMIT,
+        upload_limit=settings.max_image_bytes * MAX_PHOTOS_PER_UPLOAD + 100_000,
+    )
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from vigil.web import pages, report_routes, ws
+    from vigil.web.api import api_router
+    from vigil.web.api.metrics import router as metrics_router
+
+    app.include_router(api_router())
+    app.include_router(metrics_router)
+    app.include_router(report_routes.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vigil")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,215 @@
+/* Cameras, users and the audit log. Every action is an API call; errors are shown as sent. */
+"use strict";
+
+(() => {
+  const { api, esc, time, ago, showError, showOk, hide, statusPill, toast } = Vigil;
+  const URLS = {
+    cameras: "/api/cameras",
+    camera: (id) => `/api/cameras/${id}`,
+    test: (id) => `/api/cameras/${id}/test`,
+    start: (id) => `/api/cameras/${id}/start`,
+    stop: (id) => `/api/cameras/${id}/stop`,
+    users: "/api/users",
+    user: (id) => `/api/users/${id}`,
+    reset: (id) => `/api/users/${id}/reset-password`,
+    audit: "/api/audit",
+  };
+  const canManage = ["admin", "supervisor"].includes(document.body.dataset.role);
+
+  /* ---- cameras ---- */
+  let cameras = [];
+
+  function camRow(c) {
+    const st = c.status || {};
+    const state = st.state || (c.running ? "starting" : (c.enabled ? "stopped" : "disabled"));
+    const run = c.running ? `<button class="secondary small" data-stop="${c.id}">Stop</button>`
+      : `<button class="ok small" data-start="${c.id}">Start</button>`;
+    const edit = canManage ? `<button class="secondary small" data-test="${c.id}">Test</button> ${run}
+      <button class="secondary small" data-edit="${c.id}">Edit</button>
+      <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>` : "";
+    return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="mono">${esc(c.url)}</td>
+      <td>${statusPill(state)}<div class="muted">${st.since ? "since " + esc(ago(st.since)) : ""}</div></td>
+      <td>${(st.fps_analysed ?? 0).toFixed(1)} / ${(st.fps_in ?? 0).toFixed(1)} <span class="muted">(cap ${c.max_fps})</span></td>
+      <td>${st.drops ?? 0}</td><td class="err">${esc(st.last_error || "")}</td><td style="white-space:nowrap">${edit}</td></tr>`;
+  }
+
+  async function loadCameras() {
+    try {
+      cameras = await api("GET", URLS.cameras);
+      document.getElementById("cam-rows").innerHTML = cameras.length ? cameras.map(camRow).join("")
+        : `<tr><td colspan="7" class="muted">No camera yet.</td></tr>`;
+    } catch (err) { showError("cam-error", err); }
+  }
+
+  function resetCamForm(form) {
+    form.reset();
+    form.id.value = "";
+    document.getElementById("cam-form-title").textContent = "Add a camera";
+    document.getElementById("cam-submit").textContent = "Add camera";
+    document.getElementById("cam-cancel").classList.add("hidden");
+  }
+
+  function editCamera(form, id) {
+    const c = cameras.find((x) => String(x.id) === String(id));
+    if (!c) return;
+    form.id.value = c.id;
+    form.name.value = c.name;
+    form.url.value = "";
+    form.url.placeholder = `${c.url} (leave empty to keep)`;
+    form.url.required = false;
+    form.max_fps.value = c.max_fps;
+    form.enabled.checked = c.enabled;
+    document.getElementById("cam-form-title").textContent = `Edit camera ${c.name}`;
+    document.getElementById("cam-submit").textContent = "Save";
+    document.getElementById("cam-cancel").classList.remove("hidden");
+  }
+
+  async function testConnection(id) {
+    const out = document.getElementById("cam-error");
+    out.className = "banner notice";
+    out.textContent = "Testing connection…";
+    try {
+      const r = await api("POST", URLS.test(id));
+      if (r.ok) showOk(out, `Connected to ${esc(r.url)} in ${r.seconds.toFixed(1)} s${r.width ? ` (${r.width}×${r.height})` : ""}. ${esc(r.message)}`);
+      else showError(out, `${r.url}: ${r.message}`);
+    } catch (err) { showError(out, err); }
+  }
+
+  async function saveCamera(form) {
+    const body = { name: form.name.value.trim(), max_fps: Number(form.max_fps.value), enabled: form.enabled.checked };
+    if (form.url.value.trim()) body.url = form.url.value.trim();
+    try {
+      if (form.id.value) await api("PATCH", URLS.camera(form.id.value), body);
+      else await api("POST", URLS.cameras, body);
+      showOk("cam-result", `Camera <b>${esc(body.name)}</b> saved.`);
+      form.url.required = true;
+      resetCamForm(form);
+      loadCameras();
+    } catch (err) { showError("cam-result", err); }
+  }
+
+  Vigil.pages.cameras = () => {
+    loadCameras();
+    setInterval(loadCameras, 4000);
+    const form = document.getElementById("cam-form");
+    if (form) {
+      form.addEventListener("submit", (ev) => { ev.preventDefault(); saveCamera(form); });
+      document.getElementById("cam-cancel").addEventListener("click", () => { form.url.required = true; resetCamForm(form); });
+    }
+    document.getElementById("cam-rows").addEventListener("click", async (ev) => {
+      const b = ev.target.closest("button");
+      if (!b) return;
+      if (b.dataset.edit) editCamera(form, b.dataset.edit);
+      if (b.dataset.test) testConnection(b.dataset.test);
+      for (const verb of ["start", "stop"]) {
+        if (!b.dataset[verb]) continue;
+        try { await api("POST", URLS[verb](b.dataset[verb])); toast(`Camera ${verb === "start" ? "started" : "stopped"}.`); }
+        catch (err) { showError("cam-error", err); }
+        loadCameras();
+      }
+      if (b.dataset.delete && confirm(`Remove camera ${b.dataset.name}? It stops now.`)) {
+        try { await api("DELETE", URLS.camera(b.dataset.delete)); toast(`Camera ${esc(b.dataset.name)} removed.`); loadCameras(); }
+        catch (err) { showError("cam-error", err); }
+      }
+    });
+  };
+
+  /* ---- users ---- */
+  function userRow(u) {
+    const me = u.username === document.body.dataset.user;
+    const roles = ["operator", "supervisor", "auditor", "admin"].map((r) => `<option ${r === u.role ? "selected" : ""}>${r}</option>`).join("");
+    return `<tr id="user-${esc(u.username)}"><td><b>${esc(u.username)}</b>${me ? ' <span class="muted">(you)</span>' : ""}</td>
+      <td><select data-role-of="${u.id}" ${me ? "disabled" : ""}>${roles}</select></td>
+      <td>${u.active ? statusPill("active") : '<span class="pill bad">deactivated</span>'}
+        ${u.must_change_password ? '<div class="muted">one-time password not changed yet</div>' : ""}
+        ${u.locked_until && new Date(u.locked_until) > new Date() ? `<div class="err">locked until ${time(u.locked_until)}</div>` : ""}</td>
+      <td>${time(u.created_at)}</td>
+      <td style="white-space:nowrap">${me ? "" : `<button class="secondary small" data-reset="${u.id}" data-name="${esc(u.username)}">Reset password</button>
+        <button class="${u.active ? "danger" : "ok"} small" data-active="${u.id}" data-to="${!u.active}">${u.active ? "Deactivate" : "Reactivate"}</button>`}</td></tr>`;
+  }
+
+  async function loadUsers() {
+    try {
+      const users = await api("GET", URLS.users);
+      document.getElementById("user-rows").innerHTML = users.map(userRow).join("");
+    } catch (err) { showError("user-error", err); }
+  }
+
+  function showPassword(name, secret) {
+    showOk("user-result", `One-time password for <b>${esc(name)}</b> (shown once; give it to them privately):
+      <div style="margin-top:6px"><span class="secret" id="one-time-password">${esc(secret)}</span></div>`);
+  }
+
+  Vigil.pages.users = () => {
+    loadUsers();
+    document.getElementById("user-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const form = ev.target;
+      try {
+        const r = await api("POST", URLS.users, { username: form.username.value.trim(), role: form.role.value });
+        showPassword(r.user.username, r.one_time_password);
+        form.reset();
+        loadUsers();
+      } catch (err) { showError("user-result", err); }
+    });
+    const rows = document.getElementById("user-rows");
+    rows.addEventListener("change", async (ev) => {
+      const sel = ev.target.closest("select[data-role-of]");
+      if (!sel) return;
+      try { await api("PATCH", URLS.user(sel.dataset.roleOf), { role: sel.value }); toast("Role changed; their sessions were ended."); }
+      catch (err) { showError("user-error", err); }
+      loadUsers();
+    });
+    rows.addEventListener("click", async (ev) => {
+      const b = ev.target.closest("button");
+      if (!b) return;
+      try {
+        if (b.dataset.reset) {
+          const r = await api("POST", URLS.reset(b.dataset.reset));
+          showPassword(r.user.username, r.one_time_password);
+        }
+        if (b.dataset.active) await api("PATCH", URLS.user(b.dataset.active), { active: b.dataset.to === "true" });
+      } catch (err) { showError("user-error", err); }
+      loadUsers();
+    });
+  };
+
+  /* ---- audit ---- */
+  let auditOldest = null;
+
+  function auditQuery(before) {
+    const form = document.getElementById("audit-filter");
+    const p = new URLSearchParams();
+    for (const key of ["action", "actor"]) if (form[key].value.trim()) p.set(key, form[key].value.trim());
+    if (form.since.value) p.set("since", new Date(form.since.value + "T00:00:00").toISOString());
+    if (form.until.value) p.set("until", new Date(form.until.value + "T23:59:59").toISOString());
+    p.set("limit", "100");
+    if (before) p.set("before_id", String(before));
+    return p.toString();
+  }
+
+  function details(d) {
+    const text = JSON.stringify(d || {});
+    return text === "{}" ? "" : `<span class="mono" title="${esc(text)}">${esc(text.length > 140 ? text.slice(0, 140) + "…" : text)}</span>`;
+  }
+
+  async function loadAudit(append) {
+    const body = document.getElementById("audit-rows");
+    try {
+      const events = await api("GET", URLS.audit + "?" + auditQuery(append ? auditOldest : null));
+      hide("audit-error");
+      const html = events.map((e) => `<tr><td class="mono">${e.id}</td><td style="white-space:nowrap">${time(e.ts)}</td><td>${esc(e.actor)}</td>
+        <td><span class="pill info">${esc(e.action)}</span></td><td>${esc(e.target)}</td><td>${details(e.details)}</td></tr>`).join("");
+      if (append) body.insertAdjacentHTML("beforeend", html);
+      else body.innerHTML = html || `<tr><td colspan="6" class="muted">No event matches this filter.</td></tr>`;
+      if (events.length) auditOldest = events[events.length - 1].id;
+      document.getElementById("audit-more").classList.toggle("hidden", events.length < 100);
+    } catch (err) { showError("audit-error", err); }
+  }
+
+  Vigil.pages.audit = () => {
+    loadAudit(false);
+    document.getElementById("audit-filter").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(false); });
+    document.getElementById("audit-more").addEventListener("click", () => loadAudit(true));
+  };
+})();

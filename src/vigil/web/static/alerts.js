@@ -1,0 +1,127 @@
+/* Alerts feed (live over WebSocket) and the two-person review page. */
+"use strict";
+
+(() => {
+  const { api, esc, time, showError, hide, statusPill, toast } = Vigil;
+  let oldest = null;
+
+  function facts(a) {
+    return `<dt>Subject</dt><dd><b>${esc(a.subject_name)}</b></dd>
+      <dt>Watchlist</dt><dd>${esc(a.watchlist)}</dd>
+      <dt>Authorization</dt><dd class="mono">${esc(a.authorization_reference)}</dd>
+      <dt>Camera</dt><dd>${esc(a.camera)}</dd>
+      <dt>Seen</dt><dd>${time(a.first_seen)} → ${time(a.last_seen)}</dd>
+      <dt>Score</dt><dd>${a.score.toFixed(3)} <span class="muted">(threshold ${a.threshold.toFixed(2)}, ${esc(a.pack)} pack)</span></dd>`;
+  }
+
+  function card(a, fresh) {
+    const confirmers = (a.reviews || []).filter((r) => r.decision === "confirm").map((r) => esc(r.username));
+    const note = a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
+    return `<div class="alert-card${fresh ? " fresh" : ""}" id="alert-${a.id}" data-status="${esc(a.status)}">
+      <div class="faces">
+        <figure><img loading="lazy" alt="seen" src="/api/alerts/${a.id}/crop"><figcaption>seen</figcaption></figure>
+        <figure><img loading="lazy" alt="enrolled" src="/api/alerts/${a.id}/enrolled-photo"><figcaption>enrolled</figcaption></figure>
+      </div>
+      <div><dl class="facts">${facts(a)}</dl>${note}</div>
+      <div style="text-align:right; display:grid; gap:10px; justify-items:end">
+        <span class="score">${a.score.toFixed(2)}</span>
+        <span data-role="status">${statusPill(a.status)}</span>
+        <a class="button small" href="/alerts/${a.id}">Review →</a>
+      </div></div>`;
+  }
+
+  function query(before) {
+    const p = new URLSearchParams();
+    const status = document.getElementById("filter-status").value;
+    const camera = document.getElementById("filter-camera").value.trim();
+    if (status) p.set("status", status);
+    if (camera) p.set("camera", camera);
+    p.set("limit", "30");
+    if (before) p.set("before_id", String(before));
+    return p.toString();
+  }
+
+  async function load(append) {
+    const list = document.getElementById("alert-list");
+    try {
+      const alerts = await api("GET", "/api/alerts?" + query(append ? oldest : null));
+      hide("alerts-error");
+      const html = alerts.map((a) => card(a, false)).join("");
+      if (append) list.insertAdjacentHTML("beforeend", html);
+      else list.innerHTML = html || `<div class="panel muted" id="no-alerts">No alerts match this filter.</div>`;
+      if (alerts.length) oldest = alerts[alerts.length - 1].id;
+      document.getElementById("more").classList.toggle("hidden", alerts.length < 30);
+    } catch (err) { showError("alerts-error", err); }
+  }
+
+  async function onLive(ev) {
+    const existing = document.getElementById(`alert-${ev.alert_id}`);
+    if (existing && ev.kind !== "candidate") {
+      existing.dataset.status = ev.status;
+      existing.querySelector('[data-role="status"]').innerHTML = statusPill(ev.status);
+      return;
+    }
+    if (ev.kind !== "candidate") return;
+    const wanted = document.getElementById("filter-status").value;
+    if (wanted && wanted !== "candidate") return;
+    try {
+      const a = await api("GET", `/api/alerts/${ev.alert_id}`);
+      document.getElementById("no-alerts")?.remove();
+      document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
+    } catch (err) { showError("alerts-error", err); }
+  }
+
+  Vigil.pages.alerts = () => {
+    if (document.getElementById("review")) return initReview();
+    load(false);
+    document.getElementById("filter-apply").addEventListener("click", () => load(false));
+    document.getElementById("filter-status").addEventListener("change", () => load(false));
+    document.getElementById("more").addEventListener("click", () => load(true));
+    Vigil.onAlert(onLive);
+  };
+
+  /* ---- review page ---- */
+  async function loadReview(id) {
+    try {
+      const a = await api("GET", `/api/alerts/${id}`);
+      document.getElementById("facts").innerHTML = facts(a);
+      document.getElementById("status").innerHTML = statusPill(a.status);
+      const reviews = a.reviews || [];
+      document.getElementById("reviews").innerHTML = reviews.length
+        ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
+            <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
+        : `<li class="muted">No review yet.</li>`;
+      const first = reviews.find((r) => r.decision === "confirm");
+      const banner = document.getElementById("first-confirmation");
+      if (a.status === "pending_second" && first) {
+        banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
+        banner.classList.remove("hidden");
+      } else banner.classList.add("hidden");
+      const done = a.status === "confirmed" || a.status === "rejected";
+      document.getElementById("review-panel")?.classList.toggle("hidden", done);
+      return a;
+    } catch (err) { showError("review-error", err); return null; }
+  }
+
+  async function submit(id, decision) {
+    const reason = document.getElementById("review-reason").value.trim();
+    const out = document.getElementById("review-result");
+    hide("review-error");
+    try {
+      await api("POST", `/api/alerts/${id}/reviews`, { decision, reason });
+      out.className = "banner success";
+      out.textContent = decision === "confirm" ? "Your confirmation is recorded." : "Rejected: kept as a false alert.";
+      document.getElementById("review-reason").value = "";
+      toast("Review recorded.");
+    } catch (err) { showError(out, err); }
+    await loadReview(id);
+  }
+
+  function initReview() {
+    const id = document.getElementById("review").dataset.alertId;
+    loadReview(id);
+    document.getElementById("confirm-btn")?.addEventListener("click", () => submit(id, "confirm"));
+    document.getElementById("reject-btn")?.addEventListener("click", () => submit(id, "reject"));
+    Vigil.onAlert((ev) => { if (String(ev.alert_id) === String(id)) loadReview(id); });
+  }
+})();

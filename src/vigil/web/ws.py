@@ -1,0 +1,142 @@
+"""The live alert feed: a WebSocket at ``/ws/alerts`` pushing every AlertEvent as JSON.
+
+Who may listen: logged-in *reviewers* only (operator, supervisor, admin), authenticated by the
+session cookie (or an API token), with their one-time password already changed. Auditors are
+refused on purpose: they check the record after the fact (audit log, reports) and have no need to
+see who is being matched right now, so live candidate identities go to the fewest people.
+Anonymous or refused connections are closed with code 4401 / 4403 before any data is sent.
+
+Threading: AlertBus callbacks run on the pipeline thread and must not block. The callback only
+hands the event to the server's event loop with ``loop.call_soon_threadsafe`` into a bounded
+``asyncio.Queue``; a client too slow to keep up loses the oldest events (counted, and told).
+The subscription ends when the socket closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from vigil.services.alerts import AlertBus, AlertEvent
+from vigil.web.deps import REVIEWERS, websocket_user
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+QUEUE_SIZE = 256
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def event_json(event: AlertEvent, *, sent_monotonic: float | None = None) -> dict[str, Any]:
+    """The wire form of one event (times as ISO 8601 UTC)."""
+    return {
+        "type": "alert",
+        "kind": event.kind,
+        "alert_id": event.alert_id,
+        "status": event.status,
+        "camera": event.camera,
+        "subject_name": event.subject_name,
+        "watchlist": event.watchlist,
+        "authorization_reference": event.authorization_reference,
+        "score": round(float(event.score), 4),
+        "first_seen": event.first_seen.isoformat(),
+        "last_seen": event.last_seen.isoformat(),
+        "captured_monotonic": event.captured_monotonic,
+        "sent_monotonic": time.monotonic() if sent_monotonic is None else sent_monotonic,
+    }
+
+
+class EventRelay:
+    """Bridges the pipeline thread to one socket's event loop; verbs ``push`` and ``get``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int = QUEUE_SIZE) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=size)
+        self.dropped = 0
+
+    def push(self, event: AlertEvent) -> None:
+        """Called on the publishing thread: never blocks, never touches the queue directly."""
+        with contextlib.suppress(RuntimeError):  # loop already closed: the socket is gone
+            self.loop.call_soon_threadsafe(self._put, event)
+
+    def _put(self, event: AlertEvent) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(event)
+
+    async def get(self) -> AlertEvent:
+        return await self.queue.get()
+
+
+async def _pump(websocket: WebSocket, relay: EventRelay) -> None:
+    reported = 0
+    while True:
+        event = await relay.get()
+        payload = event_json(event)
+        if relay.dropped != reported:
+            payload["dropped_before"] = relay.dropped - reported
+            reported = relay.dropped
+        await websocket.send_json(payload)
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Read (and ignore) client messages so a close is noticed; answers 'ping' with 'pong'."""
+    while True:
+        message = await websocket.receive_text()
+        if message == "ping":
+            await websocket.send_json({"type": "pong"})
+
+
+def _bus(websocket: WebSocket) -> AlertBus | None:
+    state = websocket.app.state
+    bus = getattr(state, "bus", None)
+    if bus is None:
+        bus = getattr(getattr(state, "vigil", None), "bus", None)
+    return bus
+
+
+@router.websocket("/ws/alerts")
+async def alerts_feed(websocket: WebSocket) -> None:
+    principal = websocket_user(websocket)
+    if principal is None:
+        await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
+        return
+    if principal.role not in REVIEWERS:
+        await websocket.close(
+            code=CLOSE_FORBIDDEN, reason=f"the {principal.role.value} role gets no live alerts"
+        )
+        return
+    bus = _bus(websocket)
+    await websocket.accept()
+    if bus is None:
+        await websocket.send_json(
+            {"type": "status", "live": False, "message": "no camera runtime in this server"}
+        )
+        await websocket.close()
+        return
+    relay = EventRelay(asyncio.get_running_loop())
+    unsubscribe = bus.subscribe(relay.push)
+    await websocket.send_json({"type": "status", "live": True, "user": principal.username})
+    tasks = [
+        asyncio.create_task(_pump(websocket, relay)),
+        asyncio.create_task(_drain_client(websocket)),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect):
+                log.warning("alert feed for %s ended: %s", principal.username, exc)
+    finally:
+        unsubscribe()
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()

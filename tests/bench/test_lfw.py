@@ -1,0 +1,140 @@
+"""LFW 10-fold protocol: parsing, threshold choice, FPR calibration and short real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vigil.bench.lfw import (
+    LfwResult,
+    PairScores,
+    best_threshold,
+    read_pairs,
+    run_lfw,
+    ten_fold,
+    threshold_at_fpr,
+)
+from vigil.config import Settings
+from vigil.errors import ConfigError, InputError
+from vigil.models.base import FaceDetector, ModelPack
+from vigil.types import Detection
+
+
+def test_read_pairs_keeps_folds_and_halves(shared_dir: Path) -> None:
+    pairs = read_pairs(shared_dir / "data" / "lfw" / "pairs.txt", limit_per_fold=6)
+    assert len(pairs) == 60
+    for fold in range(10):
+        in_fold = [p for p in pairs if p.fold == fold]
+        assert sum(p.same for p in in_fold) == 3 and sum(not p.same for p in in_fold) == 3
+    first = pairs[0]
+    assert first.same and first.left == "Abel_Pacheco/Abel_Pacheco_0001.jpg"
+    assert first.right == "Abel_Pacheco/Abel_Pacheco_0004.jpg"
+    assert len(read_pairs(shared_dir / "data" / "lfw" / "pairs.txt")) == 6000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ten 300\n", "first line"),
+        ("1 1\nA 1 2\n", "expected 2 pairs"),
+        ("1 1\nA 1 2 3\nB 1 C 2\n", "does not fit"),
+    ],
+)
+def test_read_pairs_rejects_malformed_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "pairs.txt"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_pairs(path)
+
+
+def test_best_threshold_separates_separable_scores() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    same = np.array([False, False, False, True, True, True])
+    t = best_threshold(scores, same)
+    assert 0.3 < t < 0.7
+
+
+def _synthetic(seed: int = 0, n: int = 600) -> PairScores:
+    rng = np.random.default_rng(seed)
+    same = np.tile(np.repeat([True, False], n // 20), 10)
+    scores = np.where(same, rng.normal(0.7, 0.1, len(same)), rng.normal(0.2, 0.1, len(same)))
+    folds = np.repeat(np.arange(10), n // 10)
+    return PairScores(scores, same, folds)
+
+
+def test_ten_fold_on_synthetic_scores() -> None:
+    accuracies, thresholds = ten_fold(_synthetic())
+    assert len(accuracies) == len(thresholds) == 10
+    assert 0.95 < float(np.mean(accuracies)) <= 1.0  # two normals 5 sigma apart
+    assert all(0.3 < t < 0.6 for t in thresholds)
+
+
+@pytest.mark.parametrize("fpr", [0.0, 0.01, 0.1, 0.5])
+def test_threshold_at_fpr_meets_the_target(fpr: float) -> None:
+    scores = _synthetic(seed=3)
+    result = threshold_at_fpr(scores, fpr)
+    impostors = scores.scores[~scores.same]
+    assert result.fpr <= fpr
+    assert float(np.mean(impostors >= result.threshold)) == pytest.approx(result.fpr)
+    # The threshold is the lowest that meets the target: one impostor more would break it.
+    assert float(np.mean(impostors >= result.threshold - 1e-9)) > fpr
+    assert 0.0 < result.tpr <= 1.0
+
+
+@pytest.mark.parametrize("fpr", [-0.1, 1.0, 2.0])
+def test_threshold_at_fpr_rejects_impossible_targets(fpr: float) -> None:
+    with pytest.raises(InputError):
+        threshold_at_fpr(_synthetic(), fpr)
+
+
+def test_missing_lfw_is_a_config_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, shared=tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="LFW not found"):
+        run_lfw(settings, "onnx", limit_pairs=2)
+
+
+@pytest.mark.slow
+def test_short_real_run_onnx(model_settings: Settings, onnx_pack: ModelPack) -> None:
+    calls: list[tuple[int, int]] = []
+    result = run_lfw(
+        model_settings,
+        "onnx",
+        limit_pairs=20,
+        progress=lambda d, t: calls.append((d, t)),
+        pack=onnx_pack,
+    )
+    assert isinstance(result, LfwResult)
+    assert result.pairs == 200 and len(result.fold_accuracies) == 10
+    assert result.accuracy_mean > 0.9
+    assert 0.0 < result.threshold_mean < 0.7
+    assert result.no_detection <= 3
+    assert calls[-1] == (2 * result.images, 2 * result.images)
+    fpr = threshold_at_fpr(result, 0.01)
+    assert fpr.fpr <= 0.01 and fpr.tpr > 0.8
+    assert "scores" not in result.summary()
+
+
+@pytest.mark.slow
+def test_short_real_run_dlib(model_settings: Settings, dlib_pack: ModelPack) -> None:
+    result = run_lfw(model_settings, "dlib", limit_pairs=4, pack=dlib_pack)
+    assert result.pairs == 40 and result.pack == "dlib"
+    assert result.accuracy_mean > 0.8
+
+
+class _Blind(FaceDetector):
+    """Finds nothing: every image must go through the central-box fallback."""
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return []
+
+
+@pytest.mark.slow
+def test_images_without_detection_use_the_central_fallback(
+    model_settings: Settings, onnx_pack: ModelPack
+) -> None:
+    blind = ModelPack("onnx", _Blind(), onnx_pack.embedder, onnx_pack.threshold)
+    result = run_lfw(model_settings, "onnx", limit_pairs=10, pack=blind)
+    assert result.no_detection == result.images and result.upscaled_detections == 0
+    assert result.accuracy_mean > 0.7  # LFW crops are centred: the fallback still sees the face

@@ -1,0 +1,122 @@
+"""Enrollment photo validation with both real model packs: one usable face or a clear reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vigil.config import QualityConfig
+from vigil.errors import EnrollmentRejected
+from vigil.imaging import decode_image
+from vigil.models.base import ModelPack
+from vigil.pipeline.quality import QualityGate
+from vigil.services.enrollment import FacePhotoValidator, ValidatedFace
+
+pytestmark = pytest.mark.slow
+
+
+def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
+    return FacePhotoValidator(
+        pack,
+        QualityGate(QualityConfig()),
+        max_bytes=limits.get("max_bytes", 20_000_000),
+        max_pixels=limits.get("max_pixels", 40_000_000),
+    )
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return data.tobytes()
+
+
+def _photo(kind: str, photos: Path) -> bytes:
+    obama = cv2.imread(str(photos / "obama.jpg"))
+    obama_480 = cv2.imread(str(photos / "obama-480p.jpg"))
+    jpeg = (photos / "obama.jpg").read_bytes()
+    makers = {
+        "blank": lambda: _jpeg(np.full((480, 640, 3), 90, np.uint8)),
+        "two_people": lambda: (photos / "two_people.jpg").read_bytes(),
+        "tiny_face": lambda: _jpeg(cv2.resize(obama, (64, 80), interpolation=cv2.INTER_AREA)),
+        "blurred": lambda: _jpeg(cv2.GaussianBlur(obama_480, (0, 0), 5.0)),
+        "text": lambda: b"this is a CSV file, not a photo\n" * 40,
+        "truncated": lambda: jpeg[: len(jpeg) // 2],
+    }
+    return makers[kind]()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("blank", "no_face"),
+        ("two_people", "several_faces"),
+        ("tiny_face", "too_small"),
+        ("blurred", "too_blurred"),
+        ("text", "not_an_image"),
+        ("truncated", "unreadable"),
+    ],
+)
+def test_rejections(any_pack: ModelPack, photos: Path, kind: str, reason: str) -> None:
+    with pytest.raises(EnrollmentRejected) as caught:
+        _validator(any_pack).validate(_photo(kind, photos), f"{kind}.jpg")
+    assert caught.value.reason == reason, str(caught.value)
+    assert str(caught.value).startswith(f"{kind}.jpg: ")
+
+
+def test_too_large_upload(any_pack: ModelPack, photos: Path) -> None:
+    data = (photos / "obama.jpg").read_bytes()
+    with pytest.raises(EnrollmentRejected) as caught:
+        _validator(any_pack, max_pixels=500_000).validate(data, "obama.jpg")
+    assert caught.value.reason == "too_large"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["test_images/32bit.png", "obama.jpg", "biden.jpg", "obama-240p.jpg", "lin-manuel-miranda.png"],
+)
+def test_accepted_photos(any_pack: ModelPack, photos: Path, name: str) -> None:
+    face = _validator(any_pack).validate((photos / name).read_bytes(), name)
+    assert isinstance(face, ValidatedFace)
+    assert face.source_name == name
+    assert face.quality.reason is None
+    assert face.embedding.pack == any_pack.name
+    assert face.embedding.vector.shape == (any_pack.embedder.dim,)
+    crop = decode_image(face.crop_jpeg, name="crop", max_bytes=10**7, max_pixels=10**7)
+    assert 40 <= crop.shape[0] <= 1200 and 40 <= crop.shape[1] <= 1200
+
+
+def test_enrolled_template_matches_another_photo_of_the_same_person(
+    any_pack: ModelPack, photos: Path
+) -> None:
+    validator = _validator(any_pack)
+    enrolled = validator.validate((photos / "obama.jpg").read_bytes(), "obama.jpg").embedding
+    same = validator.validate((photos / "obama2.jpg").read_bytes(), "obama2.jpg").embedding
+    other = validator.validate((photos / "biden.jpg").read_bytes(), "biden.jpg").embedding
+    assert float(enrolled.vector @ same.vector) > float(enrolled.vector @ other.vector) + 0.1
+
+
+def _with_bystander(photos: Path, shrink: int) -> np.ndarray:
+    canvas = cv2.imread(str(photos / "obama.jpg"))
+    biden = cv2.imread(str(photos / "biden.jpg"))
+    small = cv2.resize(
+        biden, (biden.shape[1] // shrink, biden.shape[0] // shrink), interpolation=cv2.INTER_AREA
+    )
+    canvas[-small.shape[0] - 10 : -10, 10 : 10 + small.shape[1]] = small
+    return canvas
+
+
+def test_a_tiny_face_behind_the_subject_does_not_count(onnx_pack: ModelPack, photos: Path) -> None:
+    canvas = _with_bystander(photos, 12)  # a ~24 px face: YuNet sees it, it cannot be matched
+    assert len(onnx_pack.detect(canvas)) == 2
+    face = _validator(onnx_pack).validate(_jpeg(canvas), "with_bystander.jpg")
+    assert face.quality.reason is None
+
+
+def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> None:
+    canvas = _with_bystander(photos, 6)  # a ~50 px face
+    with pytest.raises(EnrollmentRejected) as caught:
+        _validator(any_pack).validate(_jpeg(canvas), "with_bystander.jpg")
+    assert caught.value.reason == "several_faces"

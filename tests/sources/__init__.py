@@ -1,0 +1,1 @@
+"""Tests of vigil.sources (a package, so that its module names cannot clash with other folders)."""

@@ -1,0 +1,50 @@
+"""The capture worker on the real Hamilton clip (file cameras for demos and benchmarks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.config import CameraConfig, SourceConfig
+from vigil.sources import CameraState, CameraWorker
+
+from .fakes import wait_for
+
+pytestmark = pytest.mark.shared
+
+
+def test_file_without_loop_ends_and_counts_drops(hamilton_clip: Path) -> None:
+    camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
+    worker = CameraWorker(camera, SourceConfig(buffer_frames=2), pace_files=False).start()
+    wait_for(lambda: worker.status().state is CameraState.ENDED, "the end of the clip")
+    status = worker.status()
+    assert (status.frames_in, status.drops) == (275, 273)  # nobody read: all but 2 dropped
+    assert [f.index for f in worker.frames(poll_seconds=0.01)] == [273]  # 274 is within 0.2 s
+    assert worker.status().skipped_by_cap == 1
+    assert worker.done
+    assert worker.stop()
+
+
+def test_looping_file_keeps_the_camera_connected(hamilton_clip: Path) -> None:
+    camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
+    with CameraWorker(camera, SourceConfig(), loop=True, pace_files=False) as worker:
+        wait_for(lambda: worker.status().frames_in > 600, "more than two passes of the clip")
+        status = worker.status()
+        assert status.state is CameraState.CONNECTED
+        assert status.reconnects == 0
+        frame = worker.next_frame(10.0)
+        assert frame is not None and frame.index > 0
+    assert worker.status().state is CameraState.STOPPED
+
+
+def test_paced_file_camera_delivers_frames_in_order(hamilton_clip: Path) -> None:
+    camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=30)
+    with CameraWorker(camera, SourceConfig(buffer_frames=64), loop=True) as worker:
+        indices = []
+        while len(indices) < 10:
+            frame = worker.next_frame(10.0)
+            assert frame is not None
+            indices.append(frame.index)
+        assert indices == sorted(indices)
+        assert worker.status().state is CameraState.CONNECTED

@@ -1,0 +1,214 @@
+"""Fixtures for the API tests: a real SQLite database, the real app, one user per role.
+
+``make_alert`` stores a real candidate alert through the pipeline's AlertStore (authorization,
+watchlist, subject with a sealed template and photo, sealed crop), so the review and image routes
+run against the same rows the pipeline writes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from vigil.config import Settings, load_settings
+from vigil.context import AppContext, build_context
+from vigil.db.models import Role
+from vigil.errors import EnrollmentRejected
+from vigil.imaging import decode_image, encode_jpeg
+from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
+from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.users import UserService, create_user
+from vigil.services.watchlists import WatchlistService
+from vigil.timeutil import utcnow
+from vigil.types import CandidateAlert, Embedding, GalleryEntry, Match, Quality, ValidatedFace
+from vigil.web.app import create_app
+from vigil.web.security import CSRF_HEADER
+
+PASSWORDS = {role: f"{role.value}-correct-horse-battery" for role in Role}
+
+
+def login(client: TestClient, username: str, password: str) -> str:
+    """Log ``client`` in; returns the CSRF token and sets it as a default header."""
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    token = r.json()["csrf_token"]
+    client.headers[CSRF_HEADER] = token
+    return token
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    settings = load_settings({"VIGIL_HOME": str(home)}, **overrides)
+    settings.server.secret_key = secrets.token_urlsafe(40)  # type: ignore[assignment]
+    return settings
+
+
+class FakeValidator:
+    """Enrollment seam: REAL image decoding (all the bad-input checks), a made-up embedding.
+
+    A photo whose file name contains 'noface' is refused as no_face, like the real validator would.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def validate(self, data: bytes, name: str) -> ValidatedFace:
+        image = decode_image(
+            data,
+            name=name,
+            max_bytes=self.settings.max_image_bytes,
+            max_pixels=self.settings.max_image_pixels,
+        )
+        if "noface" in name:
+            raise EnrollmentRejected("no_face", "no face was found; use a clear photo.", photo=name)
+        rng = np.random.default_rng(len(data))
+        return ValidatedFace(
+            embedding=Embedding.normalised(rng.normal(size=128), self.settings.model_pack),
+            quality=Quality(size=1.0, sharpness=1.0, pose=1.0, score=0.9),
+            crop_jpeg=encode_jpeg(image[:64, :64].copy()),
+            source_name=name,
+        )
+
+
+@dataclass
+class Env:
+    settings: Settings
+    context: AppContext
+    bus: AlertBus
+    app: FastAPI
+    events: list[AlertEvent]
+
+    @property
+    def state(self):  # noqa: ANN201
+        return self.app.state.vigil
+
+    def client(self, role: Role | None = None) -> TestClient:
+        """A client logged in (session cookie + CSRF header) as the user of ``role``."""
+        c = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
+        if role is not None:
+            login(c, role.value, PASSWORDS[role])
+        return c
+
+    def token_client(self, role: Role) -> TestClient:
+        """A client authenticated with an API token of the ``role`` user (no cookies)."""
+        users = UserService(self.context.db, self.settings.server)
+        user = next(u for u in users.list() if u.username == role.value)
+        _, secret = users.create_token(user.id, f"test-{role.value}", actor="test")
+        c = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
+        c.headers["Authorization"] = f"Bearer {secret}"
+        return c
+
+
+def build_env(home: Path, **overrides: object) -> Env:
+    settings = make_settings(home, **overrides)
+    context = build_context(settings)
+    bus = AlertBus()
+    events: list[AlertEvent] = []
+    bus.subscribe(events.append)
+    app = create_app(settings, context=context, bus=bus)
+    app.state.vigil.validator_factory = lambda: FakeValidator(settings)
+    for role in Role:
+        create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
+    return Env(settings, context, bus, app, events)
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> Iterator[Env]:
+    e = build_env(tmp_path / "home")
+    yield e
+    e.state.close()
+    e.context.close()
+
+
+def _factory(root: Path) -> tuple[Callable[..., Env], list[Env]]:
+    built: list[Env] = []
+
+    def build(**overrides: object) -> Env:
+        e = build_env(root / f"home{len(built)}", **overrides)
+        built.append(e)
+        return e
+
+    return build, built
+
+
+def _close(built: list[Env]) -> None:
+    for e in built:
+        e.state.close()
+        e.context.close()
+
+
+@pytest.fixture()
+def env_factory(tmp_path: Path) -> Iterator[Callable[..., Env]]:
+    """Build an environment with settings overrides, e.g. ``env_factory(max_image_bytes=60_000)``."""
+    build, built = _factory(tmp_path)
+    yield build
+    _close(built)
+
+
+@pytest.fixture(scope="module")
+def module_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Env]]:
+    """Like env_factory, shared by a test module (argon2 hashing makes each environment cost ~2 s)."""
+    build, built = _factory(tmp_path_factory.mktemp("web"))
+    yield build
+    _close(built)
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One app for a whole test module (read-mostly tests such as the route walk)."""
+    e = build_env(tmp_path_factory.mktemp("web") / "home")
+    yield e
+    e.state.close()
+    e.context.close()
+
+
+def store_alert(env: Env, camera: str = "cam1") -> int:
+    """Store a real candidate alert through the pipeline's AlertStore; returns its id."""
+    ref = f"ORDER-{secrets.token_hex(4)}"
+    now = utcnow()
+    auth = AuthorizationService(env.context.db).create(
+        AuthorizationInput(reference=ref, purpose="missing_person", legal_basis="court order",
+                           authority="District Court", expires_at=now + timedelta(days=7),
+                           valid_from=now - timedelta(hours=1)),
+        actor="test",
+    )
+    watchlists = WatchlistService(env.context.db, env.context.cipher)
+    wl = watchlists.create(f"list-{ref}", ref, actor="test")
+    face = FakeValidator(env.settings).validate(encode_jpeg(np.full((80, 80, 3), 120, np.uint8)), "enrolled.jpg")
+    name = f"Person {ref}"
+    enrolled = watchlists.enroll(wl.name, name, [face], actor="test")
+    tpl_id = _first_template(env, enrolled.subject_id)
+    entry = GalleryEntry(tpl_id, enrolled.subject_id, name, wl.id, wl.name, auth.id, ref,
+                         auth.valid_from, auth.expires_at, None)
+    candidate = CandidateAlert(camera=camera, first_seen=now - timedelta(seconds=2), last_seen=now,
+                               match=Match(entry, 0.9), crop_jpeg=encode_jpeg(np.zeros((40, 40, 3), np.uint8)),
+                               captured_monotonic=0.0)
+    return AlertStore(env.context.db, env.context.cipher, env.settings, env.bus).save(candidate)
+
+
+@pytest.fixture()
+def alert_store() -> Callable[..., int]:
+    """``alert_store(env, camera="cam1") -> alert id`` for environments built with env_factory."""
+    return store_alert
+
+
+@pytest.fixture()
+def make_alert(env: Env) -> Callable[..., int]:
+    """``make_alert(camera="cam1") -> alert id`` in the ``env`` environment."""
+    return lambda camera="cam1": store_alert(env, camera)
+
+
+def _first_template(env: Env, subject_id: int) -> int:
+    from vigil.db.repositories import TemplateRepo
+
+    with env.context.db.read() as s:
+        tpl = TemplateRepo(s).first_for_subject(subject_id)
+        assert tpl is not None
+        return tpl.id
