@@ -55,6 +55,7 @@ const udpSetup = ClientServer.prototype.setupRequest;
 // SETUP with "RTP/AVP/TCP;interleaved=a-b": send the mount's RTP/RTCP on the RTSP socket.
 ClientServer.prototype.setupRequest = async function (req, res) {
   const transport = req.headers.transport || '';
+  console.log(`CLIENT SETUP ${transport}`);  // read by RtspServer.client_transports()
   if (!/tcp/i.test(transport)) return udpSetup.call(this, req, res);
   let wrapper = req.headers.session ? this.clients[req.headers.session] : undefined;
   try {
@@ -179,13 +180,18 @@ class RtspServer:
     def __init__(self, clip: Path, mount: str = "cam") -> None:
         self.clip = Path(clip)
         self.mount = mount
-        self.publish_port = free_tcp_port()
-        self.client_port = free_tcp_port()
-        self.rtp_start = free_udp_range(20)
+        self._pick_ports()
         self._logs = Path(tempfile.mkdtemp(prefix="vigil-rtsp-"))
         self._node: subprocess.Popen[bytes] | None = None
         self._ffmpeg: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    def _pick_ports(self) -> None:
+        self.publish_port = free_tcp_port()
+        self.client_port = free_tcp_port()
+        while self.client_port == self.publish_port:
+            self.client_port = free_tcp_port()
+        self.rtp_start = free_udp_range(20)
 
     @property
     def url(self) -> str:
@@ -217,9 +223,22 @@ class RtspServer:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def start(self) -> RtspServer:
-        """Start node and ffmpeg; returns once a DESCRIBE of :attr:`url` answers 200."""
+        """Start node and ffmpeg; returns once a DESCRIBE of :attr:`url` answers 200.
+
+        The first start retries once on fresh ports (another process may have taken a port
+        between picking and binding it); a restart keeps the ports clients know.
+        """
         if not self.clip.exists():
             raise FileNotFoundError(f"clip not found: {self.clip}")
+        try:
+            return self._start_once()
+        except RuntimeError:
+            if self.starts > 0:
+                raise
+            self._pick_ports()
+            return self._start_once()
+
+    def _start_once(self) -> RtspServer:
         env = {**os.environ, "NODE_PATH": str(deps_dir() / "node_modules")}
         args = [str(p) for p in (self.publish_port, self.client_port, self.rtp_start, 20)]
         self._node = self._spawn("node", ["node", "-e", NODE_SCRIPT, *args], env)
@@ -293,6 +312,12 @@ class RtspServer:
         self.stop()
         self.start()
 
+    def client_transports(self) -> list[str]:
+        """The Transport header of every client SETUP since the last start (TCP or UDP)."""
+        prefix = "CLIENT SETUP "
+        lines = self.log_tail("node", chars=1_000_000).splitlines()
+        return [line[len(prefix) :] for line in lines if line.startswith(prefix)]
+
     def processes(self) -> list[subprocess.Popen[bytes]]:
         """The child processes now started (node, ffmpeg)."""
         return [p for p in (self._node, self._ffmpeg) if p is not None]
@@ -304,8 +329,13 @@ class RtspServer:
     def __enter__(self) -> RtspServer:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
+        """Stop the processes and remove their log folder."""
         self.stop()
+        shutil.rmtree(self._logs, ignore_errors=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @atexit.register

@@ -90,7 +90,7 @@ def astronaut_bgr() -> np.ndarray:
 
 
 def background() -> np.ndarray:
-    """A street-like backdrop: a brick wall over a pavement, BGR uint8 SCENE_HEIGHT x SCENE_WIDTH."""
+    """A street-like backdrop: a brick wall over a pavement (BGR uint8, SCENE_HEIGHT x WIDTH)."""
     from skimage import data
 
     brick = data.brick()  # 512x512 grey texture
@@ -111,10 +111,12 @@ def _portrait(scale: float) -> tuple[np.ndarray, np.ndarray]:
     cut = astronaut_bgr()[r0:r1, c0:c1]
     cut = cv2.resize(cut, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     h, w = cut.shape[:2]
-    mask = np.zeros((h, w), np.float32)
-    cv2.ellipse(mask, (w // 2, int(h * 0.62)), (int(w * 0.48), int(h * 0.62)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(1.0, w * 0.03))
-    return cut, mask
+    ellipse = np.zeros((h, w), np.float32)
+    cv2.ellipse(
+        ellipse, (w // 2, int(h * 0.62)), (int(w * 0.48), int(h * 0.62)), 0, 0, 360, 1.0, -1
+    )
+    mask = cv2.GaussianBlur(ellipse, (0, 0), sigmaX=max(1.0, w * 0.03))
+    return cut, np.asarray(mask, np.float32)
 
 
 def _paste(scene: np.ndarray, cut: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
@@ -167,7 +169,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> None:
     if not frames:
         raise InputError("demo scene: no frames to write")
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise InputError(
             f"demo scene: OpenCV cannot write an mp4 to {path}", hint="check the folder is writable"
@@ -256,7 +258,7 @@ def _enroll(context: AppContext, photo: Path) -> ValidatedFace:
 
 
 def setup_demo(context: AppContext, folder: Path) -> DemoDeployment:
-    """Fill a fresh deployment: users, an authorization, a watchlist, one enrolled person, a camera."""
+    """Fill a fresh deployment: users, authorization, watchlist, one enrolled person, camera."""
     from vigil.db.models import Role
     from vigil.services.authorizations import AuthorizationInput, AuthorizationService
     from vigil.services.cameras import CameraInput, CameraService

@@ -59,6 +59,17 @@ def test_audit_verify_json(ctx: AppContext, settings: Settings) -> None:
     assert code == 0 and '"ok": true' in out
 
 
+def test_audit_verify_with_an_auditors_public_key(ctx: AppContext, settings: Settings) -> None:
+    from vigil.accountability.signing import load_or_create_signer, settings_signer
+
+    assert run(settings, "audit", "sign")[0] == 0
+    own = settings_signer(settings).public_b64
+    assert run(settings, "audit", "verify", "--public-key", own)[0] == 0
+    other = load_or_create_signer(settings.home / "other.key").public_b64
+    code, out = run(settings, "audit", "verify", "--public-key", other)
+    assert code == 8 and "signature" in out
+
+
 def test_audit_list_filters(ctx: AppContext, settings: Settings) -> None:
     run(settings, "retention", "run")
     code, out = run(settings, "audit", "list", "--action", "retention", "--limit", "5")

@@ -5,7 +5,7 @@ around one of them reaches into the faces of the neighbours. The watched person 
 from their own face in frame 225 (the enrollment photo validator refuses these turned heads,
 so the template is stored through the watchlist service directly); the alert comes from frame
 240 through the real detector, embedder, cropper and AlertStore, and, in the end-to-end
-variant, from `vigil analyze` over the whole clip.
+variant, Lin-Manuel Miranda (enrolled from his photo) through `vigil analyze` over the clip.
 """
 
 from __future__ import annotations
@@ -113,8 +113,10 @@ def test_stored_crop_blurs_every_neighbour(
         box = local(n)
         if (box[2] - box[0]) * (box[3] - box[1]) < 0.25 * n.box.area:
             continue  # only a sliver of this face reaches into the crop
-        checked += 1
         before, after = _sharpness(original, box), _sharpness(crop, box)
+        if before < 10:
+            continue  # already featureless in the frame (defocused): nothing to identify
+        checked += 1
         assert after < 0.25 * before, (
             f"neighbour at x={n.box.x1:.0f} not blurred ({before:.0f} -> {after:.0f})"
         )
@@ -127,8 +129,9 @@ def test_stored_crop_blurs_every_neighbour(
 
 
 def test_analyze_end_to_end_stores_one_face_per_crop(
-    spectator: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
+    lin: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
 ) -> None:
+    """Lin-Manuel Miranda enrolled from his photo; the real pipeline over the whole clip."""
     from vigil.cli.main import app
 
     s = onnx_ctx.settings
@@ -140,12 +143,12 @@ def test_analyze_end_to_end_stores_one_face_per_crop(
         "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
     }
     result = CliRunner().invoke(
-        app, ["analyze", str(hamilton_clip), "--camera", "hall", "--json"], env=env
+        app, ["analyze", str(hamilton_clip), "--camera", "stage", "--json"], env=env
     )
     assert result.exit_code == 0, result.output
     with onnx_ctx.db.read() as session:
-        alerts = session.scalars(select(Alert).where(Alert.camera == "hall")).all()
-    assert alerts, "the spectator was not found by the pipeline"
+        alerts = session.scalars(select(Alert).where(Alert.camera == "stage")).all()
+    assert alerts, f"Lin-Manuel Miranda was not found by the pipeline: {result.output}"
     for alert in alerts:
         jpeg = plain_crop(onnx_ctx, alert.id)
         found = _faces_in(onnx_ctx, jpeg)

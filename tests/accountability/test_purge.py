@@ -106,3 +106,37 @@ def test_ending_an_authorization_purges_rows_and_bytes(
     assert _rows_mentioning(onnx_ctx, lin.subject) == []
     assert _rows_mentioning(onnx_ctx, alex.subject) == ["subjects"]
     assert not (home / "vigil.db-wal").exists() or (home / "vigil.db-wal").stat().st_size == 0
+
+
+def test_end_to_end_analyze_then_revoke_via_cli(
+    lin: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
+) -> None:
+    """The real pipeline stores the alerts (`vigil analyze`), the CLI revokes: nothing remains."""
+    from typer.testing import CliRunner
+
+    from vigil.cli.main import app
+
+    s = onnx_ctx.settings
+    env = {
+        "VIGIL_HOME": str(s.home),
+        "VIGIL_SHARED": str(s.shared),
+        "VIGIL_MODEL_PACK": "onnx",
+        "VIGIL_ONNX_DETECTOR": str(s.onnx.detector),
+        "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
+    }
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", str(hamilton_clip), "--camera", "stage"], env=env)
+    assert result.exit_code == 0, result.output
+    with onnx_ctx.db.read() as session:
+        alert_ids = list(session.scalars(select(Alert.id)))
+    assert alert_ids, "the pipeline found no alert for Lin-Manuel Miranda"
+    blobs = _blobs(onnx_ctx, lin, alert_ids)
+    disk = _on_disk(s.home)
+    assert b"JFIF" not in disk, "a plaintext JPEG is on disk"
+    assert [k for k in _leftovers(disk, blobs) if not k.endswith(".sealed")] == []
+    assert any(k.endswith(".sealed") for k in _leftovers(disk, blobs))  # positive control
+
+    result = runner.invoke(app, ["authorization", "revoke", "ORD-LIN-1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert _leftovers(_on_disk(s.home), blobs) == []
+    assert _rows_mentioning(onnx_ctx, lin.subject) == []

@@ -1,5 +1,5 @@
-"""A real Vigil server (uvicorn on a free port, real SQLite home, the Hamilton clip on a looping file
-camera, Lin-Manuel Miranda enrolled with the ONNX pack) and a real headless Chromium.
+"""A real Vigil server (uvicorn on a free port, real SQLite home, the Hamilton clip on a looping
+file camera, Lin-Manuel Miranda enrolled with the ONNX pack) and a real headless Chromium.
 
 Chromium is Debian's /usr/bin/chromium driven by Playwright (never `playwright install`).
 """
@@ -20,8 +20,14 @@ from vigil.db.models import Role
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORDS = {role: f"{role.value}-browser-test-pass" for role in Role}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -53,23 +59,37 @@ def _seed(context, photos: Path) -> None:
     for role in Role:
         create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
     create_user(context.db, "operator2", Role.operator, PASSWORDS[Role.operator], actor="test")
-    AuthorizationService(context.db).create(AuthorizationInput(
-        reference=REFERENCE, purpose="missing_person", legal_basis="Test order, art. 1",
-        authority="Test court", expires_at=utcnow() + timedelta(days=2),
-    ), actor="test")
+    AuthorizationService(context.db).create(
+        AuthorizationInput(
+            reference=REFERENCE,
+            purpose="missing_person",
+            legal_basis="Test order, art. 1",
+            authority="Test court",
+            expires_at=utcnow() + timedelta(days=2),
+        ),
+        actor="test",
+    )
     lists = WatchlistService(context.db, context.cipher)
     lists.create("Hamilton cast", REFERENCE, actor="test")
     s = context.settings
-    validator = FacePhotoValidator(context.pack, QualityGate(s.quality), max_bytes=s.max_image_bytes,
-                                   max_pixels=s.max_image_pixels)
+    validator = FacePhotoValidator(
+        context.pack,
+        QualityGate(s.quality),
+        max_bytes=s.max_image_bytes,
+        max_pixels=s.max_image_pixels,
+    )
     photo = photos / "lin-manuel-miranda.png"
-    lists.enroll("Hamilton cast", SUBJECT, [validator.validate(photo.read_bytes(), photo.name)], actor="test")
+    lists.enroll(
+        "Hamilton cast", SUBJECT, [validator.validate(photo.read_bytes(), photo.name)], actor="test"
+    )
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
+        pytest.skip(
+            f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
+        )
     return CHROMIUM
 
 
@@ -83,22 +103,32 @@ def live_server(tmp_path_factory, onnx_models, photos, hamilton_clip) -> Iterato
     home = tmp_path_factory.mktemp("browser") / "home"
     det, emb = onnx_models
     settings = load_settings(
-        {"VIGIL_HOME": str(home), "VIGIL_MODEL_PACK": "onnx", "VIGIL_ONNX_DETECTOR": str(det),
-         "VIGIL_ONNX_EMBEDDER": str(emb)},
+        {
+            "VIGIL_HOME": str(home),
+            "VIGIL_MODEL_PACK": "onnx",
+            "VIGIL_ONNX_DETECTOR": str(det),
+            "VIGIL_ONNX_EMBEDDER": str(emb),
+        },
         server={"secret_key": secrets.token_urlsafe(48)},
         cameras=[{"name": "hamilton", "url": str(hamilton_clip), "max_fps": 5.0}],
     )
     context = build_context(settings)
     _seed(context, photos)
-    server = BackgroundServer(settings, ServeOptions("127.0.0.1", free_port(), loop_files=True, log_level="warning"),
-                              context=context).start()
+    server = BackgroundServer(
+        settings,
+        ServeOptions("127.0.0.1", free_port(), loop_files=True, log_level="warning"),
+        context=context,
+    ).start()
     yield Live(server.url, server)
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def browser(chromium_path: Path):
-    from playwright.sync_api import sync_playwright
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (dev extra)"
+    )
+    sync_playwright = sync_api.sync_playwright
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
@@ -112,23 +142,39 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+@pytest.fixture(scope="module")
+def _sessions(browser, live_server: Live):
+    """One logged-in browser context per user for the module (logins are throttled per client)."""
+    contexts: dict[str, object] = {}
+    yield contexts
+    for context in contexts.values():
+        context.close()
+
+
 @pytest.fixture()
-def log_in(browser, live_server: Live):
-    """``log_in(username)``: a new browser context logged in through the real login form."""
-    contexts = []
+def log_in(browser, live_server: Live, _sessions):
+    """``log_in(username)``: a new page of that user's browser context, logged in through the
+    real login form the first time; the page is at the user's start page."""
+    pages = []
 
     def login(username: str):
-        role = Role(username) if username in Role.__members__ else Role.operator
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{live_server.url}/login")
-        page.fill("#username", username)
-        page.fill("#password", PASSWORDS[role])
-        page.click("#login-submit")
-        page.wait_for_url(lambda url: "/login" not in url)
+        context = _sessions.get(username)
+        if context is None:
+            role = Role(username) if username in Role.__members__ else Role.operator
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.goto(f"{live_server.url}/login")
+            page.fill("#username", username)
+            page.fill("#password", PASSWORDS[role])
+            page.click("#login-submit")
+            page.wait_for_url(lambda url: "/login" not in url)
+            _sessions[username] = context
+        else:
+            page = context.new_page()
+            page.goto(f"{live_server.url}/")
+        pages.append(page)
         return page
 
     yield login
-    for context in contexts:
-        context.close()
+    for page in pages:
+        page.close()

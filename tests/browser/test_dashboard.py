@@ -36,7 +36,8 @@ def test_camera_goes_live(log_in, live_server, screenshots) -> None:
     tile = page.locator("#cam-hamilton")
     page.wait_for_selector('#cam-hamilton[data-state="connected"]', timeout=60_000)
     page.wait_for_function(
-        "() => { const i = document.querySelector('#cam-hamilton img'); return i && i.naturalWidth > 0; }",
+        "() => { const i = document.querySelector('#cam-hamilton img');"
+        " return i && i.naturalWidth > 0; }",
         timeout=60_000,
     )
     assert "hamilton" in tile.inner_text()
@@ -57,7 +58,8 @@ def test_live_alert_and_two_person_review(log_in, live_server, screenshots) -> N
     counter = operator.locator("#alert-counter")
     assert int(counter.inner_text()) >= 1
     operator.wait_for_function(
-        "() => [...document.querySelectorAll('.alert-card.fresh img')].every(i => i.complete && i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('.alert-card.fresh img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
     )
     operator.screenshot(path=str(screenshots / "alerts.png"))
     alert_id = card.get_attribute("id").removeprefix("alert-")
@@ -109,7 +111,9 @@ def test_operator_is_refused_the_authorizations_page(log_in, live_server, screen
         ("/audit", "#audit-rows tr td.mono"),
     ],
 )
-def test_admin_pages_render_their_data(log_in, live_server, screenshots, path: str, ready: str) -> None:
+def test_admin_pages_render_their_data(
+    log_in, live_server, screenshots, path: str, ready: str
+) -> None:
     page = log_in("admin")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -121,3 +125,104 @@ def test_admin_pages_render_their_data(log_in, live_server, screenshots, path: s
     assert not page.locator(".banner.error:visible").count()
     assert errors == []
     page.screenshot(path=str(screenshots / f"{path.strip('/')}.png"), full_page=True)
+
+
+def test_enrollment_shows_per_photo_feedback(
+    log_in, live_server, photos, tmp_path, screenshots
+) -> None:
+    import cv2
+    import numpy as np
+
+    no_face = tmp_path / "wall.png"
+    cv2.imwrite(str(no_face), np.full((240, 320, 3), (40, 90, 160), np.uint8))
+    page = log_in("supervisor")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_server.url}/watchlists")
+    page.click("#wl-rows a[data-wl]")
+    page.wait_for_selector("#enroll-form")
+    page.fill("#enroll-name", "Barack Obama")
+    page.set_input_files("#enroll-photos", [str(photos / "obama.jpg"), str(no_face)])
+    page.click("#enroll-submit")
+    page.wait_for_selector("#enroll-feedback li.bad")
+    accepted = page.locator("#enroll-feedback li.ok").inner_text()
+    refused = page.locator("#enroll-feedback li.bad").first.inner_text()
+    assert "obama.jpg" in accepted
+    assert "wall.png" in refused and "no_face" in refused
+    row = page.locator("#subject-rows tr:has-text('Barack Obama')")
+    row.wait_for()
+    page.screenshot(path=str(screenshots / "enrollment.png"), full_page=True)
+    row.locator("button[data-remove]").click()
+    row.wait_for(state="detached")
+
+
+def test_authorization_create_and_revoke(log_in, live_server) -> None:
+    page = log_in("supervisor")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_server.url}/authorizations")
+    page.fill("#auth-reference", "UI-2026-7")
+    page.select_option("#auth-purpose", "victim_search")
+    page.fill("#auth-authority", "Browser test court")
+    page.fill("#auth-legal", "Test statute, art. 9")
+    page.click("#auth-submit")
+    page.wait_for_selector("#auth-result.success")
+    row = page.locator("#auth-rows tr:has-text('UI-2026-7')")
+    row.wait_for()
+    assert "active" in row.inner_text()
+    # a second one with the same reference is refused, and the API's message is shown
+    page.fill("#auth-reference", "UI-2026-7")
+    page.fill("#auth-authority", "Browser test court")
+    page.fill("#auth-legal", "Test statute, art. 9")
+    page.click("#auth-submit")
+    page.wait_for_selector("#auth-result.error")
+    assert "already exists" in page.locator("#auth-result").inner_text()
+    row.locator("button[data-revoke]").click()
+    page.wait_for_selector("#auth-rows tr:has-text('UI-2026-7') .pill.bad")
+    assert "revoked" in row.inner_text()
+
+
+def test_admin_switches_preview_blur_and_it_is_audited(log_in, live_server) -> None:
+    page = log_in("admin")
+    page.goto(f"{live_server.url}/live")
+    toggle = page.locator("#blur-toggle")
+    page.wait_for_function(
+        "() => document.getElementById('blur-note').textContent.includes('blurred')"
+    )
+    assert toggle.is_checked()
+    toggle.uncheck()
+    page.wait_for_selector("#blur-note:has-text('OFF')")
+    toggle.check()
+    page.wait_for_selector("#blur-note:has-text('Every face is blurred')")
+    page.goto(f"{live_server.url}/audit")
+    page.fill("#audit-action", "settings.change")
+    page.click("#audit-apply")
+    page.wait_for_function("() => document.querySelectorAll('#audit-rows tr td.mono').length >= 2")
+    assert "preview" in page.locator("#audit-rows").inner_text()
+
+
+def test_new_user_gets_a_one_time_password_and_must_change_it(log_in, live_server, browser) -> None:
+    admin = log_in("admin")
+    admin.goto(f"{live_server.url}/users")
+    admin.fill("#user-name", "night-operator")
+    admin.select_option("#user-role", "operator")
+    admin.click("#user-submit")
+    secret = admin.locator("#one-time-password")
+    secret.wait_for()
+    one_time = secret.inner_text().strip()
+    assert len(one_time) >= 12
+    admin.wait_for_selector("#user-night-operator")
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", "night-operator")
+    page.fill("#password", one_time)
+    page.click("#login-submit")
+    page.wait_for_url("**/account/password")
+    page.goto(f"{live_server.url}/live")
+    assert page.url.endswith("/account/password")  # nothing else until the password is changed
+    page.fill("#current-password", one_time)
+    page.fill("#new-password", "night-shift-passphrase")
+    page.fill("#repeat-password", "night-shift-passphrase")
+    page.click("#password-submit")
+    page.wait_for_url("**/live")
+    context.close()

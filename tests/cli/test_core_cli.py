@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,19 @@ def test_analyze_bad_arguments(vigil, hamilton_clip: Path, args, message: str) -
 def test_bench_throughput_missing_file(vigil) -> None:
     result = vigil("bench", "throughput", "/no/clip.mp4", "--pack", "onnx")
     assert result.exit_code == 2 and "video file not found" in result.output
+
+
+@pytest.mark.slow
+def test_bench_lfw_json_last_line(vigil) -> None:
+    result = vigil("bench", "lfw", "--pack", "onnx", "--limit-pairs", "6", "--json")
+    assert result.exit_code == 0, result.output
+    assert "LFW onnx: accuracy" in result.output and "threshold" in result.output
+    data = json.loads(result.output.strip().splitlines()[-1])
+    assert 0.5 <= data["accuracy"] <= 1.0 and data["pairs"] == 60
+    assert {"std", "threshold"} <= set(data)
+
+
+@pytest.mark.parametrize(("pack", "message"), [("cnn", "unknown model pack 'cnn'")])
+def test_bench_lfw_unknown_pack(vigil, pack: str, message: str) -> None:
+    result = vigil("bench", "lfw", "--pack", pack)
+    assert result.exit_code == 2 and message in result.output

@@ -199,7 +199,7 @@ def test_a_person_back_within_the_passage_gap_continues_the_same_alert(
     assert len(alerts) == alerts_expected == len(sink.saved)
     assert alerts[0].last_seen < T0 + timedelta(seconds=1)
     assert counter.totals().tracks == 2
-    assert len(embedder.embedded) == 6  # each track decided once
+    assert len(embedder.embedded) == 4  # each 0.4 s track decided once: two shots 1/3 s apart
     # the last alert's last-seen time is the second track's end
     assert sink.ended[-1] == (alerts_expected, T0 + timedelta(seconds=15 / FPS))
 
@@ -234,3 +234,13 @@ def test_candidate_crop_masks_the_bystander() -> None:
     by = crop[30:80, 95:130].astype(np.float32)
     own = crop[30:80, 30:70].astype(np.float32)
     assert by.std() < own.std() / 3  # blurred: the random texture is gone
+
+
+def test_a_chain_of_short_gaps_stays_one_passage() -> None:
+    # Seen at 0 s, 5 s and 10 s for 0.4 s each: every gap is under 6 s, the whole span is not.
+    script = {i: [face(100, 1, 0.9)] for i in (0, 1, 2, 25, 26, 27, 50, 51, 52)}
+    sink = RecordingSink()
+    alerts, _, counter = run(script, 55, config=TrackingConfig(passage_gap_seconds=6.0), sink=sink)
+    assert len(alerts) == 1 and counter.totals().tracks == 3
+    assert [alert_id for alert_id, _ in sink.ended] == [1, 1, 1]
+    assert sink.ended[-1][1] == T0 + timedelta(seconds=52 / FPS)

@@ -12,6 +12,7 @@ import pytest
 from rtsp_server import RtspServer, describe_status, rtsp_stream
 from vigil.config import CameraConfig, SourceConfig
 from vigil.sources import CameraState, CameraWorker, StreamSource, test_connection
+from vigil.sources.capture import FFMPEG_OPTIONS_ENV
 
 from .fakes import wait_for
 
@@ -37,7 +38,12 @@ def test_connection_test_over_rtsp(hamilton_rtsp: RtspServer) -> None:
     assert "the server answered but sent no video" in missing.message
 
 
-def test_worker_connects_and_receives_frames(hamilton_rtsp: RtspServer) -> None:
+def test_worker_connects_over_tcp_and_receives_frames(
+    hamilton_rtsp: RtspServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator's UDP setting must not win: the source forces TCP when it opens.
+    monkeypatch.setenv(FFMPEG_OPTIONS_ENV, "rtsp_transport;udp")
+    setups_before = len(hamilton_rtsp.client_transports())
     camera = CameraConfig(name="stage", url=hamilton_rtsp.url, max_fps=5)
     with CameraWorker(camera, SourceConfig(open_timeout_seconds=15)) as worker:
         frame = worker.next_frame(30.0)
@@ -47,6 +53,9 @@ def test_worker_connects_and_receives_frames(hamilton_rtsp: RtspServer) -> None:
         assert status.state is CameraState.CONNECTED
         assert status.kind == "rtsp" and status.last_error is None
         assert status.last_frame_at is not None
+    transports = hamilton_rtsp.client_transports()[setups_before:]
+    assert transports, "the server saw no client SETUP"
+    assert all(t.startswith("RTP/AVP/TCP") for t in transports), transports  # never UDP
 
 
 @pytest.mark.slow

@@ -35,6 +35,23 @@ from vigil.web.security import CSRF_HEADER
 PASSWORDS = {role: f"{role.value}-correct-horse-battery" for role in Role}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """Still argon2id, with test-sized cost: the production parameters take ~0.3 s per hash on
+    CI's 2 cores, and these tests hash and verify hundreds of passwords.
+    (test_security.py checks the production hasher separately.)"""
+    from argon2 import PasswordHasher
+
+    from vigil.web import security
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+        )
+        mp.setattr(security, "_DUMMY_HASH", None)
+        yield
+
+
 def login(client: TestClient, username: str, password: str) -> str:
     """Log ``client`` in; returns the CSRF token and sets it as a default header."""
     r = client.post("/api/auth/login", json={"username": username, "password": password})
@@ -86,7 +103,7 @@ class Env:
     events: list[AlertEvent]
 
     @property
-    def state(self):  # noqa: ANN201
+    def state(self):
         return self.app.state.vigil
 
     def client(self, role: Role | None = None) -> TestClient:
@@ -106,13 +123,21 @@ class Env:
         return c
 
 
-def build_env(home: Path, **overrides: object) -> Env:
+def build_env(
+    home: Path,
+    *,
+    supervisor: object = None,
+    supervisor_factory: Callable[[AppContext, AlertBus], object] | None = None,
+    **overrides: object,
+) -> Env:
     settings = make_settings(home, **overrides)
     context = build_context(settings)
     bus = AlertBus()
     events: list[AlertEvent] = []
     bus.subscribe(events.append)
-    app = create_app(settings, context=context, bus=bus)
+    if supervisor_factory is not None:
+        supervisor = supervisor_factory(context, bus)
+    app = create_app(settings, context=context, bus=bus, supervisor=supervisor)  # type: ignore[arg-type]
     app.state.vigil.validator_factory = lambda: FakeValidator(settings)
     for role in Role:
         create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
@@ -146,7 +171,7 @@ def _close(built: list[Env]) -> None:
 
 @pytest.fixture()
 def env_factory(tmp_path: Path) -> Iterator[Callable[..., Env]]:
-    """Build an environment with settings overrides, e.g. ``env_factory(max_image_bytes=60_000)``."""
+    """Build an environment with settings overrides: ``env_factory(max_image_bytes=60_000)``."""
     build, built = _factory(tmp_path)
     yield build
     _close(built)
@@ -154,7 +179,7 @@ def env_factory(tmp_path: Path) -> Iterator[Callable[..., Env]]:
 
 @pytest.fixture(scope="module")
 def module_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Env]]:
-    """Like env_factory, shared by a test module (argon2 hashing makes each environment cost ~2 s)."""
+    """Like env_factory, shared by a module (argon2 makes each environment cost ~2 s)."""
     build, built = _factory(tmp_path_factory.mktemp("web"))
     yield build
     _close(built)
@@ -174,22 +199,44 @@ def store_alert(env: Env, camera: str = "cam1") -> int:
     ref = f"ORDER-{secrets.token_hex(4)}"
     now = utcnow()
     auth = AuthorizationService(env.context.db).create(
-        AuthorizationInput(reference=ref, purpose="missing_person", legal_basis="court order",
-                           authority="District Court", expires_at=now + timedelta(days=7),
-                           valid_from=now - timedelta(hours=1)),
+        AuthorizationInput(
+            reference=ref,
+            purpose="missing_person",
+            legal_basis="court order",
+            authority="District Court",
+            expires_at=now + timedelta(days=7),
+            valid_from=now - timedelta(hours=1),
+        ),
         actor="test",
     )
     watchlists = WatchlistService(env.context.db, env.context.cipher)
     wl = watchlists.create(f"list-{ref}", ref, actor="test")
-    face = FakeValidator(env.settings).validate(encode_jpeg(np.full((80, 80, 3), 120, np.uint8)), "enrolled.jpg")
+    face = FakeValidator(env.settings).validate(
+        encode_jpeg(np.full((80, 80, 3), 120, np.uint8)), "enrolled.jpg"
+    )
     name = f"Person {ref}"
     enrolled = watchlists.enroll(wl.name, name, [face], actor="test")
     tpl_id = _first_template(env, enrolled.subject_id)
-    entry = GalleryEntry(tpl_id, enrolled.subject_id, name, wl.id, wl.name, auth.id, ref,
-                         auth.valid_from, auth.expires_at, None)
-    candidate = CandidateAlert(camera=camera, first_seen=now - timedelta(seconds=2), last_seen=now,
-                               match=Match(entry, 0.9), crop_jpeg=encode_jpeg(np.zeros((40, 40, 3), np.uint8)),
-                               captured_monotonic=0.0)
+    entry = GalleryEntry(
+        tpl_id,
+        enrolled.subject_id,
+        name,
+        wl.id,
+        wl.name,
+        auth.id,
+        ref,
+        auth.valid_from,
+        auth.expires_at,
+        None,
+    )
+    candidate = CandidateAlert(
+        camera=camera,
+        first_seen=now - timedelta(seconds=2),
+        last_seen=now,
+        match=Match(entry, 0.9),
+        crop_jpeg=encode_jpeg(np.zeros((40, 40, 3), np.uint8)),
+        captured_monotonic=0.0,
+    )
     return AlertStore(env.context.db, env.context.cipher, env.settings, env.bus).save(candidate)
 
 

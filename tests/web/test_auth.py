@@ -138,6 +138,7 @@ def test_logout_ends_the_session(env: Any) -> None:
     c = env.client(Role.operator)
     old = c.cookies[SESSION_COOKIE]
     assert c.post("/api/auth/logout").status_code == 204
+    assert [e.actor for e in _audit(env, "user.logout")] == ["operator"]
     c.cookies.set(SESSION_COOKIE, old)
     assert c.get("/api/auth/me").status_code == 401
 

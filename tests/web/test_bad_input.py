@@ -23,7 +23,11 @@ MAX_BYTES = 60_000  # max_image_bytes for these tests
 
 def _jpeg(size: int = 64, noise: bool = False) -> bytes:
     rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8) if noise else np.full((size, size, 3), 90, np.uint8)
+    pixels = (
+        rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        if noise
+        else np.full((size, size, 3), 90, np.uint8)
+    )
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, "JPEG", quality=95)
     return buf.getvalue()
@@ -44,7 +48,10 @@ def _png_bomb(width: int = 60_000, height: int = 60_000) -> bytes:
 def _watchlist(env: Any) -> int:
     now = utcnow()
     AuthorizationService(env.context.db).create(
-        AuthorizationInput("REF-1", "missing_person", "court order", "Court", now + timedelta(days=3)), actor="t"
+        AuthorizationInput(
+            "REF-1", "missing_person", "court order", "Court", now + timedelta(days=3)
+        ),
+        actor="t",
     )
     return WatchlistService(env.context.db, env.context.cipher).create("wl", "REF-1", actor="t").id
 
@@ -61,7 +68,7 @@ def watchlist_id(upload_env: Any) -> int:
 
 @pytest.fixture(scope="module")
 def shared_upload(module_env_factory: Any) -> tuple[Any, int, Any]:
-    """One environment for the read-only bad-upload table: (env, watchlist id, supervisor client)."""
+    """One environment for the read-only bad-upload table: (env, watchlist id, client)."""
     e = module_env_factory(max_image_bytes=MAX_BYTES)
     return e, _watchlist(e), e.token_client(Role.supervisor)
 
@@ -73,23 +80,55 @@ def admin_client(module_env: Any) -> Any:
 
 UPLOAD_CASES = [
     # (id, files, expected status, reason, message fragment)
-    ("text-file", [("notes.txt", b"hello there", "text/plain")], 422, "not_an_image", "'text/plain'"),
+    (
+        "text-file",
+        [("notes.txt", b"hello there", "text/plain")],
+        422,
+        "not_an_image",
+        "'text/plain'",
+    ),
     ("no-content-type", [("x.jpg", _jpeg(), "")], 422, "not_an_image", "not an image"),
-    ("random-bytes", [("fake.jpg", b"\x00\x01garbage" * 50, "image/jpeg")], 422, "not_an_image", "not an image file"),
-    ("truncated-jpeg", [("cut.jpg", _jpeg(128, noise=True)[:3000], "image/jpeg")], 422, "unreadable", "cut short"),
+    (
+        "random-bytes",
+        [("fake.jpg", b"\x00\x01garbage" * 50, "image/jpeg")],
+        422,
+        "not_an_image",
+        "not an image file",
+    ),
+    (
+        "truncated-jpeg",
+        [("cut.jpg", _jpeg(128, noise=True)[:3000], "image/jpeg")],
+        422,
+        "unreadable",
+        "cut short",
+    ),
     ("decompression-bomb", [("bomb.png", _png_bomb(), "image/png")], 422, "too_large", "pixels"),
-    ("over-max-bytes", [("big.jpg", _jpeg(400, noise=True), "image/jpeg")], 422, "too_large", "max_image_bytes"),
+    (
+        "over-max-bytes",
+        [("big.jpg", _jpeg(400, noise=True), "image/jpeg")],
+        422,
+        "too_large",
+        "max_image_bytes",
+    ),
     ("empty-file", [("empty.jpg", b"", "image/jpeg")], 422, "not_an_image", "empty"),
 ]
 
 
-@pytest.mark.parametrize(("files", "status", "reason", "fragment"), [c[1:] for c in UPLOAD_CASES],
-                         ids=[c[0] for c in UPLOAD_CASES])
-def test_bad_photo_uploads(shared_upload: tuple, files: list, status: int, reason: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("files", "status", "reason", "fragment"),
+    [c[1:] for c in UPLOAD_CASES],
+    ids=[c[0] for c in UPLOAD_CASES],
+)
+def test_bad_photo_uploads(
+    shared_upload: tuple, files: list, status: int, reason: str, fragment: str
+) -> None:
     assert len(_jpeg(400, noise=True)) > MAX_BYTES  # the oversized case really is oversized
     _env, watchlist_id, c = shared_upload
-    r = c.post(f"/api/watchlists/{watchlist_id}/subjects", data={"name": "Jane Roe"},
-               files=[("photos", f) for f in files])
+    r = c.post(
+        f"/api/watchlists/{watchlist_id}/subjects",
+        data={"name": "Jane Roe"},
+        files=[("photos", f) for f in files],
+    )
     assert r.status_code == status, r.text
     body = r.json()
     assert [p["reason"] for p in body["photos"]] == [reason]
@@ -99,21 +138,30 @@ def test_bad_photo_uploads(shared_upload: tuple, files: list, status: int, reaso
 
 def test_good_and_bad_photos_give_per_photo_feedback(upload_env: Any, watchlist_id: int) -> None:
     c = upload_env.client(Role.supervisor)
-    files = [("photos", ("front.jpg", _jpeg(), "image/jpeg")), ("photos", ("noface.jpg", _jpeg(), "image/jpeg")),
-             ("photos", ("doc.pdf", b"%PDF-1.4", "application/pdf"))]
+    files = [
+        ("photos", ("front.jpg", _jpeg(), "image/jpeg")),
+        ("photos", ("noface.jpg", _jpeg(), "image/jpeg")),
+        ("photos", ("doc.pdf", b"%PDF-1.4", "application/pdf")),
+    ]
     r = c.post(f"/api/watchlists/{watchlist_id}/subjects", data={"name": "Jane Roe"}, files=files)
     assert r.status_code == 201, r.text
     body = r.json()
     assert (body["accepted"], body["rejected"]) == (1, 2)
     assert [(p["photo"], p["accepted"], p["reason"]) for p in body["photos"]] == [
-        ("front.jpg", True, None), ("noface.jpg", False, "no_face"), ("doc.pdf", False, "not_an_image")]
+        ("front.jpg", True, None),
+        ("noface.jpg", False, "no_face"),
+        ("doc.pdf", False, "not_an_image"),
+    ]
     assert body["subject"]["name"] == "Jane Roe" and body["subject"]["templates"] == 1
 
 
 def test_declared_content_length_over_limit_is_refused_before_reading(shared_upload: tuple) -> None:
     _env, watchlist_id, c = shared_upload
-    r = c.post(f"/api/watchlists/{watchlist_id}/subjects", content=b"x" * 100,
-               headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(10**9)})
+    r = c.post(
+        f"/api/watchlists/{watchlist_id}/subjects",
+        content=b"x" * 100,
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(10**9)},
+    )
     assert r.status_code == 413
     assert "larger than" in r.json()["message"]
 
@@ -123,13 +171,16 @@ def test_streamed_body_over_limit_is_refused_while_reading(shared_upload: tuple)
     limit = MAX_BYTES
 
     def chunks() -> Iterator[bytes]:
-        yield b"--b\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n'
         yield b"Content-Type: image/jpeg\r\n\r\n"
         for _ in range(limit * 12 // 65536 + 2):
             yield b"\xff" * 65536
 
-    r = c.post(f"/api/watchlists/{watchlist_id}/subjects", content=chunks(),
-               headers={"Content-Type": "multipart/form-data; boundary=b"})
+    r = c.post(
+        f"/api/watchlists/{watchlist_id}/subjects",
+        content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
     assert r.status_code == 413
     assert "larger than" in r.json()["message"]
 
@@ -137,6 +188,17 @@ def test_streamed_body_over_limit_is_refused_while_reading(shared_upload: tuple)
 def test_json_sent_to_the_upload_route(shared_upload: tuple) -> None:
     _env, watchlist_id, c = shared_upload
     r = c.post(f"/api/watchlists/{watchlist_id}/subjects", json={"name": "x"})
+    assert r.status_code == 415
+    assert (
+        "multipart/form-data" in r.json()["message"] and "'application/json'" in r.json()["message"]
+    )
+
+
+def test_upload_form_without_fields(shared_upload: tuple) -> None:
+    _env, watchlist_id, c = shared_upload
+    r = c.post(
+        f"/api/watchlists/{watchlist_id}/subjects", files={"other": ("a.txt", b"x", "text/plain")}
+    )
     assert r.status_code == 422
     assert {f["field"] for f in r.json()["fields"]} == {"name", "photos"}
 
@@ -148,32 +210,82 @@ def test_too_many_photos(shared_upload: tuple) -> None:
     assert r.status_code == 400 and "at most 10" in r.json()["message"]
 
 
-def test_enrolling_under_a_revoked_authorization_is_refused(upload_env: Any, watchlist_id: int) -> None:
+def test_enrolling_under_a_revoked_authorization_is_refused(
+    upload_env: Any, watchlist_id: int
+) -> None:
     c = upload_env.client(Role.supervisor)
     auth_id = c.get("/api/authorizations").json()[0]["id"]
     assert c.post(f"/api/authorizations/{auth_id}/revoke").status_code == 200
-    r = c.post(f"/api/watchlists/{watchlist_id}/subjects", data={"name": "x"},
-               files=[("photos", ("a.jpg", _jpeg(), "image/jpeg"))])
+    r = c.post(
+        f"/api/watchlists/{watchlist_id}/subjects",
+        data={"name": "x"},
+        files=[("photos", ("a.jpg", _jpeg(), "image/jpeg"))],
+    )
     assert r.status_code == 409 and "revoked" in r.json()["message"]
 
 
 JSON_CASES = [
     ("malformed-json", "POST", "/api/authorizations", b'{"reference": "A-1",', 422, "JSON"),
-    ("unknown-field", "POST", "/api/cameras", b'{"name": "c1", "url": "rtsp://h/x", "colour": "red"}', 422, "colour"),
-    ("wrong-type", "POST", "/api/cameras", b'{"name": "c1", "url": "rtsp://h/x", "max_fps": "fast"}', 422, "max_fps"),
-    ("out-of-range", "POST", "/api/cameras", b'{"name": "c1", "url": "rtsp://h/x", "max_fps": 1000}', 422, "max_fps"),
+    (
+        "unknown-field",
+        "POST",
+        "/api/cameras",
+        b'{"name": "c1", "url": "rtsp://h/x", "colour": "red"}',
+        422,
+        "colour",
+    ),
+    (
+        "wrong-type",
+        "POST",
+        "/api/cameras",
+        b'{"name": "c1", "url": "rtsp://h/x", "max_fps": "fast"}',
+        422,
+        "max_fps",
+    ),
+    (
+        "out-of-range",
+        "POST",
+        "/api/cameras",
+        b'{"name": "c1", "url": "rtsp://h/x", "max_fps": 1000}',
+        422,
+        "max_fps",
+    ),
     ("bad-name", "POST", "/api/cameras", b'{"name": "a b/c", "url": "rtsp://h/x"}', 422, "name"),
-    ("bad-purpose", "POST", "/api/authorizations",
-     b'{"reference": "A", "purpose": "protest_monitoring", "legal_basis": "x", "authority": "y",'
-     b' "expires_at": "2099-01-01T00:00:00Z"}', 422, "purpose"),
-    ("expired-window", "POST", "/api/authorizations",
-     b'{"reference": "A", "purpose": "missing_person", "legal_basis": "x", "authority": "y",'
-     b' "expires_at": "2001-01-01T00:00:00Z"}', 400, "expiry"),
-    ("bad-date", "POST", "/api/authorizations",
-     b'{"reference": "A", "purpose": "missing_person", "legal_basis": "x", "authority": "y",'
-     b' "expires_at": "next tuesday"}', 422, "expires_at"),
-    ("unknown-watchlist-authorization", "POST", "/api/watchlists",
-     b'{"name": "w", "authorization_reference": "NOPE"}', 404, "NOPE"),
+    (
+        "bad-purpose",
+        "POST",
+        "/api/authorizations",
+        b'{"reference": "A", "purpose": "protest_monitoring", "legal_basis": "x", "authority": "y",'
+        b' "expires_at": "2099-01-01T00:00:00Z"}',
+        422,
+        "purpose",
+    ),
+    (
+        "expired-window",
+        "POST",
+        "/api/authorizations",
+        b'{"reference": "A", "purpose": "missing_person", "legal_basis": "x", "authority": "y",'
+        b' "expires_at": "2001-01-01T00:00:00Z"}',
+        400,
+        "expiry",
+    ),
+    (
+        "bad-date",
+        "POST",
+        "/api/authorizations",
+        b'{"reference": "A", "purpose": "missing_person", "legal_basis": "x", "authority": "y",'
+        b' "expires_at": "next tuesday"}',
+        422,
+        "expires_at",
+    ),
+    (
+        "unknown-watchlist-authorization",
+        "POST",
+        "/api/watchlists",
+        b'{"name": "w", "authorization_reference": "NOPE"}',
+        404,
+        "NOPE",
+    ),
     ("bad-role", "POST", "/api/users", b'{"username": "abc", "role": "god"}', 422, "role"),
     ("bad-audit-time", "GET", "/api/audit?since=yesterday", b"", 422, "since"),
     ("unknown-alert", "GET", "/api/alerts/987654", b"", 404, "987654"),
@@ -188,9 +300,14 @@ JSON_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "fragment"), [c[1:] for c in JSON_CASES],
-                         ids=[c[0] for c in JSON_CASES])
-def test_bad_requests(admin_client: Any, method: str, path: str, body: bytes, status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "fragment"),
+    [c[1:] for c in JSON_CASES],
+    ids=[c[0] for c in JSON_CASES],
+)
+def test_bad_requests(
+    admin_client: Any, method: str, path: str, body: bytes, status: int, fragment: str
+) -> None:
     c = admin_client
     r = c.request(method, path, content=body or None, headers={"Content-Type": "application/json"})
     assert r.status_code == status, r.text
@@ -207,8 +324,9 @@ def test_validation_errors_never_echo_the_input(env: Any) -> None:
     assert "12345678901234" not in r.text
 
 
-def test_unexpected_errors_are_generic_and_logged(env: Any, monkeypatch: pytest.MonkeyPatch,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_errors_are_generic_and_logged(
+    env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("db password is hunter2")
 

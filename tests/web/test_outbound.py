@@ -22,7 +22,9 @@ from vigil.services.outbound import SIGNATURE_HEADER, OutboundDispatcher, RetryP
 from vigil.services.reviews import ConfirmedAlert
 
 SECRET = "webhook-secret-for-tests-0123456789abcdef"
-FAST = RetryPolicy(attempts=4, initial_seconds=0.01, factor=2.0, max_seconds=0.1, timeout_seconds=5.0)
+FAST = RetryPolicy(
+    attempts=4, initial_seconds=0.01, factor=2.0, max_seconds=0.1, timeout_seconds=5.0
+)
 
 
 @dataclass
@@ -30,7 +32,9 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that checks signatures; answers from ``script`` in turn."""
 
     script: list[int] = field(default_factory=lambda: [200])
-    received: list[tuple[bytes, str, bool]] = field(default_factory=list)  # body, signature header, valid
+    received: list[tuple[bytes, str, bool]] = field(
+        default_factory=list
+    )  # body, signature header, valid
     url: str = ""
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -40,7 +44,7 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             sig = self.headers.get(SIGNATURE_HEADER, "")
             expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -65,8 +69,20 @@ def receiver() -> Iterator[Receiver]:
 
 def _alert(alert_id: int = 7) -> ConfirmedAlert:
     t = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    return ConfirmedAlert(alert_id, "gate-1", "Jane Roe", "missing", "ORDER-1", "missing_person", 0.71, 0.5,
-                          t, t, ("alice", "bob"), t)
+    return ConfirmedAlert(
+        alert_id,
+        "gate-1",
+        "Jane Roe",
+        "missing",
+        "ORDER-1",
+        "missing_person",
+        0.71,
+        0.5,
+        t,
+        t,
+        ("alice", "bob"),
+        t,
+    )
 
 
 def _config(**kw: Any) -> AlertsOutConfig:
@@ -75,7 +91,9 @@ def _config(**kw: Any) -> AlertsOutConfig:
 
 def test_webhook_is_signed_and_retried_after_a_500(receiver: Receiver, db: Any) -> None:
     receiver.script = [500, 200]
-    out = OutboundDispatcher(_config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST)
+    out = OutboundDispatcher(
+        _config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST
+    )
     assert out.dispatch(_alert()) == 1
     assert out.wait_idle(30)
     out.stop()
@@ -88,20 +106,26 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver: Receiver, db: Any) 
     assert payload["confirmed_by"] == ["alice", "bob"]
     assert not {"crop", "photo", "embedding", "vector"} & set(payload)
     with db.read() as s:
-        events = s.scalars(select(AuditEvent).where(AuditEvent.action.like("alert.outbound%"))).all()
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("alert.outbound%"))
+        ).all()
     assert [(e.action, e.details["attempts"]) for e in events] == [("alert.outbound", 2)]
     assert "token=abc" not in json.dumps(events[0].details)  # the URL's secret query is not audited
 
 
 def test_webhook_gives_up_after_the_attempts_and_audits_it(receiver: Receiver, db: Any) -> None:
     receiver.script = [503]
-    out = OutboundDispatcher(_config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST)
+    out = OutboundDispatcher(
+        _config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST
+    )
     out.dispatch(_alert())
     assert out.wait_idle(30)
     out.stop()
     assert len(receiver.received) == FAST.attempts
     with db.read() as s:
-        failed = s.scalars(select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")).all()
+        failed = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")
+        ).all()
     assert len(failed) == 1 and failed[0].details["error"] == "HTTP 503"
 
 
@@ -114,18 +138,30 @@ def test_webhook_4xx_is_not_retried(receiver: Receiver) -> None:
     assert len(receiver.received) == 1
 
 
-def test_webhooks_without_a_secret_are_refused() -> None:
-    with pytest.raises(ConfigError, match="webhook_secret"):
-        OutboundDispatcher(_config(webhooks=["http://127.0.0.1:9/x"]))
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"webhooks": ["http://127.0.0.1:9/x"]}, "webhook_secret"),
+        ({"webhooks": ["ftp://example.org/x"], "webhook_secret": SECRET}, "not an http"),
+        ({"webhooks": ["just-a-name"], "webhook_secret": SECRET}, "not an http"),
+    ],
+)
+def test_bad_outbound_config_is_refused(config: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        OutboundDispatcher(_config(**config))
 
 
 def test_unreachable_webhook_is_retried_then_reported(db: Any) -> None:
-    out = OutboundDispatcher(_config(webhooks=["http://127.0.0.1:9/closed"], webhook_secret=SECRET), db, retry=FAST)
+    out = OutboundDispatcher(
+        _config(webhooks=["http://127.0.0.1:9/closed"], webhook_secret=SECRET), db, retry=FAST
+    )
     out.dispatch(_alert())
     assert out.wait_idle(60)
     out.stop()
     with db.read() as s:
-        failed = s.scalars(select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")).all()
+        failed = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")
+        ).all()
     assert len(failed) == 1 and "request failed" in failed[0].details["error"]
 
 
@@ -137,7 +173,9 @@ def test_mqtt_publish_at_the_paho_seam_with_retry() -> None:
         if len(calls) == 1:
             raise ConnectionRefusedError("broker restarting")
 
-    out = OutboundDispatcher(_config(mqtt_host="broker.local", mqtt_port=1884), retry=FAST, mqtt_publish=publish)
+    out = OutboundDispatcher(
+        _config(mqtt_host="broker.local", mqtt_port=1884), retry=FAST, mqtt_publish=publish
+    )
     assert out.dispatch(_alert(9)) == 1
     assert out.wait_idle(30)
     out.stop()
@@ -154,8 +192,9 @@ def test_paho_publish_reports_an_unreachable_broker() -> None:
         paho_publish("t", b"{}", "127.0.0.1", 9)
 
 
-def test_only_confirmed_alerts_reach_the_webhook(receiver: Receiver, env_factory: Callable[..., Any],
-                                                 alert_store: Callable[..., int]) -> None:
+def test_only_confirmed_alerts_reach_the_webhook(
+    receiver: Receiver, env_factory: Callable[..., Any], alert_store: Callable[..., int]
+) -> None:
     env = env_factory(alerts_out={"webhooks": [receiver.url], "webhook_secret": SECRET})
     env.state.outbound.retry = FAST
     alert_id = alert_store(env)
@@ -165,3 +204,54 @@ def test_only_confirmed_alerts_reach_the_webhook(receiver: Receiver, env_factory
     sup.post(f"/api/alerts/{alert_id}/reviews", json={"decision": "confirm"})
     assert env.state.outbound.wait_idle(30)
     assert [json.loads(b)["alert_id"] for b, _sig, ok in receiver.received if ok] == [alert_id]
+
+
+def _mosquitto() -> str | None:
+    import shutil
+
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+@pytest.mark.skipif(_mosquitto() is None, reason="Debian's mosquitto broker is not installed")
+def test_mqtt_publish_to_a_real_broker(tmp_path: Any) -> None:
+    """paho-mqtt through a real mosquitto on 127.0.0.1; a paho subscriber receives the alert."""
+    import socket
+    import subprocess
+
+    import paho.mqtt.client as mqtt
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = subprocess.Popen(
+        [_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    received: list[bytes] = []
+    got = threading.Event()
+    subscribed = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_connect = lambda c, *_a: c.subscribe("vigil/alerts/confirmed", qos=1)
+    sub.on_subscribe = lambda *_a: subscribed.set()
+    sub.on_message = lambda _c, _u, msg: (received.append(msg.payload), got.set())
+    try:
+        for _ in range(100):  # wait for the broker to listen
+            try:
+                sub.connect("127.0.0.1", port)
+                break
+            except OSError:
+                threading.Event().wait(0.1)
+        sub.loop_start()
+        assert subscribed.wait(30)
+        out = OutboundDispatcher(_config(mqtt_host="127.0.0.1", mqtt_port=port), retry=FAST)
+        out.dispatch(_alert(11))
+        assert out.wait_idle(30)
+        out.stop()
+        assert got.wait(30)
+        assert json.loads(received[0])["alert_id"] == 11
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        broker.terminate()
+        broker.wait(10)

@@ -7,6 +7,7 @@ import pytest
 from vigil.db.models import Role
 from vigil.services.users import create_user
 
+
 @pytest.fixture(scope="module")
 def as_role(module_env):
     """One logged-in client per role for the module (logins are throttled per client address)."""
@@ -14,15 +15,15 @@ def as_role(module_env):
     return clients.__getitem__
 
 
-A, S, O, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
+A, S, OP, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
 PAGE_ACCESS = [
     # path, roles that may open it
-    ("/live", {A, S, O}),
-    ("/alerts", {A, S, O}),
-    ("/alerts/1", {A, S, O}),
+    ("/live", {A, S, OP}),
+    ("/alerts", {A, S, OP}),
+    ("/alerts/1", {A, S, OP}),
     ("/watchlists", {A, S, U}),
     ("/authorizations", {A, S, U}),
-    ("/cameras", {A, S, O, U}),
+    ("/cameras", {A, S, OP, U}),
     ("/users", {A}),
     ("/audit", {A, U}),
 ]
@@ -105,7 +106,9 @@ def test_one_time_password_user_is_sent_to_change_it(env) -> None:
     ("next_param", "expected"),
     [("/alerts", "/alerts"), ("//evil.example/x", "/live"), ("https://evil.example", "/live")],
 )
-def test_login_page_redirects_logged_in_users_only_to_local_paths(as_role, next_param, expected) -> None:
+def test_login_page_redirects_logged_in_users_only_to_local_paths(
+    as_role, next_param, expected
+) -> None:
     r = as_role(Role.operator).get("/login", params={"next": next_param})
     assert r.status_code == 303
     assert r.headers["location"] == expected

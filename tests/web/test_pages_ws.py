@@ -14,9 +14,19 @@ from vigil.services.alerts import AlertEvent
 
 def _event(alert_id: int = 7, kind: str = "candidate") -> AlertEvent:
     t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    return AlertEvent(alert_id=alert_id, kind=kind, status="candidate", camera="gate", subject_name="Jane Roe",
-                      watchlist="missing", authorization_reference="ORDER-1", score=0.8123456, first_seen=t,
-                      last_seen=t, captured_monotonic=12.5)
+    return AlertEvent(
+        alert_id=alert_id,
+        kind=kind,
+        status="candidate",
+        camera="gate",
+        subject_name="Jane Roe",
+        watchlist="missing",
+        authorization_reference="ORDER-1",
+        score=0.8123456,
+        first_seen=t,
+        last_seen=t,
+        captured_monotonic=12.5,
+    )
 
 
 def _subscribers(env) -> int:
@@ -96,3 +106,14 @@ def test_real_candidate_alert_reaches_the_socket(env, make_alert) -> None:
     assert message["alert_id"] == result[0]
     assert message["camera"] == "north-gate"
     assert message["kind"] == "candidate"
+
+
+def test_feed_ends_when_the_user_logs_out(env) -> None:
+    env.app.state.ws_session_check_seconds = 0.05
+    client = env.client(Role.operator)
+    with client.websocket_connect("/ws/alerts") as ws:
+        assert ws.receive_json()["live"] is True
+        assert client.post("/api/auth/logout").status_code == 204
+        assert ws.receive_json() == {"type": "status", "live": False, "message": "session ended"}
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()

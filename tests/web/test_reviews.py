@@ -21,10 +21,14 @@ def sent(env: Any) -> list[ConfirmedAlert]:
 
 
 def _review(client: Any, alert_id: int, decision: str, reason: str = "") -> Any:
-    return client.post(f"/api/alerts/{alert_id}/reviews", json={"decision": decision, "reason": reason})
+    return client.post(
+        f"/api/alerts/{alert_id}/reviews", json={"decision": decision, "reason": reason}
+    )
 
 
-def test_two_different_users_must_confirm(env: Any, make_alert: Callable[..., int], sent: list) -> None:
+def test_two_different_users_must_confirm(
+    env: Any, make_alert: Callable[..., int], sent: list
+) -> None:
     alert_id = make_alert()
     a, b = env.client(Role.operator), env.client(Role.supervisor)
     assert a.get(f"/api/alerts/{alert_id}").json()["status"] == "candidate"
@@ -35,7 +39,10 @@ def test_two_different_users_must_confirm(env: Any, make_alert: Callable[..., in
 
     again = _review(a, alert_id, "confirm")
     assert again.status_code == 409
-    assert "already confirmed" in again.json()["message"] and "different user" in again.json()["message"]
+    assert (
+        "already confirmed" in again.json()["message"]
+        and "different user" in again.json()["message"]
+    )
     assert a.get(f"/api/alerts/{alert_id}").json()["status"] == "pending_second"
 
     second = _review(b, alert_id, "confirm")
@@ -49,10 +56,16 @@ def test_two_different_users_must_confirm(env: Any, make_alert: Callable[..., in
     late = _review(env.client(Role.admin), alert_id, "reject", "too late")
     assert late.status_code == 409 and "already confirmed" in late.json()["message"]
     kinds = [(e.kind, e.status) for e in env.events if e.alert_id == alert_id]
-    assert kinds == [("candidate", "candidate"), ("reviewed", "pending_second"), ("reviewed", "confirmed")]
+    assert kinds == [
+        ("candidate", "candidate"),
+        ("reviewed", "pending_second"),
+        ("reviewed", "confirmed"),
+    ]
 
 
-def test_rejection_marks_a_false_alert(env: Any, make_alert: Callable[..., int], sent: list) -> None:
+def test_rejection_marks_a_false_alert(
+    env: Any, make_alert: Callable[..., int], sent: list
+) -> None:
     alert_id = make_alert()
     op = env.client(Role.operator)
     assert _review(op, alert_id, "confirm").status_code == 200
@@ -65,7 +78,10 @@ def test_rejection_marks_a_false_alert(env: Any, make_alert: Callable[..., int],
     listed = op.get("/api/alerts", params={"status": "rejected"}).json()
     assert [x["id"] for x in listed] == [alert_id]
     with env.context.db.read() as s:
-        details = [e.details for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "alert.review"))]
+        details = [
+            e.details
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "alert.review"))
+        ]
     assert [d["decision"] for d in details] == ["confirm", "reject"]
     assert details[-1]["reason"] == "different person: tattoo missing"
 
@@ -79,7 +95,9 @@ def test_rejection_marks_a_false_alert(env: Any, make_alert: Callable[..., int],
         ({}, 422, "decision"),
     ],
 )
-def test_bad_review_requests(env: Any, make_alert: Callable[..., int], body: dict, status: int, fragment: str) -> None:
+def test_bad_review_requests(
+    env: Any, make_alert: Callable[..., int], body: dict, status: int, fragment: str
+) -> None:
     alert_id = make_alert()
     r = env.client(Role.operator).post(f"/api/alerts/{alert_id}/reviews", json=body)
     assert r.status_code == status
@@ -91,7 +109,9 @@ def test_review_of_unknown_alert_is_404(env: Any) -> None:
     assert r.status_code == 404 and "424242" in r.json()["message"]
 
 
-def test_alert_images_are_decrypted_and_viewing_is_audited(env: Any, make_alert: Callable[..., int]) -> None:
+def test_alert_images_are_decrypted_and_viewing_is_audited(
+    env: Any, make_alert: Callable[..., int]
+) -> None:
     alert_id = make_alert()
     op = env.client(Role.operator)
     crop = op.get(f"/api/alerts/{alert_id}/crop")
@@ -101,14 +121,22 @@ def test_alert_images_are_decrypted_and_viewing_is_audited(env: Any, make_alert:
         assert r.content[:2] == b"\xff\xd8" and r.headers["cache-control"] == "no-store"
     with env.context.db.read() as s:
         views = s.scalars(select(AuditEvent).where(AuditEvent.action == "biometric.view")).all()
-    assert [(v.actor, v.details["what"]) for v in views] == [("operator", "alert crop"), ("operator", "enrolled photo")]
+    assert [(v.actor, v.details["what"]) for v in views] == [
+        ("operator", "alert crop"),
+        ("operator", "enrolled photo"),
+    ]
 
 
 def test_alert_list_filters_and_paging(env: Any, make_alert: Callable[..., int]) -> None:
     ids = [make_alert("cam1"), make_alert("cam2"), make_alert("cam1")]
     op = env.client(Role.operator)
     assert [a["id"] for a in op.get("/api/alerts").json()] == ids[::-1]
-    assert [a["id"] for a in op.get("/api/alerts", params={"camera": "cam1"}).json()] == [ids[2], ids[0]]
-    assert [a["id"] for a in op.get("/api/alerts", params={"before_id": ids[2], "limit": 1}).json()] == [ids[1]]
+    assert [a["id"] for a in op.get("/api/alerts", params={"camera": "cam1"}).json()] == [
+        ids[2],
+        ids[0],
+    ]
+    assert [
+        a["id"] for a in op.get("/api/alerts", params={"before_id": ids[2], "limit": 1}).json()
+    ] == [ids[1]]
     assert op.get("/api/alerts", params={"status": "bogus"}).status_code == 422
     assert op.get("/api/alerts", params={"limit": 0}).status_code == 422

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from vigil.db.models import Role
 
-A, S, O, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
+A, S, OP, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
 ALL = frozenset(Role)
 MANAGERS = frozenset({A, S})
-REVIEWERS = frozenset({A, S, O})
+REVIEWERS = frozenset({A, S, OP})
 PUBLIC = None  # anonymous callers allowed
 
 POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
@@ -62,9 +62,10 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
     ("POST", "/api/alerts/{alert_id}/reviews"): REVIEWERS,
     ("GET", "/api/audit"): frozenset({U, A}),
-    ("GET", "/api/settings"): frozenset({A}),
+    ("GET", "/api/settings"): ALL,
     ("PUT", "/api/settings"): frozenset({A}),
     ("GET", "/api/outbound"): frozenset({A}),
+    ("GET", "/api/report"): ALL,  # vigil.web.report_routes: transparency report, every role
     ("GET", "/metrics"): ALL,
 }
 
@@ -81,13 +82,14 @@ NON_API: dict[str, str] = {
     "/users": "login",
     "/audit": "login",
     "/account/password": "login",
+    "/report": "login",
     "/login": "public",
     "/static/{name}": "public",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _routes(app) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _routes(app) -> list[tuple[str, str, str]]:
     """(method, path, kind) for every route, flattening included routers."""
     out = []
     for ctx in routing.iter_route_contexts(app.routes):

@@ -31,8 +31,15 @@ HEAD = "head"
 ANCHOR = "anchor"
 
 
-def canonical(event_id: int, ts: datetime, actor: str, action: str, target: str,
-              details: Mapping[str, Any], prev_hash: str) -> bytes:
+def canonical(
+    event_id: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> bytes:
     body = {
         "id": event_id,
         "ts": ts.isoformat(timespec="microseconds"),
@@ -46,13 +53,26 @@ def canonical(event_id: int, ts: datetime, actor: str, action: str, target: str,
 
 
 def record_hash(event: AuditEvent) -> str:
-    data = canonical(event.id, event.ts, event.actor, event.action, event.target, event.details or {},
-                     event.prev_hash)
+    data = canonical(
+        event.id,
+        event.ts,
+        event.actor,
+        event.action,
+        event.target,
+        event.details or {},
+        event.prev_hash,
+    )
     return hashlib.sha256(data).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, target: str = "",
-           details: Mapping[str, Any] | None = None) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
     """Append one audit event inside the caller's (write) transaction."""
     last = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
@@ -60,8 +80,15 @@ def record(session: Session, *, actor: str, action: str, target: str = "",
     prev_hash = last.hash if last else _anchor_hash(session)
     next_id = (last.id + 1) if last else _anchor_id(session) + 1
     clean = json.loads(json.dumps(dict(details or {}), default=str))
-    event = AuditEvent(id=next_id, ts=utcnow(), actor=actor, action=action, target=target,
-                       details=clean, prev_hash=prev_hash)
+    event = AuditEvent(
+        id=next_id,
+        ts=utcnow(),
+        actor=actor,
+        action=action,
+        target=target,
+        details=clean,
+        prev_hash=prev_hash,
+    )
     event.hash = record_hash(event)
     session.add(event)
     session.flush()
@@ -143,7 +170,8 @@ def prune_before(session: Session, signer: Signer, cutoff: datetime) -> int:
     if head is None:
         return 0
     _sign(session, signer, ANCHOR, cut, head)
-    deleted = session.execute(delete(AuditEvent).where(AuditEvent.id <= cut)).rowcount or 0
+    result = session.execute(delete(AuditEvent).where(AuditEvent.id <= cut))
+    deleted = int(getattr(result, "rowcount", 0) or 0)
     session.flush()
     return deleted
 

@@ -23,7 +23,7 @@ from vigil.accountability.audit import (
     signed_message,
     split_signature,
 )
-from vigil.accountability.signing import Signer
+from vigil.accountability.signing import PublicVerifier, Signer
 from vigil.db.models import AuditEvent, AuditSignature
 from vigil.db.session import Database
 
@@ -105,7 +105,7 @@ def _load_signatures(db: Database) -> _Sigs:
     return sigs
 
 
-def _check_signatures(signer: Signer, sigs: _Sigs) -> ChainProblem | None:
+def _check_signatures(signer: Signer | PublicVerifier, sigs: _Sigs) -> ChainProblem | None:
     for event_id in sorted(sigs.by_event):
         for row in sigs.by_event[event_id]:
             kind, sig = split_signature(row.signature)
@@ -205,7 +205,9 @@ def _pairs(rows: Iterator[_Row]) -> Iterator[tuple[_Row, _Row | None]]:
         current = following
 
 
-def verify_chain(db: Database, signer: Signer, *, batch: int = BATCH) -> ChainReport:
+def verify_chain(
+    db: Database, signer: Signer | PublicVerifier, *, batch: int = BATCH
+) -> ChainReport:
     """Check the whole chain; stops at the first problem and names the record affected."""
     sigs = _load_signatures(db)
     problem = _check_signatures(signer, sigs)

@@ -1,9 +1,10 @@
 """Encryption at rest for biometric data (templates, crops) with AES-256-GCM.
 
-The key comes from a key file (default HOME/keys/data.key, created by `vigil init` or on first
-use with mode 0600) or the VIGIL_DATA_KEY environment value passed in explicitly. Sealed blobs are
-``MAGIC | key_id(8) | nonce(12) | ciphertext+tag``, so a wrong key is detected, never silently
-decoded into garbage.
+The key comes from a key file: ``security.key_file`` or the ``VIGIL_KEY_FILE`` environment
+variable, default HOME/keys/data.key, created with mode 0600 on first use (never re-created once
+data exists). Sealed blobs are ``MAGIC | key_id(8) | nonce(12) | ciphertext+tag``, so a wrong key
+is detected, never silently decoded into garbage; ``aad`` binds each blob to its row. `vigil keys
+rotate` (:mod:`vigil.accountability.rotation`) re-encrypts everything under a new key.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class DataCipher:
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
-            raise ConfigError("security.key_file", f"expected a {KEY_BYTES}-byte key, got {len(key)} bytes")
+            raise ConfigError(
+                "security.key_file", f"expected a {KEY_BYTES}-byte key, got {len(key)} bytes"
+            )
         self._aes = AESGCM(key)
         self.key_id = key_id(key)
 
@@ -41,7 +44,10 @@ class DataCipher:
 
     def open(self, sealed: bytes, aad: bytes = b"") -> bytes:
         if not sealed.startswith(MAGIC):
-            raise IntegrityError("stored blob is not a Vigil-encrypted value", hint="was the database edited by hand?")
+            raise IntegrityError(
+                "stored blob is not a Vigil-encrypted value",
+                hint="was the database edited by hand?",
+            )
         kid, nonce, body = sealed[4:12], sealed[12:24], sealed[24:]
         if kid != self.key_id:
             raise IntegrityError(
@@ -52,7 +58,9 @@ class DataCipher:
         try:
             return self._aes.decrypt(nonce, body, aad)
         except InvalidTag as exc:
-            raise IntegrityError("encrypted blob failed its integrity check", hint="the row was modified") from exc
+            raise IntegrityError(
+                "encrypted blob failed its integrity check", hint="the row was modified"
+            ) from exc
 
 
 def default_key_path(home: Path) -> Path:
@@ -66,9 +74,13 @@ def load_or_create_key(path: Path, *, create: bool) -> bytes:
         try:
             key = base64.b64decode(raw, validate=True)
         except ValueError as exc:
-            raise ConfigError("security.key_file", f"{path} is not a base64 key", hint="restore the key file") from exc
+            raise ConfigError(
+                "security.key_file", f"{path} is not a base64 key", hint="restore the key file"
+            ) from exc
         if len(key) != KEY_BYTES:
-            raise ConfigError("security.key_file", f"{path} holds {len(key)} bytes, expected {KEY_BYTES}")
+            raise ConfigError(
+                "security.key_file", f"{path} holds {len(key)} bytes, expected {KEY_BYTES}"
+            )
         return key
     if not create:
         raise ConfigError(

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from vigil.config import Settings
@@ -187,8 +187,8 @@ def _purposes(s: Session, at: datetime) -> list[PurposeFigures]:
 
 
 def _authorizations(s: Session, a: datetime, b: datetime) -> AuthorizationFigures:
-    def count(*where: object) -> int:
-        return s.scalar(select(func.count(Authorization.id)).where(*where)) or 0
+    def count(*where: ColumnElement[bool]) -> int:
+        return int(s.scalar(select(func.count(Authorization.id)).where(*where)) or 0)
 
     active = Authorization.status == AuthorizationStatus.active
     changed = (Authorization.status_changed_at >= a, Authorization.status_changed_at < b)

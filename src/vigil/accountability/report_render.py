@@ -140,7 +140,7 @@ def svg_bars(
         )
     for i, label in enumerate(labels):
         x0 = left + i * group_w + group_w * 0.1
-        base = top + plot_h
+        base = float(top + plot_h)
         for j, (name, values) in enumerate(series.items()):
             h = plot_h * values[i] / peak
             x = x0 if stacked else x0 + j * bar_w
@@ -214,7 +214,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _camera_rows(report: Report) -> list[list[object]]:
-    rows = []
+    rows: list[list[object]] = []
     for c in [*report.cameras, report.total]:
         values = [
             f"{getattr(c, k):.2f}" if k == "hours" else f"{getattr(c, k):,}"

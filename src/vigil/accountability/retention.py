@@ -40,6 +40,11 @@ class RetentionResult:
         return sum(self.deleted.values())
 
 
+def _rows(result: object) -> int:
+    """Rows touched by a DML statement (CursorResult.rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _days(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
@@ -47,7 +52,7 @@ def _days(now: datetime, days: int) -> datetime:
 def _delete_alerts(s: Session, statuses: tuple[AlertStatus, ...], before: datetime) -> int:
     decided = func.coalesce(Alert.decided_at, Alert.created_at)
     stmt = delete(Alert).where(Alert.status.in_(statuses), decided < before)
-    return s.execute(stmt, execution_options={"synchronize_session": False}).rowcount or 0
+    return _rows(s.execute(stmt, execution_options={"synchronize_session": False}))
 
 
 def _purge(s: Session, cfg: RetentionConfig, signer: Signer, now: datetime) -> dict[str, int]:
@@ -65,15 +70,13 @@ def _purge(s: Session, cfg: RetentionConfig, signer: Signer, now: datetime) -> d
         .where(Alert.crop.is_not(None), Alert.created_at < _days(now, cfg.crop_days))
         .values(crop=None, crop_encrypted=False)
     )
-    deleted["crops"] = (
-        s.execute(crops, execution_options={"synchronize_session": False}).rowcount or 0
-    )
+    deleted["crops"] = _rows(s.execute(crops, execution_options={"synchronize_session": False}))
     counts = delete(FaceCount).where(FaceCount.minute < _days(now, cfg.count_days))
-    deleted["face_counts"] = s.execute(counts).rowcount or 0
+    deleted["face_counts"] = _rows(s.execute(counts))
     sessions = delete(CameraSession).where(
         CameraSession.stopped_at.is_not(None), CameraSession.stopped_at < _days(now, cfg.audit_days)
     )
-    deleted["camera_sessions"] = s.execute(sessions).rowcount or 0
+    deleted["camera_sessions"] = _rows(s.execute(sessions))
     deleted["audit_events"] = audit.prune_before(s, signer, _days(now, cfg.audit_days))
     return deleted
 

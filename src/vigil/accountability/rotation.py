@@ -62,8 +62,9 @@ def _reseal(s: Session, old: DataCipher, new: DataCipher) -> tuple[int, int, int
         templates += 1
     for alert in s.scalars(select(Alert).where(Alert.crop.is_not(None)).order_by(Alert.id)):
         aad = f"alert:{alert.id}".encode()
-        crop = old.open(alert.crop, aad) if alert.crop_encrypted else alert.crop
-        alert.crop = new.seal(crop or b"", aad)
+        stored = alert.crop or b""
+        crop = old.open(stored, aad) if alert.crop_encrypted else stored
+        alert.crop = new.seal(crop, aad)
         alert.crop_encrypted = True
         crops += 1
     s.flush()

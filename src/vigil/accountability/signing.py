@@ -69,6 +69,18 @@ class Signer:
         return verify_with(self.public, message, signature)
 
 
+class PublicVerifier:
+    """Verifies with a public key only: what an outside auditor holds."""
+
+    def __init__(self, public: Ed25519PublicKey) -> None:
+        self.public = public
+        self.fingerprint = fingerprint(public)
+        self.public_b64 = base64.b64encode(public_bytes(public)).decode()
+
+    def verify(self, message: bytes, signature: str) -> bool:
+        return verify_with(self.public, message, signature)
+
+
 def verify_with(public: Ed25519PublicKey, message: bytes, signature: str) -> bool:
     try:
         public.verify(base64.b64decode(signature, validate=True), message)

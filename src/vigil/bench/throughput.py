@@ -25,7 +25,7 @@ from pathlib import Path
 from vigil.config import Settings
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
-from vigil.pipeline.matcher import GallerySnapshot, Matcher, create_index
+from vigil.pipeline.matcher import GallerySnapshot, Matcher, SnapshotSource, create_index
 from vigil.pipeline.pipeline import build_pipeline
 from vigil.pipeline.quality import QualityGate
 from vigil.services.enrollment import FacePhotoValidator
@@ -166,7 +166,7 @@ def _figures(
 def run_pipeline(
     settings: Settings,
     pack: ModelPack,
-    gallery: MemoryGallery | object,
+    gallery: SnapshotSource,
     source: Path,
     *,
     max_fps: float | None,
@@ -207,7 +207,7 @@ def run_pipeline(
 def run_naive(
     settings: Settings,
     pack: ModelPack,
-    gallery: MemoryGallery | object,
+    gallery: SnapshotSource,
     source: Path,
     *,
     progress: Progress | None = None,
@@ -237,7 +237,7 @@ def run_naive(
 def run_throughput(
     settings: Settings,
     pack: ModelPack,
-    gallery: MemoryGallery | object,
+    gallery: SnapshotSource,
     source: Path,
     *,
     max_fps: float | None,

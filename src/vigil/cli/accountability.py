@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -28,7 +29,7 @@ from vigil.accountability.report import build_report
 from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
 from vigil.accountability.rotation import rotate_key
-from vigil.accountability.signing import settings_signer
+from vigil.accountability.signing import PublicVerifier, load_public_key, settings_signer
 from vigil.cli.common import cli_errors, console, err_console, is_tty, state
 from vigil.errors import InputError, IntegrityError
 from vigil.timeutil import parse_iso, utcnow
@@ -55,10 +56,18 @@ def audit_verify(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
     batch: int = typer.Option(5000, "--batch", min=100, help="records read per batch"),
+    public_key: str | None = typer.Option(
+        None, "--public-key", help="check signatures with this base64 key (an auditor's copy)"
+    ),
 ) -> None:
     """Check the whole chain; exit 0 if intact, 8 naming the first bad record otherwise."""
     context = state(ctx).context()
-    report = verify_chain(context.db, settings_signer(context.settings), batch=batch)
+    verifier = (
+        PublicVerifier(load_public_key(public_key))
+        if public_key
+        else settings_signer(context.settings)
+    )
+    report = verify_chain(context.db, verifier, batch=batch)
     if as_json:
         data = asdict(report)
         data["ok"] = report.ok
@@ -89,7 +98,7 @@ def audit_list(
     start = parse_iso(since, name="--since") if since else None
     with state(ctx).context().db.read() as s:
         events = audit.list_events(s, action=action, since=start, limit=limit)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": e.id,
                 "ts": e.ts.isoformat(),

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.progress import Progress, TaskID
 
 from vigil.cli.common import cli_errors, console, err_console, is_tty, state
 from vigil.db.models import AuthorizationStatus
@@ -259,22 +261,20 @@ class _progress:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._bar = None
-        self._task = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[int, int], None] | None:
         if not is_tty():
             return None
-        from rich.progress import Progress
-
         self._bar = Progress(transient=True, console=err_console)
         self._bar.start()
         self._task = self._bar.add_task(self.label, total=None)
         return self._update
 
     def _update(self, done: int, total: int) -> None:
-        assert self._bar is not None
-        self._bar.update(self._task, completed=done, total=total or None)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, total=total or None)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
@@ -331,11 +331,13 @@ def bench_throughput(
     from vigil.bench.throughput import memory_gallery, run_throughput
     from vigil.models.registry import create_pack
     from vigil.pipeline.gallery import ActiveGallery
+    from vigil.pipeline.matcher import SnapshotSource
 
     if not source.is_file():
         raise InputError(f"video file not found: {source}", hint="give the path of a video file")
     settings = state(ctx).settings().model_copy(update={"model_pack": pack})
     model = create_pack(settings, pack)
+    gallery: SnapshotSource
     if photos:
         gallery = memory_gallery(settings, model, photos, model.threshold)
     else:

@@ -126,7 +126,7 @@ def init_command(
     console.print(f"  config:   {config_path} (server.secret_key generated; file mode 0600)")
     console.print(f"  database: {final.db_url}")
     console.print(
-        f"  data key: {final.home / 'keys' / 'data.key'} (back it up: without it templates are lost)"
+        f"  data key: {final.home / 'keys' / 'data.key'} (back it up, or templates are lost)"
     )
     console.print(f"\nAdministrator [bold]{admin}[/bold], one-time password (shown only now):")
     console.print(f"  [bold yellow]{password}[/bold yellow]", highlight=False)
@@ -167,7 +167,7 @@ def import_config_cameras(context: AppContext) -> int:
 
 
 def start_cameras(context: AppContext, supervisor: Any) -> list[str]:
-    """Start every enabled camera of the table; a camera that fails to start is reported, not fatal."""
+    """Start every enabled camera of the table; a camera that fails is reported, not fatal."""
     from vigil.services.cameras import CameraService, to_config
 
     started = []
@@ -210,85 +210,96 @@ def _run_until_signal(server: Any) -> None:
                 signal.signal(sig, handler)
 
 
-def run_server(
-    settings: Settings, options: ServeOptions, *, context: AppContext | None = None
-) -> None:
-    """Serve until Ctrl-C/SIGTERM, then stop every camera and close the database."""
-    import uvicorn
+class Runtime:
+    """One server's parts: context, alert bus, camera supervisor, web app (``vigil serve``)."""
 
-    from vigil.demo import LoopingSupervisor
-    from vigil.runtime.supervisor import Supervisor
-    from vigil.services.alerts import AlertBus
-    from vigil.web.app import create_app
-
-    check_port_free(options.host, options.port)
-    context = context or build_context(settings)
-    bus = AlertBus()
-    supervisor = (LoopingSupervisor if options.loop_files else Supervisor)(context, bus)
-    try:
-        app = create_app(settings, context=context, supervisor=supervisor, bus=bus)
-        import_config_cameras(context)
-        started = start_cameras(context, supervisor)
-        console.print(
-            f"cameras running: {', '.join(started) or 'none (add them on the Cameras page)'}"
-        )
-        console.print(
-            f"[bold]Vigil serves at http://{options.host}:{options.port}/[/bold]  (Ctrl-C stops)"
-        )
-        config = uvicorn.Config(
-            app, host=options.host, port=options.port, log_level=options.log_level, lifespan="on"
-        )
-        _run_until_signal(uvicorn.Server(config))
-    finally:
-        supervisor.stop_all()
-        context.close()
-        console.print("Vigil stopped: cameras closed, sessions recorded.")
-
-
-class BackgroundServer:
-    """The full server (API, dashboard, WebSocket, cameras) on a thread: for tests and benchmarks.
-
-    ``start()`` returns once the port accepts connections; ``stop()`` shuts uvicorn down, stops
-    every camera and closes the context.
-    """
-
-    def __init__(self, settings: Settings, options: ServeOptions, *, context: AppContext | None = None) -> None:
+    def __init__(
+        self, settings: Settings, options: ServeOptions, *, context: AppContext | None = None
+    ) -> None:
         from vigil.demo import LoopingSupervisor
         from vigil.runtime.supervisor import Supervisor
         from vigil.services.alerts import AlertBus
         from vigil.web.app import create_app
 
+        check_port_free(options.host, options.port)
         self.options = options
         self.context = context or build_context(settings)
         self.bus = AlertBus()
-        self.supervisor = (LoopingSupervisor if options.loop_files else Supervisor)(self.context, self.bus)
-        self.app = create_app(settings, context=self.context, supervisor=self.supervisor, bus=self.bus)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        supervisor_type = LoopingSupervisor if options.loop_files else Supervisor
+        self.supervisor = supervisor_type(self.context, self.bus)
+        try:
+            self.app = create_app(
+                settings, context=self.context, supervisor=self.supervisor, bus=self.bus
+            )
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def url(self) -> str:
         return f"http://{self.options.host}:{self.options.port}"
 
+    def start_cameras(self) -> list[str]:
+        import_config_cameras(self.context)
+        return start_cameras(self.context, self.supervisor)
+
+    def uvicorn_server(self) -> Any:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.app,
+            host=self.options.host,
+            port=self.options.port,
+            log_level=self.options.log_level,
+            lifespan="on",
+        )
+        return uvicorn.Server(config)
+
+    def close(self) -> None:
+        self.supervisor.stop_all()
+        self.context.close()
+
+
+def run_server(
+    settings: Settings, options: ServeOptions, *, context: AppContext | None = None
+) -> None:
+    """Serve until Ctrl-C/SIGTERM, then stop every camera and close the database."""
+    runtime = Runtime(settings, options, context=context)
+    try:
+        started = runtime.start_cameras()
+        console.print(
+            f"cameras running: {', '.join(started) or 'none (add them on the Cameras page)'}"
+        )
+        console.print(f"[bold]Vigil serves at {runtime.url}/[/bold]  (Ctrl-C stops)")
+        _run_until_signal(runtime.uvicorn_server())
+    finally:
+        runtime.close()
+        console.print("Vigil stopped: cameras closed, sessions recorded.")
+
+
+class BackgroundServer(Runtime):
+    """The full server on a thread, for tests and benchmarks.
+
+    ``start()`` returns once the port accepts connections; ``stop()`` shuts uvicorn down, stops
+    every camera and closes the context.
+    """
+
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
     def start(self, *, cameras: bool = True, timeout: float = 30.0) -> BackgroundServer:
         import time
 
-        import uvicorn
-
-        check_port_free(self.options.host, self.options.port)
         if cameras:
-            import_config_cameras(self.context)
-            start_cameras(self.context, self.supervisor)
-        config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port,
-                                log_level=self.options.log_level, lifespan="on")
-        self._server = uvicorn.Server(config)
+            self.start_cameras()
+        self._server = self.uvicorn_server()
         self._thread = threading.Thread(target=self._server.run, name="vigil-uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise InputError(f"the server did not start on {self.url}", hint="see its log above")
+                raise InputError(f"the server did not start on {self.url}", hint="see its log")
             time.sleep(0.05)
         return self
 
@@ -297,8 +308,7 @@ class BackgroundServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(15)
-        self.supervisor.stop_all()
-        self.context.close()
+        self.close()
 
 
 def serve_command(
@@ -309,6 +319,9 @@ def serve_command(
     port: int | None = typer.Option(
         None, "--port", min=1, max=65535, help="port (default server.port, 8000)"
     ),
+    loop_files: bool = typer.Option(
+        False, "--loop-files", help="restart video-file cameras at their end (demos, soak tests)"
+    ),
 ) -> None:
     """Run the API, the dashboard and the cameras until Ctrl-C."""
     settings = state(ctx).settings()
@@ -317,7 +330,10 @@ def serve_command(
             f"no deployment found in {settings.home} (no server.secret_key)",
             hint="run `vigil init` first, or point VIGIL_HOME / --config at your deployment",
         )
-    run_server(settings, ServeOptions(host or settings.server.host, port or settings.server.port))
+    options = ServeOptions(
+        host or settings.server.host, port or settings.server.port, loop_files=loop_files
+    )
+    run_server(settings, options)
 
 
 # ----------------------------------------------------------------------------------- demo

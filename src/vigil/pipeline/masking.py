@@ -17,10 +17,10 @@ from vigil.imaging import encode_jpeg
 from vigil.types import BBox, Detection
 
 # Other faces' boxes are enlarged by this fraction before blurring (hair, ears, box jitter).
-MASK_GROW = 0.25
+MASK_GROW = 0.4
 # A masked face is reduced to this many cells per side, then smoothed: whatever its size, no
 # facial detail survives (checked with a real detector in tests/pipeline/test_masking.py).
-MASK_CELLS = 8
+MASK_CELLS = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -136,11 +136,16 @@ class GallerySnapshot:
     pack: str
 
 
+class SnapshotSource(Protocol):
+    """Gives the gallery to match against now (e.g. an ActiveGallery)."""
+
+    def snapshot(self) -> GallerySnapshot: ...
+
+
 class Matcher:
     """Matches a track's embeddings; one verb: :meth:`match`."""
 
-    def __init__(self, snapshot_source: Any, top_k: int) -> None:
-        # ``snapshot_source`` has ``snapshot() -> GallerySnapshot`` (an ActiveGallery).
+    def __init__(self, snapshot_source: SnapshotSource, top_k: int) -> None:
         self._source = snapshot_source
         self.top_k = top_k
 
@@ -150,7 +155,7 @@ class Matcher:
         A track's embeddings are averaged into one probe. Only entries whose authorization
         covers ``camera`` at ``at`` are considered; one result per subject (its best template).
         """
-        snap: GallerySnapshot = self._source.snapshot()
+        snap = self._source.snapshot()
         if not embeddings or not snap.entries:
             return []
         allowed = np.array([e.allows(camera, at) for e in snap.entries], dtype=bool)

@@ -5,9 +5,9 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
 
 * Each face is scored by the quality gate only while its track is undecided; shots that fail the
   gate are never embedded. Only the ``tracking.best_shots`` best shots of a track are kept.
-* A track gets exactly one match decision: once it is ``decide_after_seconds`` old and has its
-  ``best_shots`` good shots (or has any good shot at ``PATIENCE`` times that age), or when it
-  ends. Its best shots are embedded then (never every frame), averaged and
+* A track gets exactly one match decision: once it is ``decide_after_seconds`` old and has
+  ``best_shots`` shots of ``GOOD_SHOT`` quality, or at ``PATIENCE`` times that age with any
+  gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
   matched; then the shots and embeddings are dropped.
 * An unmatched track leaves nothing but aggregate per-minute counts: no crop, no embedding, no
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
@@ -31,8 +31,10 @@ from vigil.pipeline.tracker import Tracker
 from vigil.types import CandidateAlert, Detection, FaceShot, Frame, Track
 
 log = logging.getLogger(__name__)
-# A track with fewer good shots than ``best_shots`` is decided at PATIENCE x decide_after_seconds
-# (or when it ends), so that one blurred early shot does not decide the whole passage.
+# A track is decided early (at decide_after_seconds) only with ``best_shots`` shots of at least
+# GOOD_SHOT quality; otherwise at PATIENCE x decide_after_seconds or when it ends, with the best
+# it has, so that a few blurred early shots do not decide the whole passage.
+GOOD_SHOT = 0.75
 PATIENCE = 3.0
 
 
@@ -61,24 +63,46 @@ class FrameFaces:
 
 
 class ShotKeeper:
-    """Keeps the N best gated shots of each undecided track; one verb: :meth:`keep`."""
+    """Keeps the best gated shots of each undecided track; one verb: :meth:`keep`.
 
-    def __init__(self, best_shots: int) -> None:
+    A pool of the ``POOL_FACTOR x best_shots`` best shots is kept; the track's best shots are
+    picked from it by quality, at least ``spacing_seconds`` apart, so that a fast camera yields
+    several moments of a passage rather than three copies of one.
+    """
+
+    POOL_FACTOR = 4
+
+    def __init__(self, best_shots: int, spacing_seconds: float = 0.0) -> None:
         self.best_shots = best_shots
-        self._shots: dict[int, list[KeptShot]] = {}
+        self.spacing_seconds = spacing_seconds
+        self._pool: dict[int, list[KeptShot]] = {}
 
     def keep(self, track: Track, shot: KeptShot) -> None:
-        shots = self._shots.setdefault(track.track_id, [])
-        shots.append(shot)
-        shots.sort(key=lambda k: -k.shot.quality.score)
-        del shots[self.best_shots :]
-        track.best_shots = [k.shot for k in shots]
+        pool = self._pool.setdefault(track.track_id, [])
+        pool.append(shot)
+        pool.sort(key=lambda k: -k.shot.quality.score)
+        del pool[self.best_shots * self.POOL_FACTOR :]
+        track.best_shots = [k.shot for k in self._pick(pool)]
+
+    def _pick(self, pool: list[KeptShot]) -> list[KeptShot]:
+        picked: list[KeptShot] = []
+        for candidate in pool:
+            at = candidate.shot.frame.captured_at
+            if all(
+                abs((p.shot.frame.captured_at - at).total_seconds()) >= self.spacing_seconds
+                for p in picked
+            ):
+                picked.append(candidate)
+                if len(picked) == self.best_shots:
+                    break
+        return picked
 
     def shots(self, track: Track) -> list[KeptShot]:
-        return list(self._shots.get(track.track_id, ()))
+        """The track's best shots, best first."""
+        return self._pick(self._pool.get(track.track_id, []))
 
     def forget(self, track: Track) -> None:
-        self._shots.pop(track.track_id, None)
+        self._pool.pop(track.track_id, None)
         track.best_shots = []
 
 
@@ -182,8 +206,8 @@ class CameraPipeline:
             return False
         age = (frame.captured_at - track.first_seen).total_seconds()
         after = self.config.decide_after_seconds
-        full = len(track.best_shots) >= self.config.best_shots
-        return age >= after and (full or age >= after * PATIENCE)
+        good = sum(1 for shot in track.best_shots if shot.quality.score >= GOOD_SHOT)
+        return age >= after and (good >= self.config.best_shots or age >= after * PATIENCE)
 
     def _decide(self, track: Track) -> list[CandidateAlert]:
         shots = self.keeper.shots(track)
@@ -198,6 +222,7 @@ class CameraPipeline:
         earlier = self.passages.continues(candidate)
         if earlier is not None:  # the same person again within the passage gap: same alert
             track.alert_id = earlier.alert_id
+            self.passages.remember(candidate, track)
             return []
         if self.sink is not None:
             track.alert_id = self.sink.save(candidate)
@@ -231,7 +256,7 @@ def build_pipeline(
         pack=pack,
         gate=gate,
         tracker=Tracker(config, camera),
-        keeper=ShotKeeper(config.best_shots),
+        keeper=ShotKeeper(config.best_shots, config.decide_after_seconds / config.best_shots),
         decider=Decider(pack, matcher, FaceCropper()),
         counter=counter or FaceCounter(camera),
         config=config,

@@ -28,7 +28,7 @@ from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.sources.worker import CameraStatus, CameraWorker
 from vigil.timeutil import utcnow
-from vigil.types import CandidateAlert, Track
+from vigil.types import CandidateAlert, Frame, Track
 
 log = logging.getLogger(__name__)
 ACTOR = "system:runtime"
@@ -189,13 +189,16 @@ class CameraRunner:
         finally:
             self._finish()
 
-    def _process(self, frame: object) -> None:
+    def _process(self, frame: Frame) -> None:
         assert self.pipeline is not None
         try:
-            self.pipeline.process(frame)  # type: ignore[arg-type]
+            self.pipeline.process(frame)
         except VigilError as exc:
             self.error = str(exc)
             log.error("camera %s: %s", self.camera.name, exc)
+        except Exception as exc:  # one bad frame must not stop the camera
+            self.error = f"internal error on frame {frame.index}: {exc!r}"
+            log.exception("camera %s: frame %s failed", self.camera.name, frame.index)
 
     def _finish(self) -> None:
         assert self.pipeline is not None

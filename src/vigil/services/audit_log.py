@@ -1,4 +1,4 @@
-"""Read-only search of the audit log for auditors (the chain itself lives in accountability.audit)."""
+"""Read-only search of the audit log for auditors (the chain lives in accountability.audit)."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class CameraService:
         max_fps: float | None = None,
         enabled: bool | None = None,
     ) -> tuple[Camera, CameraConfig]:
-        """Change a camera; returns it with its previous configuration (to restart a running worker)."""
+        """Change a camera; returns it with its previous configuration (to restart a worker)."""
         with self.db.write() as s:
             camera = _get(s, camera_id)
             before = to_config(camera)

@@ -56,7 +56,8 @@ def encode_alert(alert: ConfirmedAlert) -> bytes:
 def safe_destination(url: str) -> str:
     """A webhook URL without credentials or query (those may hold tokens): for logs and audit."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def paho_publish(topic: str, payload: bytes, host: str, port: int) -> None:
@@ -92,7 +93,7 @@ class _Job:
 
 
 class OutboundDispatcher:
-    """Queues confirmed alerts for every configured destination and delivers them in the background."""
+    """Queues confirmed alerts for every destination and delivers them in the background."""
 
     def __init__(
         self,
@@ -106,8 +107,16 @@ class OutboundDispatcher:
             raise ConfigError(
                 "alerts_out.webhook_secret",
                 "webhooks are configured but no signing secret is set",
-                hint="set alerts_out.webhook_secret (32+ random characters) so receivers can verify alerts",
+                hint="set alerts_out.webhook_secret (32+ random characters) so receivers can "
+                "verify alerts",
             )
+        for url in config.webhooks:
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise ConfigError(
+                    "alerts_out.webhooks",
+                    f"{safe_destination(url)!r} is not an http(s) URL",
+                    hint="give full URLs such as https://soc.example/vigil-hook",
+                )
         self.config = config
         self.db = db
         self.retry = retry or RetryPolicy()
@@ -126,7 +135,9 @@ class OutboundDispatcher:
     def dispatch(self, alert: ConfirmedAlert) -> int:
         """Queue ``alert`` for every destination; returns how many deliveries were queued."""
         body = encode_alert(alert)
-        jobs = [("webhook", url) for url in self.config.webhooks]
+        jobs: list[tuple[Literal["webhook", "mqtt"], str]] = [
+            ("webhook", u) for u in self.config.webhooks
+        ]
         if self.config.mqtt_host:
             jobs.append(("mqtt", self.config.mqtt_topic))
         with self._cond:

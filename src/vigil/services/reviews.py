@@ -102,8 +102,8 @@ class ReviewService:
         self,
         db: Database,
         *,
-        on_confirmed: Callable[[ConfirmedAlert], None] | None = None,
-        on_reviewed: Callable[[ReviewOutcome], None] | None = None,
+        on_confirmed: Callable[[ConfirmedAlert], object] | None = None,
+        on_reviewed: Callable[[ReviewOutcome], object] | None = None,
     ) -> None:
         self.db = db
         self.on_confirmed = on_confirmed
@@ -115,33 +115,13 @@ class ReviewService:
         decision_ = self._check(decision, reason)
         with self.db.write() as s:
             alert = AlertRepo(s).get(alert_id)
-            if alert.status in (AlertStatus.confirmed, AlertStatus.rejected):
-                raise Conflict(
-                    f"alert {alert_id} is already {alert.status.value}; a decided alert cannot be reviewed again"
-                )
-            confirmers = tuple(r.username for r in alert.reviews if r.decision == "confirm")
-            if decision_ == "confirm" and reviewer in confirmers:
-                raise Conflict(
-                    f"you ({reviewer}) already confirmed alert {alert_id}",
-                    hint="the two-person rule needs a second, different user to confirm it",
-                )
-            now = utcnow()
+            confirmers = self._guard(alert, reviewer, decision_)
             s.add(
                 Review(
                     alert_id=alert.id, username=reviewer, decision=decision_, reason=reason.strip()
                 )
             )
-            confirmed: ConfirmedAlert | None = None
-            if decision_ == "reject":
-                alert.status = AlertStatus.rejected
-                alert.decided_at = now
-            elif confirmers:
-                alert.status = AlertStatus.confirmed
-                alert.decided_at = now
-                s.flush()
-                confirmed = _confirmed_view(s, alert, (*confirmers, reviewer), now)
-            else:
-                alert.status = AlertStatus.pending_second
+            confirmed = self._decide(s, alert, decision_, (*confirmers, reviewer))
             count = len(confirmers) + (decision_ == "confirm")
             audit.record(
                 s,
@@ -161,6 +141,40 @@ class ReviewService:
         if confirmed is not None and self.on_confirmed is not None:
             self.on_confirmed(confirmed)
         return outcome
+
+    @staticmethod
+    def _guard(alert: Alert, reviewer: str, decision: Decision) -> tuple[str, ...]:
+        """The users who confirmed so far; refuses reviews the rule does not allow."""
+        if alert.status in (AlertStatus.confirmed, AlertStatus.rejected):
+            raise Conflict(
+                f"alert {alert.id} is already {alert.status.value}; "
+                "a decided alert cannot be reviewed again"
+            )
+        confirmers = tuple(r.username for r in alert.reviews if r.decision == "confirm")
+        if decision == "confirm" and reviewer in confirmers:
+            raise Conflict(
+                f"you ({reviewer}) already confirmed alert {alert.id}",
+                hint="the two-person rule needs a second, different user to confirm it",
+            )
+        return confirmers
+
+    @staticmethod
+    def _decide(
+        s: Session, alert: Alert, decision: Decision, confirmers: tuple[str, ...]
+    ) -> ConfirmedAlert | None:
+        """Set the new status; returns the outbound view when the alert became confirmed."""
+        now = utcnow()
+        if decision == "reject":
+            alert.status = AlertStatus.rejected
+            alert.decided_at = now
+            return None
+        if len(confirmers) < 2:
+            alert.status = AlertStatus.pending_second
+            return None
+        alert.status = AlertStatus.confirmed
+        alert.decided_at = now
+        s.flush()
+        return _confirmed_view(s, alert, confirmers, now)
 
     @staticmethod
     def _check(decision: str, reason: str) -> Decision:

@@ -15,7 +15,7 @@ def get_setting(db: Database, key: str, default: str) -> str:
 
 
 def set_setting(db: Database, key: str, value: str, *, actor: str) -> None:
-    """Store ``value`` and audit ``settings.change`` with the old and new value (same transaction)."""
+    """Store ``value``; audit ``settings.change`` with old and new value (same transaction)."""
     with db.write() as s:
         row = s.get(Setting, key)
         old = row.value if row is not None else None

@@ -50,7 +50,8 @@ def check_username(username: str) -> str:
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(
-            f"the password has {len(password)} characters; at least {MIN_PASSWORD_LENGTH} are needed",
+            f"the password has {len(password)} characters; "
+            f"at least {MIN_PASSWORD_LENGTH} are needed",
             hint="choose a longer password (a passphrase of several words works well)",
         )
     if len(password) > 1024:
@@ -169,9 +170,16 @@ class UserService:
     def _locked_error(self, row: User) -> LoginLocked:
         until = row.locked_until.isoformat(timespec="seconds") if row.locked_until else "later"
         return LoginLocked(
-            f"account {row.username!r} is locked after {self.config.login_max_failures} failed logins",
+            f"account {row.username!r} is locked after "
+            f"{self.config.login_max_failures} failed logins",
             hint=f"try again after {until} or ask an administrator to reset the password",
         )
+
+    def logout(self, username: str, *, client: str) -> None:
+        with self.db.write() as s:
+            audit.record(
+                s, actor=username, action="user.logout", target=username, details={"client": client}
+            )
 
     def change_password(self, user_id: int, current: str, new: str) -> None:
         check_password(new)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +25,7 @@ from vigil.errors import ConfigError
 from vigil.services.alerts import AlertBus
 from vigil.services.cameras import CameraService
 from vigil.services.outbound import OutboundDispatcher
-from vigil.services.reviews import AlertQueries, ReviewService
+from vigil.services.reviews import AlertQueries, ReviewOutcome, ReviewService
 from vigil.services.users import UserService
 from vigil.web import errors
 from vigil.web.api.metrics import VigilMetrics
@@ -34,12 +35,14 @@ from vigil.web.security import LoginThrottle, SessionStore
 if TYPE_CHECKING:
     from vigil.runtime.supervisor import Supervisor
     from vigil.services.enrollment import FacePhotoValidator
+    from vigil.types import ValidatedFace
 
 log = logging.getLogger("vigil.web")
 
 MAX_PHOTOS_PER_UPLOAD = 10
 JSON_BODY_LIMIT = 1_000_000
 PREVIEW_BLUR_KEY = "preview.blur"
+OUTBOUND_DRAIN_SECONDS = 5.0
 
 
 @dataclass
@@ -62,8 +65,14 @@ class WebState:
     validator_factory: Callable[[], FacePhotoValidator] | None = None
     _validator: FacePhotoValidator | None = None
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
+    _validator_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def validator(self) -> FacePhotoValidator:
+    def validate_photo(self, data: bytes, name: str) -> ValidatedFace:
+        """Validate one enrollment photo. One at a time: model packs are not thread-safe."""
+        with self._validator_lock:
+            return self._get_validator().validate(data, name)
+
+    def _get_validator(self) -> FacePhotoValidator:
         """The enrollment photo validator (loads the model pack on first use)."""
         if self._validator is None:
             if self.validator_factory is not None:
@@ -85,6 +94,7 @@ class WebState:
         for fn in reversed(self._cleanup):
             fn()
         self._cleanup.clear()
+        self.outbound.wait_idle(OUTBOUND_DRAIN_SECONDS)  # deliver what is queued, within reason
         self.outbound.stop()
         if self.owns_context:
             self.context.close()
@@ -171,7 +181,7 @@ def _build_state(
     outbound = OutboundDispatcher(settings.alerts_out, ctx.db)
     metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
 
-    def on_reviewed(outcome: Any) -> None:
+    def on_reviewed(outcome: ReviewOutcome) -> None:
         metrics.reviews.labels(outcome.decision).inc()
 
     state = WebState(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.requests import HTTPConnection
@@ -130,8 +131,22 @@ def require_roles(
     return dependency
 
 
+def same_origin(conn: HTTPConnection) -> bool:
+    """False when a browser says the connection comes from another site (Origin vs Host)."""
+    origin = conn.headers.get("origin")
+    if not origin:
+        return True  # not a browser (or a same-origin request that omits it)
+    return urlsplit(origin).netloc.lower() == conn.headers.get("host", "").lower()
+
+
 def websocket_user(conn: HTTPConnection) -> Principal | None:
-    """For the WebSocket: the session/token user or None (never raises)."""
+    """For the WebSocket: the session/token user or None (never raises).
+
+    A handshake from another site's page is refused even with a valid cookie (cross-site
+    WebSocket hijacking), since CSRF tokens do not apply to WebSockets.
+    """
+    if not same_origin(conn):
+        return None
     try:
         principal = authenticate(conn)
     except AuthenticationFailed:

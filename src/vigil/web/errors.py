@@ -37,13 +37,19 @@ _CODES = {
 
 
 class ServiceUnavailable(VigilError):
-    """A part of Vigil this request needs is not running in this process (e.g. the camera runtime)."""
+    """A part of Vigil the request needs is not running in this process (e.g. the cameras)."""
 
     http_status = 503
 
 
+class UnsupportedMediaType(VigilError):
+    """The request body has the wrong type (e.g. JSON where a file upload is expected)."""
+
+    http_status = 415
+
+
 class PayloadTooLarge(StarletteHTTPException):
-    """Raised while a request body is read, once it passes the limit (see app.BodyLimitMiddleware)."""
+    """Raised while a body is read, once it passes the limit (see app.BodyLimitMiddleware)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(

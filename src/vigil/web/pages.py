@@ -9,6 +9,7 @@ is sent to change it first.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -146,7 +147,7 @@ def _gate(request: Request, page: Page) -> tuple[Principal | None, Response | No
     return principal, None
 
 
-def _page_view(page: Page):  # noqa: ANN202 - FastAPI endpoint factory
+def _page_view(page: Page) -> Callable[[Request], Awaitable[Response]]:
     async def view(request: Request) -> Response:
         principal, refusal = _gate(request, page)
         if refusal is not None:
@@ -187,7 +188,7 @@ async def alert_review(request: Request, alert_id: int) -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "") -> Response:  # noqa: A002 - query name
+async def login_page(request: Request, next: str = "") -> Response:
     principal = optional_user(request)
     target = next if next.startswith("/") and not next.startswith("//") else ""
     if principal is not None and not principal.must_change_password:

@@ -32,7 +32,13 @@ TOKEN_PREFIX = "vgl_"
 MIN_PASSWORD_LENGTH = 12
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+def production_hasher() -> PasswordHasher:
+    """argon2id with the library's recommended parameters (RFC 9106 low-memory profile)."""
+    return PasswordHasher()
+
+
+_hasher = production_hasher()
 _DUMMY_HASH: str | None = None
 
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 QUEUE_SIZE = 256
+SESSION_CHECK_SECONDS = 15.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -86,12 +87,26 @@ async def _pump(websocket: WebSocket, relay: EventRelay) -> None:
         await websocket.send_json(payload)
 
 
+async def _watch_session(websocket: WebSocket, every: float = SESSION_CHECK_SECONDS) -> None:
+    """End the feed when the session ends (logout, expiry, user deactivated or demoted)."""
+    while True:
+        await asyncio.sleep(every)
+        principal = websocket_user(websocket)
+        if principal is None or principal.role not in REVIEWERS:
+            await websocket.send_json({"type": "status", "live": False, "message": "session ended"})
+            return
+
+
 async def _drain_client(websocket: WebSocket) -> None:
     """Read (and ignore) client messages so a close is noticed; answers 'ping' with 'pong'."""
     while True:
         message = await websocket.receive_text()
         if message == "ping":
             await websocket.send_json({"type": "pong"})
+
+
+def _session_check_seconds(websocket: WebSocket) -> float:
+    return float(getattr(websocket.app.state, "ws_session_check_seconds", SESSION_CHECK_SECONDS))
 
 
 def _bus(websocket: WebSocket) -> AlertBus | None:
@@ -127,6 +142,7 @@ async def alerts_feed(websocket: WebSocket) -> None:
     tasks = [
         asyncio.create_task(_pump(websocket, relay)),
         asyncio.create_task(_drain_client(websocket)),
+        asyncio.create_task(_watch_session(websocket, _session_check_seconds(websocket))),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

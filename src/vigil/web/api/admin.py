@@ -11,12 +11,13 @@ from vigil.services.audit_log import AuditFilter, search_audit
 from vigil.services.outbound import safe_destination
 from vigil.services.settings_store import get_setting, set_setting
 from vigil.web.app import PREVIEW_BLUR_KEY
-from vigil.web.deps import Principal, require_roles, web_state
+from vigil.web.deps import ALL_ROLES, Principal, require_roles, web_state
 from vigil.web.schemas import AuditEventPublic, OutboundPublic, SettingsPublic, SettingsUpdate
 
 router = APIRouter(tags=["administration"])
 admin_only = require_roles(Role.admin)
 audit_readers = require_roles(Role.auditor, Role.admin)
+anyone = require_roles(*ALL_ROLES)
 
 
 @router.get("/audit", response_model=list[AuditEventPublic], summary="Audit log, newest first")
@@ -44,8 +45,10 @@ def _preview_blur(request: Request) -> bool:
     return get_setting(web_state(request).context.db, PREVIEW_BLUR_KEY, "on") != "off"
 
 
-@router.get("/settings", response_model=SettingsPublic, summary="Runtime settings")
-def get_settings(request: Request, _u: Principal = Depends(admin_only)) -> SettingsPublic:
+@router.get(
+    "/settings", response_model=SettingsPublic, summary="Runtime settings (any role may read)"
+)
+def get_settings(request: Request, _u: Principal = Depends(anyone)) -> SettingsPublic:
     return SettingsPublic(preview_blur=_preview_blur(request))
 
 

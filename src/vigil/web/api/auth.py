@@ -73,8 +73,10 @@ def login(body: LoginRequest, request: Request, response: Response) -> Me:
 
 @router.post("/auth/logout", status_code=204, summary="End this session")
 def logout(request: Request, user: Principal = Depends(_any_role_even_unchanged)) -> Response:
+    state = web_state(request)
     if user.session is not None:
-        web_state(request).sessions.end(user.session.session_id)
+        state.sessions.end(user.session.session_id)
+        state.users.logout(user.username, client=_client(request))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -37,7 +37,7 @@ def list_authorizations(
     "/authorizations",
     response_model=AuthorizationPublic,
     status_code=201,
-    summary="Record a new authorization (legal basis, authority, reference, purpose, scope, expiry)",
+    summary="Record an authorization (legal basis, authority, reference, purpose, scope, expiry)",
 )
 def create_authorization(
     body: AuthorizationCreate, request: Request, user: Principal = Depends(managers)

@@ -15,7 +15,7 @@ from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
 from vigil.web.app import MAX_PHOTOS_PER_UPLOAD, WebState
 from vigil.web.deps import MANAGERS, Principal, require_roles, web_state
-from vigil.web.errors import error_body
+from vigil.web.errors import UnsupportedMediaType, error_body
 from vigil.web.schemas import (
     EnrollResult,
     PhotoFeedback,
@@ -29,6 +29,18 @@ router = APIRouter(tags=["watchlists"])
 managers = require_roles(*MANAGERS)
 readers = require_roles(*MANAGERS, Role.auditor)
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+def multipart_manager(request: Request, user: Principal = Depends(managers)) -> Principal:
+    """Managers only (checked first), and the request must be a multipart upload."""
+    ctype = request.headers.get("content-type", "").lower()
+    if not ctype.startswith("multipart/form-data"):
+        sent = ctype.split(";")[0] or "no body type"
+        raise UnsupportedMediaType(
+            f"photos must be sent as multipart/form-data, not {sent!r}",
+            hint="send the fields 'name' and 'photos' (one or more image files) as a form upload",
+        )
+    return user
 
 
 def _service(state: WebState) -> WatchlistService:
@@ -92,7 +104,8 @@ def _enrollable(state: WebState, watchlist_id: int) -> Watchlist:
                 auth.status.value if auth.status is not AuthorizationStatus.active else "expired"
             )
             raise Conflict(
-                f"watchlist {wl.name!r} is under authorization {auth.reference!r}, which is {state_word}",
+                f"watchlist {wl.name!r} is under authorization {auth.reference!r}, "
+                f"which is {state_word}",
                 hint="enroll only under an active authorization",
             )
         return wl
@@ -104,7 +117,8 @@ def _read_photo(upload: UploadFile, max_bytes: int) -> tuple[str, bytes]:
     if not ctype.startswith("image/"):
         raise EnrollmentRejected(
             "not_an_image",
-            f"it was sent as {ctype or 'no content type'!r}, not an image; upload a JPEG or PNG photo.",
+            f"it was sent as {ctype or 'no content type'!r}, not an image; "
+            "upload a JPEG or PNG photo.",
             photo=name,
         )
     data = upload.file.read(max_bytes + 1)
@@ -126,7 +140,7 @@ def _validate_all(
     for upload in photos:
         try:
             name, data = _read_photo(upload, state.settings.max_image_bytes)
-            face = state.validator().validate(data, name)
+            face = state.validate_photo(data, name)
         except EnrollmentRejected as exc:
             feedback.append(
                 PhotoFeedback(
@@ -158,7 +172,7 @@ def enroll_subject(
     photos: list[UploadFile] = File(
         ..., description=f"1-{MAX_PHOTOS_PER_UPLOAD} photos of the person"
     ),
-    user: Principal = Depends(managers),
+    user: Principal = Depends(multipart_manager),
 ) -> EnrollResult | JSONResponse:
     state = web_state(request)
     if len(photos) > MAX_PHOTOS_PER_UPLOAD:

@@ -199,7 +199,7 @@
       const events = await api("GET", URLS.audit + "?" + auditQuery(append ? auditOldest : null));
       hide("audit-error");
       const html = events.map((e) => `<tr><td class="mono">${e.id}</td><td style="white-space:nowrap">${time(e.ts)}</td><td>${esc(e.actor)}</td>
-        <td><span class="pill info">${esc(e.action)}</span></td><td>${esc(e.target)}</td><td>${details(e.details)}</td></tr>`).join("");
+        <td><span class="pill info">${esc(e.action)}</span></td><td>${esc(e.target)}</td><td class="details">${details(e.details)}</td></tr>`).join("");
       if (append) body.insertAdjacentHTML("beforeend", html);
       else body.innerHTML = html || `<tr><td colspan="6" class="muted">No event matches this filter.</td></tr>`;
       if (events.length) auditOldest = events[events.length - 1].id;

@@ -139,7 +139,11 @@ const Vigil = (() => {
     ws.onopen = () => { delay = 1000; };
     ws.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
-      if (data.type === "status") { setLive(!!data.live, data.live ? "live alerts on" : data.message || "no live feed"); return; }
+      if (data.type === "status") {
+        setLive(!!data.live, data.live ? "live alerts on" : data.message || "no live feed");
+        if (data.message === "session ended") location.href = "/login";
+        return;
+      }
       if (data.type !== "alert") return;
       if (data.kind === "candidate") {
         bumpCounter();

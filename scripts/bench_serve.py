@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Memory (RSS) and CPU of `vigil serve` with N cameras looping the Hamilton clip.
+
+Builds a throw-away deployment (`vigil init`, then Lin-Manuel Miranda enrolled so matching runs),
+puts N file cameras on the clip into vigil.yaml, starts `vigil serve --loop-files` as a real
+process and samples /proc/<pid> every few seconds: resident memory and CPU time (user+system, all
+threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end.
+Figures only, never asserted in tests.
+
+    .venv/bin/python scripts/bench_serve.py --cameras 4 --minutes 5 --pack onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VIGIL = Path(sys.executable).with_name("vigil")
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample(pid: int) -> tuple[float, float]:
+    """(RSS MiB, CPU seconds) of the process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return rss_pages * PAGE / 2**20, cpu
+
+
+def prepare(home: Path, env: dict[str, str], shared: Path, cameras: int, max_fps: float) -> None:
+    subprocess.run([str(VIGIL), "init"], env=env, check=True, capture_output=True)
+    clip = shared / "data" / "video" / "short_hamilton_clip.mp4"
+    config_path = home / "vigil.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["cameras"] = [
+        {"name": f"cam{i + 1}", "url": str(clip), "max_fps": max_fps} for i in range(cameras)
+    ]
+    config_path.write_text(yaml.safe_dump(config))
+    from vigil.config import load_settings
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_latency import seed
+
+    from vigil.context import build_context
+
+    context = build_context(load_settings(env))
+    try:
+        seed(context, shared / "data" / "photos" / "lin-manuel-miranda.png")
+    finally:
+        context.close()
+
+
+def camera_stats(port: int) -> list[dict]:
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        r = client.post(
+            "/api/auth/login", json={"username": "bench", "password": "bench-password-123"}
+        )
+        r.raise_for_status()
+        return [
+            {
+                "name": c["name"],
+                **{
+                    k: c["status"][k]
+                    for k in ("state", "fps_in", "fps_analysed", "frames_analysed", "drops")
+                },
+            }
+            for c in client.get("/api/cameras").json()
+            if c.get("status")
+        ]
+
+
+def alert_count(home: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(home / "vigil.db") as db:
+        return int(db.execute("select count(*) from alerts").fetchone()[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cameras", type=int, default=4)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--pack", choices=["dlib", "onnx"], default="onnx")
+    parser.add_argument("--max-fps", type=float, default=5.0)
+    parser.add_argument("--every", type=float, default=5.0, help="sampling period, seconds")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(os.environ.get("VIGIL_SHARED", ROOT.parent / "shared"))
+    )
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="vigil-serve-bench-"))
+    env = {
+        **os.environ,
+        "VIGIL_HOME": str(home),
+        "VIGIL_MODEL_PACK": args.pack,
+        "VIGIL_ONNX_DETECTOR": str(args.shared / "models" / "yunet_2023mar.onnx"),
+        "VIGIL_ONNX_EMBEDDER": str(args.shared / "models" / "mobilefacenet.onnx"),
+    }
+    prepare(home, env, args.shared, args.cameras, args.max_fps)
+    port = free_port()
+    log = open(home / "serve.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(VIGIL), "serve", "--loop-files", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    samples: list[tuple[float, float, float]] = []
+    try:
+        time.sleep(10)  # startup (model loading) is not the steady state
+        start = time.monotonic()
+        _, cpu0 = sample(proc.pid)
+        while time.monotonic() - start < args.minutes * 60 and proc.poll() is None:
+            time.sleep(args.every)
+            rss, cpu = sample(proc.pid)
+            samples.append((time.monotonic() - start, rss, cpu))
+        stats = camera_stats(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        log.close()
+    elapsed = samples[-1][0]
+    rss = [s[1] for s in samples]
+    result = {
+        "pack": args.pack,
+        "cameras": args.cameras,
+        "max_fps": args.max_fps,
+        "measured_seconds": round(elapsed, 1),
+        "rss_mib_start": round(rss[0], 1),
+        "rss_mib_end": round(rss[-1], 1),
+        "rss_mib_max": round(max(rss), 1),
+        "cpu_percent_mean": round(100 * (samples[-1][2] - cpu0) / elapsed, 1),
+        "cpu_cores": os.cpu_count(),
+        "cameras_status": stats,
+        "exit_code": code,
+        "clean_stop": "Vigil stopped" in (home / "serve.log").read_text(),
+        "alerts_stored": alert_count(home),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

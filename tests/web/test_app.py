@@ -1,0 +1,34 @@
+"""create_app: explicit construction, shutdown and what it refuses."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from vigil.config import load_settings
+from vigil.services.alerts import AlertBus
+from vigil.web.app import create_app
+
+
+def test_app_builds_its_own_context_and_cleans_up_on_shutdown(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"VIGIL_HOME": str(tmp_path), "VIGIL_SECRET_KEY": secrets.token_urlsafe(40)}
+    )
+    bus = AlertBus()
+    app = create_app(settings, bus=bus)
+    assert len(bus._subscribers) == 1  # the metrics subscription
+    assert (tmp_path / "vigil.db").exists()  # migrated on build, not at import
+    with TestClient(app) as client:
+        assert client.get("/api/health").json()["status"] == "ok"
+    assert bus._subscribers == []
+    assert app.state.vigil.owns_context is True
+
+
+def test_two_apps_do_not_share_state(tmp_path: Path) -> None:
+    a = create_app(load_settings({"VIGIL_HOME": str(tmp_path / "a")}), ephemeral_secret=True)
+    b = create_app(load_settings({"VIGIL_HOME": str(tmp_path / "b")}), ephemeral_secret=True)
+    assert a.state.vigil.sessions is not b.state.vigil.sessions
+    assert a.state.vigil.metrics.registry is not b.state.vigil.metrics.registry
+    assert a.state.vigil.context.db is not b.state.vigil.context.db
