@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import sys
@@ -160,6 +161,7 @@ def run_pack(pack: str, shared: Path, passes: int, max_fps: float) -> LatencyRes
     finally:
         stop.set()
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
     total = [(e["received_monotonic"] - e["captured_monotonic"]) * 1000 for e in events]
     sent = [(e["sent_monotonic"] - e["captured_monotonic"]) * 1000 for e in events]
     return LatencyResult(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,6 +110,7 @@ def main() -> int:
         "--shared", type=Path, default=Path(os.environ.get("VIGIL_SHARED", ROOT.parent / "shared"))
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary deployment (log)")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="vigil-serve-bench-"))
@@ -157,6 +159,8 @@ def main() -> int:
         "alerts_stored": alert_count(home),
     }
     print(json.dumps(result, indent=2))
+    if not args.keep:
+        shutil.rmtree(home, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

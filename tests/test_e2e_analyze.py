@@ -203,6 +203,10 @@ def test_no_alert_without_an_authorization_in_force(
         vigil("authorization", "revoke", "ORD-2026-17")
     assert analyze(vigil, hamilton_clip) == []
     scan_home(onnx_settings.home, alerts=0, templates=templates)
+    db = sqlite3.connect(onnx_settings.home / "vigil.db")
+    (embedded,) = db.execute("select coalesce(sum(embedded_tracks), 0) from face_counts").fetchone()
+    db.close()
+    assert embedded == 0  # with no authority in force here, not a single face was embedded
 
 
 def test_analyze_with_the_default_dlib_pack(

@@ -4,15 +4,18 @@ is killed and restarted the camera reconnects, as the Supervisor's status shows.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from enrolled_context import lin_context  # noqa: F401 - a fixture
-from rtsp_server import require_rtsp_tools, rtsp_stream
+from rtsp_server import RtspServer, hamilton_rtsp, require_rtsp_tools, rtsp_stream  # noqa: F401
+from vigil.cli.main import app
 from vigil.config import CameraConfig, SourceConfig
 from vigil.context import AppContext
 from vigil.db.models import Alert
@@ -82,3 +85,23 @@ def test_rtsp_alert_and_reconnect_through_the_supervisor(
         rows = s.scalars(select(Alert)).all()
     assert rows and all(r.camera == "stage" for r in rows)
     assert {r.id for r in rows} >= {e.alert_id for e in events if e.kind == "candidate"}
+
+
+def test_analyze_cli_on_a_live_rtsp_stream(
+    lin_context: AppContext,  # noqa: F811 - the imported fixture
+    hamilton_rtsp: RtspServer,  # noqa: F811 - the imported fixture
+) -> None:
+    settings = lin_context.settings
+    env = {
+        "VIGIL_HOME": str(settings.home),
+        "VIGIL_MODEL_PACK": "onnx",
+        "VIGIL_ONNX_DETECTOR": str(settings.onnx.detector),
+        "VIGIL_ONNX_EMBEDDER": str(settings.onnx.embedder),
+    }
+    # 20 s of a looping 9.2 s clip: the performer passes at least once in full.
+    args = ["analyze", hamilton_rtsp.url, "--camera", "stage", "--json", "--duration", "20"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    alerts = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert alerts and {a["subject"] for a in alerts} == {LIN}
+    assert all(a["camera"] == "stage" for a in alerts)

@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 class DlibConfig(_Strict):
     upsample: int = Field(1, ge=0, le=3, description="HOG detector upsampling (finds smaller faces, slower)")
     num_jitters: int = Field(0, ge=0, le=10, description="dlib ResNet jitters per face (0 = fastest)")
-    threshold: float = Field(0.80, ge=-1.0, le=1.0, description="cosine similarity needed for a match")
+    threshold: float = Field(0.92, ge=-1.0, le=1.0, description="cosine similarity needed for a match")
 
 
 class OnnxConfig(_Strict):

@@ -203,6 +203,8 @@ class LoopingSupervisor(Supervisor):
     """A Supervisor whose file cameras restart at their end (demo scene, tests, benchmarks).
 
     Live cameras are unaffected; a recorded file in production plays once (the default).
+    Mirrors :meth:`Supervisor.start_camera` with a looping worker; a ``loop_files`` option of the
+    Supervisor itself would replace this class.
     """
 
     def start_camera(self, camera: CameraConfig) -> CameraRunner:
@@ -217,7 +219,13 @@ class LoopingSupervisor(Supervisor):
                 self.context, camera, self.bus, pack_factory=self._pack_factory, worker=worker
             )
             self._runners[camera.name] = runner
-        return runner.start()
+        try:
+            return runner.start()
+        except BaseException:  # as Supervisor.start_camera: no half-started camera stays listed
+            with self._lock:
+                if self._runners.get(camera.name) is runner:
+                    del self._runners[camera.name]
+            raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,9 @@ def _open(data: bytes, name: str) -> Image.Image:
         ) from exc
     except _DECODE_ERRORS as exc:
         raise EnrollmentRejected(
-            "unreadable", f"the image header is damaged ({exc}); upload the original file.", photo=name
+            "unreadable",
+            f"the image header is damaged ({exc}); upload the original file.",
+            photo=name,
         ) from exc
 
 
@@ -57,10 +59,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes, *, name: str = "image", max_bytes: int, max_pixels: int) -> np.ndarray:
+def decode_image(
+    data: bytes, *, name: str = "image", max_bytes: int, max_pixels: int
+) -> np.ndarray:
     """Decode untrusted image bytes to a BGR uint8 array, or raise EnrollmentRejected."""
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
-        raise EnrollmentRejected("not_an_image", "the upload is empty; choose a photo file.", photo=name)
+        raise EnrollmentRejected(
+            "not_an_image", "the upload is empty; choose a photo file.", photo=name
+        )
     if len(data) > max_bytes:
         raise EnrollmentRejected(
             "too_large",
@@ -84,7 +90,9 @@ def decode_image(data: bytes, *, name: str = "image", max_bytes: int, max_pixels
             image = ImageOps.exif_transpose(image) or image
             rgb = _to_rgb(image)
     except Image.DecompressionBombError as exc:
-        raise EnrollmentRejected("too_large", "the image has too many pixels to decode.", photo=name) from exc
+        raise EnrollmentRejected(
+            "too_large", "the image has too many pixels to decode.", photo=name
+        ) from exc
     except _DECODE_ERRORS as exc:
         raise EnrollmentRejected(
             "unreadable",
@@ -97,7 +105,12 @@ def decode_image(data: bytes, *, name: str = "image", max_bytes: int, max_pixels
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """JPEG bytes of a BGR uint8 image (crops for display)."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
         raise InputError(
             "encode_jpeg: expected a uint8 HxWx3 BGR image, got "
             f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"

@@ -107,7 +107,7 @@ def test_reloads_after_the_refresh_interval_only(context: AppContext) -> None:
     assert len(gallery.snapshot().entries) == 2  # reloaded
 
 
-@pytest.mark.parametrize(("stored", "expected"), [(None, 0.8), ("0.62", 0.62), ("-0.1", -0.1)])
+@pytest.mark.parametrize(("stored", "expected"), [(None, "config"), ("0.62", 0.62), ("-0.1", -0.1)])
 def test_threshold_in_force_comes_from_the_settings_table(
     context: AppContext, stored, expected
 ) -> None:
@@ -115,6 +115,8 @@ def test_threshold_in_force_comes_from_the_settings_table(
         with context.db.write() as s:
             s.add(Setting(key="threshold.dlib", value=stored))
     snap = ActiveGallery(context.db, context.cipher, context.settings, "dlib").refresh()
+    if expected == "config":
+        expected = context.settings.dlib.threshold
     assert snap.threshold == pytest.approx(expected)
 
 

@@ -83,10 +83,19 @@ class ScoreGate:
 
 
 class Gallery:
-    def __init__(self, identities: dict[int, str]) -> None:
+    def __init__(self, identities: dict[int, str], cameras: tuple[str, ...] | None = None) -> None:
         entries = tuple(
             GalleryEntry(
-                i, i, name, 1, "wl", 1, "ORD", T0 - timedelta(days=1), T0 + timedelta(days=1), None
+                i,
+                i,
+                name,
+                1,
+                "wl",
+                1,
+                "ORD",
+                T0 - timedelta(days=1),
+                T0 + timedelta(days=1),
+                cameras,
             )
             for i, name in identities.items()
         )
@@ -244,3 +253,21 @@ def test_a_chain_of_short_gaps_stays_one_passage() -> None:
     assert len(alerts) == 1 and counter.totals().tracks == 3
     assert [alert_id for alert_id, _ in sink.ended] == [1, 1, 1]
     assert sink.ended[-1][1] == T0 + timedelta(seconds=52 / FPS)
+
+
+def test_nothing_is_embedded_where_no_entry_may_be_matched() -> None:
+    embedder = CountingEmbedder()
+    script = {i: [face(100, 1, 0.9)] for i in range(20)}
+    pack = ModelPack("fake", ScriptedDetector(script), embedder, 0.9)
+    elsewhere = Matcher(Gallery({1: "Wanted"}, cameras=("cam2",)), 3)
+    counter = FaceCounter("cam1")
+    pipeline = build_pipeline(
+        "cam1", pack, elsewhere, TrackingConfig(), ScoreGate(), counter=counter
+    )
+    for i in range(20):
+        image = np.zeros((240, 320, 3), np.uint8)
+        image[0, 0, 0] = i
+        assert pipeline.process(Frame("cam1", i, T0 + timedelta(seconds=i / FPS), 0.0, image)) == []
+    assert pipeline.flush() == []
+    assert embedder.embedded == []
+    assert counter.totals().tracks == 1 and counter.totals().embedded_tracks == 0

@@ -13,6 +13,7 @@ import pytest
 from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.errors import Conflict, NotFound
+from vigil.models.base import ModelPack
 from vigil.runtime.supervisor import Supervisor
 from vigil.services.alerts import AlertBus
 from vigil.sources.worker import CameraState
@@ -84,3 +85,17 @@ def test_supervisor_runs_a_camera_with_blurred_previews(
         supervisor.stop_camera("stage")
     with pytest.raises(NotFound):
         supervisor.preview_jpeg("stage")
+
+
+def test_a_camera_that_cannot_start_is_not_listed(
+    lin_context: AppContext, hamilton_clip: Path
+) -> None:
+    from vigil.errors import ModelError
+
+    def broken_pack() -> ModelPack:
+        raise ModelError("config 'onnx.detector': no such file")
+
+    supervisor = Supervisor(lin_context, AlertBus(), pack_factory=broken_pack)
+    with pytest.raises(ModelError, match="no such file"):
+        supervisor.start_camera(CameraConfig(name="stage", url=str(hamilton_clip)))
+    assert supervisor.statuses() == []

@@ -32,3 +32,13 @@ def test_two_apps_do_not_share_state(tmp_path: Path) -> None:
     assert a.state.vigil.sessions is not b.state.vigil.sessions
     assert a.state.vigil.metrics.registry is not b.state.vigil.metrics.registry
     assert a.state.vigil.context.db is not b.state.vigil.context.db
+
+
+def test_security_headers(tmp_path: Path) -> None:
+    app = create_app(load_settings({"VIGIL_HOME": str(tmp_path)}), ephemeral_secret=True)
+    client = TestClient(app)
+    for path in ("/api/health", "/api/users"):  # a success and a refusal
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store"

@@ -117,3 +117,21 @@ def test_feed_ends_when_the_user_logs_out(env) -> None:
         assert ws.receive_json() == {"type": "status", "live": False, "message": "session ended"}
         with pytest.raises(WebSocketDisconnect):
             ws.receive_json()
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [(None, True), ("http://testserver", True), ("https://evil.example", False)],
+)
+def test_cross_site_origins_are_refused(env, origin: str | None, accepted: bool) -> None:
+    client = env.client(Role.operator)
+    headers = {"origin": origin} if origin else {}
+    if accepted:
+        with client.websocket_connect("/ws/alerts", headers=headers) as ws:
+            assert ws.receive_json()["live"] is True
+    else:
+        with (
+            pytest.raises(WebSocketDisconnect),
+            client.websocket_connect("/ws/alerts", headers=headers) as ws,
+        ):
+            ws.receive_json()

@@ -150,6 +150,36 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _manifest(
+    signer: Signer, sel: ExportSelection, files: dict[str, bytes], *, reason: str, actor: str
+) -> bytes:
+    manifest = {
+        "format": FORMAT,
+        "created_at": utcnow().isoformat(),
+        "actor": actor,
+        "reason": reason,
+        "selection": {
+            "alert_ids": list(sel.alert_ids),
+            "from": sel.start,
+            "to": sel.end,
+            "watchlist": sel.watchlist,
+            "templates": sel.include_templates,
+        },
+        "signing_key": signer.public_b64,
+        "signing_key_fingerprint": signer.fingerprint,
+        "files": {n: {"sha256": _sha(d), "bytes": len(d)} for n, d in sorted(files.items())},
+    }
+    return json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
+
+
+def _write_zip(path: Path, files: dict[str, bytes], manifest: bytes, signer: Signer) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in sorted(files.items()):
+            zf.writestr(name, data)
+        zf.writestr(MANIFEST, manifest)
+        zf.writestr(SIGNATURE, signer.sign(manifest) + "\n")
+
+
 def export_bundle(
     ctx: AppContext,
     signer: Signer,
@@ -167,36 +197,14 @@ def export_bundle(
     sel = selection.validated()
     alerts = _select_alerts(ctx, sel)
     files = _files(ctx, alerts, sel)
-    manifest = {
-        "format": FORMAT,
-        "created_at": utcnow().isoformat(),
-        "actor": actor,
-        "reason": reason,
-        "selection": {
-            "alert_ids": list(sel.alert_ids),
-            "from": sel.start,
-            "to": sel.end,
-            "watchlist": sel.watchlist,
-            "templates": sel.include_templates,
-        },
-        "signing_key": signer.public_b64,
-        "signing_key_fingerprint": signer.fingerprint,
-        "files": {
-            name: {"sha256": _sha(data), "bytes": len(data)} for name, data in sorted(files.items())
-        },
-    }
-    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
+    manifest = _manifest(signer, sel, files, reason=reason, actor=actor)
+    templates = sum(1 for n in files if n.startswith("templates/"))
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".export-", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in sorted(files.items()):
-                zf.writestr(name, data)
-            zf.writestr(MANIFEST, manifest_bytes)
-            zf.writestr(SIGNATURE, signer.sign(manifest_bytes) + "\n")
-        templates = sum(1 for n in files if n.startswith("templates/"))
+        _write_zip(tmp, files, manifest, signer)
         with ctx.db.write() as s:
             audit.record(
                 s,
@@ -207,14 +215,14 @@ def export_bundle(
                     "reason": reason,
                     "alerts": [a.id for a in alerts],
                     "templates": templates,
-                    "manifest_sha256": _sha(manifest_bytes),
+                    "manifest_sha256": _sha(manifest),
                     "bundle_sha256": _sha(tmp.read_bytes()),
                 },
             )
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportResult(output, len(alerts), templates, _sha(manifest_bytes))
+    return ExportResult(output, len(alerts), templates, _sha(manifest))
 
 
 def verify_bundle(

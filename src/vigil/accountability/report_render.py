@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from html import escape
 from typing import Any, Literal
@@ -106,6 +106,79 @@ def render(report: Report, fmt: str) -> str:
 # ---- SVG charts ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Plot:
+    width: int
+    height: int
+    left: int = 56
+    top: int = 34
+    right: int = 16
+    bottom: int = 64
+
+    @property
+    def w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def h(self) -> int:
+        return self.height - self.top - self.bottom
+
+
+def _grid(p: _Plot, peak: float) -> list[str]:
+    parts = []
+    for k in range(5):
+        y = p.top + p.h - p.h * k / 4
+        parts.append(
+            f'<line x1="{p.left}" y1="{y:.1f}" x2="{p.left + p.w}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{p.left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+            f"{_num(peak * k / 4)}</text>"
+        )
+    return parts
+
+
+def _bars(
+    p: _Plot, labels: Sequence[str], series: dict[str, Sequence[float]], peak: float, stacked: bool
+) -> list[str]:
+    parts = []
+    n = max(1, len(labels))
+    group_w = p.w / n
+    bar_w = group_w * 0.8 / (1 if stacked else max(1, len(series)))
+    for i, label in enumerate(labels):
+        x0, base = p.left + i * group_w + group_w * 0.1, float(p.top + p.h)
+        for j, (name, values) in enumerate(series.items()):
+            h = p.h * values[i] / peak
+            x, y = (x0 if stacked else x0 + j * bar_w), base - h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" '
+                f'fill="{COLORS.get(name, "#888")}"><title>{escape(label)} {escape(name)}: '
+                f"{_num(values[i])}</title></rect>"
+            )
+            base = y if stacked else base
+        if n <= 24 or i % max(1, n // 12) == 0:
+            cx = p.left + i * group_w + group_w / 2
+            parts.append(
+                f'<text x="{cx:.1f}" y="{p.top + p.h + 16}" font-size="10" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    return parts
+
+
+def _legend(p: _Plot, names: Sequence[str]) -> list[str]:
+    parts = []
+    for j, name in enumerate(names):
+        lx = p.left + j * 120
+        parts.append(
+            f'<rect x="{lx}" y="{p.height - 22}" width="12" height="12" '
+            f'fill="{COLORS.get(name, "#888")}"/>'
+        )
+        parts.append(
+            f'<text x="{lx + 16}" y="{p.height - 12}" font-size="12">{escape(name)}</text>'
+        )
+    return parts
+
+
 def svg_bars(
     title: str,
     labels: Sequence[str],
@@ -116,57 +189,16 @@ def svg_bars(
     stacked: bool = False,
 ) -> str:
     """A bar chart (grouped or stacked) with axes, value ticks and a legend, as inline SVG."""
-    left, right, top, bottom = 56, 16, 34, 64
-    plot_w, plot_h = width - left - right, height - top - bottom
-    n = max(1, len(labels))
+    p = _Plot(width, height)
     totals = [sum(v[i] for v in series.values()) for i in range(len(labels))] if stacked else []
     peak = max([*totals, *(x for v in series.values() for x in v), 1])
-    group_w = plot_w / n
-    bar_w = group_w * 0.8 / (1 if stacked else max(1, len(series)))
-    parts = [
+    head = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(title)}" class="chart">',
-        f'<text x="{left}" y="20" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{p.left}" y="20" font-weight="bold">{escape(title)}</text>',
     ]
-    for k in range(5):
-        value = peak * k / 4
-        y = top + plot_h - plot_h * k / 4
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{_num(value)}</text>"
-        )
-    for i, label in enumerate(labels):
-        x0 = left + i * group_w + group_w * 0.1
-        base = float(top + plot_h)
-        for j, (name, values) in enumerate(series.items()):
-            h = plot_h * values[i] / peak
-            x = x0 if stacked else x0 + j * bar_w
-            y = base - h
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" '
-                f'fill="{COLORS.get(name, "#888")}"><title>{escape(label)} {escape(name)}: '
-                f"{_num(values[i])}</title></rect>"
-            )
-            if stacked:
-                base = y
-        if n <= 24 or i % max(1, n // 12) == 0:
-            cx = left + i * group_w + group_w / 2
-            parts.append(
-                f'<text x="{cx:.1f}" y="{top + plot_h + 16}" font-size="10" text-anchor="middle">'
-                f"{escape(label)}</text>"
-            )
-    for j, name in enumerate(series):
-        lx = left + j * 120
-        parts.append(
-            f'<rect x="{lx}" y="{height - 22}" width="12" height="12" '
-            f'fill="{COLORS.get(name, "#888")}"/>'
-        )
-        parts.append(f'<text x="{lx + 16}" y="{height - 12}" font-size="12">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    body = _grid(p, peak) + _bars(p, labels, series, peak, stacked) + _legend(p, list(series))
+    return "".join([*head, *body, "</svg>"])
 
 
 def _num(value: float) -> str:

@@ -131,9 +131,13 @@ def read_pairs(path: Path, limit_per_fold: int | None = None) -> list[LfwPair]:
         if (position % per_half) >= keep:
             continue
         if same and len(row) == 3:
-            pairs.append(LfwPair(fold, _image_key(row[0], row[1]), _image_key(row[0], row[2]), True))
+            pairs.append(
+                LfwPair(fold, _image_key(row[0], row[1]), _image_key(row[0], row[2]), True)
+            )
         elif not same and len(row) == 4:
-            pairs.append(LfwPair(fold, _image_key(row[0], row[1]), _image_key(row[2], row[3]), False))
+            pairs.append(
+                LfwPair(fold, _image_key(row[0], row[1]), _image_key(row[2], row[3]), False)
+            )
         else:
             raise InputError(f"{path}: line {index + 2} {' '.join(row)!r} does not fit fold {fold}")
     return pairs
@@ -154,7 +158,9 @@ def _pick(detections: list[Detection], width: int, height: int) -> Detection | N
 def _scaled(detection: Detection, factor: float) -> Detection:
     b = detection.box
     box = BBox(b.x1 * factor, b.y1 * factor, b.x2 * factor, b.y2 * factor)
-    return Detection(box=box, landmarks=(detection.landmarks * factor).astype(np.float32), score=detection.score)
+    return Detection(
+        box=box, landmarks=(detection.landmarks * factor).astype(np.float32), score=detection.score
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,6 +249,12 @@ def analyze(
     with _progress(f"analysing {Path(source).name}") as progress:
         summary = run_analysis(context, config, bus, duration=duration, progress=progress)
     printer.finish()
+    if not summary.watchlists:
+        err_console.print(
+            f"warning: no watchlist entry under an active authorization for the "
+            f"{context.settings.model_pack} pack; nothing could match (`vigil authorization list`)",
+            highlight=False,
+        )
     err_console.print(
         f"{summary.frames_analysed} frames analysed of {summary.frames_decoded} decoded; "
         f"{summary.alerts} candidate alert(s)",

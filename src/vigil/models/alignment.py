@@ -65,11 +65,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, shift[:, None]]).astype(np.float32)
 
 
-def warp_to_template(image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE) -> np.ndarray:
+def warp_to_template(
+    image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE
+) -> np.ndarray:
     """Aligned ``size`` x ``size`` BGR chip with the 5 landmarks moved onto the ArcFace template."""
     lm = np.asarray(landmarks, dtype=np.float32)
     if lm.shape != (LANDMARK_COUNT, 2):
-        raise ValueError(f"warp_to_template: expected ({LANDMARK_COUNT}, 2) landmarks, got {lm.shape}")
+        raise ValueError(
+            f"warp_to_template: expected ({LANDMARK_COUNT}, 2) landmarks, got {lm.shape}"
+        )
     template = ARCFACE_TEMPLATE * (size / ARCFACE_SIZE)
     matrix = similarity_transform(lm, template)
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
@@ -101,4 +105,6 @@ def landmarks_from_dlib5(points: np.ndarray) -> np.ndarray:
     lateral = float(np.dot(nose - eye_mid, across))
     mouth_mid = eye_mid + down * (_MOUTH_DOWN_IOD * iod) + across * lateral
     half = across * (_MOUTH_HALF_WIDTH_IOD * iod)
-    return np.stack([left_eye, right_eye, nose, mouth_mid - half, mouth_mid + half]).astype(np.float32)
+    return np.stack([left_eye, right_eye, nose, mouth_mid - half, mouth_mid + half]).astype(
+        np.float32
+    )

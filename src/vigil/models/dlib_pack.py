@@ -111,9 +111,13 @@ class DlibDetector(FaceDetector):
         rects, scores, _ = self._detector.run(rgb, self._upsample, 0.0)
         found: list[Detection] = []
         for rect, score in zip(rects, scores, strict=True):
-            box = BBox(float(rect.left()), float(rect.top()), rect.right() + 1.0, rect.bottom() + 1.0)
+            box = BBox(
+                float(rect.left()), float(rect.top()), rect.right() + 1.0, rect.bottom() + 1.0
+            )
             points = self._shapes.points(self._shapes.shape(rgb, box))
-            found.append(Detection(box=box, landmarks=landmarks_from_dlib5(points), score=float(score)))
+            found.append(
+                Detection(box=box, landmarks=landmarks_from_dlib5(points), score=float(score))
+            )
         return found
 
 

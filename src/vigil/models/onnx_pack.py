@@ -64,7 +64,9 @@ class YuNetDetector(FaceDetector):
                 str(path), "", (320, 320), config.score_threshold, config.nms_threshold
             )
         except cv2.error as exc:
-            raise _model_error("detector", path, f"OpenCV cannot load it ({_first_line(exc)})") from exc
+            raise _model_error(
+                "detector", path, f"OpenCV cannot load it ({_first_line(exc)})"
+            ) from exc
         self._path = path
         self._probe()
 
@@ -73,13 +75,19 @@ class YuNetDetector(FaceDetector):
             self._net.setInputSize((64, 64))
             _, faces = self._net.detect(np.zeros((64, 64, 3), np.uint8))
         except cv2.error as exc:
-            raise _model_error("detector", self._path, f"it does not run as YuNet ({_first_line(exc)})") from exc
+            raise _model_error(
+                "detector", self._path, f"it does not run as YuNet ({_first_line(exc)})"
+            ) from exc
         if faces is not None and faces.shape[1] < 15:
-            raise _model_error("detector", self._path, f"it gives {faces.shape[1]} values per face, not 15")
+            raise _model_error(
+                "detector", self._path, f"it gives {faces.shape[1]} values per face, not 15"
+            )
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
-            raise ValueError(f"YuNet: expected a uint8 HxWx3 BGR image, got {getattr(image, 'shape', image)}")
+            raise ValueError(
+                f"YuNet: expected a uint8 HxWx3 BGR image, got {getattr(image, 'shape', image)}"
+            )
         h, w = image.shape[:2]
         scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
         work = (
@@ -125,9 +133,13 @@ class OnnxEmbedder(FaceEmbedder):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise _model_error("embedder", path, f"onnxruntime cannot load it ({_first_line(exc)})") from exc
+            raise _model_error(
+                "embedder", path, f"onnxruntime cannot load it ({_first_line(exc)})"
+            ) from exc
         self._input = self._check_input(path)
         self._output = self._session.get_outputs()[0].name
         self._rgb = config.color_order == "rgb"
@@ -156,7 +168,9 @@ class OnnxEmbedder(FaceEmbedder):
         try:
             out = self._session.run([self._output], {self._input.name: blank})[0]
         except Exception as exc:
-            raise _model_error("embedder", path, f"it fails on a test input ({_first_line(exc)})") from exc
+            raise _model_error(
+                "embedder", path, f"it fails on a test input ({_first_line(exc)})"
+            ) from exc
         out = np.asarray(out)
         if out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 16:
             raise _model_error("embedder", path, f"its output has shape {out.shape}, not 1xD")
@@ -168,7 +182,9 @@ class OnnxEmbedder(FaceEmbedder):
     def _blob(self, face: AlignedFace) -> np.ndarray:
         size = self._input.size
         if face.image.shape != (size, size, 3):
-            raise ValueError(f"ONNX embedder: expected a {size}x{size} chip, got {face.image.shape}")
+            raise ValueError(
+                f"ONNX embedder: expected a {size}x{size} chip, got {face.image.shape}"
+            )
         pixels = face.image[:, :, ::-1] if self._rgb else face.image
         blob = (pixels.astype(np.float32) - self._mean) / self._std
         return np.ascontiguousarray(blob.transpose(2, 0, 1)[None])

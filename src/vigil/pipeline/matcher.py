@@ -149,6 +149,10 @@ class Matcher:
         self._source = snapshot_source
         self.top_k = top_k
 
+    def can_match(self, camera: str, at: datetime) -> bool:
+        """Whether any entry may be matched on ``camera`` at ``at`` (else nothing is embedded)."""
+        return any(e.allows(camera, at) for e in self._source.snapshot().entries)
+
     def match(self, embeddings: list[Embedding], camera: str, at: datetime) -> list[Match]:
         """Subjects whose allowed entries score at least the threshold, best first (top-k).
 

@@ -8,7 +8,8 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
 * A track gets exactly one match decision: once it is ``decide_after_seconds`` old and has
   ``best_shots`` shots of ``GOOD_SHOT`` quality, or at ``PATIENCE`` times that age with any
   gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
-  matched; then the shots and embeddings are dropped.
+  matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
+  this camera at that time, nothing is embedded at all.
 * An unmatched track leaves nothing but aggregate per-minute counts: no crop, no embedding, no
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
   the sink (an :class:`AlertSink`, e.g. the runtime's AlertStore adapter); when the track ends
@@ -138,6 +139,9 @@ class Decider:
         self.cropper = cropper
         self.embedded_faces = 0
 
+    def can_match(self, track: Track) -> bool:
+        return self.matcher.can_match(track.camera, track.last_seen)
+
     def decide(self, track: Track, shots: list[KeptShot]) -> CandidateAlert | None:
         embeddings = self.pack.embed_shots([k.shot for k in shots])
         self.embedded_faces += len(embeddings)
@@ -213,7 +217,7 @@ class CameraPipeline:
         shots = self.keeper.shots(track)
         track.decided = True
         self.keeper.forget(track)
-        if not shots:
+        if not shots or not self.decider.can_match(track):  # no authority here now: no embedding
             return []
         self._embedded_tracks.add(track.track_id)
         candidate = self.decider.decide(track, shots)

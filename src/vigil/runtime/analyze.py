@@ -33,6 +33,7 @@ class AnalyzeSummary:
     frames_analysed: int
     alerts: int
     refused: int  # candidates dropped because their authority lapsed before they were stored
+    watchlists: tuple[str, ...] = ()  # watchlists with entries loaded when the run started
 
 
 def camera_config(
@@ -73,7 +74,12 @@ def analyze_file(
     finally:
         sessions.stop(session, frames=pipeline.frames, alerts=len(sink.saved))
     return AnalyzeSummary(
-        camera.name, reader.decoded, pipeline.frames, len(sink.saved), sink.refused
+        camera.name,
+        reader.decoded,
+        pipeline.frames,
+        len(sink.saved),
+        sink.refused,
+        session.watchlists,
     )
 
 
@@ -85,12 +91,20 @@ def analyze_stream(
     try:
         while runner.running and (deadline is None or time.monotonic() < deadline):
             runner.wait(0.5)
+    except KeyboardInterrupt:  # Ctrl-C is the normal end of a live run
+        pass
     finally:
         runner.stop()
     status = runner.status()
     frames = runner.pipeline.frames if runner.pipeline is not None else 0
+    watchlists = runner.session.watchlists if runner.session is not None else ()
     return AnalyzeSummary(
-        camera.name, status.frames_in, frames, len(runner.sink.saved), runner.sink.refused
+        camera.name,
+        status.frames_in,
+        frames,
+        len(runner.sink.saved),
+        runner.sink.refused,
+        watchlists,
     )
 
 

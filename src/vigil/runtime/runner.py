@@ -159,6 +159,7 @@ class CameraRunner:
         )
         self.sink = StoreSink(AlertStore(context.db, context.cipher, context.settings, bus))
         self.pipeline: CameraPipeline | None = None
+        self.session: SessionInfo | None = None
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,7 +170,7 @@ class CameraRunner:
         self.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )
-        self._session = SessionLog(self.context).start(
+        self.session = SessionLog(self.context).start(
             self.camera.name, self.camera.url, self.gallery
         )
         self.worker.start()
@@ -208,9 +209,10 @@ class CameraRunner:
             self.error = str(exc)
         finally:
             self.worker.stop()
-            SessionLog(self.context).stop(
-                self._session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
-            )
+            if self.session is not None:
+                SessionLog(self.context).stop(
+                    self.session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
+                )
 
     @property
     def running(self) -> bool:

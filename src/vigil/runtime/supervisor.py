@@ -46,7 +46,13 @@ class Supervisor:
                 raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
             runner = CameraRunner(self.context, camera, self.bus, pack_factory=self._pack_factory)
             self._runners[camera.name] = runner
-        return runner.start()
+        try:
+            return runner.start()
+        except BaseException:  # e.g. the model pack cannot load: no half-started camera is listed
+            with self._lock:
+                if self._runners.get(camera.name) is runner:
+                    del self._runners[camera.name]
+            raise
 
     def stop_camera(self, name: str) -> None:
         with self._lock:

@@ -133,6 +133,38 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds browser hardening headers to every response; API answers are never cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = str(scope.get("path", "")).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+                if is_api and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 async def _send_413(send: Send, limit: int) -> None:
     body = json.dumps(error_body(413, PayloadTooLarge(limit).detail)).encode()
     await send(
@@ -241,6 +273,7 @@ def create_app(
         json_limit=JSON_BODY_LIMIT,
         upload_limit=settings.max_image_bytes * MAX_PHOTOS_PER_UPLOAD + 100_000,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     _include_routers(app)
     return app
 

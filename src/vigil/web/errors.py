@@ -102,6 +102,13 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            where = err.get("loc", ("body", "?"))[-1]
+            detail = (err.get("ctx") or {}).get("error", "JSON decode error")
+            out.append(
+                {"field": "body", "message": f"not valid JSON at character {where}: {detail}"}
+            )
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
         out.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
     return out  # the offending input is never echoed (it may be a password)

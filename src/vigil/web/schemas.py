@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vigil.db.models import AlertStatus, AuthorizationStatus, Purpose, Role
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Times without an offset are taken as UTC (as everywhere in Vigil); others are converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+MAX_ID = 2**63 - 1  # the database's integer range: larger ids are a client mistake (422), not a 500
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
 
 
 class _In(BaseModel):
@@ -75,7 +86,7 @@ class UserWithPassword(_Out):
 
 
 class TokenCreate(_In):
-    user_id: int = Field(..., ge=1)
+    user_id: int = Field(..., ge=1, le=MAX_ID)
     name: str = Field(..., min_length=1, max_length=128)
 
 
@@ -99,8 +110,8 @@ class AuthorizationCreate(_In):
     purpose: Purpose
     legal_basis: str = Field(..., min_length=1, max_length=4000)
     authority: str = Field(..., min_length=1, max_length=256)
-    expires_at: datetime
-    valid_from: datetime | None = None
+    expires_at: UtcDatetime
+    valid_from: UtcDatetime | None = None
     cameras: list[str] | None = Field(
         None, description="camera names in scope; omit for all cameras"
     )

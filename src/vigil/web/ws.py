@@ -4,7 +4,8 @@ Who may listen: logged-in *reviewers* only (operator, supervisor, admin), authen
 session cookie (or an API token), with their one-time password already changed. Auditors are
 refused on purpose: they check the record after the fact (audit log, reports) and have no need to
 see who is being matched right now, so live candidate identities go to the fewest people.
-Anonymous or refused connections are closed with code 4401 / 4403 before any data is sent.
+Anonymous or refused connections are closed with code 4401 / 4403 before any data is sent, and so
+is a browser connection whose Origin is another site.
 
 Threading: AlertBus callbacks run on the pipeline thread and must not block. The callback only
 hands the event to the server's event loop with ``loop.call_soon_threadsafe`` into a bounded
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -117,8 +119,20 @@ def _bus(websocket: WebSocket) -> AlertBus | None:
     return bus
 
 
+def same_origin(websocket: WebSocket) -> bool:
+    """A browser's Origin must name this server (no cross-site socket hijacking); clients that
+    send no Origin (scripts with a token or cookie) are judged by their credentials alone."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True
+    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
+
+
 @router.websocket("/ws/alerts")
 async def alerts_feed(websocket: WebSocket) -> None:
+    if not same_origin(websocket):
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-site connection refused")
+        return
     principal = websocket_user(websocket)
     if principal is None:
         await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from vigil.db.models import Role
@@ -12,7 +10,14 @@ from vigil.services.outbound import safe_destination
 from vigil.services.settings_store import get_setting, set_setting
 from vigil.web.app import PREVIEW_BLUR_KEY
 from vigil.web.deps import ALL_ROLES, Principal, require_roles, web_state
-from vigil.web.schemas import AuditEventPublic, OutboundPublic, SettingsPublic, SettingsUpdate
+from vigil.web.schemas import (
+    MAX_ID,
+    AuditEventPublic,
+    OutboundPublic,
+    SettingsPublic,
+    SettingsUpdate,
+    UtcDatetime,
+)
 
 router = APIRouter(tags=["administration"])
 admin_only = require_roles(Role.admin)
@@ -27,9 +32,9 @@ def list_audit(
         None, max_length=64, description="exact action or dotted prefix ('user')"
     ),
     actor: str | None = Query(None, max_length=128),
-    since: datetime | None = Query(None, description="ISO 8601"),
-    until: datetime | None = Query(None, description="ISO 8601"),
-    before_id: int | None = Query(None, ge=1),
+    since: UtcDatetime | None = Query(None, description="ISO 8601 (UTC if no offset)"),
+    until: UtcDatetime | None = Query(None, description="ISO 8601 (UTC if no offset)"),
+    before_id: int | None = Query(None, ge=1, le=MAX_ID),
     limit: int = Query(100, ge=1, le=1000),
     _u: Principal = Depends(audit_readers),
 ) -> list[AuditEventPublic]:

@@ -8,7 +8,7 @@ from vigil.db.models import AlertStatus
 from vigil.services.alerts import AlertEvent
 from vigil.services.reviews import AlertView
 from vigil.web.deps import REVIEWERS, Principal, require_roles, web_state
-from vigil.web.schemas import AlertPublic, ReviewCreate
+from vigil.web.schemas import MAX_ID, AlertPublic, EntityId, ReviewCreate
 
 router = APIRouter(tags=["alerts"])
 reviewers = require_roles(*REVIEWERS)
@@ -23,7 +23,9 @@ def list_alerts(
     ),
     camera: str | None = Query(None, max_length=64),
     limit: int = Query(50, ge=1, le=500),
-    before_id: int | None = Query(None, ge=1, description="paging: alerts older than this id"),
+    before_id: int | None = Query(
+        None, ge=1, le=MAX_ID, description="paging: alerts older than this id"
+    ),
     _u: Principal = Depends(reviewers),
 ) -> list[AlertPublic]:
     views = web_state(request).alerts.list(
@@ -33,7 +35,9 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic, summary="One alert with its reviews")
-def get_alert(alert_id: int, request: Request, _u: Principal = Depends(reviewers)) -> AlertPublic:
+def get_alert(
+    alert_id: EntityId, request: Request, _u: Principal = Depends(reviewers)
+) -> AlertPublic:
     return AlertPublic.model_validate(web_state(request).alerts.get(alert_id))
 
 
@@ -42,7 +46,9 @@ def get_alert(alert_id: int, request: Request, _u: Principal = Depends(reviewers
     response_class=Response,
     summary="The probe face crop, bystanders masked (JPEG; viewing is audited)",
 )
-def alert_crop(alert_id: int, request: Request, user: Principal = Depends(reviewers)) -> Response:
+def alert_crop(
+    alert_id: EntityId, request: Request, user: Principal = Depends(reviewers)
+) -> Response:
     data = web_state(request).alerts.crop(alert_id, viewer=user.username)
     return Response(data, media_type="image/jpeg", headers=NO_STORE)
 
@@ -53,7 +59,7 @@ def alert_crop(alert_id: int, request: Request, user: Principal = Depends(review
     summary="The enrolled photo that matched (JPEG; viewing is audited)",
 )
 def alert_enrolled_photo(
-    alert_id: int, request: Request, user: Principal = Depends(reviewers)
+    alert_id: EntityId, request: Request, user: Principal = Depends(reviewers)
 ) -> Response:
     data = web_state(request).alerts.enrolled_photo(alert_id, viewer=user.username)
     return Response(data, media_type="image/jpeg", headers=NO_STORE)
@@ -82,7 +88,7 @@ def _event(view: AlertView) -> AlertEvent:
     responses={409: {"description": "already decided, or you already confirmed it"}},
 )
 def review_alert(
-    alert_id: int, body: ReviewCreate, request: Request, user: Principal = Depends(reviewers)
+    alert_id: EntityId, body: ReviewCreate, request: Request, user: Principal = Depends(reviewers)
 ) -> AlertPublic:
     state = web_state(request)
     state.reviews.review(alert_id, user.username, body.decision, body.reason)

@@ -8,7 +8,7 @@ from vigil.db.models import Authorization, AuthorizationStatus, Role
 from vigil.db.repositories import AuthorizationRepo
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.web.deps import MANAGERS, Principal, require_roles, web_state
-from vigil.web.schemas import AuthorizationCreate, AuthorizationPublic, Purged
+from vigil.web.schemas import AuthorizationCreate, AuthorizationPublic, EntityId, Purged
 
 router = APIRouter(tags=["authorizations"])
 managers = require_roles(*MANAGERS)
@@ -19,7 +19,7 @@ def _service(request: Request) -> AuthorizationService:
     return AuthorizationService(web_state(request).context.db)
 
 
-def _by_id(request: Request, auth_id: int) -> Authorization:
+def _by_id(request: Request, auth_id: EntityId) -> Authorization:
     with web_state(request).context.db.read() as s:
         return AuthorizationRepo(s).get_by_id(auth_id)
 
@@ -58,12 +58,12 @@ def create_authorization(
     "/authorizations/{auth_id}", response_model=AuthorizationPublic, summary="One authorization"
 )
 def get_authorization(
-    auth_id: int, request: Request, _u: Principal = Depends(readers)
+    auth_id: EntityId, request: Request, _u: Principal = Depends(readers)
 ) -> AuthorizationPublic:
     return AuthorizationPublic.model_validate(_by_id(request, auth_id))
 
 
-def _end(request: Request, auth_id: int, status: AuthorizationStatus, actor: str) -> Purged:
+def _end(request: Request, auth_id: EntityId, status: AuthorizationStatus, actor: str) -> Purged:
     reference = _by_id(request, auth_id).reference
     return Purged(**_service(request).end(reference, status, actor=actor))
 
@@ -74,7 +74,7 @@ def _end(request: Request, auth_id: int, status: AuthorizationStatus, actor: str
     summary="Revoke: purges every template, subject and alert found under it",
 )
 def revoke_authorization(
-    auth_id: int, request: Request, user: Principal = Depends(managers)
+    auth_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> Purged:
     return _end(request, auth_id, AuthorizationStatus.revoked, user.username)
 
@@ -85,6 +85,6 @@ def revoke_authorization(
     summary="Record that the authority refused it: purges everything found under it",
 )
 def refuse_authorization(
-    auth_id: int, request: Request, user: Principal = Depends(managers)
+    auth_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> Purged:
     return _end(request, auth_id, AuthorizationStatus.refused, user.username)

@@ -21,6 +21,7 @@ from vigil.web.schemas import (
     CameraStatusPublic,
     CameraUpdate,
     ConnectionTestPublic,
+    EntityId,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ def list_cameras(request: Request, _u: Principal = Depends(readers)) -> list[Cam
 @router.get(
     "/cameras/{camera_id}", response_model=CameraPublic, summary="One camera with live status"
 )
-def get_camera(camera_id: int, request: Request, _u: Principal = Depends(readers)) -> CameraPublic:
+def get_camera(
+    camera_id: EntityId, request: Request, _u: Principal = Depends(readers)
+) -> CameraPublic:
     state = web_state(request)
     return _public(state.cameras.get(camera_id), _statuses(state))
 
@@ -110,7 +113,7 @@ def add_camera(
     summary="Edit a camera (a running camera restarts with the new settings)",
 )
 def update_camera(
-    camera_id: int, body: CameraUpdate, request: Request, user: Principal = Depends(managers)
+    camera_id: EntityId, body: CameraUpdate, request: Request, user: Principal = Depends(managers)
 ) -> CameraPublic:
     state = web_state(request)
     camera, before = state.cameras.update(
@@ -125,7 +128,7 @@ def update_camera(
 
 @router.delete("/cameras/{camera_id}", status_code=204, summary="Remove a camera (stops it first)")
 def remove_camera(
-    camera_id: int, request: Request, user: Principal = Depends(managers)
+    camera_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> Response:
     state = web_state(request)
     camera = state.cameras.get(camera_id)
@@ -141,7 +144,7 @@ def remove_camera(
     summary="Open the camera's stream, read one frame, report (local files: admins only)",
 )
 def test_camera(
-    camera_id: int, request: Request, user: Principal = Depends(managers)
+    camera_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> ConnectionTestPublic:
     state = web_state(request)
     camera = state.cameras.get(camera_id)
@@ -164,7 +167,7 @@ def test_camera(
     "/cameras/{camera_id}/start", response_model=CameraPublic, summary="Start analysing a camera"
 )
 def start_camera(
-    camera_id: int, request: Request, user: Principal = Depends(managers)
+    camera_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> CameraPublic:
     state = web_state(request)
     camera = state.cameras.get(camera_id)
@@ -178,7 +181,7 @@ def start_camera(
     "/cameras/{camera_id}/stop", response_model=CameraPublic, summary="Stop analysing a camera"
 )
 def stop_camera(
-    camera_id: int, request: Request, user: Principal = Depends(managers)
+    camera_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> CameraPublic:
     state = web_state(request)
     camera = state.cameras.get(camera_id)
@@ -192,7 +195,7 @@ def stop_camera(
     response_class=Response,
     summary="Latest analysed frame as JPEG (all faces blurred unless preview blur is off)",
 )
-def preview(camera_id: int, request: Request, _u: Principal = Depends(reviewers)) -> Response:
+def preview(camera_id: EntityId, request: Request, _u: Principal = Depends(reviewers)) -> Response:
     state = web_state(request)
     camera = state.cameras.get(camera_id)
     data = _supervisor(state).preview_jpeg(camera.name)

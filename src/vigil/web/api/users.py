@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from vigil.db.models import Role
 from vigil.web.deps import Principal, require_roles, web_state
 from vigil.web.schemas import (
+    EntityId,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -46,7 +47,7 @@ def create_user(
     "/users/{user_id}", response_model=UserPublic, summary="Change a user's role or deactivate it"
 )
 def update_user(
-    user_id: int, body: UserUpdate, request: Request, admin: Principal = Depends(admin_only)
+    user_id: EntityId, body: UserUpdate, request: Request, admin: Principal = Depends(admin_only)
 ) -> UserPublic:
     state = web_state(request)
     user = state.users.update(user_id, role=body.role, active=body.active, actor=admin.username)
@@ -61,7 +62,7 @@ def update_user(
     summary="Give a user a new one-time password (also lifts a lockout)",
 )
 def reset_password(
-    user_id: int, request: Request, admin: Principal = Depends(admin_only)
+    user_id: EntityId, request: Request, admin: Principal = Depends(admin_only)
 ) -> UserWithPassword:
     state = web_state(request)
     user, password = state.users.reset_password(user_id, actor=admin.username)
@@ -111,7 +112,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
 def revoke_token(
-    token_id: int, request: Request, admin: Principal = Depends(admin_only)
+    token_id: EntityId, request: Request, admin: Principal = Depends(admin_only)
 ) -> Response:
     web_state(request).users.revoke_token(token_id, actor=admin.username)
     return Response(status_code=204)

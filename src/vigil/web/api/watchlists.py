@@ -18,6 +18,7 @@ from vigil.web.deps import MANAGERS, Principal, require_roles, web_state
 from vigil.web.errors import UnsupportedMediaType, error_body
 from vigil.web.schemas import (
     EnrollResult,
+    EntityId,
     PhotoFeedback,
     SubjectPublic,
     SubjectRemoved,
@@ -68,7 +69,7 @@ def create_watchlist(
     return next(WatchlistPublic.model_validate(v) for v in service.list() if v.id == wl.id)
 
 
-def _subjects(state: WebState, watchlist_id: int) -> list[SubjectPublic]:
+def _subjects(state: WebState, watchlist_id: EntityId) -> list[SubjectPublic]:
     with state.context.db.read() as s:
         WatchlistRepo(s).get_by_id(watchlist_id)
         return [
@@ -89,12 +90,12 @@ def _subjects(state: WebState, watchlist_id: int) -> list[SubjectPublic]:
     summary="Subjects of a watchlist",
 )
 def list_subjects(
-    watchlist_id: int, request: Request, _u: Principal = Depends(managers)
+    watchlist_id: EntityId, request: Request, _u: Principal = Depends(managers)
 ) -> list[SubjectPublic]:
     return _subjects(web_state(request), watchlist_id)
 
 
-def _enrollable(state: WebState, watchlist_id: int) -> Watchlist:
+def _enrollable(state: WebState, watchlist_id: EntityId) -> Watchlist:
     """The watchlist, if its authorization is active and unexpired (else nobody may be added)."""
     with state.context.db.read() as s:
         wl = WatchlistRepo(s).get_by_id(watchlist_id)
@@ -166,7 +167,7 @@ def _validate_all(
     responses={422: {"description": "no photo could be enrolled; per-photo reasons in 'photos'"}},
 )
 def enroll_subject(
-    watchlist_id: int,
+    watchlist_id: EntityId,
     request: Request,
     name: str = Form(..., min_length=1, max_length=256, description="the person's name"),
     photos: list[UploadFile] = File(
@@ -201,7 +202,7 @@ def enroll_subject(
     summary="Remove a subject with its templates and alerts",
 )
 def remove_subject(
-    subject_id: int, request: Request, user: Principal = Depends(managers)
+    subject_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> SubjectRemoved:
     counts = _service(web_state(request)).remove_subject(subject_id, actor=user.username)
     return SubjectRemoved(**counts)
@@ -213,7 +214,7 @@ def remove_subject(
     summary="The subject's enrolled face photo (JPEG, decrypted; viewing is audited)",
 )
 def subject_photo(
-    subject_id: int, request: Request, user: Principal = Depends(managers)
+    subject_id: EntityId, request: Request, user: Principal = Depends(managers)
 ) -> Response:
     data = web_state(request).alerts.subject_photo(subject_id, viewer=user.username)
     return Response(data, media_type="image/jpeg", headers=NO_STORE)

@@ -51,8 +51,19 @@
 
   Vigil.pages.authorizations = () => {
     const form = document.getElementById("auth-form");
-    const inMonth = new Date(Date.now() + 30 * 86400e3);
-    form.expires_at.value = new Date(inMonth.getTime() - inMonth.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+    document.getElementById("auth-rows").addEventListener("click", (ev) => {
+      const b = ev.target.closest("button");
+      if (!b) return;
+      if (b.dataset.revoke) endAuthorization(b.dataset.revoke, b.dataset.ref, "revoke");
+      if (b.dataset.refuse) endAuthorization(b.dataset.refuse, b.dataset.ref, "refuse");
+    });
+    loadAuthorizations();
+    if (!form) return; // auditors: read only
+    const defaultExpiry = () => {
+      const inMonth = new Date(Date.now() + 30 * 86400e3);
+      form.expires_at.value = new Date(inMonth.getTime() - inMonth.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+    };
+    defaultExpiry();
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       hide("auth-error");
@@ -64,16 +75,10 @@
         const a = await api("POST", URLS.authorizations, body);
         showOk("auth-result", `Authorization <b>${esc(a.reference)}</b> recorded; it expires ${time(a.expires_at)}.`);
         form.reset();
+        defaultExpiry();
         loadAuthorizations();
       } catch (err) { showError("auth-result", err); }
     });
-    document.getElementById("auth-rows").addEventListener("click", (ev) => {
-      const b = ev.target.closest("button");
-      if (!b) return;
-      if (b.dataset.revoke) endAuthorization(b.dataset.revoke, b.dataset.ref, "revoke");
-      if (b.dataset.refuse) endAuthorization(b.dataset.refuse, b.dataset.ref, "refuse");
-    });
-    loadAuthorizations();
   };
 
   /* ---- watchlists and subjects ---- */
@@ -113,10 +118,18 @@
     } catch (err) { showError("wl-error", err); }
   }
 
+  const REASONS = { no_face: "no face found", several_faces: "more than one face", too_small: "face too small",
+    too_blurred: "too blurred", not_an_image: "not an image", unreadable: "damaged file", too_large: "file too large",
+    bad_pose: "face turned away" };
+  function withoutName(p) {
+    const text = p.message || "";
+    return text.startsWith(p.photo + ": ") ? text.slice(p.photo.length + 2) : text;
+  }
+
   function feedbackItem(p) {
     return p.accepted
       ? `<li class="ok">✓ ${esc(p.photo)}: accepted (quality ${(p.quality ?? 0).toFixed(2)})</li>`
-      : `<li class="bad">✗ ${esc(p.photo)}: refused — <b>${esc(p.reason || "error")}</b>. ${esc(p.message || "")}</li>`;
+      : `<li class="bad">✗ ${esc(p.photo)}: refused (<b>${esc(REASONS[p.reason] || p.reason || "error")}</b>) — ${esc(withoutName(p))}</li>`;
   }
 
   async function enroll(form) {

@@ -1,0 +1,73 @@
+"""`vigil analyze` helpers: which camera config a run uses, and how alerts are reported once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vigil.config import CameraConfig, Settings
+from vigil.context import build_context
+from vigil.errors import InputError
+from vigil.runtime.analyze import AlertPrinter, camera_config
+from vigil.services.alerts import AlertEvent
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def event(alert_id: int, kind: str, seconds: float) -> AlertEvent:
+    return AlertEvent(
+        alert_id,
+        kind,
+        "candidate",
+        "cam1",
+        "Jane",
+        "wl",
+        "ORD",
+        0.9,
+        T0,  # type: ignore[arg-type]
+        T0 + timedelta(seconds=seconds),
+        0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("live", "after_events", "at_finish"),
+    [
+        (False, [], [(1, 30.0), (2, 5.0)]),  # a file: every alert once at the end, final times
+        (True, [(1, 10.0)], [(2, 5.0)]),  # a stream: when its first track ends, the rest at the end
+    ],
+)
+def test_each_alert_is_reported_once(live: bool, after_events, at_finish) -> None:
+    printed: list[tuple[int, float]] = []
+    printer = AlertPrinter(
+        lambda e: printed.append((e.alert_id, (e.last_seen - T0).total_seconds())), live=live
+    )
+    for e in [
+        event(1, "candidate", 1),
+        event(1, "updated", 10),
+        event(2, "candidate", 5),
+        event(1, "updated", 30),
+        event(1, "reviewed", 40),
+    ]:
+        printer(e)
+    assert printed == after_events
+    printer.finish()
+    assert printed == after_events + at_finish
+    printer.finish()
+    assert len(printed) == 2
+
+
+def test_camera_config_uses_the_configured_camera_or_a_new_one(settings: Settings) -> None:
+    settings.cameras = [CameraConfig(name="gate", url="rtsp://cam/1", max_fps=2.0)]
+    context = build_context(settings)
+    try:
+        known = camera_config(context, "gate", "/clips/a.mp4", None)
+        assert (known.url, known.max_fps) == ("/clips/a.mp4", 2.0)
+        assert camera_config(context, "gate", "/clips/a.mp4", 8.0).max_fps == 8.0
+        new = camera_config(context, "hall", "/clips/b.mp4", None)
+        assert (new.name, new.max_fps) == ("hall", CameraConfig.model_fields["max_fps"].default)
+        with pytest.raises(InputError, match="camera name 'bad name' is not valid"):
+            camera_config(context, "bad name", "/clips/b.mp4", None)
+    finally:
+        context.close()
