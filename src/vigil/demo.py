@@ -18,13 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vigil.config import CameraConfig
 from vigil.context import AppContext
-from vigil.errors import Conflict, InputError
-from vigil.runtime.runner import CameraRunner
-from vigil.runtime.supervisor import Supervisor
-from vigil.sources.capture import source_kind
-from vigil.sources.worker import CameraWorker
+from vigil.errors import InputError
 from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
 
@@ -197,35 +192,6 @@ def build_scene(folder: Path, spec: SceneSpec | None = None) -> DemoScene:
 
 
 # --------------------------------------------------------------------------- deployment
-
-
-class LoopingSupervisor(Supervisor):
-    """A Supervisor whose file cameras restart at their end (demo scene, tests, benchmarks).
-
-    Live cameras are unaffected; a recorded file in production plays once (the default).
-    Mirrors :meth:`Supervisor.start_camera` with a looping worker; a ``loop_files`` option of the
-    Supervisor itself would replace this class.
-    """
-
-    def start_camera(self, camera: CameraConfig) -> CameraRunner:
-        if source_kind(camera.url) != "file":
-            return super().start_camera(camera)
-        with self._lock:
-            current = self._runners.get(camera.name)
-            if current is not None and current.running:
-                raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
-            worker = CameraWorker(camera, self.context.settings.sources, loop=True)
-            runner = CameraRunner(
-                self.context, camera, self.bus, pack_factory=self._pack_factory, worker=worker
-            )
-            self._runners[camera.name] = runner
-        try:
-            return runner.start()
-        except BaseException:  # as Supervisor.start_camera: no half-started camera stays listed
-            with self._lock:
-                if self._runners.get(camera.name) is runner:
-                    del self._runners[camera.name]
-            raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,7 @@ class Runtime:
     def __init__(
         self, settings: Settings, options: ServeOptions, *, context: AppContext | None = None
     ) -> None:
-        from vigil.demo import LoopingSupervisor
+        from vigil.accountability.jobs import AccountabilityJobs
         from vigil.runtime.supervisor import Supervisor
         from vigil.services.alerts import AlertBus
         from vigil.web.app import create_app
@@ -225,8 +225,9 @@ class Runtime:
         self.options = options
         self.context = context or build_context(settings)
         self.bus = AlertBus()
-        supervisor_type = LoopingSupervisor if options.loop_files else Supervisor
-        self.supervisor = supervisor_type(self.context, self.bus)
+        self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
+        # Audit-head signing and retention enforcement run beside the cameras.
+        self.jobs = AccountabilityJobs(self.context)
         try:
             self.app = create_app(
                 settings, context=self.context, supervisor=self.supervisor, bus=self.bus
@@ -240,7 +241,9 @@ class Runtime:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start_cameras(self) -> list[str]:
+        """Start the configured cameras and the accountability jobs (signing, retention)."""
         import_config_cameras(self.context)
+        self.jobs.start()
         return start_cameras(self.context, self.supervisor)
 
     def uvicorn_server(self) -> Any:
@@ -257,6 +260,7 @@ class Runtime:
 
     def close(self) -> None:
         self.supervisor.stop_all()
+        self.jobs.stop()
         self.context.close()
 
 

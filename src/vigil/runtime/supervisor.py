@@ -15,7 +15,8 @@ from vigil.errors import Conflict, NotFound
 from vigil.models.base import ModelPack
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
-from vigil.sources.worker import CameraStatus
+from vigil.sources.capture import source_kind
+from vigil.sources.worker import CameraStatus, CameraWorker
 
 
 class Supervisor:
@@ -25,8 +26,12 @@ class Supervisor:
         bus: AlertBus,
         *,
         pack_factory: Callable[[], ModelPack] | None = None,
+        loop_files: bool = False,
     ) -> None:
+        """``loop_files`` restarts file cameras at their end (demo scene, soak runs); live
+        cameras are unaffected and a recorded file plays once by default."""
         self.context = context
+        self.loop_files = loop_files
         self.bus = bus
         self._pack_factory = pack_factory or self._new_pack
         self._runners: dict[str, CameraRunner] = {}
@@ -44,7 +49,12 @@ class Supervisor:
             current = self._runners.get(camera.name)
             if current is not None and current.running:
                 raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
-            runner = CameraRunner(self.context, camera, self.bus, pack_factory=self._pack_factory)
+            worker = None
+            if self.loop_files and source_kind(camera.url) == "file":
+                worker = CameraWorker(camera, self.context.settings.sources, loop=True)
+            runner = CameraRunner(
+                self.context, camera, self.bus, pack_factory=self._pack_factory, worker=worker
+            )
             self._runners[camera.name] = runner
         try:
             return runner.start()
