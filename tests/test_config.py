@@ -50,7 +50,9 @@ def test_yaml_file_is_read_and_env_wins(tmp_path: Path) -> None:
         ("key: [unclosed\n", {}, "config_file"),
     ],
 )
-def test_bad_settings_name_the_key(tmp_path: Path, yaml_text: str, env: dict[str, str], key: str) -> None:
+def test_bad_settings_name_the_key(
+    tmp_path: Path, yaml_text: str, env: dict[str, str], key: str
+) -> None:
     (tmp_path / "vigil.yaml").write_text(yaml_text)
     with pytest.raises(ConfigError) as info:
         load_settings({"VIGIL_HOME": str(tmp_path), **env})

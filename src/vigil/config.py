@@ -25,39 +25,70 @@ class _Strict(BaseModel):
 
 
 class DlibConfig(_Strict):
-    upsample: int = Field(1, ge=0, le=3, description="HOG detector upsampling (finds smaller faces, slower)")
-    num_jitters: int = Field(0, ge=0, le=10, description="dlib ResNet jitters per face (0 = fastest)")
-    threshold: float = Field(0.92, ge=-1.0, le=1.0, description="cosine similarity needed for a match")
+    upsample: int = Field(
+        1, ge=0, le=3, description="HOG detector upsampling (finds smaller faces, slower)"
+    )
+    num_jitters: int = Field(
+        0, ge=0, le=10, description="dlib ResNet jitters per face (0 = fastest)"
+    )
+    threshold: float = Field(
+        0.92, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
+    )
 
 
 class OnnxConfig(_Strict):
-    detector: Path | None = Field(None, description="path to a YuNet .onnx file (cv2.FaceDetectorYN)")
-    embedder: Path | None = Field(None, description="path to an ArcFace-compatible embedder .onnx file")
-    color_order: Literal["rgb", "bgr"] = Field("rgb", description="channel order the embedder expects")
+    detector: Path | None = Field(
+        None, description="path to a YuNet .onnx file (cv2.FaceDetectorYN)"
+    )
+    embedder: Path | None = Field(
+        None, description="path to an ArcFace-compatible embedder .onnx file"
+    )
+    color_order: Literal["rgb", "bgr"] = Field(
+        "rgb", description="channel order the embedder expects"
+    )
     input_mean: float = Field(127.5, description="subtracted from pixel values before the embedder")
-    input_std: float = Field(127.5, gt=0, description="pixel values are divided by this after the mean")
+    input_std: float = Field(
+        127.5, gt=0, description="pixel values are divided by this after the mean"
+    )
     score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="YuNet face score threshold")
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
-    threshold: float = Field(0.45, ge=-1.0, le=1.0, description="cosine similarity needed for a match")
+    threshold: float = Field(
+        0.45, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
+    )
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per session")
 
 
 class QualityConfig(_Strict):
-    min_face_px: int = Field(36, ge=8, le=1000, description="smallest face side (pixels) worth embedding")
-    min_sharpness: float = Field(20.0, ge=0.0, description="Laplacian variance below which a face is blurred")
-    max_yaw_ratio: float = Field(0.6, ge=0.0, le=1.0, description="pose limit from landmark asymmetry")
-    min_score: float = Field(0.35, ge=0.0, le=1.0, description="combined quality needed to embed a track")
+    min_face_px: int = Field(
+        36, ge=8, le=1000, description="smallest face side (pixels) worth embedding"
+    )
+    min_sharpness: float = Field(
+        20.0, ge=0.0, description="Laplacian variance below which a face is blurred"
+    )
+    max_yaw_ratio: float = Field(
+        0.6, ge=0.0, le=1.0, description="pose limit from landmark asymmetry"
+    )
+    min_score: float = Field(
+        0.35, ge=0.0, le=1.0, description="combined quality needed to embed a track"
+    )
 
 
 class TrackingConfig(_Strict):
-    iou_threshold: float = Field(0.25, ge=0.0, le=1.0, description="box overlap to continue a track")
-    max_gap_seconds: float = Field(1.0, gt=0.0, le=30.0, description="a track ends after this long unseen")
+    iou_threshold: float = Field(
+        0.25, ge=0.0, le=1.0, description="box overlap to continue a track"
+    )
+    max_gap_seconds: float = Field(
+        1.0, gt=0.0, le=30.0, description="a track ends after this long unseen"
+    )
     best_shots: int = Field(3, ge=1, le=10, description="best shots per track that are embedded")
     decide_after_seconds: float = Field(
         1.0, gt=0.0, le=60.0, description="a track's one match decision is made after this long"
     )
     passage_gap_seconds: float = Field(
-        10.0, ge=0.0, le=600.0, description="a person matched again on the same camera this soon continues an alert"
+        10.0,
+        ge=0.0,
+        le=600.0,
+        description="a person matched again on the same camera this soon continues an alert",
     )
 
 
@@ -70,15 +101,21 @@ class MatchingConfig(_Strict):
 
 
 class SourceConfig(_Strict):
-    reconnect_initial_seconds: float = Field(1.0, gt=0.0, le=60.0, description="first reconnect delay")
+    reconnect_initial_seconds: float = Field(
+        1.0, gt=0.0, le=60.0, description="first reconnect delay"
+    )
     reconnect_max_seconds: float = Field(30.0, gt=0.0, le=600.0, description="reconnect delay cap")
-    buffer_frames: int = Field(2, ge=1, le=64, description="frames queued per camera; oldest dropped")
+    buffer_frames: int = Field(
+        2, ge=1, le=64, description="frames queued per camera; oldest dropped"
+    )
     open_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream open timeout")
     read_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream read timeout")
 
 
 class CameraConfig(_Strict):
-    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="camera name")
+    name: str = Field(
+        ..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="camera name"
+    )
     url: str = Field(..., min_length=1, description="file path, rtsp://, http(s):// MJPEG URL")
     max_fps: float = Field(5.0, gt=0.0, le=60.0, description="cap on analysed frames per second")
     enabled: bool = Field(True, description="start this camera with `vigil serve`")
@@ -91,13 +128,17 @@ class RetentionConfig(_Strict):
     crop_days: int = Field(30, ge=1, le=3650, description="alert face crops")
     count_days: int = Field(730, ge=1, le=3650, description="aggregate per-minute face counts")
     audit_days: int = Field(183, ge=183, le=36500, description="audit log (at least 6 months)")
-    run_every_minutes: int = Field(60, ge=1, le=1440, description="how often the retention job runs")
+    run_every_minutes: int = Field(
+        60, ge=1, le=1440, description="how often the retention job runs"
+    )
 
 
 class ServerConfig(_Strict):
     host: str = Field("127.0.0.1", description="address `vigil serve` binds")
     port: int = Field(8000, ge=1, le=65535, description="port `vigil serve` binds")
-    secret_key: SecretStr | None = Field(None, description="session/CSRF signing key (generated by init)")
+    secret_key: SecretStr | None = Field(
+        None, description="session/CSRF signing key (generated by init)"
+    )
     session_hours: float = Field(8.0, gt=0, le=168, description="session lifetime")
     login_max_failures: int = Field(5, ge=1, le=100, description="failed logins before lockout")
     lockout_minutes: float = Field(15.0, gt=0, le=1440, description="lockout duration")
@@ -117,8 +158,12 @@ class ServerConfig(_Strict):
 
 
 class SecurityConfig(_Strict):
-    key_file: Path | None = Field(None, description="AES-256 data key file (default HOME/keys/data.key)")
-    signing_key_file: Path | None = Field(None, description="Ed25519 key (default HOME/keys/signing.key)")
+    key_file: Path | None = Field(
+        None, description="AES-256 data key file (default HOME/keys/data.key)"
+    )
+    signing_key_file: Path | None = Field(
+        None, description="Ed25519 key (default HOME/keys/signing.key)"
+    )
 
 
 class AlertsOutConfig(_Strict):
@@ -132,7 +177,9 @@ class AlertsOutConfig(_Strict):
 class Settings(_Strict):
     home: Path = Field(Path("vigil-home"), description="data folder: database, keys, config")
     model_pack: PackName = Field("dlib", description="face model pack: dlib (default) or onnx")
-    shared: Path = Field(default_factory=lambda: default_shared(), description="test/benchmark data root")
+    shared: Path = Field(
+        default_factory=lambda: default_shared(), description="test/benchmark data root"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in HOME")
     dlib: DlibConfig = Field(default_factory=DlibConfig)
     onnx: OnnxConfig = Field(default_factory=OnnxConfig)
@@ -140,13 +187,17 @@ class Settings(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     matching: MatchingConfig = Field(default_factory=MatchingConfig)
     sources: SourceConfig = Field(default_factory=SourceConfig)
-    cameras: list[CameraConfig] = Field(default_factory=list, description="cameras `vigil serve` runs")
+    cameras: list[CameraConfig] = Field(
+        default_factory=list, description="cameras `vigil serve` runs"
+    )
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     alerts_out: AlertsOutConfig = Field(default_factory=AlertsOutConfig)
     max_image_bytes: int = Field(20_000_000, ge=1024, description="largest accepted image upload")
-    max_image_pixels: int = Field(40_000_000, ge=10_000, description="largest accepted decoded image")
+    max_image_pixels: int = Field(
+        40_000_000, ge=10_000, description="largest accepted decoded image"
+    )
 
     @property
     def db_url(self) -> str:
@@ -214,10 +265,12 @@ def load_settings(
     """
     env = dict(os.environ if environ is None else environ)
     env_tree: dict[str, Any] = {}
-    for name, path in ENV_OVERRIDES.items():
+    for name, keys in ENV_OVERRIDES.items():
         if env.get(name):
-            _set_path(env_tree, path, env[name])
-    home = Path(overrides.get("home") or env_tree.get("home") or Settings.model_fields["home"].default)
+            _set_path(env_tree, keys, env[name])
+    home = Path(
+        overrides.get("home") or env_tree.get("home") or Settings.model_fields["home"].default
+    )
     path = config_file or (home / "vigil.yaml")
     tree: dict[str, Any] = _read_yaml(path) if (config_file or path.exists()) else {}
     _merge(tree, env_tree)

@@ -18,7 +18,12 @@ LANDMARK_COUNT = 5
 
 
 def _check_image(name: str, image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
         got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
         raise ValueError(f"{name}: expected a uint8 HxWx3 BGR array, got {got}")
 
@@ -71,7 +76,10 @@ class BBox:
 
     def clipped(self, width: int, height: int) -> BBox:
         return BBox(
-            max(0.0, self.x1), max(0.0, self.y1), min(float(width), self.x2), min(float(height), self.y2)
+            max(0.0, self.x1),
+            max(0.0, self.y1),
+            min(float(width), self.x2),
+            min(float(height), self.y2),
         )
 
 
@@ -86,8 +94,9 @@ class Detection:
     def __post_init__(self) -> None:
         lm = self.landmarks
         if not isinstance(lm, np.ndarray) or lm.shape != (LANDMARK_COUNT, 2):
+            got = getattr(lm, "shape", type(lm))
             raise ValueError(
-                f"Detection.landmarks: expected shape ({LANDMARK_COUNT}, 2), got {getattr(lm, 'shape', type(lm))}"
+                f"Detection.landmarks: expected shape ({LANDMARK_COUNT}, 2), got {got}"
             )
 
 

@@ -14,8 +14,17 @@ def test_migrate_is_idempotent_and_creates_schema(tmp_path: Path) -> None:
     db.migrate()
     db.migrate()
     tables = set(inspect(db.engine).get_table_names())
-    assert {"authorizations", "watchlists", "subjects", "templates", "alerts", "face_counts",
-            "audit_events", "users", "alembic_version"} <= tables
+    assert {
+        "authorizations",
+        "watchlists",
+        "subjects",
+        "templates",
+        "alerts",
+        "face_counts",
+        "audit_events",
+        "users",
+        "alembic_version",
+    } <= tables
     # No table could hold unmatched faces or tracks.
     assert not any("track" in t or "stranger" in t or "probe" in t for t in tables)
 

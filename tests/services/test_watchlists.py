@@ -16,13 +16,16 @@ from vigil.types import Embedding, Quality, ValidatedFace
 
 def _face(seed: int) -> ValidatedFace:
     vec = np.random.default_rng(seed).normal(size=128).astype(np.float32)
-    return ValidatedFace(Embedding.normalised(vec, "dlib"), Quality(1, 1, 1, 0.9), b"\xff\xd8jpeg", f"p{seed}.jpg")
+    return ValidatedFace(
+        Embedding.normalised(vec, "dlib"), Quality(1, 1, 1, 0.9), b"\xff\xd8jpeg", f"p{seed}.jpg"
+    )
 
 
 @pytest.fixture()
 def svc(db: Database) -> WatchlistService:
     AuthorizationService(db).create(
-        AuthorizationInput("CO-1", "victim_search", "order", "Court", utcnow() + timedelta(days=1)), actor="t"
+        AuthorizationInput("CO-1", "victim_search", "order", "Court", utcnow() + timedelta(days=1)),
+        actor="t",
     )
     return WatchlistService(db, DataCipher(b"k" * 32))
 
@@ -49,7 +52,9 @@ def test_enroll_seals_templates_and_counts_subjects(svc: WatchlistService, db: D
         ("nope", "A", [1], NotFound),
     ],
 )
-def test_enroll_errors(svc: WatchlistService, watchlist: str, name: str, faces: list, error: type) -> None:
+def test_enroll_errors(
+    svc: WatchlistService, watchlist: str, name: str, faces: list, error: type
+) -> None:
     svc.create("missing", "CO-1", actor="t")
     with pytest.raises(error):
         svc.enroll(watchlist, name, [_face(i) for i in faces], actor="t")
@@ -70,9 +75,20 @@ def test_revocation_purges_subjects_templates_alerts(svc: WatchlistService, db: 
         subj = s.get(Subject, enrolled.subject_id)
         assert subj is not None
         now = utcnow()
-        s.add(Alert(camera="c", subject_id=subj.id, watchlist_id=subj.watchlist_id,
-                    authorization_id=subj.watchlist.authorization_id, score=0.9, threshold=0.5,
-                    pack="dlib", first_seen=now, last_seen=now, crop=b"sealed"))
+        s.add(
+            Alert(
+                camera="c",
+                subject_id=subj.id,
+                watchlist_id=subj.watchlist_id,
+                authorization_id=subj.watchlist.authorization_id,
+                score=0.9,
+                threshold=0.5,
+                pack="dlib",
+                first_seen=now,
+                last_seen=now,
+                crop=b"sealed",
+            )
+        )
     purged = AuthorizationService(db).end("CO-1", AuthorizationStatus.revoked, actor="t")
     assert purged == {"alerts": 1, "templates": 1, "subjects": 1}
     with db.read() as s:

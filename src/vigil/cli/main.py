@@ -23,8 +23,12 @@ app = typer.Typer(
 def main(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="YAML config file (default: $VIGIL_HOME/vigil.yaml)",
-        exists=False, dir_okay=False,
+        None,
+        "--config",
+        "-c",
+        help="YAML config file (default: $VIGIL_HOME/vigil.yaml)",
+        exists=False,
+        dir_okay=False,
     ),
 ) -> None:
     ctx.obj = CliState(config)

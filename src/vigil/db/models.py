@@ -51,7 +51,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Purpose(str, enum.Enum):
+class Purpose(enum.StrEnum):
     missing_person = "missing_person"
     victim_search = "victim_search"
     imminent_threat = "imminent_threat"
@@ -59,20 +59,20 @@ class Purpose(str, enum.Enum):
     consented_access = "consented_access"
 
 
-class AuthorizationStatus(str, enum.Enum):
+class AuthorizationStatus(enum.StrEnum):
     active = "active"
     revoked = "revoked"
     refused = "refused"
 
 
-class AlertStatus(str, enum.Enum):
+class AlertStatus(enum.StrEnum):
     candidate = "candidate"  # no review yet
     pending_second = "pending_second"  # one confirmation, needs a second different user
     confirmed = "confirmed"
     rejected = "rejected"  # a false alert
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     admin = "admin"
     supervisor = "supervisor"
     operator = "operator"
@@ -102,7 +102,9 @@ class Watchlist(Base):
     __tablename__ = "watchlists"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True, index=True)
-    authorization_id: Mapped[int] = mapped_column(ForeignKey("authorizations.id", ondelete="CASCADE"))
+    authorization_id: Mapped[int] = mapped_column(
+        ForeignKey("authorizations.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     authorization: Mapped[Authorization] = relationship(back_populates="watchlists")
     subjects: Mapped[list[Subject]] = relationship(
@@ -113,7 +115,9 @@ class Watchlist(Base):
 class Subject(Base):
     __tablename__ = "subjects"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"), index=True)
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     watchlist: Mapped[Watchlist] = relationship(back_populates="subjects")
@@ -124,11 +128,13 @@ class Subject(Base):
 
 
 class Template(Base):
-    """One enrolled face: embedding per pack plus the enrolled photo's face crop (both biometric)."""
+    """One enrolled face: embedding per pack and the enrolled photo's face crop (biometric)."""
 
     __tablename__ = "templates"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
     pack: Mapped[str] = mapped_column(String(32), index=True)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32 bytes, encrypted when a key is set
@@ -153,7 +159,9 @@ class Alert(Base):
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera: Mapped[str] = mapped_column(String(64), index=True)
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
     watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
     authorization_id: Mapped[int] = mapped_column(
         ForeignKey("authorizations.id", ondelete="CASCADE"), index=True
@@ -164,7 +172,9 @@ class Alert(Base):
     pack: Mapped[str] = mapped_column(String(32))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # JPEG, bystanders masked
+    crop: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True
+    )  # JPEG, bystanders masked
     crop_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[AlertStatus] = mapped_column(
         Enum(AlertStatus, native_enum=False, length=16), default=AlertStatus.candidate, index=True

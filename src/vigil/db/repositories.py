@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Result, delete, func, select
 from sqlalchemy.orm import Session
 
 from vigil.db.models import (
@@ -23,13 +24,20 @@ from vigil.errors import Conflict, NotFound
 from vigil.types import GalleryEntry
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows a DELETE/UPDATE touched (CursorResult.rowcount; 0 if the driver doesn't say)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class AuthorizationRepo:
     def __init__(self, session: Session) -> None:
         self.s = session
 
     def add(self, auth: Authorization) -> Authorization:
         if self.s.scalar(select(Authorization.id).where(Authorization.reference == auth.reference)):
-            raise Conflict(f"authorization {auth.reference!r} already exists", hint="use another reference")
+            raise Conflict(
+                f"authorization {auth.reference!r} already exists", hint="use another reference"
+            )
         self.s.add(auth)
         self.s.flush()
         return auth
@@ -80,7 +88,12 @@ class WatchlistRepo:
         return self.s.scalars(select(Watchlist).where(Watchlist.authorization_id == auth_id)).all()
 
     def subject_count(self, watchlist_id: int) -> int:
-        return self.s.scalar(select(func.count(Subject.id)).where(Subject.watchlist_id == watchlist_id)) or 0
+        return (
+            self.s.scalar(
+                select(func.count(Subject.id)).where(Subject.watchlist_id == watchlist_id)
+            )
+            or 0
+        )
 
 
 class SubjectRepo:
@@ -89,7 +102,9 @@ class SubjectRepo:
 
     def add(self, subject: Subject) -> Subject:
         exists = self.s.scalar(
-            select(Subject.id).where(Subject.watchlist_id == subject.watchlist_id, Subject.name == subject.name)
+            select(Subject.id).where(
+                Subject.watchlist_id == subject.watchlist_id, Subject.name == subject.name
+            )
         )
         if exists:
             raise Conflict(f"subject {subject.name!r} is already in this watchlist")
@@ -98,7 +113,9 @@ class SubjectRepo:
         return subject
 
     def find(self, watchlist_id: int, name: str) -> Subject | None:
-        return self.s.scalar(select(Subject).where(Subject.watchlist_id == watchlist_id, Subject.name == name))
+        return self.s.scalar(
+            select(Subject).where(Subject.watchlist_id == watchlist_id, Subject.name == name)
+        )
 
     def get(self, subject_id: int) -> Subject:
         found = self.s.get(Subject, subject_id)
@@ -107,15 +124,19 @@ class SubjectRepo:
         return found
 
     def list(self, watchlist_id: int) -> Sequence[Subject]:
-        return self.s.scalars(select(Subject).where(Subject.watchlist_id == watchlist_id).order_by(Subject.id)).all()
+        return self.s.scalars(
+            select(Subject).where(Subject.watchlist_id == watchlist_id).order_by(Subject.id)
+        ).all()
 
     def delete(self, subject: Subject) -> dict[str, int]:
         """Delete a subject with its templates and alerts (rows, not just flags)."""
-        alerts = self.s.execute(delete(Alert).where(Alert.subject_id == subject.id)).rowcount
-        templates = self.s.execute(delete(Template).where(Template.subject_id == subject.id)).rowcount
+        alerts = _rowcount(self.s.execute(delete(Alert).where(Alert.subject_id == subject.id)))
+        templates = _rowcount(
+            self.s.execute(delete(Template).where(Template.subject_id == subject.id))
+        )
         self.s.delete(subject)
         self.s.flush()
-        return {"alerts": alerts or 0, "templates": templates or 0, "subjects": 1}
+        return {"alerts": alerts, "templates": templates, "subjects": 1}
 
 
 class TemplateRepo:
@@ -131,7 +152,9 @@ class TemplateRepo:
         return self.s.scalars(select(Template).order_by(Template.id)).all()
 
     def first_for_subject(self, subject_id: int) -> Template | None:
-        return self.s.scalar(select(Template).where(Template.subject_id == subject_id).order_by(Template.id))
+        return self.s.scalar(
+            select(Template).where(Template.subject_id == subject_id).order_by(Template.id)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +233,7 @@ class AlertRepo:
         return self.s.scalars(q).all()
 
     def delete_for_authorization(self, auth_id: int) -> int:
-        return self.s.execute(delete(Alert).where(Alert.authorization_id == auth_id)).rowcount or 0
+        return _rowcount(self.s.execute(delete(Alert).where(Alert.authorization_id == auth_id)))
 
 
 class CountRepo:
@@ -219,8 +242,12 @@ class CountRepo:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def add(self, camera: str, minute: datetime, *, faces: int, tracks: int, embedded_tracks: int) -> None:
-        row = self.s.scalar(select(FaceCount).where(FaceCount.camera == camera, FaceCount.minute == minute))
+    def add(
+        self, camera: str, minute: datetime, *, faces: int, tracks: int, embedded_tracks: int
+    ) -> None:
+        row = self.s.scalar(
+            select(FaceCount).where(FaceCount.camera == camera, FaceCount.minute == minute)
+        )
         if row is None:
             row = FaceCount(camera=camera, minute=minute, faces=0, tracks=0, embedded_tracks=0)
             self.s.add(row)

@@ -61,7 +61,9 @@ class Database:
         try:
             yield session
         except OperationalError as exc:
-            raise StorageError(f"database read failed: {exc.orig}", hint="run `vigil migrate`") from exc
+            raise StorageError(
+                f"database read failed: {exc.orig}", hint="run `vigil migrate`"
+            ) from exc
         finally:
             session.close()
 
@@ -75,7 +77,9 @@ class Database:
                 session.commit()
             except SQLAlchemyError as exc:
                 session.rollback()
-                raise StorageError(f"database write failed: {exc}", hint="run `vigil migrate`") from exc
+                raise StorageError(
+                    f"database write failed: {exc}", hint="run `vigil migrate`"
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise

@@ -90,10 +90,14 @@ class FaceCropper:
         return encode_jpeg(patch, self.jpeg_quality)
 
     @staticmethod
-    def _restore_matched_face(patch: np.ndarray, image: np.ndarray, box: BBox, region: CropRegion) -> None:
+    def _restore_matched_face(
+        patch: np.ndarray, image: np.ndarray, box: BBox, region: CropRegion
+    ) -> None:
         """A neighbour's grown mask may reach over the matched face: put its tight box back."""
         h, w = image.shape[:2]
         tight = box.clipped(w, h)
         x1, y1 = int(np.floor(tight.x1)), int(np.floor(tight.y1))
         x2, y2 = int(np.ceil(tight.x2)), int(np.ceil(tight.y2))
-        patch[y1 - region.y1 : y2 - region.y1, x1 - region.x1 : x2 - region.x1] = image[y1:y2, x1:x2]
+        patch[y1 - region.y1 : y2 - region.y1, x1 - region.x1 : x2 - region.x1] = image[
+            y1:y2, x1:x2
+        ]

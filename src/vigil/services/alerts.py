@@ -22,7 +22,7 @@ from typing import Literal
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
 from vigil.config import Settings
-from vigil.db.models import Alert, AlertStatus, AuthorizationStatus
+from vigil.db.models import Alert, AlertStatus, Authorization, AuthorizationStatus
 from vigil.db.repositories import AlertRepo, AuthorizationRepo, SubjectRepo, WatchlistRepo
 from vigil.db.session import Database
 from vigil.errors import PermissionDenied
@@ -128,16 +128,7 @@ class AlertStore:
         entry = candidate.match.entry
         with self.db.write() as s:
             auth = AuthorizationRepo(s).get_by_id(entry.authorization_id)
-            covered = auth.cameras is None or candidate.camera in auth.cameras
-            in_window = (
-                auth.valid_from <= candidate.first_seen and candidate.last_seen < auth.expires_at
-            )
-            if auth.status is not AuthorizationStatus.active or not covered or not in_window:
-                raise PermissionDenied(
-                    f"authorization {auth.reference!r} ({auth.status.value}) does not cover camera "
-                    f"{candidate.camera!r} at {candidate.last_seen.isoformat()}; "
-                    "the candidate was discarded"
-                )
+            _check_authority(auth, candidate)
             subject = SubjectRepo(s).get(entry.subject_id)
             watchlist = WatchlistRepo(s).get_by_id(entry.watchlist_id)
             alert = AlertRepo(s).add(
@@ -164,20 +155,7 @@ class AlertStore:
                 actor=ACTOR,
                 action="alert.candidate",
                 target=f"alert:{alert.id}",
-                details={
-                    "input": {
-                        "camera": candidate.camera,
-                        "from": candidate.first_seen.isoformat(),
-                        "to": candidate.last_seen.isoformat(),
-                        "template_id": entry.template_id,
-                    },
-                    "subject": subject.name,
-                    "watchlist": watchlist.name,
-                    "authorization": auth.reference,
-                    "score": round(candidate.match.score, 4),
-                    "threshold": alert.threshold,
-                    "pack": self.pack,
-                },
+                details=_audit_details(candidate, alert, watchlist.name, auth.reference),
             )
             event = event_for(
                 alert,
@@ -209,3 +187,35 @@ class AlertStore:
                 reference=AuthorizationRepo(s).get_by_id(alert.authorization_id).reference,
             )
         self.bus.publish(event)
+
+
+def _check_authority(auth: Authorization, candidate: CandidateAlert) -> None:
+    """Defence in depth: the authorization must still hold when the alert is written."""
+    covered = auth.cameras is None or candidate.camera in auth.cameras
+    in_window = auth.valid_from <= candidate.first_seen and candidate.last_seen < auth.expires_at
+    if auth.status is not AuthorizationStatus.active or not covered or not in_window:
+        raise PermissionDenied(
+            f"authorization {auth.reference!r} ({auth.status.value}) does not cover camera "
+            f"{candidate.camera!r} at {candidate.last_seen.isoformat()}; "
+            "the candidate was discarded"
+        )
+
+
+def _audit_details(
+    candidate: CandidateAlert, alert: Alert, watchlist: str, reference: str
+) -> dict[str, object]:
+    """What EU AI Act Art 12(3) asks of a match: the input, the reference database, the score."""
+    return {
+        "input": {
+            "camera": candidate.camera,
+            "from": candidate.first_seen.isoformat(),
+            "to": candidate.last_seen.isoformat(),
+            "template_id": candidate.match.entry.template_id,
+        },
+        "subject": candidate.match.entry.subject_name,
+        "watchlist": watchlist,
+        "authorization": reference,
+        "score": round(candidate.match.score, 4),
+        "threshold": alert.threshold,
+        "pack": alert.pack,
+    }

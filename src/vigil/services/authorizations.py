@@ -27,7 +27,9 @@ class AuthorizationInput:
 
     def validated(self) -> AuthorizationInput:
         if not self.reference.strip():
-            raise InputError("the authorization reference is empty", hint="give the order's reference number")
+            raise InputError(
+                "the authorization reference is empty", hint="give the order's reference number"
+            )
         if self.purpose not in Purpose.__members__:
             raise InputError(
                 f"purpose {self.purpose!r} is not allowed",
@@ -35,12 +37,18 @@ class AuthorizationInput:
             )
         for name, value in (("legal basis", self.legal_basis), ("authority", self.authority)):
             if not value.strip():
-                raise InputError(f"the {name} is empty", hint=f"state the {name} of this authorization")
+                raise InputError(
+                    f"the {name} is empty", hint=f"state the {name} of this authorization"
+                )
         start = self.valid_from or utcnow()
         if self.expires_at <= start:
-            raise InputError("expiry must be after the start of validity", hint="check --expires/--valid-from")
+            raise InputError(
+                "expiry must be after the start of validity", hint="check --expires/--valid-from"
+            )
         if self.cameras is not None and not self.cameras:
-            raise InputError("the camera scope is empty", hint="omit --cameras to cover all cameras")
+            raise InputError(
+                "the camera scope is empty", hint="omit --cameras to cover all cameras"
+            )
         return self
 
 
@@ -64,9 +72,18 @@ class AuthorizationService:
                     created_by=actor,
                 )
             )
-            audit.record(s, actor=actor, action="authorization.create", target=auth.reference,
-                         details={"purpose": data.purpose, "expires_at": data.expires_at,
-                                  "cameras": data.cameras, "authority": auth.authority})
+            audit.record(
+                s,
+                actor=actor,
+                action="authorization.create",
+                target=auth.reference,
+                details={
+                    "purpose": data.purpose,
+                    "expires_at": data.expires_at,
+                    "cameras": data.cameras,
+                    "authority": auth.authority,
+                },
+            )
             return auth
 
     def list(self) -> Sequence[Authorization]:
@@ -85,7 +102,11 @@ class AuthorizationService:
             auth = AuthorizationRepo(s).get(reference)
             if auth.status is not AuthorizationStatus.active:
                 raise Conflict(f"authorization {reference!r} is already {auth.status.value}")
-            purged = {"alerts": AlertRepo(s).delete_for_authorization(auth.id), "templates": 0, "subjects": 0}
+            purged = {
+                "alerts": AlertRepo(s).delete_for_authorization(auth.id),
+                "templates": 0,
+                "subjects": 0,
+            }
             subjects = SubjectRepo(s)
             for wl in WatchlistRepo(s).for_authorization(auth.id):
                 for subject in list(subjects.list(wl.id)):

@@ -43,16 +43,26 @@ class WatchlistService:
         with self.db.write() as s:
             auth = AuthorizationRepo(s).get(authorization_reference)
             wl = WatchlistRepo(s).add(Watchlist(name=name.strip(), authorization_id=auth.id))
-            audit.record(s, actor=actor, action="watchlist.create", target=wl.name,
-                         details={"authorization": auth.reference})
+            audit.record(
+                s,
+                actor=actor,
+                action="watchlist.create",
+                target=wl.name,
+                details={"authorization": auth.reference},
+            )
             return wl
 
     def list(self) -> list[WatchlistView]:
         with self.db.read() as s:
             repo = WatchlistRepo(s)
             return [
-                WatchlistView(wl.id, wl.name, wl.authorization.reference, wl.authorization.purpose.value,
-                              repo.subject_count(wl.id))
+                WatchlistView(
+                    wl.id,
+                    wl.name,
+                    wl.authorization.reference,
+                    wl.authorization.purpose.value,
+                    repo.subject_count(wl.id),
+                )
                 for wl in repo.list()
             ]
 
@@ -60,13 +70,16 @@ class WatchlistService:
         with self.db.read() as s:
             return SubjectRepo(s).list(WatchlistRepo(s).get(watchlist).id)
 
-    def enroll(self, watchlist: str, subject_name: str, faces: Sequence[ValidatedFace], *,
-               actor: str) -> EnrollResult:
+    def enroll(
+        self, watchlist: str, subject_name: str, faces: Sequence[ValidatedFace], *, actor: str
+    ) -> EnrollResult:
         """Add a subject (or templates to an existing one) from validated faces."""
         if not subject_name.strip():
             raise InputError("the subject name is empty", hint="give the person's name")
         if not faces:
-            raise InputError("no usable photo to enroll", hint="give at least one photo with one clear face")
+            raise InputError(
+                "no usable photo to enroll", hint="give at least one photo with one clear face"
+            )
         with self.db.write() as s:
             wl = WatchlistRepo(s).get(watchlist)
             subjects = SubjectRepo(s)
@@ -75,14 +88,28 @@ class WatchlistService:
             )
             templates = TemplateRepo(s)
             for face in faces:
-                tpl = templates.add(Template(subject_id=subject.id, pack=face.embedding.pack,
-                                             dim=int(face.embedding.vector.shape[0]), vector=b"",
-                                             quality=face.quality.score, encrypted=True))
+                tpl = templates.add(
+                    Template(
+                        subject_id=subject.id,
+                        pack=face.embedding.pack,
+                        dim=int(face.embedding.vector.shape[0]),
+                        vector=b"",
+                        quality=face.quality.score,
+                        encrypted=True,
+                    )
+                )
                 aad = f"template:{tpl.id}".encode()
-                tpl.vector = self.cipher.seal(face.embedding.vector.astype(np.float32).tobytes(), aad)
+                tpl.vector = self.cipher.seal(
+                    face.embedding.vector.astype(np.float32).tobytes(), aad
+                )
                 tpl.photo = self.cipher.seal(face.crop_jpeg, aad + b":photo")
-            audit.record(s, actor=actor, action="subject.enroll", target=f"{wl.name}/{subject.name}",
-                         details={"photos": [f.source_name for f in faces], "templates": len(faces)})
+            audit.record(
+                s,
+                actor=actor,
+                action="subject.enroll",
+                target=f"{wl.name}/{subject.name}",
+                details={"photos": [f.source_name for f in faces], "templates": len(faces)},
+            )
             return EnrollResult(subject.id, subject.name, len(faces))
 
     def remove_subject(self, subject_id: int, *, actor: str) -> dict[str, int]:
