@@ -286,7 +286,7 @@ def load_settings(
         raise ConfigError(
             key,
             first["msg"],
-            hint=f"(fix it in {path} or the matching VIGIL_* environment variable)",
+            hint=f"fix it in {path} or the matching VIGIL_* environment variable",
         ) from exc
 
 

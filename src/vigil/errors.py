@@ -32,10 +32,18 @@ class VigilError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
-        super().__init__(f"{message} {hint}" if hint else message)
+        super().__init__(_join(message, hint))
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}" if self.hint else self.message
+        return _join(self.message, self.hint)
+
+
+def _join(message: str, hint: str | None) -> str:
+    """'what went wrong. How to fix it.'"""
+    if not hint:
+        return message
+    sep = " " if message.rstrip().endswith((".", "!", "?", ":", ";")) else ". "
+    return f"{message.rstrip()}{sep}{hint[:1].upper()}{hint[1:]}"
 
 
 class ConfigError(VigilError):

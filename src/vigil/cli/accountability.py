@@ -73,10 +73,14 @@ def audit_verify(
         data["ok"] = report.ok
         console.print_json(json.dumps(data))
     else:
+        signed = (
+            f"signed through record {report.signed_through}"
+            if report.signed_through is not None
+            else "head not signed yet (`vigil audit sign`, or `vigil serve` signs periodically)"
+        )
         console.print(
             f"{report.records:,} records ({report.first_id}..{report.last_id}), "
-            f"{report.signatures} signatures, signed through record {report.signed_through}; "
-            f"signing key {report.public_key}"
+            f"{report.signatures} signatures, {signed}; signing key {report.public_key}"
         )
     if report.problem is not None:
         p = report.problem

@@ -30,6 +30,7 @@ import yaml
 from pydantic import SecretStr
 from rich.table import Table
 
+from vigil.accountability.signing import settings_signer, signing_key_path
 from vigil.cli.common import cli_errors, console, err_console, state
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
@@ -103,6 +104,7 @@ def initialise(settings: Settings, config_path: Path, admin: str) -> tuple[Setti
     final = settings.model_copy(update={"server": server})
     context = build_context(final)
     try:
+        settings_signer(final, create=True)  # the audit-signing key, created 0600 now
         _, password = create_user(context.db, admin, Role.admin, actor="vigil init")
     finally:
         context.close()
@@ -128,6 +130,7 @@ def init_command(
     console.print(
         f"  data key: {final.home / 'keys' / 'data.key'} (back it up, or templates are lost)"
     )
+    console.print(f"  audit signing key: {signing_key_path(final)}")
     console.print(f"\nAdministrator [bold]{admin}[/bold], one-time password (shown only now):")
     console.print(f"  [bold yellow]{password}[/bold yellow]", highlight=False)
     console.print("Log in with it and choose your own password. Then run: vigil serve")
