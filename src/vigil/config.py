@@ -143,6 +143,11 @@ class ServerConfig(_Strict):
     login_max_failures: int = Field(5, ge=1, le=100, description="failed logins before lockout")
     lockout_minutes: float = Field(15.0, gt=0, le=1440, description="lockout duration")
     secure_cookies: bool = Field(False, description="set the Secure flag (enable behind HTTPS)")
+    metrics_public: bool = Field(
+        True,
+        description="serve /metrics (aggregate camera and alert figures, no identities) to "
+        "anonymous scrapers; false requires a login or API token",
+    )
 
     @field_validator("secret_key")
     @classmethod
@@ -158,6 +163,10 @@ class ServerConfig(_Strict):
 
 
 class SecurityConfig(_Strict):
+    data_key: SecretStr | None = Field(
+        None,
+        description="base64 AES-256 data key given directly (VIGIL_DATA_KEY); overrides key_file",
+    )
     key_file: Path | None = Field(
         None, description="AES-256 data key file (default HOME/keys/data.key)"
     )
@@ -231,6 +240,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "VIGIL_SHARED": ("shared",),
     "VIGIL_DATABASE_URL": ("database_url",),
     "VIGIL_KEY_FILE": ("security", "key_file"),
+    "VIGIL_DATA_KEY": ("security", "data_key"),
     "VIGIL_SECRET_KEY": ("server", "secret_key"),
 }
 

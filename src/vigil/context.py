@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from vigil.accountability.crypto import DataCipher, default_key_path, load_or_create_key
+from vigil.accountability.crypto import (
+    DataCipher,
+    default_key_path,
+    env_key,
+    load_or_create_key,
+)
 from vigil.config import Settings
 from vigil.db.session import Database
 
@@ -54,5 +59,5 @@ def build_context(settings: Settings, *, create: bool = True) -> AppContext:
         from vigil.db.models import Template
 
         has_data = (s.scalar(select(func.count(Template.id))) or 0) > 0
-    key = load_or_create_key(key_file, create=create and not has_data)
+    key = env_key(settings) or load_or_create_key(key_file, create=create and not has_data)
     return AppContext(settings=settings, db=db, cipher=DataCipher(key))

@@ -184,7 +184,8 @@ def test_metrics_from_statuses_and_alert_events(sup_env: tuple[Any, FakeSupervis
         'vigil_alert_latency_seconds_bucket{camera="door",le="0.5"} 1.0',
     ):
         assert line in text, line
-    assert env.client().get("/metrics").status_code == 401
+    # Open to anonymous scrapers by default (server.metrics_public); see test_route_policy.
+    assert env.client().get("/metrics").status_code == 200
 
 
 def test_each_app_has_its_own_registry(env_factory: Any) -> None:

@@ -66,7 +66,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("PUT", "/api/settings"): frozenset({A}),
     ("GET", "/api/outbound"): frozenset({A}),
     ("GET", "/api/report"): ALL,  # vigil.web.report_routes: transparency report, every role
-    ("GET", "/metrics"): ALL,
+    ("GET", "/metrics"): PUBLIC,  # aggregate figures only; see test_metrics_can_require_login
 }
 
 # Routes owned by the dashboard and accountability modules: "public" or "login" (anonymous refused).
@@ -192,3 +192,14 @@ def test_non_api_routes_refuse_anonymous_callers(
         assert status in (301, 302, 303, 307, 401, 403), (
             f"{method} {path} served an anonymous caller: {status}"
         )
+
+
+@pytest.mark.parametrize(("public", "anonymous_status"), [(True, 200), (False, 401)])
+def test_metrics_can_require_login(env_factory: Any, public: bool, anonymous_status: int) -> None:
+    env = env_factory(server={"metrics_public": public})
+    anon = TestClient(env.app)
+    response = anon.get("/metrics")
+    assert response.status_code == anonymous_status
+    if public:
+        assert "vigil_" in response.text and "text/plain" in response.headers["content-type"]
+    assert env.client(Role.auditor).get("/metrics").status_code == 200

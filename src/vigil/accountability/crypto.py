@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vigil.config import Settings
 from vigil.errors import ConfigError, IntegrityError
 
 MAGIC = b"VGL1"
@@ -67,21 +68,31 @@ def default_key_path(home: Path) -> Path:
     return home / "keys" / "data.key"
 
 
+def decode_key(raw: bytes, *, source: str, key: str = "security.key_file") -> bytes:
+    """A base64 AES-256 key; errors name the setting and where the value came from."""
+    try:
+        decoded = base64.b64decode(raw.strip(), validate=True)
+    except ValueError as exc:
+        raise ConfigError(key, f"{source} is not a base64 key", hint="restore the key") from exc
+    if len(decoded) != KEY_BYTES:
+        raise ConfigError(key, f"{source} holds {len(decoded)} bytes, expected {KEY_BYTES}")
+    return decoded
+
+
+def env_key(settings: Settings) -> bytes | None:
+    """The key given directly (security.data_key / VIGIL_DATA_KEY), if any."""
+    secret = settings.security.data_key
+    if secret is None:
+        return None
+    return decode_key(
+        secret.get_secret_value().encode(), source="VIGIL_DATA_KEY", key="security.data_key"
+    )
+
+
 def load_or_create_key(path: Path, *, create: bool) -> bytes:
     """Read a base64 key file; create one (0600) only when ``create`` is true."""
     if path.exists():
-        raw = path.read_bytes().strip()
-        try:
-            key = base64.b64decode(raw, validate=True)
-        except ValueError as exc:
-            raise ConfigError(
-                "security.key_file", f"{path} is not a base64 key", hint="restore the key file"
-            ) from exc
-        if len(key) != KEY_BYTES:
-            raise ConfigError(
-                "security.key_file", f"{path} holds {len(key)} bytes, expected {KEY_BYTES}"
-            )
-        return key
+        return decode_key(path.read_bytes(), source=str(path))
     if not create:
         raise ConfigError(
             "security.key_file",

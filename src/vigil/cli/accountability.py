@@ -144,6 +144,12 @@ def keys_rotate(
             "key rotation re-encrypts all biometric data", hint="stop `vigil serve`, then add --yes"
         )
     context = state(ctx).context()
+    if context.settings.security.data_key is not None:
+        raise InputError(
+            "the data key comes from VIGIL_DATA_KEY; rotation writes the new key to a key file",
+            hint="write the current key to a file (mode 0600), set VIGIL_KEY_FILE to it, unset "
+            "VIGIL_DATA_KEY, then run `vigil keys rotate --yes` and update your secret store",
+        )
     result = rotate_key(context.db, Path(context.key_path), actor=actor())
     console.print(
         f"rotated data key {result.old_key_id} -> {result.new_key_id}: {result.templates} "

@@ -1,4 +1,4 @@
-"""Prometheus metrics on ``GET /metrics`` (any logged-in user or API token).
+"""Prometheus metrics on ``GET /metrics`` (open while server.metrics_public, else login/token).
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry` (never the global one):
 camera figures are read from the supervisor's status snapshots at scrape time; alert counts and
@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from vigil.services.alerts import AlertEvent
 from vigil.sources.worker import CameraState, CameraStatus
-from vigil.web.deps import ALL_ROLES, Principal, require_roles, web_state
+from vigil.web.deps import current_user, web_state
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -111,6 +111,13 @@ class VigilMetrics:
         return generate_latest(self.registry)
 
 
+def metrics_access(request: Request) -> None:
+    """Open to scrapers while ``server.metrics_public`` (aggregate figures only, no identities);
+    otherwise any logged-in user or API token."""
+    if not web_state(request).settings.server.metrics_public:
+        current_user(request)
+
+
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics (text format)")
-def metrics(request: Request, _user: Principal = Depends(require_roles(*ALL_ROLES))) -> Response:
+def metrics(request: Request, _access: None = Depends(metrics_access)) -> Response:
     return Response(web_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
