@@ -161,6 +161,24 @@ def test_connection_test_with_a_real_file_and_a_dead_camera(env: Any, hamilton_c
     assert r.status_code == 200 and r.json()["ok"] is False and r.json()["message"]
 
 
+def test_a_url_can_be_tested_before_it_is_saved(env: Any, hamilton_clip: Path) -> None:
+    admin, sup = env.client(Role.admin), env.client(Role.supervisor)
+    ok = admin.post("/api/cameras/test", json={"url": str(hamilton_clip)}).json()
+    assert ok["ok"] is True and (ok["width"], ok["height"]) == (640, 360)
+    refused = sup.post("/api/cameras/test", json={"url": str(hamilton_clip)}).json()
+    assert refused["ok"] is False and "local file" in refused["message"]
+    env.settings.sources.open_timeout_seconds = 2.0
+    dead = admin.post("/api/cameras/test", json={"url": "rtsp://u:hunter2@127.0.0.1:9/x"})
+    assert dead.status_code == 200 and dead.json()["ok"] is False and dead.json()["message"]
+    assert "hunter2" not in dead.text
+    assert admin.get("/api/cameras").json() == []  # nothing was saved
+    audit = admin.get("/api/audit", params={"action": "camera.test"}).json()
+    items = audit["items"] if isinstance(audit, dict) else audit
+    assert len(items) == 3 and all("hunter2" not in str(i) for i in items)
+    bad = admin.post("/api/cameras/test", json={"url": ""})
+    assert bad.status_code == 422
+
+
 def test_metrics_from_statuses_and_alert_events(sup_env: tuple[Any, FakeSupervisor]) -> None:
     env, fake = sup_env
     fake.start_camera(CameraConfig(name="door", url="rtsp://h/x", max_fps=5))

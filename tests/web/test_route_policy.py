@@ -53,6 +53,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("PATCH", "/api/cameras/{camera_id}"): MANAGERS,
     ("DELETE", "/api/cameras/{camera_id}"): MANAGERS,
     ("POST", "/api/cameras/{camera_id}/test"): MANAGERS,
+    ("POST", "/api/cameras/test"): MANAGERS,
     ("POST", "/api/cameras/{camera_id}/start"): MANAGERS,
     ("POST", "/api/cameras/{camera_id}/stop"): MANAGERS,
     ("GET", "/api/cameras/{camera_id}/preview"): REVIEWERS,

@@ -151,6 +151,13 @@ class CameraService:
             )
             return camera
 
+    def record_url_test(self, masked_url: str, *, ok: bool, actor: str) -> None:
+        """Audit a connection test of a URL not saved yet (credentials already masked)."""
+        with self.db.write() as s:
+            audit.record(
+                s, actor=actor, action="camera.test", target=masked_url, details={"ok": ok}
+            )
+
     def record(
         self, camera: Camera, action: str, *, actor: str, details: dict[str, object] | None = None
     ) -> None:

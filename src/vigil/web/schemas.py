@@ -190,6 +190,10 @@ class CameraCreate(_In):
     enabled: bool = True
 
 
+class CameraTestRequest(_In):
+    url: str = Field(..., min_length=1, max_length=2000)
+
+
 class CameraUpdate(_In):
     name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str | None = Field(None, min_length=1, max_length=2000)

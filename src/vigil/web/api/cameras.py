@@ -11,7 +11,7 @@ from vigil.db.models import Camera, Role
 from vigil.errors import NotFound
 from vigil.services.cameras import CameraInput, to_config
 from vigil.sources.capture import redact_url
-from vigil.sources.probe import test_connection
+from vigil.sources.probe import ConnectionTest, test_connection
 from vigil.web.app import WebState
 from vigil.web.deps import ALL_ROLES, MANAGERS, REVIEWERS, Principal, require_roles, web_state
 from vigil.web.errors import ServiceUnavailable
@@ -19,6 +19,7 @@ from vigil.web.schemas import (
     CameraCreate,
     CameraPublic,
     CameraStatusPublic,
+    CameraTestRequest,
     CameraUpdate,
     ConnectionTestPublic,
     EntityId,
@@ -139,6 +140,22 @@ def remove_camera(
 
 
 @router.post(
+    "/cameras/test",
+    response_model=ConnectionTestPublic,
+    summary="Test a URL before saving it: open, read one frame, report (local files: admins only)",
+)
+def test_url(
+    body: CameraTestRequest, request: Request, user: Principal = Depends(managers)
+) -> ConnectionTestPublic:
+    state = web_state(request)
+    result = test_connection(
+        body.url, state.settings.sources.open_timeout_seconds, allow_files=user.role is Role.admin
+    )
+    state.cameras.record_url_test(result.url, ok=result.ok, actor=user.username)
+    return _public_test(result)
+
+
+@router.post(
     "/cameras/{camera_id}/test",
     response_model=ConnectionTestPublic,
     summary="Open the camera's stream, read one frame, report (local files: admins only)",
@@ -152,6 +169,10 @@ def test_camera(
         camera.url, state.settings.sources.open_timeout_seconds, allow_files=user.role is Role.admin
     )
     state.cameras.record(camera, "camera.test", actor=user.username, details={"ok": result.ok})
+    return _public_test(result)
+
+
+def _public_test(result: ConnectionTest) -> ConnectionTestPublic:
     return ConnectionTestPublic(
         ok=result.ok,
         url=result.url,

@@ -7,6 +7,7 @@
     cameras: "/api/cameras",
     camera: (id) => `/api/cameras/${id}`,
     test: (id) => `/api/cameras/${id}/test`,
+    testUrl: "/api/cameras/test",
     start: (id) => `/api/cameras/${id}/start`,
     stop: (id) => `/api/cameras/${id}/stop`,
     users: "/api/users",
@@ -64,12 +65,12 @@
     document.getElementById("cam-cancel").classList.remove("hidden");
   }
 
-  async function testConnection(id) {
-    const out = document.getElementById("cam-error");
+  async function testConnection(id, url) {
+    const out = document.getElementById(url ? "cam-result" : "cam-error");
     out.className = "banner notice";
     out.textContent = "Testing connection…";
     try {
-      const r = await api("POST", URLS.test(id));
+      const r = url ? await api("POST", URLS.testUrl, { url }) : await api("POST", URLS.test(id));
       if (r.ok) showOk(out, `Connected to ${esc(r.url)} in ${r.seconds.toFixed(1)} s${r.width ? ` (${r.width}×${r.height})` : ""}. ${esc(r.message)}`);
       else showError(out, `${r.url}: ${r.message}`);
     } catch (err) { showError(out, err); }
@@ -94,6 +95,11 @@
     const form = document.getElementById("cam-form");
     if (form) {
       form.addEventListener("submit", (ev) => { ev.preventDefault(); saveCamera(form); });
+      document.getElementById("cam-test-url").addEventListener("click", () => {
+        const url = form.url.value.trim();
+        if (url) testConnection(null, url);
+        else showError("cam-result", "Enter the camera's URL first, then test it.");
+      });
       document.getElementById("cam-cancel").addEventListener("click", () => { form.url.required = true; resetCamForm(form); });
     }
     document.getElementById("cam-rows").addEventListener("click", async (ev) => {
