@@ -65,7 +65,6 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def seed(context, photo: Path) -> None:
     from vigil.db.models import Role
-    from vigil.pipeline.quality import QualityGate
     from vigil.services.authorizations import AuthorizationInput, AuthorizationService
     from vigil.services.enrollment import FacePhotoValidator
     from vigil.services.users import create_user
@@ -86,12 +85,7 @@ def seed(context, photo: Path) -> None:
     lists = WatchlistService(context.db, context.cipher)
     lists.create("bench", "BENCH-1", actor="bench")
     s = context.settings
-    validator = FacePhotoValidator(
-        context.pack,
-        QualityGate(s.quality),
-        max_bytes=s.max_image_bytes,
-        max_pixels=s.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(context.pack, s)
     face = validator.validate(photo.read_bytes(), photo.name)
     lists.enroll("bench", "Lin-Manuel Miranda", [face], actor="bench")
 

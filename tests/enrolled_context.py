@@ -13,7 +13,6 @@ import pytest
 
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
-from vigil.pipeline.quality import QualityGate
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.enrollment import FacePhotoValidator
 from vigil.services.watchlists import WatchlistService
@@ -41,12 +40,7 @@ def lin_context(onnx_settings: Settings, photos: Path) -> Iterator[AppContext]:
     )
     watchlists = WatchlistService(context.db, context.cipher)
     watchlists.create("missing", REFERENCE, actor="test")
-    validator = FacePhotoValidator(
-        context.pack,
-        QualityGate(onnx_settings.quality),
-        max_bytes=onnx_settings.max_image_bytes,
-        max_pixels=onnx_settings.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(context.pack, onnx_settings)
     photo = photos / "lin-manuel-miranda.png"
     watchlists.enroll(
         "missing", LIN, [validator.validate(photo.read_bytes(), photo.name)], actor="test"

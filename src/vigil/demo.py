@@ -218,16 +218,10 @@ DEMO_CAMERA = "demo-street"
 
 
 def _enroll(context: AppContext, photo: Path) -> ValidatedFace:
-    from vigil.pipeline.quality import QualityGate
     from vigil.services.enrollment import FacePhotoValidator
 
     s = context.settings
-    validator = FacePhotoValidator(
-        context.pack,
-        QualityGate(s.quality),
-        max_bytes=s.max_image_bytes,
-        max_pixels=s.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(context.pack, s)
     return validator.validate(photo.read_bytes(), photo.name)
 
 

@@ -15,7 +15,6 @@ from vigil.context import AppContext
 from vigil.db.models import Alert
 from vigil.db.repositories import GalleryRepo
 from vigil.pipeline.masking import FaceCropper
-from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.enrollment import FacePhotoValidator
@@ -50,9 +49,7 @@ def enroll(
     wls = WatchlistService(ctx.db, ctx.cipher)
     wls.create(watchlist, reference, actor="tester")
     s = ctx.settings
-    validator = FacePhotoValidator(
-        ctx.pack, QualityGate(s.quality), max_bytes=s.max_image_bytes, max_pixels=s.max_image_pixels
-    )
+    validator = FacePhotoValidator.from_settings(ctx.pack, s)
     face = validator.validate(photo.read_bytes(), photo.name)
     wls.enroll(watchlist, subject, [face], actor="tester")
     return Enrolled(ctx, reference, watchlist, subject, face.embedding.vector)

@@ -49,7 +49,6 @@ class Live:
 
 def _seed(context, photos: Path) -> None:
     """Users, an authorization, a watchlist with Lin-Manuel Miranda (real ONNX enrollment)."""
-    from vigil.pipeline.quality import QualityGate
     from vigil.services.authorizations import AuthorizationInput, AuthorizationService
     from vigil.services.enrollment import FacePhotoValidator
     from vigil.services.users import create_user
@@ -72,12 +71,7 @@ def _seed(context, photos: Path) -> None:
     lists = WatchlistService(context.db, context.cipher)
     lists.create("Hamilton cast", REFERENCE, actor="test")
     s = context.settings
-    validator = FacePhotoValidator(
-        context.pack,
-        QualityGate(s.quality),
-        max_bytes=s.max_image_bytes,
-        max_pixels=s.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(context.pack, s)
     photo = photos / "lin-manuel-miranda.png"
     lists.enroll(
         "Hamilton cast", SUBJECT, [validator.validate(photo.read_bytes(), photo.name)], actor="test"

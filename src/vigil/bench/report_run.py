@@ -24,7 +24,6 @@ from vigil.config import CameraConfig, default_shared, load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.models import Authorization
 from vigil.models.registry import create_pack
-from vigil.pipeline.quality import QualityGate
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
@@ -53,12 +52,7 @@ def _prepare(ctx: AppContext, shared: Path) -> None:
     wls = WatchlistService(ctx.db, ctx.cipher)
     wls.create("demo", REFERENCE, actor="bench")
     cfg = ctx.settings
-    validator = FacePhotoValidator(
-        ctx.pack,
-        QualityGate(cfg.quality),
-        max_bytes=cfg.max_image_bytes,
-        max_pixels=cfg.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(ctx.pack, cfg)
     photo = shared / "data" / "photos" / "lin-manuel-miranda.png"
     wls.enroll(
         "demo",

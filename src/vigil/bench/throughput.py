@@ -92,12 +92,7 @@ def memory_gallery(
     settings: Settings, pack: ModelPack, photos: Iterable[Path], threshold: float
 ) -> MemoryGallery:
     """Entries named after the photo files (stem), valid everywhere and always."""
-    validator = FacePhotoValidator(
-        pack,
-        QualityGate(settings.quality),
-        max_bytes=settings.max_image_bytes,
-        max_pixels=settings.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(pack, settings)
     entries, vectors = [], []
     for number, photo in enumerate(photos, start=1):
         face = validator.validate(Path(photo).read_bytes(), Path(photo).name)

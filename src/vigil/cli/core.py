@@ -22,7 +22,6 @@ from rich.progress import Progress, TaskID
 from vigil.cli.common import cli_errors, console, err_console, is_tty, state
 from vigil.db.models import AuthorizationStatus
 from vigil.errors import EnrollmentRejected, InputError
-from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertEvent
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.enrollment import FacePhotoValidator
@@ -168,12 +167,7 @@ def enroll(
     service = WatchlistService(context.db, context.cipher)
     service.subjects(watchlist)  # unknown watchlist: NotFound before any model is loaded
     settings = context.settings
-    validator = FacePhotoValidator(
-        context.pack,
-        QualityGate(settings.quality),
-        max_bytes=settings.max_image_bytes,
-        max_pixels=settings.max_image_pixels,
-    )
+    validator = FacePhotoValidator.from_settings(context.pack, settings)
     faces: list[ValidatedFace] = []
     for photo in photos:
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vigil.config import Settings
 from vigil.errors import EnrollmentRejected
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.models.base import ModelPack
@@ -76,6 +77,16 @@ class FacePhotoValidator:
         self.gate = gate
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+
+    @classmethod
+    def from_settings(cls, pack: ModelPack, settings: Settings) -> FacePhotoValidator:
+        """The validator every entry point uses: the quality gate and image limits in force."""
+        return cls(
+            pack,
+            QualityGate(settings.quality),
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+        )
 
     def validate(self, data: bytes, name: str) -> ValidatedFace:
         image = decode_image(data, name=name, max_bytes=self.max_bytes, max_pixels=self.max_pixels)

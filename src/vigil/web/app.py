@@ -78,16 +78,10 @@ class WebState:
             if self.validator_factory is not None:
                 self._validator = self.validator_factory()
             else:
-                from vigil.pipeline.quality import QualityGate
                 from vigil.services.enrollment import FacePhotoValidator
 
                 s = self.settings
-                self._validator = FacePhotoValidator(
-                    self.context.pack,
-                    QualityGate(s.quality),
-                    max_bytes=s.max_image_bytes,
-                    max_pixels=s.max_image_pixels,
-                )
+                self._validator = FacePhotoValidator.from_settings(self.context.pack, s)
         return self._validator
 
     def close(self) -> None:
