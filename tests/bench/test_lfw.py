@@ -137,4 +137,5 @@ def test_images_without_detection_use_the_central_fallback(
     blind = ModelPack("onnx", _Blind(), onnx_pack.embedder, onnx_pack.threshold)
     result = run_lfw(model_settings, "onnx", limit_pairs=10, pack=blind)
     assert result.no_detection == result.images and result.upscaled_detections == 0
+    assert result.accuracy_detected_pairs is None  # no pair has two detected images
     assert result.accuracy_mean > 0.7  # LFW crops are centred: the fallback still sees the face

@@ -73,6 +73,9 @@ class LfwResult:
     images: int
     upscaled_detections: int  # found only on the 2x upscaled image
     no_detection: int  # used the central-box fallback
+    # 10-fold accuracy over the pairs whose two images were both detected (None if none were
+    # missed): separates detection failures from recognition errors.
+    accuracy_detected_pairs: float | None
     seconds: float
     scores: PairScores
 
@@ -209,8 +212,8 @@ def _read(path: Path) -> np.ndarray:
 
 def embed_images(
     pack: ModelPack, root: Path, keys: list[str], progress: Progress | None = None
-) -> tuple[dict[str, np.ndarray], int, int]:
-    """Embed each image once. Returns vectors by key, upscaled count, fallback count."""
+) -> tuple[dict[str, np.ndarray], int, set[str]]:
+    """Embed each image once. Returns vectors by key, upscaled count, keys of fallback images."""
     total = len(keys) * 2  # detection pass + embedding pass
     found: dict[str, _Found] = {}
     for n, key in enumerate(keys, 1):
@@ -219,12 +222,12 @@ def embed_images(
             progress(n, total)
     vectors: dict[str, np.ndarray] = {}
     fallback_cache: dict[tuple[int, int], Detection] = {}
-    misses = 0
+    misses: set[str] = set()
     for n, key in enumerate(keys, len(keys) + 1):
         image = _read(root / key)
         detection = found[key].detection
         if detection is None:
-            misses += 1
+            misses.add(key)
             h, w = image.shape[:2]
             if (h, w) not in fallback_cache:
                 fallback_cache[(h, w)] = _fallback(found.values(), h, w)
@@ -314,6 +317,10 @@ def run_lfw(
     vectors, upscaled, misses = embed_images(model, root / "lfw-deepfunneled", keys, progress)
     scores = score_pairs(pairs, vectors)
     accuracies, thresholds = ten_fold(scores)
+    detected = [p for p in pairs if p.left not in misses and p.right not in misses]
+    detected_accuracy = (
+        float(np.mean(ten_fold(score_pairs(detected, vectors))[0])) if misses and detected else None
+    )
     return LfwResult(
         pack=model.name,
         accuracy_mean=float(np.mean(accuracies)),
@@ -325,7 +332,8 @@ def run_lfw(
         pairs=len(pairs),
         images=len(keys),
         upscaled_detections=upscaled,
-        no_detection=misses,
+        no_detection=len(misses),
+        accuracy_detected_pairs=detected_accuracy,
         seconds=time.perf_counter() - started,
         scores=scores,
     )

@@ -304,6 +304,12 @@ def bench_lfw(
         f"({result.pairs} pairs, {result.images} images, {result.seconds:.0f} s)",
         highlight=False,
     )
+    if result.accuracy_detected_pairs is not None:
+        console.print(
+            f"{result.no_detection} images had no detection (centre-box fallback); "
+            f"pairs with both images detected: {result.accuracy_detected_pairs * 100:.2f}%",
+            highlight=False,
+        )
     if as_json:
         data = result.summary() | {
             "accuracy": result.accuracy_mean,
