@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import load_settings
+from vigil.config import load_settings, settings_environment
 from vigil.errors import ConfigError
 
 
@@ -66,3 +66,20 @@ def test_strong_secret_is_accepted(tmp_path: Path) -> None:
     s = load_settings({"VIGIL_HOME": str(tmp_path)})
     assert s.server.secret_key is not None
     assert s.server.secret_key.get_secret_value() == secret
+
+
+def test_settings_environment_round_trips_and_leaves_secrets_out(tmp_path: Path) -> None:
+    env = {
+        "VIGIL_HOME": str(tmp_path),
+        "VIGIL_MODEL_PACK": "onnx",
+        "VIGIL_ONNX_DETECTOR": "/m/d.onnx",
+        "VIGIL_ONNX_EMBEDDER": "/m/e.onnx",
+        "VIGIL_SHARED": "/data/shared",
+        "VIGIL_SECRET_KEY": "k" * 40,
+    }
+    settings = load_settings(env)
+    exported = settings_environment(settings)
+    assert "VIGIL_SECRET_KEY" not in exported and "VIGIL_DATABASE_URL" not in exported
+    assert load_settings(exported).model_dump(exclude={"server"}) == settings.model_dump(
+        exclude={"server"}
+    )

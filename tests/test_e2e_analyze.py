@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vigil.accountability.crypto import MAGIC
 from vigil.cli.main import app
-from vigil.config import Settings
+from vigil.config import Settings, settings_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -84,13 +84,7 @@ def test_the_scanners_find_plaintext_vectors_and_jpegs() -> None:
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    env = {"VIGIL_HOME": str(settings.home), "VIGIL_MODEL_PACK": settings.model_pack}
-    if settings.model_pack == "onnx":
-        env |= {
-            "VIGIL_ONNX_DETECTOR": str(settings.onnx.detector),
-            "VIGIL_ONNX_EMBEDDER": str(settings.onnx.embedder),
-        }
-    return env
+    return settings_environment(settings)
 
 
 class Vigil:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from enrolled_context import lin_context  # noqa: F401 - a fixture
 from rtsp_server import RtspServer, hamilton_rtsp, require_rtsp_tools, rtsp_stream  # noqa: F401
 from vigil.cli.main import app
-from vigil.config import CameraConfig, SourceConfig
+from vigil.config import CameraConfig, SourceConfig, settings_environment
 from vigil.context import AppContext
 from vigil.db.models import Alert
 from vigil.runtime.supervisor import Supervisor
@@ -92,12 +92,7 @@ def test_analyze_cli_on_a_live_rtsp_stream(
     hamilton_rtsp: RtspServer,  # noqa: F811 - the imported fixture
 ) -> None:
     settings = lin_context.settings
-    env = {
-        "VIGIL_HOME": str(settings.home),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(settings.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(settings.onnx.embedder),
-    }
+    env = settings_environment(settings)
     # 20 s of a looping 9.2 s clip: the performer passes at least once in full.
     args = ["analyze", hamilton_rtsp.url, "--camera", "stage", "--json", "--duration", "20"]
     result = CliRunner().invoke(app, args, env=env)

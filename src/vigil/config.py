@@ -245,6 +245,24 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 
+SECRET_ENV = {"VIGIL_DATA_KEY", "VIGIL_SECRET_KEY"}
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The inverse of ENV_OVERRIDES: environment that reproduces ``settings`` in a child process
+    (a `vigil` subprocess or CLI runner). Secrets are left out; unset values are omitted."""
+    env: dict[str, str] = {}
+    for name, keys in ENV_OVERRIDES.items():
+        if name in SECRET_ENV:
+            continue
+        value: Any = settings
+        for key in keys:
+            value = getattr(value, key)
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
 def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node = tree
     for key in path[:-1]:

@@ -17,6 +17,7 @@ from vigil.accountability.chain import verify_chain
 from vigil.accountability.report import build_report
 from vigil.accountability.signing import settings_signer
 from vigil.cli.main import app
+from vigil.config import settings_environment
 from vigil.context import AppContext
 from vigil.db.models import AuditEvent
 from vigil.services.reviews import ReviewService
@@ -36,13 +37,7 @@ def test_a_use_is_logged_from_start_to_verification(
     lin: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
 ) -> None:
     s = onnx_ctx.settings
-    env = {
-        "VIGIL_HOME": str(s.home),
-        "VIGIL_SHARED": str(s.shared),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(s.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
-    }
+    env = settings_environment(s)
     started = utcnow()
     result = CliRunner().invoke(app, ["analyze", str(hamilton_clip), "--camera", "stage"], env=env)
     assert result.exit_code == 0, result.output

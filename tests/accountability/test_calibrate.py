@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from vigil.accountability.calibrate import apply_threshold, calibrate
 from vigil.bench.lfw import FprThreshold
 from vigil.cli.main import app
-from vigil.config import Settings
+from vigil.config import Settings, settings_environment
 from vigil.context import build_context
 from vigil.db.models import AuditEvent, Setting
 from vigil.db.session import Database
@@ -65,13 +65,7 @@ def test_bad_calibration_requests(
 @pytest.mark.slow
 def test_cli_calibrate_on_lfw(onnx_settings: Settings) -> None:
     ctx = build_context(onnx_settings)
-    env = {
-        "VIGIL_HOME": str(onnx_settings.home),
-        "VIGIL_SHARED": str(onnx_settings.shared),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(onnx_settings.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(onnx_settings.onnx.embedder),
-    }
+    env = settings_environment(onnx_settings)
     result = CliRunner().invoke(
         app, ["calibrate", "--pack", "onnx", "--fpir", "0.02", "--limit-pairs", "20"], env=env
     )

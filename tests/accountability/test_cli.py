@@ -12,19 +12,12 @@ from typer.testing import CliRunner
 from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
 from vigil.accountability import audit
 from vigil.cli.main import app
-from vigil.config import Settings
+from vigil.config import Settings, settings_environment
 from vigil.context import AppContext, build_context
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {"VIGIL_HOME": str(settings.home), "VIGIL_SHARED": str(settings.shared)}
-    if settings.model_pack == "onnx":
-        env |= {
-            "VIGIL_MODEL_PACK": "onnx",
-            "VIGIL_ONNX_DETECTOR": str(settings.onnx.detector),
-            "VIGIL_ONNX_EMBEDDER": str(settings.onnx.embedder),
-        }
-    return env
+    return settings_environment(settings)
 
 
 def run(settings: Settings, *args: str) -> tuple[int, str]:

@@ -18,6 +18,7 @@ from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
 from vigil.accountability.crypto import MAGIC, DataCipher, load_or_create_key
 from vigil.accountability.rotation import rotate_key
 from vigil.cli.main import app
+from vigil.config import settings_environment
 from vigil.context import AppContext, build_context
 from vigil.db.models import Alert, AuditEvent, Template
 from vigil.errors import ConfigError, IntegrityError
@@ -111,14 +112,7 @@ def test_rotation_with_wrong_key_fails_cleanly(onnx_ctx: AppContext, stored: lis
 
 
 def _runner_env(ctx: AppContext) -> dict[str, str]:
-    s = ctx.settings
-    return {
-        "VIGIL_HOME": str(s.home),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_SHARED": str(s.shared),
-        "VIGIL_ONNX_DETECTOR": str(s.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
-    }
+    return settings_environment(ctx.settings)
 
 
 @pytest.mark.parametrize(

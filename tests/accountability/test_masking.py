@@ -19,6 +19,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
+from vigil.config import settings_environment
 from vigil.context import AppContext
 from vigil.db.models import Alert
 from vigil.imaging import encode_jpeg
@@ -135,13 +136,7 @@ def test_analyze_end_to_end_stores_one_face_per_crop(
     from vigil.cli.main import app
 
     s = onnx_ctx.settings
-    env = {
-        "VIGIL_HOME": str(s.home),
-        "VIGIL_SHARED": str(s.shared),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(s.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
-    }
+    env = settings_environment(s)
     result = CliRunner().invoke(
         app, ["analyze", str(hamilton_clip), "--camera", "stage", "--json"], env=env
     )

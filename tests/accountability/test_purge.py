@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from accountability.realdata import Enrolled, clip_frame, enroll, plain_crop, real_alert
+from vigil.config import settings_environment
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuthorizationStatus, Subject, Template
 from vigil.services.authorizations import AuthorizationService
@@ -117,13 +118,7 @@ def test_end_to_end_analyze_then_revoke_via_cli(
     from vigil.cli.main import app
 
     s = onnx_ctx.settings
-    env = {
-        "VIGIL_HOME": str(s.home),
-        "VIGIL_SHARED": str(s.shared),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(s.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(s.onnx.embedder),
-    }
+    env = settings_environment(s)
     runner = CliRunner()
     result = runner.invoke(app, ["analyze", str(hamilton_clip), "--camera", "stage"], env=env)
     assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vigil.bench.throughput import memory_gallery, run_throughput
 from vigil.cli.main import app
-from vigil.config import Settings
+from vigil.config import Settings, settings_environment
 from vigil.models.registry import create_pack
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -47,11 +47,7 @@ def test_pipeline_and_naive_loop_alert_on_the_same_people(
 def test_bench_throughput_cli_json(
     onnx_settings: Settings, photos: Path, hamilton_clip: Path
 ) -> None:
-    env = {
-        "VIGIL_HOME": str(onnx_settings.home),
-        "VIGIL_ONNX_DETECTOR": str(onnx_settings.onnx.detector),
-        "VIGIL_ONNX_EMBEDDER": str(onnx_settings.onnx.embedder),
-    }
+    env = settings_environment(onnx_settings)
     args = ["bench", "throughput", str(hamilton_clip), "--pack", "onnx", "--json"]
     args += ["--photo", str(photos / "lin-manuel-miranda.png")]
     result = CliRunner().invoke(app, args, env=env)
