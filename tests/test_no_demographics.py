@@ -281,9 +281,15 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def test_model_interface_has_no_attribute_outputs() -> None:
-    assert _public(FaceDetector) == {"detect"}
-    assert _public(FaceEmbedder) == {"align", "embed"}
-    assert _public(ModelPack) == {"detect", "embed_shots", "embed_image"}
+    assert _public(FaceDetector) == {"detect", "detect_thorough"}
+    assert _public(FaceEmbedder) == {"align", "embed", "embed_still"}
+    assert _public(ModelPack) == {
+        "detect",
+        "detect_thorough",
+        "embed_shots",
+        "embed_image",
+        "embed_still",
+    }
     _all_model_modules()
     implementations = _subclasses(FaceDetector) | _subclasses(FaceEmbedder) | _subclasses(ModelPack)
     assert implementations  # control: the packs' classes were found

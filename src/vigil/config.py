@@ -29,7 +29,33 @@ class DlibConfig(_Strict):
         1, ge=0, le=3, description="HOG detector upsampling (finds smaller faces, slower)"
     )
     num_jitters: int = Field(
-        0, ge=0, le=10, description="dlib ResNet jitters per face (0 = fastest)"
+        0, ge=0, le=10, description="dlib ResNet jitters per face in video (0 = fastest)"
+    )
+    landmarks: Literal[5, 68] = Field(
+        68,
+        description="shape predictor used for alignment: 68 points (the alignment dlib's "
+        "ResNet was trained with, about 1 ms a face) or 5 points (0.4 ms)",
+    )
+    still_jitters: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="ResNet jitters for still photos (enrollment, LFW): the descriptor is "
+        "averaged over this many randomly shifted, scaled and mirrored copies; about 75 ms each",
+    )
+    still_mirror: bool = Field(
+        False,
+        description="still photos: also embed the mirror image of each chip (doubles the cost)",
+    )
+    still_both_landmarks: bool = Field(
+        False,
+        description="still photos: also embed a chip aligned by the other landmark model "
+        "(5 or 68 points; doubles the cost)",
+    )
+    cnn_fallback: bool = Field(
+        True,
+        description="still photos only: when HOG finds no face, try dlib's CNN (mmod) "
+        "detector (1-3 s a photo; never used on video)",
     )
     threshold: float = Field(
         0.92, ge=-1.0, le=1.0, description="cosine similarity needed for a match"

@@ -139,3 +139,46 @@ def test_images_without_detection_use_the_central_fallback(
     assert result.no_detection == result.images and result.upscaled_detections == 0
     assert result.accuracy_detected_pairs is None  # no pair has two detected images
     assert result.accuracy_mean > 0.7  # LFW crops are centred: the fallback still sees the face
+
+
+class _ThoroughOnly(FaceDetector):
+    """The fast detector sees nothing; the still-photo detector (here: a real one) does."""
+
+    def __init__(self, real: FaceDetector) -> None:
+        self.real = real
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return []
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        return self.real.detect(image)
+
+
+@pytest.mark.slow
+def test_still_photo_detector_is_tried_before_the_central_fallback(
+    model_settings: Settings, onnx_pack: ModelPack
+) -> None:
+    pack = ModelPack("onnx", _ThoroughOnly(onnx_pack.detector), onnx_pack.embedder, 0.5)
+    result = run_lfw(model_settings, "onnx", limit_pairs=4, pack=pack)
+    assert result.thorough_detections == result.images
+    assert result.no_detection == 0 and result.upscaled_detections == 0
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_figures(
+    model_settings: Settings, onnx_pack: ModelPack
+) -> None:
+    here = run_lfw(model_settings, "onnx", limit_pairs=6, pack=onnx_pack)
+    calls: list[tuple[int, int]] = []
+    spread = run_lfw(
+        model_settings, "onnx", limit_pairs=6, workers=2, progress=lambda d, t: calls.append((d, t))
+    )
+    assert spread.pairs == here.pairs == 60
+    np.testing.assert_allclose(spread.scores.scores, here.scores.scores, atol=1e-5)
+    assert spread.accuracy_mean == here.accuracy_mean
+    assert calls[-1] == (2 * spread.images, 2 * spread.images)
+
+
+def test_workers_must_be_positive(model_settings: Settings) -> None:
+    with pytest.raises(InputError, match="workers"):
+        run_lfw(model_settings, "onnx", limit_pairs=2, workers=0)

@@ -120,3 +120,17 @@ def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> N
     with pytest.raises(EnrollmentRejected) as caught:
         _validator(any_pack).validate(_jpeg(canvas), "with_bystander.jpg")
     assert caught.value.reason == "several_faces"
+
+
+def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
+    dlib_pack: ModelPack, shared_dir: Path
+) -> None:
+    # HOG finds no face here even at 2x; dlib's CNN detector (still photos only) does.
+    path = shared_dir / "data/lfw/lfw-deepfunneled/Morgan_Freeman/Morgan_Freeman_0002.jpg"
+    assert dlib_pack.detect(cv2.imread(str(path))) == []
+    face = _validator(dlib_pack).validate(path.read_bytes(), path.name)
+    assert face.quality.reason is None
+    other = _validator(dlib_pack).validate(
+        (path.parent / "Morgan_Freeman_0001.jpg").read_bytes(), "Morgan_Freeman_0001.jpg"
+    )
+    assert float(face.embedding.vector @ other.embedding.vector) > dlib_pack.threshold

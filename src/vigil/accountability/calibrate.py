@@ -87,6 +87,7 @@ def calibrate(
     actor: str,
     progress: Progress | None = None,
     model: ModelPack | None = None,
+    workers: int = 1,
 ) -> Calibration:
     """Run LFW with ``pack``, choose the threshold for ``fpr`` and set it (audited)."""
     if not 0.0 < fpr < 1.0:
@@ -95,6 +96,8 @@ def calibrate(
         raise InputError(
             "--limit-pairs must be at least 2 (one same and one different pair per fold)"
         )
-    result = run_lfw(settings, pack, limit_pairs=limit_pairs, progress=progress, pack=model)
+    result = run_lfw(
+        settings, pack, limit_pairs=limit_pairs, progress=progress, pack=model, workers=workers
+    )
     chosen = threshold_at_fpr(result, fpr)
     return apply_threshold(db, pack, chosen, result, actor=actor)

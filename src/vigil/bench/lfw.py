@@ -4,20 +4,29 @@ Data: ``SHARED/data/lfw/pairs.txt`` (header ``10 300``, then per fold 300 same-p
 ``name i j`` and 300 different-person lines ``name1 i name2 j``) and
 ``SHARED/data/lfw/lfw-deepfunneled/NAME/NAME_0001.jpg``.
 
-Every image is embedded once. For each fold the cosine threshold with the best accuracy on the
-9 other folds is applied to the held-out fold. Images where the detector finds no face are
-retried on a 2x upscaled image, and if that fails too they use a central face box (LFW crops are
-centred): the mean box and landmarks of the faces detected in the same run. For dlib the
+Every image is embedded once, the way enrollment embeds a still photo (``ModelPack.embed_still``:
+for dlib, ``dlib.still_jitters`` jittered copies averaged). For each fold the cosine threshold
+with the best accuracy on the 9 other folds is applied to the held-out fold.
+
+Face finding follows enrollment too: the pack's detector, then the same on a 2x upscaled image,
+then the pack's slower still-photo detector (dlib: CNN). LFW measures verification, not
+detection (every LFW image is a centred face), so an image where all three find nothing uses a
+central face box: the mean box and landmarks of the faces detected in the same run. For dlib the
 landmark predictor then runs on that box; for ONNX the mean landmarks are warped directly.
+
+``workers`` > 1 spreads detection and embedding over that many processes, each with its own pack.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from multiprocessing.pool import Pool as PoolType
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,6 +81,7 @@ class LfwResult:
     pairs: int
     images: int
     upscaled_detections: int  # found only on the 2x upscaled image
+    thorough_detections: int  # found only by the pack's still-photo detector (dlib: CNN)
     no_detection: int  # used the central-box fallback
     # 10-fold accuracy over the pairs whose two images were both detected (None if none were
     # missed): separates detection failures from recognition errors.
@@ -169,7 +179,7 @@ def _scaled(detection: Detection, factor: float) -> Detection:
 @dataclass(frozen=True, slots=True)
 class _Found:
     detection: Detection | None
-    upscaled: bool
+    how: str  # "direct", "upscaled", "thorough" or "none"
     shape: tuple[int, int]  # height, width
 
 
@@ -177,10 +187,13 @@ def _detect(pack: ModelPack, image: np.ndarray) -> _Found:
     h, w = image.shape[:2]
     found = _pick(pack.detect(image), w, h)
     if found is not None:
-        return _Found(found, False, (h, w))
+        return _Found(found, "direct", (h, w))
     big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
     found = _pick(pack.detect(big), w * 2, h * 2)
-    return _Found(None if found is None else _scaled(found, 0.5), found is not None, (h, w))
+    if found is not None:
+        return _Found(_scaled(found, 0.5), "upscaled", (h, w))
+    found = _pick(pack.detect_thorough(image), w, h)
+    return _Found(found, "none" if found is None else "thorough", (h, w))
 
 
 def _fallback(found: Iterable[_Found], height: int, width: int) -> Detection:
@@ -210,33 +223,73 @@ def _read(path: Path) -> np.ndarray:
     return image
 
 
+class _Worker:
+    """One pack per process (dlib objects are not thread-safe and cannot be pickled)."""
+
+    pack: ModelPack | None = None
+    root: Path | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, pack_name: str, root: Path) -> None:
+        cls.pack, cls.root = create_pack(settings, pack_name), root
+
+    @classmethod
+    def detect(cls, key: str) -> _Found:
+        assert cls.pack is not None and cls.root is not None
+        return _detect(cls.pack, _read(cls.root / key))
+
+    @classmethod
+    def embed(cls, job: tuple[str, Detection]) -> np.ndarray:
+        assert cls.pack is not None and cls.root is not None
+        return cls.pack.embed_still(_read(cls.root / job[0]), job[1]).vector
+
+
+def _mapped(
+    pool: PoolType | None,
+    fn: Callable[[Any], Any],
+    jobs: list[Any],
+    progress: Progress | None,
+    done: int,
+) -> list[Any]:
+    """``fn`` over ``jobs`` in order, in the pool or here; progress counts two passes of jobs."""
+    results = pool.imap(fn, jobs, chunksize=8) if pool is not None else map(fn, jobs)
+    out = []
+    for n, result in enumerate(results, done + 1):
+        out.append(result)
+        if progress:
+            progress(n, 2 * len(jobs))
+    return out
+
+
 def embed_images(
-    pack: ModelPack, root: Path, keys: list[str], progress: Progress | None = None
-) -> tuple[dict[str, np.ndarray], int, set[str]]:
-    """Embed each image once. Returns vectors by key, upscaled count, keys of fallback images."""
-    total = len(keys) * 2  # detection pass + embedding pass
-    found: dict[str, _Found] = {}
-    for n, key in enumerate(keys, 1):
-        found[key] = _detect(pack, _read(root / key))
-        if progress:
-            progress(n, total)
-    vectors: dict[str, np.ndarray] = {}
+    pack: ModelPack | None,
+    root: Path,
+    keys: list[str],
+    progress: Progress | None = None,
+    pool: PoolType | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Embed each image once. Returns vectors by key and how each face was found.
+
+    With a ``pool`` (started with :meth:`_Worker.start`) the work runs there; without one it
+    runs here with ``pack``.
+    """
+    if pool is None:
+        if pack is None:
+            raise ValueError("embed_images: give a pack or a worker pool")
+        _Worker.pack, _Worker.root = pack, root
+    found = dict(zip(keys, _mapped(pool, _Worker.detect, keys, progress, 0), strict=True))
     fallback_cache: dict[tuple[int, int], Detection] = {}
-    misses: set[str] = set()
-    for n, key in enumerate(keys, len(keys) + 1):
-        image = _read(root / key)
-        detection = found[key].detection
+    jobs: list[tuple[str, Detection]] = []
+    for key in keys:
+        f = found[key]
+        detection = f.detection
         if detection is None:
-            misses.add(key)
-            h, w = image.shape[:2]
-            if (h, w) not in fallback_cache:
-                fallback_cache[(h, w)] = _fallback(found.values(), h, w)
-            detection = fallback_cache[(h, w)]
-        vectors[key] = pack.embed_image(image, detection).vector
-        if progress:
-            progress(n, total)
-    upscaled = sum(1 for f in found.values() if f.upscaled)
-    return vectors, upscaled, misses
+            if f.shape not in fallback_cache:
+                fallback_cache[f.shape] = _fallback(found.values(), *f.shape)
+            detection = fallback_cache[f.shape]
+        jobs.append((key, detection))
+    vectors = _mapped(pool, _Worker.embed, jobs, progress, len(keys))
+    return dict(zip(keys, vectors, strict=True)), {k: f.how for k, f in found.items()}
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
@@ -307,22 +360,45 @@ def run_lfw(
     limit_pairs: int | None = None,
     progress: Progress | None = None,
     pack: ModelPack | None = None,
+    workers: int = 1,
 ) -> LfwResult:
     """Run the 10-fold protocol. ``limit_pairs`` keeps that many pairs per fold (half same)."""
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}")
     root = lfw_root(settings)
     started = time.perf_counter()
     pairs = read_pairs(root / "pairs.txt", limit_pairs)
-    model = pack if pack is not None else create_pack(settings, pack_name)
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
-    vectors, upscaled, misses = embed_images(model, root / "lfw-deepfunneled", keys, progress)
+    images = root / "lfw-deepfunneled"
+    # Built here even with workers: a bad pack name or model file fails now, with its message,
+    # rather than in every worker process.
+    model = pack if pack is not None else create_pack(settings, pack_name)
+    if workers > 1 and pack is None:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(workers, _Worker.start, (settings, pack_name, images)) as pool:
+            vectors, how = embed_images(None, images, keys, progress, pool)
+    else:
+        vectors, how = embed_images(model, images, keys, progress)
+    return _result(model.name, pairs, keys, vectors, how, time.perf_counter() - started)
+
+
+def _result(
+    name: str,
+    pairs: list[LfwPair],
+    keys: list[str],
+    vectors: dict[str, np.ndarray],
+    how: dict[str, str],
+    seconds: float,
+) -> LfwResult:
     scores = score_pairs(pairs, vectors)
     accuracies, thresholds = ten_fold(scores)
+    misses = {k for k, h in how.items() if h == "none"}
     detected = [p for p in pairs if p.left not in misses and p.right not in misses]
     detected_accuracy = (
         float(np.mean(ten_fold(score_pairs(detected, vectors))[0])) if misses and detected else None
     )
     return LfwResult(
-        pack=model.name,
+        pack=name,
         accuracy_mean=float(np.mean(accuracies)),
         accuracy_std=float(np.std(accuracies)),
         threshold_mean=float(np.mean(thresholds)),
@@ -331,9 +407,10 @@ def run_lfw(
         fold_thresholds=thresholds,
         pairs=len(pairs),
         images=len(keys),
-        upscaled_detections=upscaled,
+        upscaled_detections=sum(1 for h in how.values() if h == "upscaled"),
+        thorough_detections=sum(1 for h in how.values() if h == "thorough"),
         no_detection=len(misses),
         accuracy_detected_pairs=detected_accuracy,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         scores=scores,
     )

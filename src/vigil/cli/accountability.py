@@ -6,7 +6,7 @@ vigil export --output B.zip --reason TEXT [--alert ID ...] [--from ISO] [--to IS
              [--watchlist NAME] [--templates]
 vigil export verify B.zip [--public-key B64]
 vigil report [--from ISO] [--to ISO] [--format html|json|csv] [--output PATH]
-vigil calibrate --pack dlib|onnx --fpir 0.001 [--limit-pairs N]
+vigil calibrate --pack dlib|onnx --fpir 0.001 [--limit-pairs N] [--workers N]
 vigil retention run
 """
 
@@ -239,6 +239,9 @@ def calibrate_command(
     limit_pairs: int | None = typer.Option(
         None, "--limit-pairs", help="LFW pairs per fold (default: all 600)"
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="processes to spread the work over (one per core)"
+    ),
 ) -> None:
     """Measure on LFW the threshold giving FPIR false positives and put it in force (audited)."""
     context = state(ctx).context()
@@ -255,6 +258,7 @@ def calibrate_command(
         limit_pairs=limit_pairs,
         actor=actor(),
         progress=progress,
+        workers=workers,
     )
     old = "config value" if result.previous is None else f"{result.previous:.4f}"
     console.print(

@@ -6,7 +6,7 @@
     vigil watchlist add NAME --authorization REF | list
     vigil enroll WATCHLIST "SUBJECT NAME" PHOTO [PHOTO...]
     vigil analyze SOURCE --camera NAME [--json] [--duration S] [--max-fps F]
-    vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N]
+    vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N]
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
 """
 
@@ -292,29 +292,46 @@ def bench_lfw(
     limit_pairs: int | None = typer.Option(
         None, "--limit-pairs", min=2, help="pairs kept per fold"
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="processes to spread the work over (one per core)"
+    ),
 ) -> None:
     """LFW 10-fold verification accuracy of a model pack."""
-    from vigil.bench.lfw import run_lfw
+    from vigil.bench.lfw import run_lfw, threshold_at_fpr
 
     settings = state(ctx).settings()
-    result = run_lfw(settings, pack, limit_pairs=limit_pairs)
+    result = run_lfw(settings, pack, limit_pairs=limit_pairs, workers=workers)
     console.print(
         f"LFW {result.pack}: accuracy {result.accuracy_mean * 100:.2f}% +- "
         f"{result.accuracy_std * 100:.2f}, threshold {result.threshold_mean:.3f} "
         f"({result.pairs} pairs, {result.images} images, {result.seconds:.0f} s)",
         highlight=False,
     )
+    if result.upscaled_detections or result.thorough_detections:
+        console.print(
+            f"faces found only at 2x: {result.upscaled_detections}; only by the still-photo "
+            f"detector: {result.thorough_detections}",
+            highlight=False,
+        )
     if result.accuracy_detected_pairs is not None:
         console.print(
             f"{result.no_detection} images had no detection (centre-box fallback); "
             f"pairs with both images detected: {result.accuracy_detected_pairs * 100:.2f}%",
             highlight=False,
         )
+    strict = threshold_at_fpr(result, 0.001)
+    console.print(
+        f"threshold at 0.1% false positives: {strict.threshold:.3f} "
+        f"(true-match rate {strict.tpr * 100:.1f}%)",
+        highlight=False,
+    )
     if as_json:
         data = result.summary() | {
             "accuracy": result.accuracy_mean,
             "std": result.accuracy_std,
             "threshold": result.threshold_mean,
+            "threshold_fpr_0.001": strict.threshold,
+            "tpr_at_fpr_0.001": strict.tpr,
         }
         console.print(json.dumps(data), highlight=False, soft_wrap=True)
 

@@ -4,6 +4,8 @@
 * :func:`similarity_transform`: least-squares similarity (rotation, uniform scale, shift) mapping
   one point set onto another (Umeyama's method; no RANSAC, so every landmark counts).
 * :func:`warp_to_template`: cut an aligned chip of any square size out of a BGR image.
+* :func:`landmarks_from_dlib68`: the same five points from dlib's 68-point (iBUG) model, whose
+  mouth corners are measured rather than estimated.
 * :func:`landmarks_from_dlib5`: convert dlib's 5-point model (eye corners + nose bottom) to the
   project's landmark order (see :mod:`vigil.types`).
 """
@@ -108,3 +110,17 @@ def landmarks_from_dlib5(points: np.ndarray) -> np.ndarray:
     return np.stack([left_eye, right_eye, nose, mouth_mid - half, mouth_mid + half]).astype(
         np.float32
     )
+
+
+def landmarks_from_dlib68(points: np.ndarray) -> np.ndarray:
+    """Project-order landmarks from dlib's 68 iBUG parts.
+
+    Parts 36-41 outline the image-left eye, 42-47 the image-right eye, 30 is the nose tip and
+    48/54 are the image-left/right mouth corners.
+    """
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.shape != (68, 2):
+        raise ValueError(f"landmarks_from_dlib68: expected (68, 2) dlib parts, got {pts.shape}")
+    return np.stack(
+        [pts[36:42].mean(axis=0), pts[42:48].mean(axis=0), pts[30], pts[48], pts[54]]
+    ).astype(np.float32)

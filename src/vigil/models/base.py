@@ -1,6 +1,13 @@
 """The one interface every model pack implements.
 
 A pack detects faces (box + 5 landmarks + score), aligns a face for its embedder and embeds it.
+
+Video and still photos take different paths where a pack can do better with more time:
+
+* ``detect`` runs on every analysed frame; ``detect_thorough`` is a slower second try for a still
+  photo in which ``detect`` found nothing (dlib: the CNN detector). Packs without one return [].
+* ``embed`` embeds track shots; ``embed_still`` embeds one still photo (enrollment, LFW) and may
+  spend more time on it (dlib: jittered copies averaged).
 There are deliberately no attribute outputs: no age, gender, ethnicity, emotion or any other
 demographic estimate exists in this interface or any implementation.
 """
@@ -19,6 +26,10 @@ class FaceDetector(ABC):
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Find faces in a BGR uint8 image."""
 
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        """A slower search of a still photo where ``detect`` found nothing; [] if none exists."""
+        return []
+
 
 class FaceEmbedder(ABC):
     dim: int
@@ -30,6 +41,10 @@ class FaceEmbedder(ABC):
     @abstractmethod
     def embed(self, faces: list[AlignedFace]) -> list[Embedding]:
         """Embed aligned faces; returns unit-length vectors in the same order."""
+
+    def embed_still(self, image: np.ndarray, detection: Detection) -> Embedding:
+        """Embed one face of a still photo; packs may spend more time here than in ``embed``."""
+        return self.embed([self.align(image, detection)])[0]
 
 
 class ModelPack:
@@ -48,5 +63,13 @@ class ModelPack:
         faces = [self.embedder.align(s.frame.image, s.detection) for s in shots]
         return self.embedder.embed(faces)
 
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        return self.detector.detect_thorough(image)
+
     def embed_image(self, image: np.ndarray, detection: Detection) -> Embedding:
+        """Embed one face of a video frame (same path as track shots)."""
         return self.embedder.embed([self.embedder.align(image, detection)])[0]
+
+    def embed_still(self, image: np.ndarray, detection: Detection) -> Embedding:
+        """Embed the face of a still photo (enrollment, benchmarks)."""
+        return self.embedder.embed_still(image, detection)

@@ -17,7 +17,9 @@ bad_pose       the head is turned too far (``quality.max_yaw_ratio``)
 
 Faces smaller than ``min_face_px`` are ignored when counting faces (people far behind the
 subject), unless there is no larger face. Small photos are searched a second time at twice the
-size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``.
+size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``;
+where that finds nothing either, the pack's slower still-photo detector gets a last try (dlib: the
+CNN detector). The embedding is the pack's still-photo one (dlib: jittered copies averaged).
 Persisting subjects and templates is the watchlist service's job, not this module's.
 """
 
@@ -93,17 +95,17 @@ class FacePhotoValidator:
         detection = self._one_face(image, name)
         quality = self.gate.score(image, detection)
         self._check_quality(quality, detection, image, name)
-        embedding = self.pack.embed_image(image, detection)
+        embedding = self.pack.embed_still(image, detection)
         crop = encode_jpeg(face_crop(image, detection.box), quality=90)
         return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         found = self.pack.detect(image)
         h, w = image.shape[:2]
-        if found or max(h, w) > UPSCALE_RETRY_MAX_SIDE:
-            return found
-        big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
-        return [_scaled(d, 0.5) for d in self.pack.detect(big)]
+        if not found and max(h, w) <= UPSCALE_RETRY_MAX_SIDE:
+            big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
+            found = [_scaled(d, 0.5) for d in self.pack.detect(big)]
+        return found or self.pack.detect_thorough(image)
 
     def _one_face(self, image: np.ndarray, name: str) -> Detection:
         found = self._detect(image)
