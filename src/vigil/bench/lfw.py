@@ -223,25 +223,38 @@ def _read(path: Path) -> np.ndarray:
     return image
 
 
-class _Worker:
-    """One pack per process (dlib objects are not thread-safe and cannot be pickled)."""
+@dataclass(frozen=True, slots=True)
+class _ImageJobs:
+    """Detection and embedding of LFW images by key, with one pack."""
 
-    pack: ModelPack | None = None
-    root: Path | None = None
+    pack: ModelPack
+    root: Path
 
-    @classmethod
-    def start(cls, settings: Settings, pack_name: str, root: Path) -> None:
-        cls.pack, cls.root = create_pack(settings, pack_name), root
+    def detect(self, key: str) -> _Found:
+        return _detect(self.pack, _read(self.root / key))
 
-    @classmethod
-    def detect(cls, key: str) -> _Found:
-        assert cls.pack is not None and cls.root is not None
-        return _detect(cls.pack, _read(cls.root / key))
+    def embed(self, job: tuple[str, Detection]) -> np.ndarray:
+        return self.pack.embed_still(_read(self.root / job[0]), job[1]).vector
 
-    @classmethod
-    def embed(cls, job: tuple[str, Detection]) -> np.ndarray:
-        assert cls.pack is not None and cls.root is not None
-        return cls.pack.embed_still(_read(cls.root / job[0]), job[1]).vector
+
+# Set only inside pool processes, by _start_worker: one pack per process (dlib objects are not
+# thread-safe and cannot be pickled).
+_WORKER_JOBS: _ImageJobs | None = None
+
+
+def _start_worker(settings: Settings, pack_name: str, root: Path) -> None:
+    global _WORKER_JOBS
+    _WORKER_JOBS = _ImageJobs(create_pack(settings, pack_name), root)
+
+
+def _worker_detect(key: str) -> _Found:
+    assert _WORKER_JOBS is not None, "pool process started without _start_worker"
+    return _WORKER_JOBS.detect(key)
+
+
+def _worker_embed(job: tuple[str, Detection]) -> np.ndarray:
+    assert _WORKER_JOBS is not None, "pool process started without _start_worker"
+    return _WORKER_JOBS.embed(job)
 
 
 def _mapped(
@@ -270,14 +283,17 @@ def embed_images(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Embed each image once. Returns vectors by key and how each face was found.
 
-    With a ``pool`` (started with :meth:`_Worker.start`) the work runs there; without one it
+    With a ``pool`` (started with :func:`_start_worker`) the work runs there; without one it
     runs here with ``pack``.
     """
+    detect: Callable[[str], _Found] = _worker_detect
+    embed: Callable[[tuple[str, Detection]], np.ndarray] = _worker_embed
     if pool is None:
         if pack is None:
             raise ValueError("embed_images: give a pack or a worker pool")
-        _Worker.pack, _Worker.root = pack, root
-    found = dict(zip(keys, _mapped(pool, _Worker.detect, keys, progress, 0), strict=True))
+        here = _ImageJobs(pack, root)
+        detect, embed = here.detect, here.embed
+    found = dict(zip(keys, _mapped(pool, detect, keys, progress, 0), strict=True))
     fallback_cache: dict[tuple[int, int], Detection] = {}
     jobs: list[tuple[str, Detection]] = []
     for key in keys:
@@ -288,7 +304,7 @@ def embed_images(
                 fallback_cache[f.shape] = _fallback(found.values(), *f.shape)
             detection = fallback_cache[f.shape]
         jobs.append((key, detection))
-    vectors = _mapped(pool, _Worker.embed, jobs, progress, len(keys))
+    vectors = _mapped(pool, embed, jobs, progress, len(keys))
     return dict(zip(keys, vectors, strict=True)), {k: f.how for k, f in found.items()}
 
 
@@ -375,7 +391,7 @@ def run_lfw(
     model = pack if pack is not None else create_pack(settings, pack_name)
     if workers > 1 and pack is None:
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, _Worker.start, (settings, pack_name, images)) as pool:
+        with context.Pool(workers, _start_worker, (settings, pack_name, images)) as pool:
             vectors, how = embed_images(None, images, keys, progress, pool)
     else:
         vectors, how = embed_images(model, images, keys, progress)
