@@ -13,10 +13,7 @@ import pytest
 
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
-from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-from vigil.services.enrollment import FacePhotoValidator
-from vigil.services.watchlists import WatchlistService
-from vigil.timeutil import utcnow
+from vigil.services.cases import CaseSetup, open_case
 
 REFERENCE = "ORD-RT-1"
 LIN = "Lin-Manuel Miranda"
@@ -26,24 +23,15 @@ LIN = "Lin-Manuel Miranda"
 def lin_context(onnx_settings: Settings, photos: Path) -> Iterator[AppContext]:
     """Lin-Manuel Miranda enrolled in watchlist 'missing' under authorization ORD-RT-1."""
     context = build_context(onnx_settings)
-    now = utcnow()
-    AuthorizationService(context.db).create(
-        AuthorizationInput(
-            REFERENCE,
-            "missing_person",
-            "Art 1",
-            "Court",
-            now + timedelta(days=1),
-            valid_from=now - timedelta(hours=1),
-        ),
-        actor="test",
+    case = CaseSetup(
+        reference=REFERENCE,
+        legal_basis="Art 1",
+        authority="Court",
+        watchlist="missing",
+        subject=LIN,
+        valid_for=timedelta(days=1),
+        valid_before=timedelta(hours=1),
     )
-    watchlists = WatchlistService(context.db, context.cipher)
-    watchlists.create("missing", REFERENCE, actor="test")
-    validator = FacePhotoValidator.from_settings(context.pack, onnx_settings)
-    photo = photos / "lin-manuel-miranda.png"
-    watchlists.enroll(
-        "missing", LIN, [validator.validate(photo.read_bytes(), photo.name)], actor="test"
-    )
+    open_case(context, case, [photos / "lin-manuel-miranda.png"], actor="test")
     yield context
     context.close()

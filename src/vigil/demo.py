@@ -20,8 +20,6 @@ import numpy as np
 
 from vigil.context import AppContext
 from vigil.errors import InputError
-from vigil.timeutil import utcnow
-from vigil.types import ValidatedFace
 
 SCENE_WIDTH = 640
 SCENE_HEIGHT = 360
@@ -217,42 +215,27 @@ DEMO_WATCHLIST = "Demo: missing persons"
 DEMO_CAMERA = "demo-street"
 
 
-def _enroll(context: AppContext, photo: Path) -> ValidatedFace:
-    from vigil.services.enrollment import FacePhotoValidator
-
-    s = context.settings
-    validator = FacePhotoValidator.from_settings(context.pack, s)
-    return validator.validate(photo.read_bytes(), photo.name)
-
-
 def setup_demo(context: AppContext, folder: Path) -> DemoDeployment:
     """Fill a fresh deployment: users, authorization, watchlist, one enrolled person, camera."""
     from vigil.db.models import Role
-    from vigil.services.authorizations import AuthorizationInput, AuthorizationService
     from vigil.services.cameras import CameraInput, CameraService
+    from vigil.services.cases import CaseSetup, open_case
     from vigil.services.users import create_user
-    from vigil.services.watchlists import WatchlistService
 
     scene = build_scene(folder)
     accounts = []
     for role in (Role.admin, Role.supervisor, Role.operator, Role.auditor):
         _, password = create_user(context.db, role.value, role, actor=DEMO_ACTOR)
         accounts.append(DemoAccount(role.value, role.value, password))
-    AuthorizationService(context.db).create(
-        AuthorizationInput(
-            reference=DEMO_AUTHORIZATION,
-            purpose="missing_person",
-            legal_basis="Demonstration only: a public-domain NASA portrait; no real case.",
-            authority="Vigil demo (not a real authority)",
-            expires_at=utcnow() + timedelta(days=1),
-        ),
-        actor=DEMO_ACTOR,
+    case = CaseSetup(
+        reference=DEMO_AUTHORIZATION,
+        legal_basis="Demonstration only: a public-domain NASA portrait; no real case.",
+        authority="Vigil demo (not a real authority)",
+        watchlist=DEMO_WATCHLIST,
+        subject=DEMO_SUBJECT,
+        valid_for=timedelta(days=1),
     )
-    watchlists = WatchlistService(context.db, context.cipher)
-    watchlists.create(DEMO_WATCHLIST, DEMO_AUTHORIZATION, actor=DEMO_ACTOR)
-    watchlists.enroll(
-        DEMO_WATCHLIST, DEMO_SUBJECT, [_enroll(context, scene.enrollment_photo)], actor=DEMO_ACTOR
-    )
+    open_case(context, case, [scene.enrollment_photo], actor=DEMO_ACTOR)
     CameraService(context.db).add(
         CameraInput(name=DEMO_CAMERA, url=str(scene.video), max_fps=5.0), actor=DEMO_ACTOR
     )

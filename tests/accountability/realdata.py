@@ -16,9 +16,7 @@ from vigil.db.models import Alert
 from vigil.db.repositories import GalleryRepo
 from vigil.pipeline.masking import FaceCropper
 from vigil.services.alerts import AlertBus, AlertStore
-from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-from vigil.services.enrollment import FacePhotoValidator
-from vigil.services.watchlists import WatchlistService
+from vigil.services.cases import CaseSetup, open_case
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Match
 
@@ -36,22 +34,15 @@ def enroll(
     ctx: AppContext, photo: Path, *, reference: str, watchlist: str, subject: str
 ) -> Enrolled:
     """Authorization + watchlist + one subject enrolled from a real photo with the real pack."""
-    AuthorizationService(ctx.db).create(
-        AuthorizationInput(
-            reference=reference,
-            purpose="missing_person",
-            legal_basis="test order s.1",
-            authority="Test Court",
-            expires_at=utcnow() + timedelta(days=30),
-        ),
-        actor="tester",
+    case = CaseSetup(
+        reference=reference,
+        legal_basis="test order s.1",
+        authority="Test Court",
+        watchlist=watchlist,
+        subject=subject,
+        valid_for=timedelta(days=30),
     )
-    wls = WatchlistService(ctx.db, ctx.cipher)
-    wls.create(watchlist, reference, actor="tester")
-    s = ctx.settings
-    validator = FacePhotoValidator.from_settings(ctx.pack, s)
-    face = validator.validate(photo.read_bytes(), photo.name)
-    wls.enroll(watchlist, subject, [face], actor="tester")
+    (face,) = open_case(ctx, case, [photo], actor="tester")
     return Enrolled(ctx, reference, watchlist, subject, face.embedding.vector)
 
 

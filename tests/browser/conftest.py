@@ -49,33 +49,21 @@ class Live:
 
 def _seed(context, photos: Path) -> None:
     """Users, an authorization, a watchlist with Lin-Manuel Miranda (real ONNX enrollment)."""
-    from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-    from vigil.services.enrollment import FacePhotoValidator
+    from vigil.services.cases import CaseSetup, open_case
     from vigil.services.users import create_user
-    from vigil.services.watchlists import WatchlistService
-    from vigil.timeutil import utcnow
 
     for role in Role:
         create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
     create_user(context.db, "operator2", Role.operator, PASSWORDS[Role.operator], actor="test")
-    AuthorizationService(context.db).create(
-        AuthorizationInput(
-            reference=REFERENCE,
-            purpose="missing_person",
-            legal_basis="Test order, art. 1",
-            authority="Test court",
-            expires_at=utcnow() + timedelta(days=2),
-        ),
-        actor="test",
+    case = CaseSetup(
+        reference=REFERENCE,
+        legal_basis="Test order, art. 1",
+        authority="Test court",
+        watchlist="Hamilton cast",
+        subject=SUBJECT,
+        valid_for=timedelta(days=2),
     )
-    lists = WatchlistService(context.db, context.cipher)
-    lists.create("Hamilton cast", REFERENCE, actor="test")
-    s = context.settings
-    validator = FacePhotoValidator.from_settings(context.pack, s)
-    photo = photos / "lin-manuel-miranda.png"
-    lists.enroll(
-        "Hamilton cast", SUBJECT, [validator.validate(photo.read_bytes(), photo.name)], actor="test"
-    )
+    open_case(context, case, [photos / "lin-manuel-miranda.png"], actor="test")
 
 
 @pytest.fixture(scope="session")

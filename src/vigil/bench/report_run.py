@@ -26,9 +26,7 @@ from vigil.db.models import Authorization
 from vigil.models.registry import create_pack
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
-from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-from vigil.services.enrollment import FacePhotoValidator
-from vigil.services.watchlists import WatchlistService
+from vigil.services.cases import CaseSetup, open_case
 from vigil.sources.worker import CameraWorker
 from vigil.timeutil import utcnow
 
@@ -39,27 +37,15 @@ def _prepare(ctx: AppContext, shared: Path) -> None:
     with ctx.db.read() as s:
         if s.scalar(select(Authorization.id).where(Authorization.reference == REFERENCE)):
             return
-    AuthorizationService(ctx.db).create(
-        AuthorizationInput(
-            reference=REFERENCE,
-            purpose="missing_person",
-            legal_basis="demo order",
-            authority="Demo Court",
-            expires_at=utcnow() + timedelta(days=30),
-        ),
-        actor="bench",
+    case = CaseSetup(
+        reference=REFERENCE,
+        legal_basis="demo order",
+        authority="Demo Court",
+        watchlist="demo",
+        subject="Lin-Manuel Miranda",
+        valid_for=timedelta(days=30),
     )
-    wls = WatchlistService(ctx.db, ctx.cipher)
-    wls.create("demo", REFERENCE, actor="bench")
-    cfg = ctx.settings
-    validator = FacePhotoValidator.from_settings(ctx.pack, cfg)
-    photo = shared / "data" / "photos" / "lin-manuel-miranda.png"
-    wls.enroll(
-        "demo",
-        "Lin-Manuel Miranda",
-        [validator.validate(photo.read_bytes(), photo.name)],
-        actor="bench",
-    )
+    open_case(ctx, case, [shared / "data" / "photos" / "lin-manuel-miranda.png"], actor="bench")
 
 
 def run(home: Path, cameras: int, minutes: float, max_fps: float) -> None:
