@@ -46,6 +46,7 @@ def test_yaml_file_is_read_and_env_wins(tmp_path: Path) -> None:
         ("tracking:\n  best_shots: 0\n", {}, "tracking.best_shots"),
         ("dlib:\n  landmarks: 7\n", {}, "dlib.landmarks"),
         ("dlib:\n  still_jitters: 500\n", {}, "dlib.still_jitters"),
+        ("dlib:\n  still_rotations: [20]\n", {}, "dlib.still_rotations.0"),
         ("server:\n  secret_key: changeme\n", {}, "server.secret_key"),
         ("retention:\n  audit_days: 30\n", {}, "retention.audit_days"),
         ("- a list\n", {}, "config_file"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -37,20 +37,27 @@ class DlibConfig(_Strict):
         "ResNet was trained with, about 1 ms a face) or 5 points (0.4 ms)",
     )
     still_jitters: int = Field(
-        10,
+        0,
         ge=0,
         le=100,
-        description="ResNet jitters for still photos (enrollment, LFW): the descriptor is "
-        "averaged over this many randomly shifted, scaled and mirrored copies; about 75 ms each",
+        description="ResNet jitters for each still-photo chip: its descriptor becomes the mean "
+        "over this many randomly shifted, scaled and mirrored copies (about 75 ms each; 0 = off)",
     )
     still_mirror: bool = Field(
-        False,
-        description="still photos: also embed the mirror image of each chip (doubles the cost)",
+        True,
+        description="still photos (enrollment, LFW): also embed the mirror image of each "
+        "aligned chip (one more ResNet pass per landmark model)",
     )
     still_both_landmarks: bool = Field(
-        False,
-        description="still photos: also embed a chip aligned by the other landmark model "
+        True,
+        description="still photos: also embed chips aligned by the other landmark model "
         "(5 or 68 points; doubles the cost)",
+    )
+    still_rotations: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = Field(
+        default_factory=lambda: [3.0, -3.0],
+        max_length=6,
+        description="still photos: also embed each aligned chip turned in-plane by these "
+        "angles in degrees (each -10..10; one more ResNet pass per angle and landmark model)",
     )
     cnn_fallback: bool = Field(
         True,

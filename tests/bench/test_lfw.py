@@ -10,6 +10,7 @@ import pytest
 from vigil.bench.lfw import (
     LfwResult,
     PairScores,
+    _pick,
     best_threshold,
     read_pairs,
     run_lfw,
@@ -19,7 +20,7 @@ from vigil.bench.lfw import (
 from vigil.config import Settings
 from vigil.errors import ConfigError, InputError
 from vigil.models.base import FaceDetector, ModelPack
-from vigil.types import Detection
+from vigil.types import BBox, Detection
 
 
 def test_read_pairs_keeps_folds_and_halves(shared_dir: Path) -> None:
@@ -47,6 +48,31 @@ def test_read_pairs_rejects_malformed_files(tmp_path: Path, text: str, message: 
     path.write_text(text)
     with pytest.raises(InputError, match=message):
         read_pairs(path)
+
+
+def _box(x1: float, y1: float, x2: float, y2: float) -> Detection:
+    return Detection(box=BBox(x1, y1, x2, y2), landmarks=np.zeros((5, 2), np.float32), score=1.0)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "expected"),
+    [
+        ([], None),
+        ([(70, 70, 180, 180)], 0),
+        # a bystander at the edge is not the labelled face, even when it is the only one found
+        ([(-24, 76, 77, 167)], None),
+        ([(5, 170, 42, 207)], None),
+        # nearer the centre but not covering it (a small face behind) loses to the centred one
+        ([(74, 98, 118, 143), (116, 76, 205, 166)], 1),
+        ([(40, 40, 200, 180), (80, 80, 170, 170)], 1),
+    ],
+)
+def test_pick_takes_the_face_covering_the_image_centre(
+    boxes: list[tuple[float, float, float, float]], expected: int | None
+) -> None:
+    detections = [_box(*b) for b in boxes]
+    picked = _pick(detections, 250, 250)
+    assert picked is (None if expected is None else detections[expected])
 
 
 def test_best_threshold_separates_separable_scores() -> None:

