@@ -130,13 +130,15 @@ def test_video_chip_is_dlibs_own_face_chip(dlib_pack: ModelPack, photos: Path) -
     assert np.array_equal(dlib_pack.embedder.align(image, face).image, expected)
 
 
-def test_rotated_still_chips_turn_about_the_face(dlib_pack: ModelPack, photos: Path) -> None:
+def test_rotated_still_chips_turn_about_the_face(model_settings: Settings, photos: Path) -> None:
+    only_turn = {"still_mirror": False, "still_both_landmarks": False, "still_rotations": [5.0]}
+    pack = create_pack(
+        model_settings.model_copy(update={"dlib": _dlib(model_settings, 68, **only_turn)})
+    )
     image = _read(photos / "obama.jpg")
-    (face,) = dlib_pack.detect(image)
-    embedder = dlib_pack.embedder
-    rgb = np.ascontiguousarray(image[:, :, ::-1])
-    base, turned = embedder._chips(rgb, face, embedder._shapes, (5.0,))  # type: ignore[attr-defined]
-    assert np.array_equal(base.image, embedder.align(image, face).image)
+    (face,) = pack.detect(image)
+    base, turned = pack.embedder.still_chips(image, face)  # type: ignore[attr-defined]
+    assert np.array_equal(base.image, pack.embedder.align(image, face).image)
     # the face turns by 5 degrees about the chip centre: the centre moves little, corners a lot
     diff = np.abs(base.image.astype(int) - turned.image.astype(int)).mean(axis=2)
     assert diff[65:85, 65:85].mean() < diff[:20, :20].mean()

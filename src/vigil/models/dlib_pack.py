@@ -217,10 +217,7 @@ class DlibEmbedder(FaceEmbedder):
         self._still = still or StillOptions()
 
     def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
-        return self._chip(_rgb(image), detection, self._shapes)
-
-    def _chip(self, rgb: np.ndarray, detection: Detection, shapes: DlibShapes) -> AlignedFace:
-        return self._chips(rgb, detection, shapes, ())[0]
+        return self._chips(_rgb(image), detection, self._shapes, ())[0]
 
     def _chips(
         self, rgb: np.ndarray, detection: Detection, shapes: DlibShapes, turns: tuple[float, ...]
