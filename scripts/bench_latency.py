@@ -64,7 +64,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def seed(context, photo: Path) -> None:
-    from vigil.db.models import Role
+    from vigil.domain.enums import Role
     from vigil.services.authorizations import AuthorizationInput, AuthorizationService
     from vigil.services.enrollment import FacePhotoValidator
     from vigil.services.users import create_user

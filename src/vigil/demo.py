@@ -217,7 +217,7 @@ DEMO_CAMERA = "demo-street"
 
 def setup_demo(context: AppContext, folder: Path) -> DemoDeployment:
     """Fill a fresh deployment: users, authorization, watchlist, one enrolled person, camera."""
-    from vigil.db.models import Role
+    from vigil.domain.enums import Role
     from vigil.services.cameras import CameraInput, CameraService
     from vigil.services.cases import CaseSetup, open_case
     from vigil.services.users import create_user

@@ -13,8 +13,8 @@ import numpy as np
 
 from vigil.context import AppContext
 from vigil.db.models import Alert
-from vigil.db.repositories import GalleryRepo
 from vigil.pipeline.masking import FaceCropper
+from vigil.repositories.gallery import GalleryRepo
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.cases import CaseSetup, open_case
 from vigil.timeutil import utcnow

@@ -16,7 +16,8 @@ from sqlalchemy import inspect, select, text
 from accountability.realdata import Enrolled, clip_frame, enroll, plain_crop, real_alert
 from vigil.config import settings_environment
 from vigil.context import AppContext
-from vigil.db.models import Alert, AuthorizationStatus, Subject, Template
+from vigil.db.models import Alert, Subject, Template
+from vigil.domain.enums import AuthorizationStatus
 from vigil.services.authorizations import AuthorizationService
 
 pytestmark = pytest.mark.slow

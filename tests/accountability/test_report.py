@@ -18,12 +18,9 @@ from vigil.cli.main import app
 from vigil.config import Settings
 from vigil.db.models import (
     Alert,
-    AlertStatus,
     Authorization,
-    AuthorizationStatus,
     CameraSession,
     FaceCount,
-    Purpose,
     RetentionRun,
     Review,
     Setting,
@@ -31,6 +28,7 @@ from vigil.db.models import (
     Watchlist,
 )
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose
 from vigil.timeutil import to_minute, utcnow
 
 # Personal or identifying values seeded into the database; none may appear in any report.

@@ -17,18 +17,17 @@ from vigil.config import RetentionConfig, Settings
 from vigil.context import build_context
 from vigil.db.models import (
     Alert,
-    AlertStatus,
     AuditEvent,
     AuditSignature,
     Authorization,
     FaceCount,
-    Purpose,
     RetentionRun,
     Review,
     Subject,
     Watchlist,
 )
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, Purpose
 from vigil.timeutil import to_minute, utcnow
 
 CFG = RetentionConfig(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vigil.config import load_settings
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -18,8 +18,9 @@ import yaml
 from typer.testing import CliRunner
 
 from vigil.cli.main import app
-from vigil.db.models import Role, User
+from vigil.db.models import User
 from vigil.db.session import Database
+from vigil.domain.enums import Role
 from vigil.web.security import verify_password
 
 VIGIL = Path(sys.executable).with_name("vigil")

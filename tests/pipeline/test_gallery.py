@@ -9,7 +9,8 @@ import pytest
 
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
-from vigil.db.models import AuthorizationStatus, Setting
+from vigil.db.models import Setting
+from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import ConfigError
 from vigil.pipeline.gallery import ActiveGallery
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
-from vigil.db.models import Alert, AuditEvent, AuthorizationStatus
+from vigil.db.models import Alert, AuditEvent
+from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import PermissionDenied
 from vigil.pipeline.gallery import ActiveGallery
 from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
@@ -115,12 +116,12 @@ def test_save_refuses_when_the_authority_no_longer_holds(
     if change in ("revoke", "refuse"):
         status = AuthorizationStatus.revoked if change == "revoke" else AuthorizationStatus.refused
         with context.db.write() as s:  # status only, so that the subject row still exists
-            from vigil.db.repositories import AuthorizationRepo
+            from vigil.repositories.authorizations import AuthorizationRepo
 
             AuthorizationRepo(s).get("ORD-7").status = status
     elif change == "expire":
         with context.db.write() as s:
-            from vigil.db.repositories import AuthorizationRepo
+            from vigil.repositories.authorizations import AuthorizationRepo
 
             AuthorizationRepo(s).get("ORD-7").expires_at = utcnow() - timedelta(seconds=3)
     events: list[AlertEvent] = []

@@ -3,8 +3,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from vigil.db.models import AuditEvent, AuthorizationStatus, Template
+from vigil.db.models import AuditEvent, Template
 from vigil.db.session import Database
+from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import Conflict, InputError, NotFound
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.timeutil import utcnow

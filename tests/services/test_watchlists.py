@@ -5,8 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from vigil.accountability.crypto import DataCipher
-from vigil.db.models import Alert, AuthorizationStatus, Subject, Template
+from vigil.db.models import Alert, Subject, Template
 from vigil.db.session import Database
+from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import Conflict, InputError, NotFound
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.watchlists import WatchlistService

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.errors import EnrollmentRejected
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
@@ -253,7 +253,7 @@ def make_alert(env: Env) -> Callable[..., int]:
 
 
 def _first_template(env: Env, subject_id: int) -> int:
-    from vigil.db.repositories import TemplateRepo
+    from vigil.repositories.watchlists import TemplateRepo
 
     with env.context.db.read() as s:
         tpl = TemplateRepo(s).first_for_subject(subject_id)

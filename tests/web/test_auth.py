@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from vigil.config import load_settings
 from vigil.context import build_context
-from vigil.db.models import AuditEvent, Role, User
+from vigil.db.models import AuditEvent, User
+from vigil.domain.enums import Role
 from vigil.errors import ConfigError
 from vigil.services.users import create_user
 from vigil.web.app import create_app

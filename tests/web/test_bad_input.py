@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow

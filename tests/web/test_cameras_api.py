@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from vigil.config import CameraConfig
-from vigil.db.models import AuditEvent, Role
+from vigil.db.models import AuditEvent
+from vigil.domain.enums import Role
 from vigil.services.alerts import AlertEvent
 from vigil.sources.worker import CameraState, CameraStatus
 

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from vigil.config import AlertsOutConfig
-from vigil.db.models import AuditEvent, Role
+from vigil.db.models import AuditEvent
+from vigil.domain.enums import Role
 from vigil.errors import ConfigError
 from vigil.services.outbound import SIGNATURE_HEADER, OutboundDispatcher, RetryPolicy, sign_body
 from vigil.services.reviews import ConfirmedAlert

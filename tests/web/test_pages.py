@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.services.users import create_user
 
 

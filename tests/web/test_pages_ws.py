@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.services.alerts import AlertEvent
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from vigil.db.models import AuditEvent, Role
+from vigil.db.models import AuditEvent
+from vigil.domain.enums import Role
 from vigil.services.reviews import ConfirmedAlert
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from vigil.db.models import AlertStatus
+from vigil.domain.enums import AlertStatus
 from vigil.errors import Conflict, InputError, NotFound
 from vigil.services.reviews import ConfirmedAlert, ReviewService
 
@@ -59,7 +59,7 @@ def test_two_person_rule_table(
     assert (raised is None) == (error is None)
     if error:
         assert error in raised
-    from vigil.db.repositories import AlertRepo
+    from vigil.repositories.alerts import AlertRepo
 
     with reviews.db.read() as s:
         assert AlertRepo(s).get(alert_id).status is final

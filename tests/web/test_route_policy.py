@@ -13,7 +13,7 @@ import pytest
 from fastapi import routing
 from fastapi.testclient import TestClient
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 
 A, S, OP, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
 ALL = frozenset(Role)

@@ -92,7 +92,7 @@ def test_websocket_origin_check(origin: str | None, host: str, expected: bool) -
 def test_cross_site_websocket_is_refused(env: object) -> None:
     from starlette.websockets import WebSocketDisconnect
 
-    from vigil.db.models import Role
+    from vigil.domain.enums import Role
 
     client = env.client(Role.operator)  # type: ignore[attr-defined]
     with (

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from vigil.db.models import Alert, AuditEvent, Role, Template
+from vigil.db.models import Alert, AuditEvent, Template
+from vigil.domain.enums import Role
 
 AUTH = {
     "reference": "CASE 2026/0042",

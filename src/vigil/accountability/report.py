@@ -20,19 +20,17 @@ from sqlalchemy.orm import Session
 from vigil.config import Settings
 from vigil.db.models import (
     Alert,
-    AlertStatus,
     AuditEvent,
     Authorization,
-    AuthorizationStatus,
     CameraSession,
     FaceCount,
-    Purpose,
     RetentionRun,
     Setting,
     Subject,
     Watchlist,
 )
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose
 from vigil.errors import InputError
 from vigil.timeutil import utcnow
 

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from vigil.accountability import audit
 from vigil.accountability.signing import Signer
 from vigil.config import RetentionConfig
-from vigil.db.models import Alert, AlertStatus, CameraSession, FaceCount, RetentionRun
+from vigil.db.models import Alert, CameraSession, FaceCount, RetentionRun
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus
 from vigil.timeutil import utcnow
 
 ACTOR = "system:retention"

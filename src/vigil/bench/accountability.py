@@ -29,8 +29,9 @@ from vigil.accountability import audit
 from vigil.accountability.chain import verify_chain
 from vigil.accountability.crypto import DataCipher
 from vigil.accountability.signing import load_or_create_signer
-from vigil.db.models import Alert, AlertStatus, Authorization, Purpose, Subject, Watchlist
+from vigil.db.models import Alert, Authorization, Subject, Watchlist
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, Purpose
 from vigil.timeutil import utcnow
 
 

@@ -20,7 +20,7 @@ import typer
 from rich.progress import Progress, TaskID
 
 from vigil.cli.common import cli_errors, console, err_console, is_tty, state
-from vigil.db.models import AuthorizationStatus
+from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import EnrollmentRejected, InputError
 from vigil.services.alerts import AlertEvent
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService

@@ -83,7 +83,7 @@ def write_config(path: Path, tree: Mapping[str, Any]) -> None:
 
 def initialise(settings: Settings, config_path: Path, admin: str) -> tuple[Settings, str]:
     """Create the deployment; returns the final settings and the admin's one-time password."""
-    from vigil.db.models import Role
+    from vigil.domain.enums import Role
     from vigil.services.users import check_username, create_user
 
     check_username(admin)

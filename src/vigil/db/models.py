@@ -6,7 +6,6 @@ leave only the aggregate per-camera per-minute counts in ``face_counts``.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import (
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
 from vigil.timeutil import utcnow
 
 
@@ -49,34 +49,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
-
-
-class Purpose(enum.StrEnum):
-    missing_person = "missing_person"
-    victim_search = "victim_search"
-    imminent_threat = "imminent_threat"
-    serious_crime_suspect = "serious_crime_suspect"
-    consented_access = "consented_access"
-
-
-class AuthorizationStatus(enum.StrEnum):
-    active = "active"
-    revoked = "revoked"
-    refused = "refused"
-
-
-class AlertStatus(enum.StrEnum):
-    candidate = "candidate"  # no review yet
-    pending_second = "pending_second"  # one confirmation, needs a second different user
-    confirmed = "confirmed"
-    rejected = "rejected"  # a false alert
-
-
-class Role(enum.StrEnum):
-    admin = "admin"
-    supervisor = "supervisor"
-    operator = "operator"
-    auditor = "auditor"
 
 
 class Authorization(Base):

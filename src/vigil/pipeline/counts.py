@@ -1,7 +1,7 @@
 """Aggregate face counts per camera per minute: the only trace unmatched faces leave.
 
 Nothing per person is counted: a minute's row says how many face detections, tracks and
-embedded tracks the camera had, written through :class:`vigil.db.repositories.CountRepo`.
+embedded tracks the camera had, written through :class:`vigil.repositories.counts.CountRepo`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vigil.db.repositories import CountRepo
 from vigil.db.session import Database
+from vigil.repositories.counts import CountRepo
 from vigil.timeutil import to_minute
 
 

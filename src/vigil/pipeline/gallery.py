@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from vigil.accountability.crypto import DataCipher
 from vigil.config import Settings
 from vigil.db.models import Setting
-from vigil.db.repositories import GalleryRepo, StoredTemplate
 from vigil.db.session import Database
 from vigil.errors import ConfigError
 from vigil.pipeline.matcher import GallerySnapshot, create_index
+from vigil.repositories.gallery import GalleryRepo, StoredTemplate
 from vigil.timeutil import utcnow
 from vigil.types import GalleryEntry
 

@@ -8,10 +8,13 @@ from datetime import datetime
 
 from vigil.accountability import audit
 from vigil.accountability.retention import scrub
-from vigil.db.models import Authorization, AuthorizationStatus, Purpose
-from vigil.db.repositories import AlertRepo, AuthorizationRepo, SubjectRepo, WatchlistRepo
+from vigil.db.models import Authorization
 from vigil.db.session import Database
+from vigil.domain.enums import AuthorizationStatus, Purpose
 from vigil.errors import Conflict, InputError
+from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.authorizations import AuthorizationRepo
+from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
 from vigil.timeutil import utcnow
 
 

@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
-from vigil.db.models import Alert, AlertStatus, Authorization, Review, Subject, Template, Watchlist
-from vigil.db.repositories import AlertRepo, SubjectRepo, TemplateRepo
+from vigil.db.models import Alert, Authorization, Review, Subject, Template, Watchlist
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus
 from vigil.errors import Conflict, InputError, NotFound
+from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.watchlists import SubjectRepo, TemplateRepo
 from vigil.timeutil import utcnow
 
 Decision = Literal["confirm", "reject"]

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.config import ServerConfig
-from vigil.db.models import ApiToken, Role, User
+from vigil.db.models import ApiToken, User
 from vigil.db.session import Database
+from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
 from vigil.timeutil import utcnow
 from vigil.web.security import (

@@ -10,9 +10,10 @@ import numpy as np
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
 from vigil.db.models import Subject, Template, Watchlist
-from vigil.db.repositories import AuthorizationRepo, SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.db.session import Database
 from vigil.errors import InputError
+from vigil.repositories.authorizations import AuthorizationRepo
+from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.types import ValidatedFace
 
 

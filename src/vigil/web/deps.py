@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
-from vigil.db.models import Role, User
+from vigil.db.models import User
+from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, PermissionDenied
 from vigil.web.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, SessionRecord, csrf_ok
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.web.deps import Principal, optional_user
 
 HERE = Path(__file__).resolve().parent

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from vigil.accountability.report import build_report
 from vigil.accountability.report_render import render, to_html
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.errors import InputError
 from vigil.timeutil import parse_iso, utcnow
 from vigil.web.deps import Principal, optional_user, require_roles, web_state

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from vigil.db.models import AlertStatus, AuthorizationStatus, Purpose, Role
+from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.services.audit_log import AuditFilter, search_audit
 from vigil.services.outbound import safe_destination
 from vigil.services.settings_store import get_setting, set_setting

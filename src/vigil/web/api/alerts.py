@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from vigil.db.models import AlertStatus
+from vigil.domain.enums import AlertStatus
 from vigil.services.alerts import AlertEvent
 from vigil.services.reviews import AlertView
 from vigil.web.deps import REVIEWERS, Principal, require_roles, web_state

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from vigil.db.models import Authorization, AuthorizationStatus, Role
-from vigil.db.repositories import AuthorizationRepo
+from vigil.db.models import Authorization
+from vigil.domain.enums import AuthorizationStatus, Role
+from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.web.deps import MANAGERS, Principal, require_roles, web_state
 from vigil.web.schemas import AuthorizationCreate, AuthorizationPublic, EntityId, Purged

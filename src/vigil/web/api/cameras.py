@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, Request, Response
 
 from vigil.config import CameraConfig
-from vigil.db.models import Camera, Role
+from vigil.db.models import Camera
+from vigil.domain.enums import Role
 from vigil.errors import NotFound
 from vigil.services.cameras import CameraInput, to_config
 from vigil.sources.capture import redact_url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from vigil.db.models import Role
+from vigil.domain.enums import Role
 from vigil.web.deps import Principal, require_roles, web_state
 from vigil.web.schemas import (
     EntityId,

@@ -7,9 +7,10 @@ from pathlib import PurePath
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from vigil.db.models import AuthorizationStatus, Role, Watchlist
-from vigil.db.repositories import SubjectRepo, WatchlistRepo
+from vigil.db.models import Watchlist
+from vigil.domain.enums import AuthorizationStatus, Role
 from vigil.errors import Conflict, EnrollmentRejected, InputError
+from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
