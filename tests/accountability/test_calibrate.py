@@ -9,14 +9,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from vigil.accountability.calibrate import apply_threshold, calibrate
-from vigil.bench.lfw import FprThreshold
+from vigil.accountability.threshold import threshold_in_force
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
 from vigil.context import build_context
 from vigil.db.models import AuditEvent, Setting
 from vigil.db.session import Database
 from vigil.errors import ConfigError, InputError
-from vigil.pipeline.gallery import threshold_in_force
+from vigil.evaluation.lfw import FprThreshold
 
 
 def _chosen(threshold: float, fpr: float) -> FprThreshold:

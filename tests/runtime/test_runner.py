@@ -15,11 +15,11 @@ from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, CameraSession
 from vigil.domain.enums import AuthorizationStatus
-from vigil.pipeline.gallery import ActiveGallery
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus, AlertEvent
 from vigil.services.authorizations import AuthorizationService
+from vigil.services.gallery import ActiveGallery
 from vigil.sources.worker import CameraWorker
 from vigil.timeutil import utcnow
 

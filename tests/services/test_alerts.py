@@ -14,9 +14,9 @@ from vigil.context import AppContext, build_context
 from vigil.db.models import Alert, AuditEvent
 from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import PermissionDenied
-from vigil.pipeline.gallery import ActiveGallery
 from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Embedding, Match, Quality, ValidatedFace

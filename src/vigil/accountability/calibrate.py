@@ -1,10 +1,11 @@
 """Threshold governance: measure the threshold for a target false-positive rate and set it.
 
-``vigil calibrate`` runs the LFW View-2 protocol (:mod:`vigil.bench.lfw`) with a pack, picks the
-lowest cosine threshold at which at most the target share of different-person pairs match, and
-writes it to the ``settings`` table (``threshold.<pack>``, read by the pipeline) together with
-the measured rate (``threshold.<pack>.fpr``) and the full measurement
-(``threshold.<pack>.calibration``, JSON). Every change is audited (``threshold.change``).
+``vigil calibrate`` runs the LFW View-2 protocol (:mod:`vigil.evaluation.lfw`) with a pack,
+picks the lowest cosine threshold at which at most the target share of different-person pairs
+match, and writes it to the ``settings`` table (``threshold.<pack>``, which
+:mod:`vigil.accountability.threshold` then puts in force) together with the measured rate
+(``threshold.<pack>.fpr``) and the full measurement (``threshold.<pack>.calibration``, JSON).
+Every change is audited (``threshold.change``).
 
 The rate is measured on 1:1 pairs. For a 1:N search against N enrolled templates the chance that a
 stranger matches someone is about ``1 - (1 - fpr) ** N``; the report states the 1:1 rate.
@@ -15,16 +16,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from sqlalchemy.orm import Session
-
 from vigil.accountability import audit
-from vigil.bench.lfw import FprThreshold, LfwResult, Progress, run_lfw, threshold_at_fpr
+from vigil.accountability.threshold import calibration_key, fpr_key, threshold_key
 from vigil.config import Settings
-from vigil.db.models import Setting
 from vigil.db.session import Database
 from vigil.errors import InputError
+from vigil.evaluation.lfw import FprThreshold, LfwResult, Progress, run_lfw, threshold_at_fpr
 from vigil.models.base import ModelPack
-from vigil.timeutil import utcnow
+from vigil.repositories.settings import SettingRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +35,6 @@ class Calibration:
     accuracy: float
 
 
-def _put(s: Session, key: str, value: str, actor: str) -> None:
-    row = s.get(Setting, key)
-    if row is None:
-        s.add(Setting(key=key, value=value, updated_at=utcnow(), updated_by=actor))
-    else:
-        row.value, row.updated_at, row.updated_by = value, utcnow(), actor
-
-
 def apply_threshold(
     db: Database, pack: str, chosen: FprThreshold, lfw: LfwResult | None, *, actor: str
 ) -> Calibration:
@@ -53,17 +44,17 @@ def apply_threshold(
     pairs = lfw.pairs if lfw else chosen.same_pairs + chosen.different_pairs
     accuracy = lfw.accuracy_mean if lfw else float("nan")
     with db.write() as s:
-        old = s.get(Setting, f"threshold.{pack}")
-        previous = float(old.value) if old else None
-        _put(s, f"threshold.{pack}", repr(chosen.threshold), actor)
-        _put(s, f"threshold.{pack}.fpr", repr(chosen.fpr), actor)
+        repo = SettingRepo(s)
+        old = repo.put(threshold_key(pack), repr(chosen.threshold), actor=actor)
+        previous = float(old) if old is not None else None
+        repo.put(fpr_key(pack), repr(chosen.fpr), actor=actor)
         measurement = {**asdict(chosen), "pairs": pairs, "lfw_accuracy": accuracy}
-        _put(s, f"threshold.{pack}.calibration", json.dumps(measurement), actor)
+        repo.put(calibration_key(pack), json.dumps(measurement), actor=actor)
         audit.record(
             s,
             actor=actor,
             action="threshold.change",
-            target=f"threshold.{pack}",
+            target=threshold_key(pack),
             details={
                 "old": previous,
                 "new": chosen.threshold,

@@ -14,25 +14,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
-
+from vigil.accountability.threshold import ThresholdInForce, current_threshold
 from vigil.config import Settings
-from vigil.db.models import (
-    Alert,
-    AuditEvent,
-    Authorization,
-    CameraSession,
-    FaceCount,
-    RetentionRun,
-    Setting,
-    Subject,
-    Watchlist,
-)
 from vigil.db.session import Database
-from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose
+from vigil.domain.enums import AlertStatus, Purpose
 from vigil.errors import InputError
+from vigil.repositories.report import AuthorizationFigures, PurposeFigures, ReportRepo
 from vigil.timeutil import utcnow
+
+__all__ = [
+    "AuthorizationFigures",
+    "CameraFigures",
+    "PurposeFigures",
+    "Report",
+    "ThresholdFigures",
+    "TimePoint",
+    "build_report",
+]
 
 BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_POINTS = 72
@@ -57,30 +55,7 @@ class CameraFigures:
         return self.confirmed / decided if decided else None
 
 
-@dataclass(frozen=True, slots=True)
-class PurposeFigures:
-    purpose: str
-    authorizations_in_force: int
-    watchlists: int
-    subjects: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationFigures:
-    in_force_at_end: int
-    created: int
-    expired: int
-    revoked: int
-    refused: int
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdFigures:
-    pack: str
-    threshold: float
-    source: str  # "calibrated" (settings table) or "config"
-    measured_fpr: float | None
-    changed_at: datetime | None
+ThresholdFigures = ThresholdInForce  # pack, threshold, source, measured_fpr, changed_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,43 +87,28 @@ def _overlap_hours(start: datetime, stop: datetime | None, a: datetime, b: datet
     return max(0.0, (hi - lo).total_seconds() / 3600.0)
 
 
-def _cameras(s: Session, a: datetime, b: datetime) -> dict[str, CameraFigures]:
+def _cameras(repo: ReportRepo, a: datetime, b: datetime) -> dict[str, CameraFigures]:
     cams: dict[str, CameraFigures] = {}
 
     def cam(name: str) -> CameraFigures:
         return cams.setdefault(name, CameraFigures(name))
 
-    counts = s.execute(
-        select(FaceCount.camera, func.sum(FaceCount.faces), func.sum(FaceCount.tracks),
-               func.sum(FaceCount.embedded_tracks))
-        .where(FaceCount.minute >= a, FaceCount.minute < b).group_by(FaceCount.camera)
-    )  # fmt: skip
-    for name, faces, tracks, embedded in counts:
-        c = cam(name)
-        c.faces, c.tracks, c.embedded_tracks = int(faces or 0), int(tracks or 0), int(embedded or 0)
-    alerts = s.execute(
-        select(Alert.camera, Alert.status, func.count(Alert.id))
-        .where(Alert.created_at >= a, Alert.created_at < b).group_by(Alert.camera, Alert.status)
-    )  # fmt: skip
-    for name, status, n in alerts:
-        c = cam(name)
-        c.alerts += n
-        if status is AlertStatus.confirmed:
-            c.confirmed += n
-        elif status is AlertStatus.rejected:
-            c.rejected += n
+    for counts in repo.counts_by_camera(a, b):
+        c = cam(counts.camera)
+        c.faces, c.tracks, c.embedded_tracks = counts.faces, counts.tracks, counts.embedded_tracks
+    for row in repo.alerts_by_camera_and_status(a, b):
+        c = cam(row.camera)
+        c.alerts += row.alerts
+        if row.status is AlertStatus.confirmed:
+            c.confirmed += row.alerts
+        elif row.status is AlertStatus.rejected:
+            c.rejected += row.alerts
         else:
-            c.pending += n
-    sessions = s.execute(
-        select(CameraSession.camera, CameraSession.started_at, CameraSession.stopped_at).where(
-            CameraSession.started_at < b,
-            (CameraSession.stopped_at.is_(None)) | (CameraSession.stopped_at >= a),
-        )
-    )
-    for name, started, stopped in sessions:
-        c = cam(name)
+            c.pending += row.alerts
+    for span in repo.sessions_overlapping(a, b):
+        c = cam(span.camera)
         c.sessions += 1
-        c.hours += _overlap_hours(started, stopped, a, b)
+        c.hours += _overlap_hours(span.started_at, span.stopped_at, a, b)
     return dict(sorted(cams.items()))
 
 
@@ -163,65 +123,13 @@ def _total(cams: list[CameraFigures]) -> CameraFigures:
     return total
 
 
-def _purposes(s: Session, at: datetime) -> list[PurposeFigures]:
-    out = []
-    for purpose in Purpose:
-        in_force = (
-            Authorization.purpose == purpose,
-            Authorization.status == AuthorizationStatus.active,
-            Authorization.valid_from <= at,
-            Authorization.expires_at > at,
-        )
-        auths = s.scalar(select(func.count(Authorization.id)).where(*in_force)) or 0
-        wls = s.scalar(select(func.count(Watchlist.id)).join(Authorization).where(*in_force)) or 0
-        subjects = (
-            s.scalar(
-                select(func.count(Subject.id)).join(Watchlist).join(Authorization).where(*in_force)
-            )
-            or 0
-        )
-        out.append(PurposeFigures(purpose.value, auths, wls, subjects))
-    return out
-
-
-def _authorizations(s: Session, a: datetime, b: datetime) -> AuthorizationFigures:
-    def count(*where: ColumnElement[bool]) -> int:
-        return int(s.scalar(select(func.count(Authorization.id)).where(*where)) or 0)
-
-    active = Authorization.status == AuthorizationStatus.active
-    changed = (Authorization.status_changed_at >= a, Authorization.status_changed_at < b)
-    return AuthorizationFigures(
-        in_force_at_end=count(active, Authorization.valid_from <= b, Authorization.expires_at > b),
-        created=count(Authorization.created_at >= a, Authorization.created_at < b),
-        expired=count(active, Authorization.expires_at >= a, Authorization.expires_at < b),
-        revoked=count(Authorization.status == AuthorizationStatus.revoked, *changed),
-        refused=count(Authorization.status == AuthorizationStatus.refused, *changed),
-    )
-
-
-def _deleted(s: Session, a: datetime, b: datetime) -> tuple[dict[str, int], int]:
+def _deleted(repo: ReportRepo, a: datetime, b: datetime) -> tuple[dict[str, int], int]:
     totals: dict[str, int] = defaultdict(int)
-    runs = s.scalars(select(RetentionRun).where(RetentionRun.ran_at >= a, RetentionRun.ran_at < b))
-    n = 0
-    for run in runs:
-        n += 1
-        for key, value in (run.deleted or {}).items():
+    runs = repo.retention_deletions(a, b)
+    for deleted in runs:
+        for key, value in deleted.items():
             totals[key] += int(value)
-    return dict(sorted(totals.items())), n
-
-
-def threshold_figures(s: Session, settings: Settings, pack: str | None = None) -> ThresholdFigures:
-    pack = pack or settings.model_pack
-    row = s.get(Setting, f"threshold.{pack}")
-    fpr = s.get(Setting, f"threshold.{pack}.fpr")
-    configured = settings.dlib.threshold if pack == "dlib" else settings.onnx.threshold
-    return ThresholdFigures(
-        pack=pack,
-        threshold=float(row.value) if row else configured,
-        source="calibrated" if row else "config",
-        measured_fpr=float(fpr.value) if fpr else None,
-        changed_at=row.updated_at if row else None,
-    )
+    return dict(sorted(totals.items())), len(runs)
 
 
 def bucket_for(a: datetime, b: datetime) -> int:
@@ -229,22 +137,15 @@ def bucket_for(a: datetime, b: datetime) -> int:
     return next((size for size in BUCKETS if span / size <= MAX_POINTS), BUCKETS[-1])
 
 
-def _timeline(s: Session, a: datetime, b: datetime, bucket: int) -> list[TimePoint]:
+def _timeline(repo: ReportRepo, a: datetime, b: datetime, bucket: int) -> list[TimePoint]:
     def index(t: datetime) -> int:
         return int((t - a).total_seconds() // bucket)
 
     n = max(1, -(-int((b - a).total_seconds()) // bucket))
     faces, alerts = [0] * n, [0] * n
-    q = (
-        select(FaceCount.minute, func.sum(FaceCount.faces))
-        .where(FaceCount.minute >= a, FaceCount.minute < b)
-        .group_by(FaceCount.minute)
-    )
-    for minute, count in s.execute(q):
-        faces[min(n - 1, index(minute))] += int(count or 0)
-    for (created,) in s.execute(
-        select(Alert.created_at).where(Alert.created_at >= a, Alert.created_at < b)
-    ):
+    for row in repo.faces_by_minute(a, b):
+        faces[min(n - 1, index(row.minute))] += row.faces
+    for created in repo.alert_times(a, b):
         alerts[min(n - 1, index(created))] += 1
     return [TimePoint(a + timedelta(seconds=i * bucket), faces[i], alerts[i]) for i in range(n)]
 
@@ -254,27 +155,22 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
     if end <= start:
         raise InputError("the report period is empty: --to must be after --from")
     with db.read() as s:
-        cams = list(_cameras(s, start, end).values())
-        deleted, runs = _deleted(s, start, end)
+        repo = ReportRepo(s)
+        cams = list(_cameras(repo, start, end).values())
+        deleted, runs = _deleted(repo, start, end)
         bucket = bucket_for(start, end)
-        audit_events = (
-            s.scalar(
-                select(func.count(AuditEvent.id)).where(AuditEvent.ts >= start, AuditEvent.ts < end)
-            )
-            or 0
-        )
         return Report(
             start=start,
             end=end,
             generated_at=utcnow(),
             cameras=cams,
             total=_total(cams),
-            purposes=_purposes(s, end),
-            authorizations=_authorizations(s, start, end),
+            purposes=[repo.purpose_in_force(p, end) for p in Purpose],
+            authorizations=repo.authorization_figures(start, end),
             deleted=deleted,
             retention_runs=runs,
-            threshold=threshold_figures(s, settings),
+            threshold=current_threshold(s, settings, settings.model_pack),
             bucket_seconds=bucket,
-            timeline=_timeline(s, start, end, bucket),
-            audit_events=audit_events,
+            timeline=_timeline(repo, start, end, bucket),
+            audit_events=repo.audit_events(start, end),
         )

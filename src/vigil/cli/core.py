@@ -353,8 +353,8 @@ def bench_throughput(
     """Frames/s, faces embedded/s and alerts of the pipeline (and the naive loop) on a file."""
     from vigil.bench.throughput import memory_gallery, run_throughput
     from vigil.models.registry import create_pack
-    from vigil.pipeline.gallery import ActiveGallery
     from vigil.pipeline.matcher import SnapshotSource
+    from vigil.services.gallery import ActiveGallery
 
     if not source.is_file():
         raise InputError(f"video file not found: {source}", hint="give the path of a video file")

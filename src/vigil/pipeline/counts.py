@@ -1,24 +1,27 @@
 """Aggregate face counts per camera per minute: the only trace unmatched faces leave.
 
-Nothing per person is counted: a minute's row says how many face detections, tracks and
-embedded tracks the camera had, written through :class:`vigil.repositories.counts.CountRepo`.
+Nothing per person is counted: a minute's :class:`~vigil.domain.counts.MinuteCount` says how many
+face detections, tracks and embedded tracks the camera had. Whole minutes go to a
+:class:`CountsSink` the runtime hands in (:class:`vigil.services.counts.CountsWriter` stores them);
+the pipeline itself knows no database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from vigil.db.session import Database
-from vigil.repositories.counts import CountRepo
+from vigil.domain.counts import MinuteCount
 from vigil.timeutil import to_minute
 
+__all__ = ["CountsSink", "FaceCounter", "MinuteCount"]
 
-@dataclass(slots=True)
-class MinuteCount:
-    faces: int = 0
-    tracks: int = 0
-    embedded_tracks: int = 0
+
+class CountsSink(Protocol):
+    """Takes one finished minute of one camera's counts (adds to what is stored for it)."""
+
+    def write(self, camera: str, minute: datetime, counts: MinuteCount) -> None: ...
 
 
 @dataclass(slots=True)
@@ -26,7 +29,7 @@ class FaceCounter:
     """Counts in memory and flushes whole minutes; one verb each: count_*, :meth:`flush`."""
 
     camera: str
-    db: Database | None = None  # None: count only (benchmarks)
+    sink: CountsSink | None = None  # None: count only (benchmarks)
     _minutes: dict[datetime, MinuteCount] = field(default_factory=dict)
     _current: datetime | None = None
 
@@ -52,19 +55,15 @@ class FaceCounter:
         return total
 
     def flush(self, before: datetime | None = None) -> int:
-        """Write and forget the minutes before ``before`` (all if None); returns rows written."""
-        due = sorted(m for m in self._minutes if before is None or m < before)
-        if not due or self.db is None:
+        """Hand the minutes before ``before`` (all if None) to the sink and forget them.
+
+        Returns the minutes written. A minute leaves memory only once the sink took it, so a
+        failing sink loses nothing that a later flush could still write.
+        """
+        if self.sink is None:
             return 0
-        with self.db.write() as s:
-            repo = CountRepo(s)
-            for minute in due:
-                c = self._minutes.pop(minute)
-                repo.add(
-                    self.camera,
-                    minute,
-                    faces=c.faces,
-                    tracks=c.tracks,
-                    embedded_tracks=c.embedded_tracks,
-                )
+        due = sorted(m for m in self._minutes if before is None or m < before)
+        for minute in due:
+            self.sink.write(self.camera, minute, self._minutes[minute])
+            del self._minutes[minute]
         return len(due)

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.errors import InputError
-from vigil.pipeline.gallery import ActiveGallery
 from vigil.runtime.runner import CameraRunner, SessionLog, StoreSink, build_camera_pipeline
 from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
+from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import source_kind
 from vigil.sources.offline import FileReader
 

@@ -20,12 +20,13 @@ from vigil.errors import PermissionDenied, VigilError
 from vigil.imaging import encode_jpeg
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
-from vigil.pipeline.gallery import ActiveGallery
 from vigil.pipeline.masking import blur_all_faces
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
 from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertBus, AlertStore
+from vigil.services.counts import CountsWriter
+from vigil.services.gallery import ActiveGallery
 from vigil.sources.worker import CameraStatus, CameraWorker
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Frame, Track
@@ -132,7 +133,7 @@ def build_camera_pipeline(
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
         QualityGate(settings.quality),
-        counter=FaceCounter(camera, context.db),
+        counter=FaceCounter(camera, CountsWriter(context.db)),
         sink=sink,
     )
 

@@ -21,12 +21,12 @@ from typing import Literal
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
+from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
 from vigil.db.models import Alert, Authorization
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.errors import PermissionDenied
-from vigil.pipeline.gallery import threshold_in_force
 from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo

@@ -30,9 +30,9 @@ import numpy as np
 
 from vigil.config import Settings
 from vigil.errors import EnrollmentRejected
+from vigil.faces.quality import QualityGate, laplacian_variance
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.models.base import ModelPack
-from vigil.pipeline.quality import QualityGate, laplacian_variance
 from vigil.types import BBox, Detection, Quality, ValidatedFace
 
 __all__ = ["FacePhotoValidator", "ValidatedFace"]

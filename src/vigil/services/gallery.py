@@ -6,8 +6,11 @@ not expired), opens each sealed vector with the data cipher, and reloads every
 cameras without a restart. Scope and validity window are checked again per match by
 :class:`~vigil.pipeline.matcher.Matcher` through ``GalleryEntry.allows``.
 
-The threshold in force is the ``settings`` row ``threshold.<pack>`` when present (written by
-``vigil calibrate``), else the configured value.
+The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`, the one place
+that decides it. A template that cannot be opened (wrong key, damaged) or has the wrong number of
+dimensions is logged and left out; it never blocks the rest of the gallery. The pipeline sees only
+the resulting :class:`~vigil.faces.gallery.GallerySnapshot` (through ``snapshot()``): it knows
+neither the database nor the cipher.
 """
 
 from __future__ import annotations
@@ -19,46 +22,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from vigil.accountability.crypto import DataCipher
+from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
-from vigil.db.models import Setting
 from vigil.db.session import Database
-from vigil.errors import ConfigError
-from vigil.pipeline.matcher import GallerySnapshot, create_index
+from vigil.errors import IntegrityError
+from vigil.faces.gallery import GallerySnapshot, create_index
 from vigil.repositories.gallery import GalleryRepo, StoredTemplate
 from vigil.timeutil import utcnow
 from vigil.types import GalleryEntry
 
 log = logging.getLogger(__name__)
-
-
-def threshold_key(pack: str) -> str:
-    return f"threshold.{pack}"
-
-
-def configured_threshold(settings: Settings, pack: str) -> float:
-    return settings.dlib.threshold if pack == "dlib" else settings.onnx.threshold
-
-
-def threshold_in_force(session: Session, settings: Settings, pack: str) -> float:
-    """The ``settings`` table override for ``pack`` if there is one, else the config value."""
-    raw = session.scalar(select(Setting.value).where(Setting.key == threshold_key(pack)))
-    if raw is None:
-        return configured_threshold(settings, pack)
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(
-            threshold_key(pack),
-            f"stored threshold {raw!r} is not a number",
-            hint="run `vigil calibrate` again",
-        ) from exc
-    if not -1.0 <= value <= 1.0:
-        raise ConfigError(threshold_key(pack), f"stored threshold {value} is outside [-1, 1]")
-    return value
 
 
 class ActiveGallery:
@@ -120,10 +95,9 @@ class ActiveGallery:
         entries: list[GalleryEntry] = []
         rows: list[np.ndarray] = []
         for item in stored:
-            raw = item.vector
-            if item.encrypted:
-                raw = self.cipher.open(raw, f"template:{item.entry.template_id}".encode())
-            vector = np.frombuffer(raw, dtype=np.float32)
+            vector = self._vector(item)
+            if vector is None:
+                continue
             if rows and vector.shape != rows[0].shape:
                 log.warning(
                     "template %s has %d dimensions, expected %d: not loaded; re-enroll it",
@@ -137,3 +111,25 @@ class ActiveGallery:
         dim = rows[0].shape[0] if rows else 0
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
         return entries, matrix
+
+    def _vector(self, item: StoredTemplate) -> np.ndarray | None:
+        """The template's vector, or None (logged) when it cannot be opened."""
+        raw = item.vector
+        if item.encrypted:
+            try:
+                raw = self.cipher.open(raw, f"template:{item.entry.template_id}".encode())
+            except IntegrityError as exc:
+                log.warning(
+                    "template %s cannot be opened: not loaded (%s); restore the key or re-enroll",
+                    item.entry.template_id,
+                    exc,
+                )
+                return None
+        if len(raw) == 0 or len(raw) % 4:
+            log.warning(
+                "template %s holds %d bytes, not float32 values: not loaded; re-enroll it",
+                item.entry.template_id,
+                len(raw),
+            )
+            return None
+        return np.frombuffer(raw, dtype=np.float32)

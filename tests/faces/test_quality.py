@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vigil.config import QualityConfig
-from vigil.pipeline.quality import QualityGate, laplacian_variance, yaw_ratio
+from vigil.faces.quality import QualityGate, laplacian_variance, yaw_ratio
 from vigil.types import BBox, Detection
 
 # A frontal face in obama.jpg (YuNet's box and landmarks, rounded).

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vigil.bench.lfw import (
+from vigil.config import Settings
+from vigil.errors import ConfigError, InputError
+from vigil.evaluation.lfw import (
     LfwResult,
     PairScores,
     _pick,
@@ -17,8 +19,6 @@ from vigil.bench.lfw import (
     ten_fold,
     threshold_at_fpr,
 )
-from vigil.config import Settings
-from vigil.errors import ConfigError, InputError
 from vigil.models.base import FaceDetector, ModelPack
 from vigil.types import BBox, Detection
 

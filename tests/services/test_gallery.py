@@ -9,11 +9,11 @@ import pytest
 
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
-from vigil.db.models import Setting
+from vigil.db.models import Setting, Template
 from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import ConfigError
-from vigil.pipeline.gallery import ActiveGallery
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
 from vigil.types import Embedding, Quality, ValidatedFace
@@ -127,3 +127,51 @@ def test_a_broken_stored_threshold_is_a_config_error(context: AppContext, stored
         s.add(Setting(key="threshold.dlib", value=stored))
     with pytest.raises(ConfigError, match=message):
         ActiveGallery(context.db, context.cipher, context.settings, "dlib").refresh()
+
+
+def _spoil(ctx: AppContext, template_id: int, blob: bytes) -> None:
+    with ctx.db.write() as s:
+        s.get(Template, template_id).vector = blob
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda sealed: sealed[:-1] + bytes([sealed[-1] ^ 1]), "cannot be opened"),
+        (lambda sealed: b"plain bytes", "cannot be opened"),
+    ],
+    ids=["tampered", "not-sealed"],
+)
+def test_an_unreadable_template_is_logged_and_skipped(
+    context: AppContext, caplog: pytest.LogCaptureFixture, spoil, message: str
+) -> None:
+    seed_subject(context, "A")
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    first, second = gallery.refresh().entries
+    with context.db.read() as s:
+        sealed = s.get(Template, first.template_id).vector
+    _spoil(context, first.template_id, spoil(sealed))
+    with caplog.at_level("WARNING", logger="vigil.services.gallery"):
+        snap = gallery.refresh()
+    assert [e.template_id for e in snap.entries] == [second.template_id]
+    assert f"template {first.template_id} {message}" in caplog.text
+    (result,) = snap.index.search(face(101).embedding.vector[None, :], 1)
+    assert result.scores[0] == pytest.approx(1.0, abs=1e-5)  # the other one still matches
+
+
+def test_a_template_of_another_dimension_is_skipped(
+    context: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_subject(context, "A")
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    first, second = gallery.refresh().entries
+    short = np.ones(64, np.float32).tobytes()
+    _spoil(
+        context,
+        second.template_id,
+        context.cipher.seal(short, f"template:{second.template_id}".encode()),
+    )
+    with caplog.at_level("WARNING", logger="vigil.services.gallery"):
+        snap = gallery.refresh()
+    assert [e.template_id for e in snap.entries] == [first.template_id]
+    assert "64 dimensions, expected 128" in caplog.text

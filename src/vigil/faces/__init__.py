@@ -1,0 +1,6 @@
+"""Face-level building blocks shared by the pipeline and the services, with no I/O of their own.
+
+:mod:`vigil.faces.quality` scores a detected face (the pipeline's quality gate and enrollment's
+photo checks); :mod:`vigil.faces.gallery` holds the searchable gallery (index and snapshot) that
+the services build and the pipeline's matcher searches. Neither knows the database or the cipher.
+"""
