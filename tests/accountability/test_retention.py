@@ -167,7 +167,7 @@ def test_audit_retention_below_six_months_is_refused(days: int) -> None:
 def test_jobs_run_once_signs_and_purges(settings: Settings) -> None:
     ctx = build_context(settings)
     try:
-        jobs = AccountabilityJobs(ctx)
+        jobs = AccountabilityJobs(ctx.db, ctx.settings)
         first = jobs.run_once()
         assert first.retention is not None and first.signature is not None
         assert (settings.home / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
@@ -180,7 +180,7 @@ def test_jobs_run_once_signs_and_purges(settings: Settings) -> None:
 def test_jobs_thread_starts_and_stops(settings: Settings) -> None:
     ctx = build_context(settings)
     try:
-        jobs = AccountabilityJobs(ctx)
+        jobs = AccountabilityJobs(ctx.db, ctx.settings)
         jobs.start(interval=0.05)
         deadline = utcnow() + timedelta(seconds=30)
         while utcnow() < deadline:

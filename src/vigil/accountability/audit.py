@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from vigil.accountability.signing import Signer
 from vigil.db.models import AuditEvent, AuditSignature
 from vigil.db.session import Database
+from vigil.repositories.audit import AuditQuery, AuditRepo
 from vigil.timeutil import utcnow
 
 GENESIS = "0" * 64
@@ -74,14 +74,10 @@ def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event inside the caller's (write) transaction."""
-    # Core statements on the session's connection (same transaction): audit rows are only ever
-    # written here, so no ORM autoflush is needed, and each append costs well under a millisecond.
-    conn = session.connection()
-    last = conn.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
-    prev_hash = last.hash if last else _anchor_hash(session)
-    next_id = (last.id + 1) if last else _anchor_id(session) + 1
+    repo = AuditRepo(session)
+    last = repo.head()
+    prev_hash = last.hash if last else _anchor_hash(repo)
+    next_id = (last.id + 1) if last else _anchor_id(repo) + 1
     clean = json.loads(json.dumps(dict(details or {}), default=str))
     event = AuditEvent(
         id=next_id,
@@ -93,37 +89,17 @@ def record(
         prev_hash=prev_hash,
     )
     event.hash = record_hash(event)
-    conn.execute(
-        insert(AuditEvent).values(
-            id=event.id,
-            ts=event.ts,
-            actor=actor,
-            action=action,
-            target=target,
-            details=clean,
-            prev_hash=prev_hash,
-            hash=event.hash,
-        )
-    )
+    repo.append(event)
     return event
 
 
-def _last_anchor(session: Session) -> AuditSignature | None:
-    return session.scalar(
-        select(AuditSignature)
-        .where(AuditSignature.signature.like(f"{ANCHOR}:%"))
-        .order_by(AuditSignature.event_id.desc())
-        .limit(1)
-    )
-
-
-def _anchor_id(session: Session) -> int:
-    anchor = _last_anchor(session)
+def _anchor_id(repo: AuditRepo) -> int:
+    anchor = repo.last_signature_like(f"{ANCHOR}:")
     return anchor.event_id if anchor else 0
 
 
-def _anchor_hash(session: Session) -> str:
-    anchor = _last_anchor(session)
+def _anchor_hash(repo: AuditRepo) -> str:
+    anchor = repo.last_signature_like(f"{ANCHOR}:")
     return anchor.head_hash if anchor else GENESIS
 
 
@@ -138,32 +114,22 @@ def split_signature(text: str) -> tuple[str, str]:
     return (kind, sig) if sep and kind in (HEAD, ANCHOR) else ("", text)
 
 
-def _sign(session: Session, signer: Signer, kind: str, event_id: int, head: str) -> AuditSignature:
+def _sign(repo: AuditRepo, signer: Signer, kind: str, event_id: int, head: str) -> AuditSignature:
     sig = signer.sign(signed_message(kind, event_id, head))
     row = AuditSignature(
         event_id=event_id, head_hash=head, signature=f"{kind}:{sig}", created_at=utcnow()
     )
-    session.add(row)
-    session.flush()
-    return row
+    return repo.add_signature(row)
 
 
 def sign_head(db: Database, signer: Signer) -> AuditSignature | None:
     """Sign the current chain head; does nothing when the head is already signed or empty."""
     with db.write() as s:
-        last = s.execute(
-            select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-        ).first()
-        if last is None:
+        repo = AuditRepo(s)
+        last = repo.head()
+        if last is None or repo.is_signed(last):
             return None
-        done = s.scalar(
-            select(func.count(AuditSignature.id)).where(
-                AuditSignature.event_id == last.id, AuditSignature.head_hash == last.hash
-            )
-        )
-        if done:
-            return None
-        return _sign(s, signer, HEAD, last.id, last.hash)
+        return _sign(repo, signer, HEAD, last.id, last.hash)
 
 
 def prune_before(session: Session, signer: Signer, cutoff: datetime) -> int:
@@ -171,22 +137,20 @@ def prune_before(session: Session, signer: Signer, cutoff: datetime) -> int:
 
     The newest record is always kept, so the chain continues from it. Returns records deleted.
     """
-    first_kept = session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.ts >= cutoff))
-    last_id = session.scalar(select(func.max(AuditEvent.id)))
-    first_id = session.scalar(select(func.min(AuditEvent.id)))
-    if last_id is None or first_id is None:
+    repo = AuditRepo(session)
+    bounds = repo.id_range()
+    if bounds is None:
         return 0
+    first_id, last_id = bounds
+    first_kept = repo.first_id_since(cutoff)
     cut = min((first_kept - 1) if first_kept is not None else last_id, last_id - 1)
     if cut < first_id:
         return 0
-    head = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == cut))
+    head = repo.hash_of(cut)
     if head is None:
         return 0
-    _sign(session, signer, ANCHOR, cut, head)
-    result = session.execute(delete(AuditEvent).where(AuditEvent.id <= cut))
-    deleted = int(getattr(result, "rowcount", 0) or 0)
-    session.flush()
-    return deleted
+    _sign(repo, signer, ANCHOR, cut, head)
+    return repo.delete_through(cut)
 
 
 def list_events(
@@ -197,9 +161,4 @@ def list_events(
     limit: int = 50,
 ) -> Sequence[AuditEvent]:
     """Newest first. ``action`` matches exactly or as a dotted prefix ('authorization')."""
-    q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if action:
-        q = q.where((AuditEvent.action == action) | AuditEvent.action.like(f"{action}.%"))
-    if since:
-        q = q.where(AuditEvent.ts >= since)
-    return session.scalars(q).all()
+    return AuditRepo(session).search(AuditQuery(action=action, since=since, limit=limit))

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from vigil.accountability.audit import (
     ANCHOR,
     GENESIS,
@@ -24,8 +22,9 @@ from vigil.accountability.audit import (
     split_signature,
 )
 from vigil.accountability.signing import PublicVerifier, Signer
-from vigil.db.models import AuditEvent, AuditSignature
+from vigil.db.models import AuditSignature
 from vigil.db.session import Database
+from vigil.repositories.audit import AuditRepo
 
 ProblemKind = Literal["modified", "deleted", "inserted", "reordered", "signature", "anchor"]
 BATCH = 5000
@@ -73,33 +72,21 @@ class _Sigs:
 
 
 def _stream(db: Database, batch: int) -> Iterator[_Row]:
-    cols = (
-        AuditEvent.id,
-        AuditEvent.ts,
-        AuditEvent.actor,
-        AuditEvent.action,
-        AuditEvent.target,
-        AuditEvent.details,
-        AuditEvent.prev_hash,
-        AuditEvent.hash,
-    )
     after = -1
     while True:
         with db.read() as s:
-            rows = s.execute(
-                select(*cols).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)
-            ).all()
+            rows = AuditRepo(s).events_after(after, batch)
         if not rows:
             return
         for r in rows:
-            yield _Row(r[0], (r[1], r[2], r[3], r[4], r[5]), r[6], r[7])
-        after = rows[-1][0]
+            yield _Row(r.id, (r.ts, r.actor, r.action, r.target, r.details), r.prev_hash, r.hash)
+        after = rows[-1].id
 
 
 def _load_signatures(db: Database) -> _Sigs:
     sigs = _Sigs()
     with db.read() as s:
-        for row in s.scalars(select(AuditSignature).order_by(AuditSignature.id)):
+        for row in AuditRepo(s).signatures():
             sigs.by_event.setdefault(row.event_id, []).append(row)
             sigs.count += 1
     return sigs

@@ -20,13 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from vigil.accountability import audit
+from vigil.accountability.crypto import DataCipher
 from vigil.accountability.signing import Signer, fingerprint, load_public_key, verify_with
-from vigil.context import AppContext
-from vigil.db.models import Alert, Template
+from vigil.db.models import Alert
+from vigil.db.session import Database
 from vigil.errors import InputError, NotFound
+from vigil.repositories.evidence import AlertOwners, EvidenceRepo
 from vigil.timeutil import utcnow
 
 FORMAT = "vigil-export/1"
@@ -68,45 +68,31 @@ class BundleCheck:
         return not self.problems
 
 
-def _select_alerts(ctx: AppContext, sel: ExportSelection) -> Sequence[Alert]:
-    q = select(Alert).order_by(Alert.id)
-    if sel.alert_ids:
-        q = q.where(Alert.id.in_(sel.alert_ids))
-    if sel.start:
-        q = q.where(Alert.first_seen >= sel.start)
-    if sel.end:
-        q = q.where(Alert.first_seen < sel.end)
-    with ctx.db.read() as s:
-        alerts = s.scalars(q).all()
-        for alert in alerts:  # load what the metadata needs while the session is open
-            _ = [alert.reviews, alert.status]
-        rows = [a for a in alerts if not sel.watchlist or _watchlist_name(s, a) == sel.watchlist]
-    missing = set(sel.alert_ids) - {a.id for a in rows}
+@dataclass(frozen=True, slots=True)
+class _Selected:
+    alerts: Sequence[Alert]
+    meta: list[dict[str, Any]]  # alerts.json, one entry per alert
+
+
+def _select_alerts(db: Database, sel: ExportSelection) -> _Selected:
+    with db.read() as s:
+        repo = EvidenceRepo(s)
+        found = [(a, repo.owners(a)) for a in repo.alerts(sel.alert_ids, sel.start, sel.end)]
+    rows = [(a, o) for a, o in found if not sel.watchlist or o.watchlist == sel.watchlist]
+    missing = set(sel.alert_ids) - {a.id for a, _ in rows}
     if missing:
         raise NotFound(f"no alert(s) {sorted(missing)} to export", hint="see the alerts page")
-    return rows
+    return _Selected([a for a, _ in rows], [_alert_meta(a, o) for a, o in rows])
 
 
-def _watchlist_name(s: Any, alert: Alert) -> str:
-    from vigil.db.models import Watchlist
-
-    wl = s.get(Watchlist, alert.watchlist_id)
-    return wl.name if wl else ""
-
-
-def _alert_meta(ctx: AppContext, alert: Alert) -> dict[str, Any]:
-    from vigil.db.models import Authorization, Subject, Watchlist
-
-    with ctx.db.read() as s:
-        subject, wl = s.get(Subject, alert.subject_id), s.get(Watchlist, alert.watchlist_id)
-        auth = s.get(Authorization, alert.authorization_id)
+def _alert_meta(alert: Alert, owners: AlertOwners) -> dict[str, Any]:
     return {
         "id": alert.id,
         "camera": alert.camera,
         "status": alert.status.value,
-        "subject": subject.name if subject else None,
-        "watchlist": wl.name if wl else None,
-        "authorization": auth.reference if auth else None,
+        "subject": owners.subject,
+        "watchlist": owners.watchlist,
+        "authorization": owners.authorization,
         "score": alert.score,
         "threshold": alert.threshold,
         "pack": alert.pack,
@@ -125,24 +111,25 @@ def _alert_meta(ctx: AppContext, alert: Alert) -> dict[str, Any]:
     }
 
 
-def _files(ctx: AppContext, alerts: Sequence[Alert], sel: ExportSelection) -> dict[str, bytes]:
+def _files(
+    db: Database, cipher: DataCipher, selected: _Selected, sel: ExportSelection
+) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for alert in alerts:
+    for alert in selected.alerts:
         if alert.crop is not None:
             aad = f"alert:{alert.id}".encode()
-            crop = ctx.cipher.open(alert.crop, aad) if alert.crop_encrypted else alert.crop
+            crop = cipher.open(alert.crop, aad) if alert.crop_encrypted else alert.crop
             files[f"alerts/{alert.id}.jpg"] = crop
     if sel.include_templates:
-        subjects = {a.subject_id for a in alerts}
-        with ctx.db.read() as s:
-            templates = s.scalars(select(Template).where(Template.subject_id.in_(subjects))).all()
+        subjects = {a.subject_id for a in selected.alerts}
+        with db.read() as s:
+            templates = EvidenceRepo(s).templates_of(subjects)
         for tpl in templates:
             if tpl.photo is not None:
                 aad = f"template:{tpl.id}:photo".encode()
-                photo = ctx.cipher.open(tpl.photo, aad) if tpl.encrypted else tpl.photo
+                photo = cipher.open(tpl.photo, aad) if tpl.encrypted else tpl.photo
                 files[f"templates/{tpl.id}.jpg"] = photo
-    meta = [_alert_meta(ctx, a) for a in alerts]
-    files["alerts.json"] = json.dumps(meta, indent=2, sort_keys=True).encode()
+    files["alerts.json"] = json.dumps(selected.meta, indent=2, sort_keys=True).encode()
     return files
 
 
@@ -181,7 +168,8 @@ def _write_zip(path: Path, files: dict[str, bytes], manifest: bytes, signer: Sig
 
 
 def export_bundle(
-    ctx: AppContext,
+    db: Database,
+    cipher: DataCipher,
     signer: Signer,
     output: Path,
     selection: ExportSelection,
@@ -195,8 +183,9 @@ def export_bundle(
     if output.exists():
         raise InputError(f"{output} exists already", hint="choose a new file name")
     sel = selection.validated()
-    alerts = _select_alerts(ctx, sel)
-    files = _files(ctx, alerts, sel)
+    selected = _select_alerts(db, sel)
+    alerts = selected.alerts
+    files = _files(db, cipher, selected, sel)
     manifest = _manifest(signer, sel, files, reason=reason, actor=actor)
     templates = sum(1 for n in files if n.startswith("templates/"))
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +194,7 @@ def export_bundle(
     tmp = Path(tmp_name)
     try:
         _write_zip(tmp, files, manifest, signer)
-        with ctx.db.write() as s:
+        with db.write() as s:
             audit.record(
                 s,
                 actor=actor,

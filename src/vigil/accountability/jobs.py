@@ -1,6 +1,6 @@
 """Periodic accountability work for a running deployment: sign the audit head, enforce retention.
 
-``vigil serve`` (or any long-running process) builds ``AccountabilityJobs(context)`` and calls
+``vigil serve`` (or any long-running process) builds ``AccountabilityJobs(db, settings)`` and calls
 :meth:`start`; :meth:`run_once` does one round synchronously (also used by tests and the CLI).
 """
 
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from vigil.accountability import audit
 from vigil.accountability.retention import RetentionResult, RetentionService
 from vigil.accountability.signing import Signer, settings_signer
-from vigil.context import AppContext
+from vigil.config import Settings
 from vigil.db.models import AuditSignature
+from vigil.db.session import Database
 
 log = logging.getLogger(__name__)
 DEFAULT_SIGN_EVERY_SECONDS = 300.0
@@ -28,10 +29,13 @@ class JobRound:
 
 
 class AccountabilityJobs:
-    def __init__(self, context: AppContext, signer: Signer | None = None) -> None:
-        self.context = context
-        self.signer = signer or settings_signer(context.settings)
-        self.retention = RetentionService(context.db, context.settings.retention, self.signer)
+    """Audit-head signing and retention enforcement for one deployment's database."""
+
+    def __init__(self, db: Database, settings: Settings, signer: Signer | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.signer = signer or settings_signer(settings)
+        self.retention = RetentionService(db, settings.retention, self.signer)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_retention: float | None = None
@@ -41,10 +45,10 @@ class AccountabilityJobs:
         result = self.retention.run() if retention else None
         if retention:
             self._last_retention = time.monotonic()
-        return JobRound(audit.sign_head(self.context.db, self.signer), result)
+        return JobRound(audit.sign_head(self.db, self.signer), result)
 
     def _retention_due(self) -> bool:
-        every = self.context.settings.retention.run_every_minutes * 60.0
+        every = self.settings.retention.run_every_minutes * 60.0
         return self._last_retention is None or time.monotonic() - self._last_retention >= every
 
     def _loop(self, interval: float) -> None:

@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, text, update
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.signing import Signer
 from vigil.config import RetentionConfig
-from vigil.db.models import Alert, CameraSession, FaceCount, RetentionRun
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus
+from vigil.repositories.retention import RetentionRepo
 from vigil.timeutil import utcnow
 
 ACTOR = "system:retention"
@@ -41,45 +40,25 @@ class RetentionResult:
         return sum(self.deleted.values())
 
 
-def _rows(result: object) -> int:
-    """Rows touched by a DML statement (CursorResult.rowcount)."""
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def _days(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-def _delete_alerts(s: Session, statuses: tuple[AlertStatus, ...], before: datetime) -> int:
-    decided = func.coalesce(Alert.decided_at, Alert.created_at)
-    stmt = delete(Alert).where(Alert.status.in_(statuses), decided < before)
-    return _rows(s.execute(stmt, execution_options={"synchronize_session": False}))
-
-
 def _purge(s: Session, cfg: RetentionConfig, signer: Signer, now: datetime) -> dict[str, int]:
-    deleted = {
-        "candidate_alerts": _delete_alerts(s, OPEN_STATUSES, _days(now, cfg.candidate_alert_days)),
-        "rejected_alerts": _delete_alerts(
-            s, (AlertStatus.rejected,), _days(now, cfg.rejected_alert_days)
+    repo = RetentionRepo(s)
+    return {
+        "candidate_alerts": repo.delete_alerts(OPEN_STATUSES, _days(now, cfg.candidate_alert_days)),
+        "rejected_alerts": repo.delete_alerts(
+            (AlertStatus.rejected,), _days(now, cfg.rejected_alert_days)
         ),
-        "confirmed_alerts": _delete_alerts(
-            s, (AlertStatus.confirmed,), _days(now, cfg.confirmed_alert_days)
+        "confirmed_alerts": repo.delete_alerts(
+            (AlertStatus.confirmed,), _days(now, cfg.confirmed_alert_days)
         ),
+        "crops": repo.drop_crops(_days(now, cfg.crop_days)),
+        "face_counts": repo.delete_counts(_days(now, cfg.count_days)),
+        "camera_sessions": repo.delete_ended_sessions(_days(now, cfg.audit_days)),
+        "audit_events": audit.prune_before(s, signer, _days(now, cfg.audit_days)),
     }
-    crops = (
-        update(Alert)
-        .where(Alert.crop.is_not(None), Alert.created_at < _days(now, cfg.crop_days))
-        .values(crop=None, crop_encrypted=False)
-    )
-    deleted["crops"] = _rows(s.execute(crops, execution_options={"synchronize_session": False}))
-    counts = delete(FaceCount).where(FaceCount.minute < _days(now, cfg.count_days))
-    deleted["face_counts"] = _rows(s.execute(counts))
-    sessions = delete(CameraSession).where(
-        CameraSession.stopped_at.is_not(None), CameraSession.stopped_at < _days(now, cfg.audit_days)
-    )
-    deleted["camera_sessions"] = _rows(s.execute(sessions))
-    deleted["audit_events"] = audit.prune_before(s, signer, _days(now, cfg.audit_days))
-    return deleted
 
 
 class RetentionService:
@@ -94,9 +73,7 @@ class RetentionService:
         now = now or utcnow()
         with self.db.write() as s:
             deleted = _purge(s, self.config, self.signer, now)
-            run = RetentionRun(ran_at=now, deleted=deleted)
-            s.add(run)
-            s.flush()
+            run = RetentionRepo(s).add_run(now, deleted)
             periods = self.config.model_dump(exclude={"run_every_minutes"})
             audit.record(
                 s,
@@ -119,4 +96,4 @@ def scrub(db: Database) -> None:
     if not db.is_sqlite:
         return
     with db.write() as s:
-        s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        RetentionRepo(s).checkpoint_wal()

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher, load_or_create_key
-from vigil.db.models import Alert, Template
 from vigil.db.session import Database
 from vigil.errors import Conflict, StorageError
+from vigil.repositories.sealed import SealedDataRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,8 @@ def write_key_file(path: Path, key: bytes) -> None:
 
 def _reseal(s: Session, old: DataCipher, new: DataCipher) -> tuple[int, int, int]:
     templates = photos = crops = 0
-    for tpl in s.scalars(select(Template).order_by(Template.id)):
+    repo = SealedDataRepo(s)
+    for tpl in repo.templates():
         aad = f"template:{tpl.id}".encode()
         plain = old.open(tpl.vector, aad) if tpl.encrypted else tpl.vector
         tpl.vector = new.seal(plain, aad)
@@ -60,7 +60,7 @@ def _reseal(s: Session, old: DataCipher, new: DataCipher) -> tuple[int, int, int
             photos += 1
         tpl.encrypted = True
         templates += 1
-    for alert in s.scalars(select(Alert).where(Alert.crop.is_not(None)).order_by(Alert.id)):
+    for alert in repo.alerts_with_crops():
         aad = f"alert:{alert.id}".encode()
         stored = alert.crop or b""
         crop = old.open(stored, aad) if alert.crop_encrypted else stored

@@ -64,7 +64,7 @@ def run(home: Path, cameras: int, minutes: float, max_fps: float) -> None:
     _prepare(ctx, shared)
     clip = shared / "data" / "video" / "short_hamilton_clip.mp4"
     bus = AlertBus()
-    jobs = AccountabilityJobs(ctx)
+    jobs = AccountabilityJobs(ctx.db, ctx.settings)
     jobs.start(interval=60.0)
     start = utcnow()
     runners = []

@@ -183,7 +183,9 @@ def export(
     )
     context = state(ctx).context()
     signer = settings_signer(context.settings)
-    result = export_bundle(context, signer, output, selection, reason=reason, actor=actor())
+    result = export_bundle(
+        context.db, context.cipher, signer, output, selection, reason=reason, actor=actor()
+    )
     console.print(
         f"exported {result.alerts} alerts and {result.templates} enrolled photos to {result.path} "
         f"(manifest sha256 {result.manifest_sha256}, signing key {signer.fingerprint})"

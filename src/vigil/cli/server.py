@@ -230,7 +230,7 @@ class Runtime:
         self.bus = AlertBus()
         self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
         # Audit-head signing and retention enforcement run beside the cameras.
-        self.jobs = AccountabilityJobs(self.context)
+        self.jobs = AccountabilityJobs(self.context.db, self.context.settings)
         try:
             self.app = create_app(
                 settings, context=self.context, supervisor=self.supervisor, bus=self.bus
