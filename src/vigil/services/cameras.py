@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
@@ -18,6 +17,7 @@ from vigil.config import CameraConfig
 from vigil.db.models import Camera
 from vigil.db.session import Database
 from vigil.errors import Conflict, InputError, NotFound
+from vigil.repositories.cameras import CameraRepo
 from vigil.sources.capture import redact_url
 
 
@@ -48,14 +48,14 @@ def to_config(camera: Camera) -> CameraConfig:
 
 
 def _get(s: Session, camera_id: int) -> Camera:
-    found = s.get(Camera, camera_id)
+    found = CameraRepo(s).get(camera_id)
     if found is None:
         raise NotFound(f"no camera with id {camera_id}", hint="see GET /api/cameras")
     return found
 
 
 def _check_unique(s: Session, name: str, camera_id: int | None = None) -> None:
-    other = s.scalar(select(Camera.id).where(Camera.name == name))
+    other = CameraRepo(s).id_by_name(name)
     if other is not None and other != camera_id:
         raise Conflict(f"camera {name!r} already exists", hint="choose another name")
 
@@ -66,7 +66,7 @@ class CameraService:
 
     def list(self) -> Sequence[Camera]:
         with self.db.read() as s:
-            return s.scalars(select(Camera).order_by(Camera.id)).all()
+            return CameraRepo(s).all()
 
     def get(self, camera_id: int) -> Camera:
         with self.db.read() as s:
@@ -76,9 +76,9 @@ class CameraService:
         cfg = data.validated()
         with self.db.write() as s:
             _check_unique(s, cfg.name)
-            camera = Camera(name=cfg.name, url=cfg.url, max_fps=cfg.max_fps, enabled=cfg.enabled)
-            s.add(camera)
-            s.flush()
+            camera = CameraRepo(s).add(
+                name=cfg.name, url=cfg.url, max_fps=cfg.max_fps, enabled=cfg.enabled
+            )
             audit.record(
                 s,
                 actor=actor,
@@ -141,7 +141,7 @@ class CameraService:
     def remove(self, camera_id: int, *, actor: str) -> Camera:
         with self.db.write() as s:
             camera = _get(s, camera_id)
-            s.delete(camera)
+            CameraRepo(s).delete(camera)
             audit.record(
                 s,
                 actor=actor,
