@@ -1,0 +1,44 @@
+"""Camera sessions: one row per camera run (a "use" of the system), opened and closed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from vigil.db.models import CameraSession
+
+
+class CameraSessionRepo:
+    """Opens and closes ``camera_sessions`` rows (report and retention read them in bulk)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def start(
+        self,
+        camera: str,
+        *,
+        pack: str,
+        threshold: float,
+        watchlists: Sequence[str],
+        started_at: datetime,
+    ) -> CameraSession:
+        row = CameraSession(
+            camera=camera,
+            pack=pack,
+            threshold=threshold,
+            watchlists=list(watchlists),
+            started_at=started_at,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def stop(self, session_id: int, stopped_at: datetime) -> CameraSession | None:
+        """Mark the session stopped; None when retention removed it meanwhile."""
+        row = self.s.get(CameraSession, session_id)
+        if row is not None:
+            row.stopped_at = stopped_at
+        return row
