@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -83,6 +84,7 @@ def calibrate(
     pack: str,
     fpr: float,
     *,
+    lfw: Path,
     limit_pairs: int | None,
     actor: str,
     progress: Progress | None = None,
@@ -97,7 +99,13 @@ def calibrate(
             "--limit-pairs must be at least 2 (one same and one different pair per fold)"
         )
     result = run_lfw(
-        settings, pack, limit_pairs=limit_pairs, progress=progress, pack=model, workers=workers
+        settings,
+        pack,
+        lfw=lfw,
+        limit_pairs=limit_pairs,
+        progress=progress,
+        pack=model,
+        workers=workers,
     )
     chosen = threshold_at_fpr(result, fpr)
     return apply_threshold(db, pack, chosen, result, actor=actor)
