@@ -112,10 +112,11 @@ def _has_schema(url: str) -> bool:
 def build_context(settings: Settings, *, create: bool = True) -> AppContext:
     """Open (and migrate) the database and load the data key.
 
-    ``create=True`` makes the data folder, database and key where they don't exist yet (only
-    ``vigil init``, ``vigil demo`` and test fixtures); a key missing beside stored templates is an
-    error even then, because templates sealed with it would be unreadable. ``create=False``
-    raises :class:`NotFound` ("no deployment in HOME; run `vigil init`") and creates nothing.
+    ``create=True`` makes the data folder and database where they don't exist yet (only
+    ``vigil init``, ``vigil demo`` and test fixtures); ``create=False`` raises :class:`NotFound`
+    ("no deployment in HOME; run `vigil init`") and creates nothing when there is none. Either
+    way the data key is made when missing only while no template is stored: templates sealed
+    with a lost key would be unreadable, so that is an error.
     """
     if not create and not find_deployment(settings).exists:
         raise no_deployment(settings.home)
@@ -125,9 +126,9 @@ def build_context(settings: Settings, *, create: bool = True) -> AppContext:
     try:
         db.migrate()
         key_file = settings.security.key_file or default_key_path(settings.home)
-        key = env_key(settings) or load_or_create_key(
-            key_file, create=create and not _has_templates(db)
-        )
+        # A deployment without stored templates may get its data key now (nothing is sealed
+        # with the lost one); with templates a missing key is an error, never replaced.
+        key = env_key(settings) or load_or_create_key(key_file, create=not _has_templates(db))
     except BaseException:
         db.dispose()
         raise
