@@ -1,4 +1,9 @@
-"""Shared fixtures. Test data is read from VIGIL_SHARED (default ../shared), never copied."""
+"""Shared fixtures. Test data is read from VIGIL_SHARED (default ../shared from the project
+root), never copied. It is test configuration, not a product setting.
+
+Without the data the tests that need it skip, except in CI (``CI=true``), where the whole run
+stops at once with one message naming VIGIL_SHARED: CI must never pass without its data.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,36 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import Settings, default_shared, load_settings
+from vigil.config import Settings, load_settings
 from vigil.db.session import Database
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MARKER = "SOURCES.md"  # present at the root of a complete shared/ folder
 
 
 def _shared_root() -> Path:
-    return Path(os.environ.get("VIGIL_SHARED") or default_shared())
+    return Path(os.environ.get("VIGIL_SHARED") or PROJECT_ROOT.parent / "shared")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    root = _shared_root()
+    if _in_ci() and not (root / SHARED_MARKER).is_file():
+        pytest.exit(
+            f"CI=true but the test data is missing: {root / SHARED_MARKER} not found. "
+            "Set VIGIL_SHARED to the shared/ folder (data and models listed in SOURCES.md); "
+            "in CI the tests that need it fail instead of skipping.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     root = _shared_root()
-    if not (root / "SOURCES.md").exists():
+    if not (root / SHARED_MARKER).exists():
         pytest.skip(f"test data not found at {root}; set VIGIL_SHARED to the shared/ folder")
     return root
 
@@ -50,7 +73,7 @@ def vigil_home(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def settings(vigil_home: Path) -> Settings:
-    return load_settings({"VIGIL_HOME": str(vigil_home), "VIGIL_SHARED": str(_shared_root())})
+    return load_settings({"VIGIL_HOME": str(vigil_home)})
 
 
 @pytest.fixture()
@@ -59,7 +82,6 @@ def onnx_settings(vigil_home: Path, onnx_models: tuple[Path, Path]) -> Settings:
     return load_settings(
         {
             "VIGIL_HOME": str(vigil_home),
-            "VIGIL_SHARED": str(_shared_root()),
             "VIGIL_MODEL_PACK": "onnx",
             "VIGIL_ONNX_DETECTOR": str(det),
             "VIGIL_ONNX_EMBEDDER": str(emb),
@@ -87,7 +109,6 @@ def model_settings(
     return load_settings(
         {
             "VIGIL_HOME": str(tmp_path_factory.mktemp("models-home")),
-            "VIGIL_SHARED": str(_shared_root()),
             "VIGIL_ONNX_DETECTOR": str(det),
             "VIGIL_ONNX_EMBEDDER": str(emb),
         }

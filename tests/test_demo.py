@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+import tomllib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from vigil.demo import SCENE_WIDTH, SceneSpec, build_scene, enrollment_view, render_frames
+from vigil.demo import (
+    SCENE_HEIGHT,
+    SCENE_WIDTH,
+    SceneSpec,
+    astronaut_bgr,
+    background,
+    build_scene,
+    enrollment_view,
+    render_frames,
+)
 from vigil.errors import InputError
 
 
@@ -74,3 +85,26 @@ def test_default_pack_matches_the_enrolled_view_in_the_scene(settings) -> None:
     empty = frames[0]
     assert pack.detect(empty) == []
     assert np.isfinite(score)
+
+
+def test_demo_pictures_are_package_data_without_scikit_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "skimage", None)  # any import of it would now fail
+    portrait = astronaut_bgr()
+    assert portrait.shape == (512, 512, 3) and portrait.dtype == np.uint8
+    # the face region is skin-toned (red > blue in BGR), not a blank or grey placeholder
+    face = portrait[90:160, 190:250].reshape(-1, 3).mean(axis=0)
+    assert face[2] > face[0] + 20
+    scene = background()
+    assert scene.shape == (SCENE_HEIGHT, SCENE_WIDTH, 3) and scene.std() > 10
+
+
+def test_scikit_image_is_not_a_runtime_dependency() -> None:
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    deps = " ".join(project["project"]["dependencies"]).lower()
+    assert "scikit-image" not in deps and "skimage" not in deps
+    data = project["tool"]["setuptools"]["package-data"]["vigil"]
+    assert "demo_data/*.jpg" in data
+    shipped = Path(__file__).parents[1] / "src" / "vigil" / "demo_data" / "astronaut.jpg"
+    assert shipped.stat().st_size < 100_000

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from vigil.accountability.crypto import MAGIC
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
+from vigil.context import build_context
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -89,6 +90,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 class Vigil:
     def __init__(self, settings: Settings) -> None:
+        build_context(settings, create=True).close()  # the CLI opens existing deployments only
         self.env = cli_env(settings)
         self.runner = CliRunner()
 

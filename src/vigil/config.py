@@ -1,18 +1,37 @@
 """Vigil's configuration: one pydantic model, unknown keys forbidden, every field described.
 
-Settings are built explicitly by :func:`load_settings` (YAML file + a fixed table of environment
-overrides); nothing is read at import time.
+Settings are built explicitly by :func:`load_settings` with pydantic-settings sources, highest
+first: keyword overrides, the environment mapping it is given, the YAML file, the defaults.
+Nothing reads the process environment at import time, and ``Settings()`` alone reads none at all.
+
+Environment variables are ``VIGIL_`` + the key path joined by ``_`` (case-insensitive), one level
+deep: ``VIGIL_HOME``, ``VIGIL_MODEL_PACK``, ``VIGIL_DATABASE_URL``, ``VIGIL_ONNX_DETECTOR``,
+``VIGIL_ONNX_EMBEDDER``, ``VIGIL_TRACKING_BEST_SHOTS``, ... Three short names are kept:
+``VIGIL_KEY_FILE`` (security.key_file), ``VIGIL_DATA_KEY`` (security.data_key) and
+``VIGIL_SECRET_KEY`` (server.secret_key). Empty values count as unset.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings.exceptions import SettingsError
+from pydantic_settings.sources.utils import parse_env_vars
 
 from vigil.errors import ConfigError
 
@@ -216,12 +235,24 @@ class AlertsOutConfig(_Strict):
     mqtt_topic: str = Field("vigil/alerts/confirmed", description="MQTT topic")
 
 
-class Settings(_Strict):
+ENV_PREFIX = "VIGIL_"
+
+
+class Settings(BaseSettings):
+    """Every setting of a deployment. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_ignore_empty=True,
+        case_sensitive=False,
+    )
+
     home: Path = Field(Path("vigil-home"), description="data folder: database, keys, config")
     model_pack: PackName = Field("dlib", description="face model pack: dlib (default) or onnx")
-    shared: Path = Field(
-        default_factory=lambda: default_shared(), description="test/benchmark data root"
-    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in HOME")
     dlib: DlibConfig = Field(default_factory=DlibConfig)
     onnx: OnnxConfig = Field(default_factory=OnnxConfig)
@@ -254,106 +285,154 @@ class Settings(_Strict):
     def config_path(self) -> Path:
         return self.home / "vigil.yaml"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """init kwargs > the given environment > the YAML file > defaults; ``Settings()`` outside
+        :func:`load_settings` uses only its keyword arguments and the defaults."""
+        inputs = _LOAD_INPUTS.get()
+        if inputs is None:
+            return (init_settings,)
+        return (
+            init_settings,
+            MappingEnvSource(settings_cls, inputs.environ),
+            CheckedYamlSource(settings_cls, inputs.config_file),
+        )
 
-def project_root() -> Path:
-    """The source checkout root (src layout): src/vigil/config.py -> parents[2]."""
-    return Path(__file__).resolve().parents[2]
 
-
-def default_shared() -> Path:
-    return project_root().parent / "shared"
-
-
-# Environment variable -> path of keys in the settings tree. The only environment Vigil reads.
-ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
-    "VIGIL_HOME": ("home",),
-    "VIGIL_MODEL_PACK": ("model_pack",),
-    "VIGIL_ONNX_DETECTOR": ("onnx", "detector"),
-    "VIGIL_ONNX_EMBEDDER": ("onnx", "embedder"),
-    "VIGIL_SHARED": ("shared",),
-    "VIGIL_DATABASE_URL": ("database_url",),
-    "VIGIL_KEY_FILE": ("security", "key_file"),
-    "VIGIL_DATA_KEY": ("security", "data_key"),
-    "VIGIL_SECRET_KEY": ("server", "secret_key"),
+# Short names kept from before the variables followed the key paths; the long name wins.
+ENV_SHORT_NAMES: dict[str, str] = {
+    "VIGIL_KEY_FILE": "VIGIL_SECURITY_KEY_FILE",
+    "VIGIL_DATA_KEY": "VIGIL_SECURITY_DATA_KEY",
+    "VIGIL_SECRET_KEY": "VIGIL_SERVER_SECRET_KEY",
 }
+# Settings handed to a child process by :func:`settings_environment` (secrets never are).
+CHILD_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("home",),
+    ("model_pack",),
+    ("database_url",),
+    ("onnx", "detector"),
+    ("onnx", "embedder"),
+    ("security", "key_file"),
+)
 
 
-SECRET_ENV = {"VIGIL_DATA_KEY", "VIGIL_SECRET_KEY"}
+def env_name(path: tuple[str, ...]) -> str:
+    """The environment variable of a key path: ``("onnx", "detector")`` -> VIGIL_ONNX_DETECTOR."""
+    return ENV_PREFIX + "_".join(path).upper()
+
+
+class MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source reading an explicit mapping, not ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = dict(self._environ)
+        for short, long in ENV_SHORT_NAMES.items():
+            if env.get(short) and not env.get(long):
+                env[long] = env[short]
+            env.pop(short, None)
+        return parse_env_vars(env, self.case_sensitive, self.env_ignore_empty)
+
+
+class CheckedYamlSource(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source; an unreadable, invalid or non-mapping file is a
+    ConfigError naming ``config_file``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls, yaml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except OSError as exc:
+            raise ConfigError("config_file", f"cannot read {file_path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError("config_file", f"{file_path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError("config_file", f"{file_path} must hold a mapping of settings")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadInputs:
+    environ: Mapping[str, str]
+    config_file: Path | None
+
+
+_LOAD_INPUTS: ContextVar[_LoadInputs | None] = ContextVar("vigil_settings_inputs", default=None)
+
+
+@contextmanager
+def _sources(inputs: _LoadInputs) -> Iterator[None]:
+    token = _LOAD_INPUTS.set(inputs)
+    try:
+        yield
+    finally:
+        _LOAD_INPUTS.reset(token)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
-    """The inverse of ENV_OVERRIDES: environment that reproduces ``settings`` in a child process
-    (a `vigil` subprocess or CLI runner). Secrets are left out; unset values are omitted."""
+    """Environment that reproduces ``settings`` in a child process (a `vigil` subprocess or CLI
+    runner): the paths of :data:`CHILD_SETTINGS`; secrets are left out, unset values omitted."""
     env: dict[str, str] = {}
-    for name, keys in ENV_OVERRIDES.items():
-        if name in SECRET_ENV:
-            continue
+    for path in CHILD_SETTINGS:
         value: Any = settings
-        for key in keys:
+        for key in path:
             value = getattr(value, key)
         if value is not None:
-            env[name] = str(value)
+            env[env_name(path)] = str(value)
     return env
 
 
-def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = tree
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError("config_file", f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError("config_file", f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError("config_file", f"{path} must hold a mapping of settings")
-    return data
-
-
 def load_settings(
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     config_file: Path | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Build settings from (lowest to highest): defaults, YAML file, environment, ``overrides``.
+    """Build settings from (lowest to highest): defaults, YAML file, ``environ``, ``overrides``.
 
-    The YAML file is ``config_file`` if given, else ``HOME/vigil.yaml`` when it exists.
+    The YAML file is ``config_file`` if given (it must exist), else ``HOME/vigil.yaml`` when it
+    exists, HOME coming from ``overrides``, then ``environ``, then the default.
     """
-    env = dict(os.environ if environ is None else environ)
-    env_tree: dict[str, Any] = {}
-    for name, keys in ENV_OVERRIDES.items():
-        if env.get(name):
-            _set_path(env_tree, keys, env[name])
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     home = Path(
-        overrides.get("home") or env_tree.get("home") or Settings.model_fields["home"].default
+        overrides.get("home") or _env_home(environ) or Settings.model_fields["home"].default
     )
     path = config_file or (home / "vigil.yaml")
-    tree: dict[str, Any] = _read_yaml(path) if (config_file or path.exists()) else {}
-    _merge(tree, env_tree)
-    for key, value in overrides.items():
-        if value is not None:
-            tree[key] = value
-    tree.setdefault("home", str(home))
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError("config_file", f"cannot read {config_file}: no such file")
+    overrides.setdefault("home", home)
     try:
-        return Settings.model_validate(tree)
+        with _sources(_LoadInputs(environ, path)):
+            return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigError(
+            key, first["msg"], hint=f"fix it in {path} or the matching VIGIL_* environment variable"
+        ) from exc
+    except SettingsError as exc:
+        found = re.search(r'field "(\w+)"', str(exc))
+        key = found.group(1) if found else "environment"
+        raise ConfigError(
             key,
-            first["msg"],
-            hint=f"fix it in {path} or the matching VIGIL_* environment variable",
+            f"{env_name((key,))} cannot be parsed",
+            hint="a list or section given in the environment must be JSON",
         ) from exc
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
+def _env_home(environ: Mapping[str, str]) -> str | None:
+    for name, value in environ.items():
+        if name.upper() == env_name(("home",)) and value:
+            return value
+    return None

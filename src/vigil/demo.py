@@ -1,10 +1,11 @@
-"""The demo scene for `vigil demo`: a short video with a real face, built from pip-installed data.
+"""The demo scene for `vigil demo`: a short video with a real face, built from package data.
 
 Nothing here needs the ../shared test data. The face is the public-domain NASA portrait of
-astronaut Eileen Collins that ships with scikit-image (``skimage.data.astronaut()``). The scene
-is a synthetic street: a brick wall (``skimage.data.brick()``) above a pavement, the portrait
-walking across it. The enrollment photo is a *different* view of the same person (a tighter,
-rotated, rescaled, re-lit crop), so the demo shows a real match, not an identical-frame lookup.
+astronaut Eileen Collins (scikit-image's ``astronaut``), shipped as package data in
+``vigil/demo_data`` with a CC0 brick texture (see its SOURCES.md). The scene is a synthetic
+street: a brick wall above a pavement, the portrait walking across it. The enrollment photo is
+a *different* view of the same person (a tighter, rotated, rescaled, re-lit crop), so the demo
+shows a real match, not an identical-frame lookup.
 
 Only :func:`build_scene` writes files, into the folder it is given.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -24,6 +26,8 @@ from vigil.errors import InputError
 SCENE_WIDTH = 640
 SCENE_HEIGHT = 360
 DEMO_SUBJECT = "Eileen Collins (demo)"
+ASTRONAUT_FILE = "astronaut.jpg"  # package data, vigil/demo_data
+BRICK_FILE = "brick.jpg"
 # Head-and-shoulders window of the 512x512 astronaut portrait (rows, cols): the face box is about
 # x 175-266, y 76-167. Below row 270 are the badge and flag, which confuse some detectors.
 _PORTRAIT_ROWS = (10, 270)
@@ -76,17 +80,25 @@ class DemoScene:
     fps: float
 
 
-def astronaut_bgr() -> np.ndarray:
-    from skimage import data
+def _demo_image(name: str, flags: int) -> np.ndarray:
+    """A picture shipped in ``vigil/demo_data`` (package data), decoded with OpenCV."""
+    raw = resources.files("vigil").joinpath("demo_data", name).read_bytes()
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    if image is None:
+        raise InputError(
+            f"the demo picture {name} is damaged", hint="reinstall vigil (pip install -e .)"
+        )
+    return np.ascontiguousarray(image)
 
-    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+
+def astronaut_bgr() -> np.ndarray:
+    """The 512x512 NASA portrait of Eileen Collins (BGR uint8)."""
+    return _demo_image(ASTRONAUT_FILE, cv2.IMREAD_COLOR)
 
 
 def background() -> np.ndarray:
     """A street-like backdrop: a brick wall over a pavement (BGR uint8, SCENE_HEIGHT x WIDTH)."""
-    from skimage import data
-
-    brick = data.brick()  # 512x512 grey texture
+    brick = _demo_image(BRICK_FILE, cv2.IMREAD_GRAYSCALE)  # 512x512 grey texture
     wall_h = int(SCENE_HEIGHT * 0.72)
     tile = np.tile(brick, (1, 2))[:wall_h, :SCENE_WIDTH].astype(np.float32)
     wall = np.stack([tile * 0.55, tile * 0.62, tile * 0.85], axis=2)  # warm red-brown brick

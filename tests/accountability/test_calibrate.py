@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -54,10 +55,17 @@ def test_each_change_is_stored_and_audited(db: Database, settings: Settings) -> 
     ],
 )
 def test_bad_calibration_requests(
-    db: Database, onnx_settings: Settings, pack: str, fpr: float, limit: int, error: type[Exception]
+    db: Database,
+    onnx_settings: Settings,
+    shared_dir: Path,
+    pack: str,
+    fpr: float,
+    limit: int,
+    error: type[Exception],
 ) -> None:
+    lfw = shared_dir / "data" / "lfw"
     with pytest.raises(error):
-        calibrate(db, onnx_settings, pack, fpr, limit_pairs=limit, actor="tester")
+        calibrate(db, onnx_settings, pack, fpr, lfw=lfw, limit_pairs=limit, actor="tester")
     with db.read() as s:
         assert s.scalar(select(Setting)) is None
 

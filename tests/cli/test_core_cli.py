@@ -25,6 +25,8 @@ def env(vigil_home: Path, onnx_models: tuple[Path, Path]) -> dict[str, str]:
 @pytest.fixture()
 def vigil(env: dict[str, str]):
     runner = CliRunner()
+    made = runner.invoke(app, ["init"], env=env)
+    assert made.exit_code == 0, made.output
 
     def invoke(*args: str):
         return runner.invoke(app, list(args), env=env)
@@ -113,7 +115,7 @@ def test_watchlist_add_and_list(vigil) -> None:
     ("args", "code", "message"),
     [
         (("nowhere", "Jane", "{photo}"), 4, "no watchlist 'nowhere'"),
-        (("missing", "Jane", "/no/such/photo.jpg"), 2, "photo file not found: /no/such/photo.jpg"),
+        (("missing", "Jane", "/no/such/photo.jpg"), 2, "not found /no/such/photo.jpg"),
         (("missing", " ", "{photo}"), 2, "subject name is empty"),
     ],
 )
@@ -125,6 +127,37 @@ def test_enroll_bad_arguments(vigil, photos: Path, args, code: int, message: str
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_enroll_reports_every_photo_when_one_path_is_missing(vigil, photos: Path) -> None:
+    assert vigil(*AUTH).exit_code == 0
+    assert vigil("watchlist", "add", "missing", "--authorization", "ORD-1").exit_code == 0
+    result = vigil(
+        "enroll",
+        "missing",
+        "Barack Obama",
+        "/no/such/first.jpg",
+        str(photos / "obama.jpg"),
+        str(photos / "two_people.jpg"),
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[0] == "not found /no/such/first.jpg: photo file not found"
+    assert lines[1].startswith("ok ") and "obama.jpg" in lines[1]
+    assert lines[2].startswith("rejected ") and "several_faces" in lines[2]
+    assert "1 of 3 photos used" in lines[3]
+    assert "subjects=1" in vigil("watchlist", "list").output
+
+
+def test_enroll_with_only_missing_paths_fails_and_names_them(vigil) -> None:
+    assert vigil(*AUTH).exit_code == 0
+    assert vigil("watchlist", "add", "missing", "--authorization", "ORD-1").exit_code == 0
+    result = vigil("enroll", "missing", "Jane", "/no/a.jpg", "/no/b.jpg")
+    assert result.exit_code == 2, result.output
+    assert "not found /no/a.jpg" in result.output and "not found /no/b.jpg" in result.output
+    assert "nothing was enrolled" in result.output
+    assert "subjects=0" in vigil("watchlist", "list").output
 
 
 @pytest.mark.slow

@@ -97,9 +97,10 @@ def test_init_refuses_bad_arguments(tmp_path: Path, args: list[str], message: st
 
 def test_serve_without_a_deployment_says_to_run_init(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve"], env={"VIGIL_HOME": str(tmp_path / "empty")})
-    assert result.exit_code == 2
-    assert "vigil init" in result.output
+    assert result.exit_code == 4
+    assert "no deployment in" in result.output and "run `vigil init`" in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "empty").exists()
 
 
 def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:

@@ -115,18 +115,24 @@ def test_threshold_at_fpr_rejects_impossible_targets(fpr: float) -> None:
         threshold_at_fpr(_synthetic(), fpr)
 
 
+@pytest.fixture()
+def lfw(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "lfw"
+
+
 def test_missing_lfw_is_a_config_error(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, shared=tmp_path / "nowhere")
+    settings = Settings(home=tmp_path)
     with pytest.raises(ConfigError, match="LFW not found"):
-        run_lfw(settings, "onnx", limit_pairs=2)
+        run_lfw(settings, "onnx", lfw=tmp_path / "nowhere", limit_pairs=2)
 
 
 @pytest.mark.slow
-def test_short_real_run_onnx(model_settings: Settings, onnx_pack: ModelPack) -> None:
+def test_short_real_run_onnx(model_settings: Settings, onnx_pack: ModelPack, lfw: Path) -> None:
     calls: list[tuple[int, int]] = []
     result = run_lfw(
         model_settings,
         "onnx",
+        lfw=lfw,
         limit_pairs=20,
         progress=lambda d, t: calls.append((d, t)),
         pack=onnx_pack,
@@ -143,8 +149,8 @@ def test_short_real_run_onnx(model_settings: Settings, onnx_pack: ModelPack) -> 
 
 
 @pytest.mark.slow
-def test_short_real_run_dlib(model_settings: Settings, dlib_pack: ModelPack) -> None:
-    result = run_lfw(model_settings, "dlib", limit_pairs=4, pack=dlib_pack)
+def test_short_real_run_dlib(model_settings: Settings, dlib_pack: ModelPack, lfw: Path) -> None:
+    result = run_lfw(model_settings, "dlib", lfw=lfw, limit_pairs=4, pack=dlib_pack)
     assert result.pairs == 40 and result.pack == "dlib"
     assert result.accuracy_mean > 0.8
 
@@ -158,10 +164,10 @@ class _Blind(FaceDetector):
 
 @pytest.mark.slow
 def test_images_without_detection_use_the_central_fallback(
-    model_settings: Settings, onnx_pack: ModelPack
+    model_settings: Settings, onnx_pack: ModelPack, lfw: Path
 ) -> None:
     blind = ModelPack("onnx", _Blind(), onnx_pack.embedder, onnx_pack.threshold)
-    result = run_lfw(model_settings, "onnx", limit_pairs=10, pack=blind)
+    result = run_lfw(model_settings, "onnx", lfw=lfw, limit_pairs=10, pack=blind)
     assert result.no_detection == result.images and result.upscaled_detections == 0
     assert result.accuracy_detected_pairs is None  # no pair has two detected images
     assert result.accuracy_mean > 0.7  # LFW crops are centred: the fallback still sees the face
@@ -182,22 +188,27 @@ class _ThoroughOnly(FaceDetector):
 
 @pytest.mark.slow
 def test_still_photo_detector_is_tried_before_the_central_fallback(
-    model_settings: Settings, onnx_pack: ModelPack
+    model_settings: Settings, onnx_pack: ModelPack, lfw: Path
 ) -> None:
     pack = ModelPack("onnx", _ThoroughOnly(onnx_pack.detector), onnx_pack.embedder, 0.5)
-    result = run_lfw(model_settings, "onnx", limit_pairs=4, pack=pack)
+    result = run_lfw(model_settings, "onnx", lfw=lfw, limit_pairs=4, pack=pack)
     assert result.thorough_detections == result.images
     assert result.no_detection == 0 and result.upscaled_detections == 0
 
 
 @pytest.mark.slow
 def test_worker_processes_give_the_same_figures(
-    model_settings: Settings, onnx_pack: ModelPack
+    model_settings: Settings, onnx_pack: ModelPack, lfw: Path
 ) -> None:
-    here = run_lfw(model_settings, "onnx", limit_pairs=6, pack=onnx_pack)
+    here = run_lfw(model_settings, "onnx", lfw=lfw, limit_pairs=6, pack=onnx_pack)
     calls: list[tuple[int, int]] = []
     spread = run_lfw(
-        model_settings, "onnx", limit_pairs=6, workers=2, progress=lambda d, t: calls.append((d, t))
+        model_settings,
+        "onnx",
+        lfw=lfw,
+        limit_pairs=6,
+        workers=2,
+        progress=lambda d, t: calls.append((d, t)),
     )
     assert spread.pairs == here.pairs == 60
     np.testing.assert_allclose(spread.scores.scores, here.scores.scores, atol=1e-5)
@@ -205,6 +216,6 @@ def test_worker_processes_give_the_same_figures(
     assert calls[-1] == (2 * spread.images, 2 * spread.images)
 
 
-def test_workers_must_be_positive(model_settings: Settings) -> None:
+def test_workers_must_be_positive(model_settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="workers"):
-        run_lfw(model_settings, "onnx", limit_pairs=2, workers=0)
+        run_lfw(model_settings, "onnx", lfw=tmp_path, limit_pairs=2, workers=0)

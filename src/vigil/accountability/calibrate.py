@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from vigil.accountability import audit
 from vigil.accountability.threshold import calibration_key, fpr_key, threshold_key
@@ -74,6 +75,7 @@ def calibrate(
     pack: str,
     fpr: float,
     *,
+    lfw: Path,
     limit_pairs: int | None,
     actor: str,
     progress: Progress | None = None,
@@ -88,7 +90,13 @@ def calibrate(
             "--limit-pairs must be at least 2 (one same and one different pair per fold)"
         )
     result = run_lfw(
-        settings, pack, limit_pairs=limit_pairs, progress=progress, pack=model, workers=workers
+        settings,
+        pack,
+        lfw=lfw,
+        limit_pairs=limit_pairs,
+        progress=progress,
+        pack=model,
+        workers=workers,
     )
     chosen = threshold_at_fpr(result, fpr)
     return apply_threshold(db, pack, chosen, result, actor=actor)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import sqlite3
 import tempfile
@@ -218,10 +219,12 @@ def _default_crop() -> bytes:
     """A real face crop: Lin-Manuel Miranda's photo from the shared data, masked crop size."""
     import cv2
 
-    from vigil.config import default_shared
     from vigil.imaging import encode_jpeg
 
-    image = cv2.imread(str(default_shared() / "data" / "photos" / "lin-manuel-miranda.png"))
+    shared = Path(
+        os.environ.get("VIGIL_SHARED") or Path(__file__).resolve().parents[3].parent / "shared"
+    )
+    image = cv2.imread(str(shared / "data" / "photos" / "lin-manuel-miranda.png"))
     if image is None:
         raise SystemExit("give --crop PHOTO (shared data not found)")
     return encode_jpeg(cv2.resize(image, (160, 200)))

@@ -12,6 +12,7 @@ signing, retention) running alongside. Prints the period as ISO times for ``vigi
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import timedelta
 from functools import partial
@@ -20,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from vigil.accountability.jobs import AccountabilityJobs
-from vigil.config import CameraConfig, default_shared, load_settings
+from vigil.config import CameraConfig, load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.models import Authorization
 from vigil.models.registry import create_pack
@@ -49,13 +50,14 @@ def _prepare(ctx: AppContext, shared: Path) -> None:
 
 
 def run(home: Path, cameras: int, minutes: float, max_fps: float) -> None:
-    shared = default_shared()
+    shared = Path(
+        os.environ.get("VIGIL_SHARED") or Path(__file__).resolve().parents[3].parent / "shared"
+    )
     models = shared / "models"
     settings = load_settings(
         {
             "VIGIL_HOME": str(home),
             "VIGIL_MODEL_PACK": "onnx",
-            "VIGIL_SHARED": str(shared),
             "VIGIL_ONNX_DETECTOR": str(models / "yunet_2023mar.onnx"),
             "VIGIL_ONNX_EMBEDDER": str(models / "mobilefacenet.onnx"),
         }

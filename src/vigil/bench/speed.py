@@ -3,7 +3,7 @@
 Figures only; never asserted in tests. Example::
 
     from vigil.bench.speed import hamilton_clip, measure_pack_speed
-    measure_pack_speed(create_pack(settings), hamilton_clip(settings))
+    measure_pack_speed(create_pack(settings), hamilton_clip(shared_data_folder))
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vigil.config import Settings
 from vigil.errors import ConfigError, InputError
 from vigil.models.base import ModelPack
 
@@ -58,9 +57,9 @@ def read_frames(video: Path, max_frames: int, step: int = 1) -> list[np.ndarray]
     return frames
 
 
-def hamilton_clip(settings: Settings) -> Path:
+def hamilton_clip(shared: Path) -> Path:
     """The shared 640x360 clip with up to 7 faces a frame (``SHARED/data/video``)."""
-    path = Path(settings.shared) / "data" / "video" / "short_hamilton_clip.mp4"
+    path = shared / "data" / "video" / "short_hamilton_clip.mp4"
     if not path.is_file():
         raise ConfigError(
             "shared", f"{path} not found", hint="Set VIGIL_SHARED to the shared/ folder."

@@ -30,7 +30,15 @@ from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
 from vigil.accountability.rotation import rotate_key
 from vigil.accountability.signing import PublicVerifier, load_public_key, settings_signer
-from vigil.cli.common import cli_errors, console, err_console, is_tty, state
+from vigil.cli.common import (
+    LFW_OPTION,
+    cli_errors,
+    console,
+    err_console,
+    is_tty,
+    lfw_folder,
+    state,
+)
 from vigil.errors import InputError, IntegrityError
 from vigil.timeutil import parse_iso, utcnow
 
@@ -244,6 +252,7 @@ def calibrate_command(
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="processes to spread the work over (one per core)"
     ),
+    lfw: Path | None = LFW_OPTION,
 ) -> None:
     """Measure on LFW the threshold giving FPIR false positives and put it in force (audited)."""
     context = state(ctx).context()
@@ -257,6 +266,7 @@ def calibrate_command(
         context.settings,
         pack,
         fpir,
+        lfw=lfw_folder(lfw),
         limit_pairs=limit_pairs,
         actor=actor(),
         progress=progress,

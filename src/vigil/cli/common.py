@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,39 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+# Test and benchmark data (LFW, the shared clip and photos) is no product setting: the commands
+# that need it take a path option, defaulting to VIGIL_SHARED, then ../shared beside the checkout.
+SHARED_ENV = "VIGIL_SHARED"
+
+
+def shared_data(option: Path | None = None) -> Path:
+    """The shared test/benchmark data folder: ``option``, else $VIGIL_SHARED, else ../shared."""
+    if option is not None:
+        return option
+    from_env = os.environ.get(SHARED_ENV)
+    return Path(from_env) if from_env else Path(__file__).resolve().parents[3].parent / "shared"
+
+
+def lfw_folder(option: Path | None) -> Path:
+    """The LFW folder for `vigil bench lfw` and `vigil calibrate`: --lfw, else SHARED/data/lfw."""
+    return option if option is not None else shared_data() / "data" / "lfw"
+
+
+LFW_OPTION: Any = typer.Option(
+    None,
+    "--lfw",
+    file_okay=False,
+    help="LFW folder holding pairs.txt and lfw-deepfunneled/ (default: $VIGIL_SHARED/data/lfw, "
+    "VIGIL_SHARED defaulting to ../shared beside the checkout)",
+)
+
+
 class CliState:
-    """Holds global options; settings and context are built on first use, once."""
+    """Holds global options; settings and context are built on first use, once.
+
+    The context opens an existing deployment only: without one every command stops with "no
+    deployment in HOME; run `vigil init`" and creates nothing (only `vigil init` and `vigil demo`
+    make deployments)."""
 
     def __init__(self, config: Path | None = None) -> None:
         self.config = config
@@ -32,12 +64,12 @@ class CliState:
 
     def settings(self, **overrides: Any) -> Settings:
         if self._settings is None or overrides:
-            self._settings = load_settings(config_file=self.config, **overrides)
+            self._settings = load_settings(os.environ, config_file=self.config, **overrides)
         return self._settings
 
     def context(self, **overrides: Any) -> AppContext:
         if self._context is None:
-            self._context = build_context(self.settings(**overrides))
+            self._context = build_context(self.settings(**overrides), create=False)
         return self._context
 
     def close(self) -> None:

@@ -6,7 +6,7 @@
     vigil watchlist add NAME --authorization REF | list
     vigil enroll WATCHLIST "SUBJECT NAME" PHOTO [PHOTO...]
     vigil analyze SOURCE --camera NAME [--json] [--duration S] [--max-fps F]
-    vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N]
+    vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N] [--lfw DIR]
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
 """
 
@@ -19,7 +19,15 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, TaskID
 
-from vigil.cli.common import cli_errors, console, err_console, is_tty, state
+from vigil.cli.common import (
+    LFW_OPTION,
+    cli_errors,
+    console,
+    err_console,
+    is_tty,
+    lfw_folder,
+    state,
+)
 from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import EnrollmentRejected, InputError
 from vigil.services.alerts import AlertEvent
@@ -159,28 +167,18 @@ def enroll(
     subject: str = typer.Argument(..., help="the person's name"),
     photos: list[Path] = typer.Argument(..., help="one or more photos, one face each"),
 ) -> None:
-    """Enroll a person from photos; each photo is checked and its result printed."""
-    missing = [str(p) for p in photos if not p.is_file()]
-    if missing:
-        raise InputError(f"photo file not found: {', '.join(missing)}", hint="check the paths")
+    """Enroll a person from photos; each photo is checked and its result printed
+    (ok, rejected with the reason, or not found); fails only when none is usable."""
     context = state(ctx).context()
     service = WatchlistService(context.db, context.cipher)
     service.subjects(watchlist)  # unknown watchlist: NotFound before any model is loaded
-    settings = context.settings
-    validator = FacePhotoValidator.from_settings(context.pack, settings)
-    faces: list[ValidatedFace] = []
-    for photo in photos:
-        try:
-            face = validator.validate(photo.read_bytes(), photo.name)
-        except EnrollmentRejected as exc:
-            console.print(f"rejected {photo}: {exc.reason}: {exc}", highlight=False)
-            continue
-        faces.append(face)
-        console.print(f"ok {photo}: quality {face.quality.score:.2f}", highlight=False)
+    faces = _check_photos(
+        photos, lambda: FacePhotoValidator.from_settings(context.pack, context.settings)
+    )
     if not faces:
         raise InputError(
             f"no usable photo for {subject!r}; nothing was enrolled",
-            hint="use clear, front-facing photos of one person",
+            hint="check the paths and use clear, front-facing photos of one person",
         )
     result = service.enroll(watchlist, subject, faces, actor=ACTOR)
     console.print(
@@ -188,6 +186,28 @@ def enroll(
         "photos used",
         highlight=False,
     )
+
+
+def _check_photos(
+    photos: list[Path], validator: Callable[[], FacePhotoValidator]
+) -> list[ValidatedFace]:
+    """Validate each photo in order and print one line for it; the model loads only when at
+    least one photo exists."""
+    faces: list[ValidatedFace] = []
+    checker: FacePhotoValidator | None = None
+    for photo in photos:
+        if not photo.is_file():
+            console.print(f"not found {photo}: photo file not found", highlight=False)
+            continue
+        checker = checker or validator()
+        try:
+            face = checker.validate(photo.read_bytes(), photo.name)
+        except EnrollmentRejected as exc:
+            console.print(f"rejected {photo}: {exc.reason}: {exc}", highlight=False)
+            continue
+        faces.append(face)
+        console.print(f"ok {photo}: quality {face.quality.score:.2f}", highlight=False)
+    return faces
 
 
 def _alert_line(event: AlertEvent, as_json: bool) -> str:
@@ -295,12 +315,13 @@ def bench_lfw(
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="processes to spread the work over (one per core)"
     ),
+    lfw: Path | None = LFW_OPTION,
 ) -> None:
     """LFW 10-fold verification accuracy of a model pack."""
     from vigil.bench.lfw import run_lfw, threshold_at_fpr
 
     settings = state(ctx).settings()
-    result = run_lfw(settings, pack, limit_pairs=limit_pairs, workers=workers)
+    result = run_lfw(settings, pack, lfw=lfw_folder(lfw), limit_pairs=limit_pairs, workers=workers)
     console.print(
         f"LFW {result.pack}: accuracy {result.accuracy_mean * 100:.2f}% +- "
         f"{result.accuracy_std * 100:.2f}, threshold {result.threshold_mean:.3f} "

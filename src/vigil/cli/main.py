@@ -8,7 +8,6 @@ import typer
 
 from vigil.cli import accountability, core, server
 from vigil.cli.common import CliState, cli_errors, console, state
-from vigil.db.session import Database
 
 app = typer.Typer(
     name="vigil",
@@ -38,15 +37,9 @@ def main(
 @app.command()
 @cli_errors
 def migrate(ctx: typer.Context) -> None:
-    """Create or upgrade the database schema (Alembic) in VIGIL_HOME or database_url."""
-    settings = state(ctx).settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url)
-    try:
-        db.migrate()
-    finally:
-        db.dispose()
-    console.print(f"database at {settings.db_url} is up to date")
+    """Upgrade the database schema (Alembic) of the deployment in VIGIL_HOME or database_url."""
+    context = state(ctx).context()  # opening a deployment upgrades its schema
+    console.print(f"database at {context.settings.db_url} is up to date")
 
 
 core.register(app)

@@ -30,10 +30,18 @@ import yaml
 from pydantic import SecretStr
 from rich.table import Table
 
+from vigil.accountability.crypto import default_key_path
 from vigil.accountability.signing import settings_signer, signing_key_path
 from vigil.cli.common import cli_errors, console, err_console, state
 from vigil.config import Settings, load_settings
-from vigil.context import AppContext, build_context
+from vigil.context import (
+    AppContext,
+    build_context,
+    find_deployment,
+    no_deployment,
+    stored_data,
+)
+from vigil.db.session import Database
 from vigil.errors import Conflict, InputError, VigilError
 
 log = logging.getLogger(__name__)
@@ -53,19 +61,50 @@ class ServeOptions:
 # ----------------------------------------------------------------------------------- init
 
 
-def _existing_deployment(settings: Settings, config_path: Path) -> str | None:
-    """Why this home already holds a deployment, or None if it is fresh."""
-    if config_path.exists():
-        return f"{config_path} already exists"
-    db_file = settings.home / "vigil.db"
-    if settings.database_url is None and db_file.exists():
-        return f"the database {db_file} already exists"
-    from vigil.accountability.crypto import default_key_path
+def _refuse(settings: Settings, reason: str, hint: str) -> Conflict:
+    return Conflict(
+        f"{settings.home} already holds a Vigil deployment ({reason}); nothing was changed",
+        hint=hint,
+    )
 
+
+def check_home_for_init(settings: Settings, config_path: Path) -> bool:
+    """Refuse (Conflict) a home that holds a deployment or real data. Returns True for a
+    half-made deployment: a database without users, templates or alerts (maybe with its data
+    key) and no config, what a command run before `vigil init` used to leave. Init completes that
+    one in place, keeping its database and key; False means the home is fresh."""
+    if config_path.exists():
+        raise _refuse(
+            settings,
+            f"{config_path} already exists",
+            "serve it with `vigil serve`, or choose another folder with VIGIL_HOME / --home",
+        )
+    found = find_deployment(settings)
     key = settings.security.key_file or default_key_path(settings.home)
-    if key.exists():
-        return f"the data key {key} already exists"
-    return None
+    if not found.database:
+        if found.key and settings.security.data_key is None:
+            raise _refuse(
+                settings,
+                f"the data key {key} exists but there is no database",
+                f"if the key belongs to a database elsewhere, set VIGIL_DATABASE_URL to it; if it "
+                f"seals nothing, move it aside (mv {key} {key}.old) and run `vigil init` again",
+            )
+        return False
+    db = Database(settings.db_url)
+    try:
+        data = stored_data(db)
+    finally:
+        db.dispose()
+    if not data.empty:
+        raise _refuse(
+            settings,
+            f"its database holds {data.describe()} but there is no {config_path}",
+            f"to keep that data, restore {config_path} from your backup (or write one holding "
+            "`server: {secret_key: <48 random characters>}`) and run `vigil serve`; to start "
+            f"afresh instead, move the folder aside (mv {settings.home} {settings.home}.old) and "
+            "run `vigil init` again",
+        )
+    return True
 
 
 def write_config(path: Path, tree: Mapping[str, Any]) -> None:
@@ -81,18 +120,21 @@ def write_config(path: Path, tree: Mapping[str, Any]) -> None:
         fh.write(header + body)
 
 
-def initialise(settings: Settings, config_path: Path, admin: str) -> tuple[Settings, str]:
-    """Create the deployment; returns the final settings and the admin's one-time password."""
+@dataclass(frozen=True, slots=True)
+class Initialised:
+    settings: Settings
+    password: str  # the first admin's one-time password
+    completed: bool  # a half-made deployment was completed in place
+
+
+def initialise(settings: Settings, config_path: Path, admin: str) -> Initialised:
+    """Create the deployment, or complete a half-made one in place (see
+    :func:`check_home_for_init`)."""
     from vigil.domain.enums import Role
     from vigil.services.users import check_username, create_user
 
     check_username(admin)
-    reason = _existing_deployment(settings, config_path)
-    if reason:
-        raise Conflict(
-            f"{settings.home} already holds a Vigil deployment ({reason}); nothing was changed",
-            hint="serve it with `vigil serve`, or choose another folder with VIGIL_HOME / --home",
-        )
+    completed = check_home_for_init(settings, config_path)
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = secrets.token_urlsafe(48)
     tree: dict[str, Any] = {
@@ -109,7 +151,7 @@ def initialise(settings: Settings, config_path: Path, admin: str) -> tuple[Setti
     finally:
         context.close()
     write_config(config_path, tree)
-    return final, password
+    return Initialised(final, password, completed)
 
 
 def init_command(
@@ -123,7 +165,14 @@ def init_command(
     cli = state(ctx)
     settings = cli.settings(home=str(home) if home else None)
     config_path = cli.config or settings.config_path
-    final, password = initialise(settings, config_path, admin)
+    done = initialise(settings, config_path, admin)
+    final, password = done.settings, done.password
+    if done.completed:
+        console.print(
+            f"{final.home} held a half-made deployment (a database with no users, templates or "
+            "alerts, left by a command run before `vigil init`): completed in place, its "
+            "database and data key kept."
+        )
     console.print(f"[bold green]Vigil is set up[/bold green] in {final.home.resolve()}")
     console.print(f"  config:   {config_path} (server.secret_key generated; file mode 0600)")
     console.print(f"  database: {final.db_url}")
@@ -226,7 +275,7 @@ class Runtime:
 
         check_port_free(options.host, options.port)
         self.options = options
-        self.context = context or build_context(settings)
+        self.context = context or build_context(settings, create=False)
         self.bus = AlertBus()
         self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
         # Audit-head signing and retention enforcement run beside the cameras.
@@ -331,11 +380,16 @@ def serve_command(
     ),
 ) -> None:
     """Run the API, the dashboard and the cameras until Ctrl-C."""
-    settings = state(ctx).settings()
+    cli = state(ctx)
+    settings = cli.settings()
+    if not find_deployment(settings).exists:
+        raise no_deployment(settings.home)
     if settings.server.secret_key is None:
         raise InputError(
-            f"no deployment found in {settings.home} (no server.secret_key)",
-            hint="run `vigil init` first, or point VIGIL_HOME / --config at your deployment",
+            f"the deployment in {settings.home} has no server.secret_key "
+            f"(no {settings.config_path})",
+            hint="run `vigil init` to complete it, or point VIGIL_HOME / --config at your "
+            "deployment",
         )
     options = ServeOptions(
         host or settings.server.host, port or settings.server.port, loop_files=loop_files

@@ -112,13 +112,13 @@ class FprThreshold:
     same_pairs: int
 
 
-def lfw_root(settings: Settings) -> Path:
-    root = Path(settings.shared) / "data" / "lfw"
+def lfw_root(root: Path) -> Path:
+    """``root`` if it holds LFW (pairs.txt and lfw-deepfunneled/), else a ConfigError."""
     if not (root / "pairs.txt").is_file() or not (root / "lfw-deepfunneled").is_dir():
         raise ConfigError(
-            "shared",
+            "lfw",
             f"LFW not found under {root} (need pairs.txt and lfw-deepfunneled/).",
-            hint="Set VIGIL_SHARED to the folder that holds data/lfw.",
+            hint="give --lfw the LFW folder, or set VIGIL_SHARED to the folder that holds data/lfw",
         )
     return root
 
@@ -381,6 +381,7 @@ def run_lfw(
     settings: Settings,
     pack_name: str,
     *,
+    lfw: Path,
     limit_pairs: int | None = None,
     progress: Progress | None = None,
     pack: ModelPack | None = None,
@@ -389,7 +390,7 @@ def run_lfw(
     """Run the 10-fold protocol. ``limit_pairs`` keeps that many pairs per fold (half same)."""
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
-    root = lfw_root(settings)
+    root = lfw_root(lfw)
     started = time.perf_counter()
     pairs = read_pairs(root / "pairs.txt", limit_pairs)
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
