@@ -1,5 +1,8 @@
 """Users, logins with lockout, and API tokens. Every change is audited in its own transaction.
 
+A password change, a password reset, a role change and deactivation end the user's login
+sessions in the same transaction (in every server process: sessions live in the database).
+
 No default password exists anywhere: :func:`create_user` generates a one-time password with
 ``secrets`` unless one is given, and the user must change a generated password at first login.
 """
@@ -19,8 +22,7 @@ from vigil.db.models import ApiToken, User
 from vigil.db.session import Database
 from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
-from vigil.timeutil import utcnow
-from vigil.web.security import (
+from vigil.services.credentials import (
     MIN_PASSWORD_LENGTH,
     generate_api_token,
     generate_password,
@@ -28,6 +30,8 @@ from vigil.web.security import (
     hash_password,
     verify_password,
 )
+from vigil.services.sessions import end_user_sessions
+from vigil.timeutil import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 TOKEN_USE_RESOLUTION = timedelta(seconds=60)  # how precisely a token's last use is recorded
@@ -201,6 +205,7 @@ class UserService:
             row = _get(s, user_id)
             row.password_hash = digest
             row.must_change_password = False
+            end_user_sessions(s, row.id)  # every session, in every process (web makes a new one)
             audit.record(s, actor=row.username, action="user.password_change", target=row.username)
 
     # -- administration ---------------------------------------------------------------------
@@ -229,6 +234,7 @@ class UserService:
                     hint="make another user admin first",
                 )
             if changes:
+                end_user_sessions(s, user.id)  # the new role or deactivation applies at once
                 audit.record(
                     s, actor=actor, action="user.update", target=user.username, details=changes
                 )
@@ -244,6 +250,7 @@ class UserService:
             user.must_change_password = True
             user.failed_logins = 0
             user.locked_until = None
+            end_user_sessions(s, user.id)
             audit.record(s, actor=actor, action="user.password_reset", target=user.username)
             return user, secret
 
