@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, text, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
@@ -116,7 +116,4 @@ def scrub(db: Database) -> None:
 
     Deleted cells are already zeroed by ``secure_delete``; this removes the WAL's older copies.
     """
-    if not db.is_sqlite:
-        return
-    with db.write() as s:
-        s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db.checkpoint()  # outside a transaction: writes begin with BEGIN IMMEDIATE (vigil.db.session)

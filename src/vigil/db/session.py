@@ -106,6 +106,25 @@ class Database:
             finally:
                 session.close()
 
+    def checkpoint(self) -> None:
+        """SQLite: move the write-ahead log into the database file and truncate it.
+
+        Runs outside any transaction (SQLite refuses a checkpoint inside one), under the
+        writer lock. Does nothing on other databases.
+        """
+        if not self.is_sqlite:
+            return
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cur.close()
+            except Exception as exc:  # sqlite3.Error: the driver's, not SQLAlchemy's
+                raise StorageError(f"WAL checkpoint failed: {exc}", hint="try again") from exc
+            finally:
+                raw.close()
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command
