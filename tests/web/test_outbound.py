@@ -313,6 +313,25 @@ def test_a_leased_row_is_not_claimed_by_another_deliverer(db: Database) -> None:
     assert (row.status, row.attempts, row.claimed_by) == ("delivered", 2, None)
 
 
+def test_two_deliverers_running_at_once_send_each_row_once(db: Database) -> None:
+    sent: list[int] = []
+
+    def publish(_topic: str, body: bytes, *_a: object) -> None:
+        sent.append(json.loads(body)["alert_id"])
+
+    outbox = Outbox(_config(mqtt_host="broker.local"))
+    ids = [_enqueue(db, outbox) for _ in range(12)]
+    pair = [OutboxDeliverer(db, outbox, policy=FAST, mqtt_publish=publish) for _ in range(2)]
+    for deliverer in pair:
+        deliverer.start()
+    try:
+        assert pair[0].wait_idle(30)
+    finally:
+        for deliverer in pair:
+            deliverer.stop()
+    assert sorted(sent) == sorted(ids)
+
+
 def test_a_failed_try_is_rescheduled_with_the_backoff(db: Database) -> None:
     policy = DeliveryPolicy(attempts=5, backoff=Backoff(30.0, 600.0, 2.0))
 
@@ -348,7 +367,11 @@ def test_finished_rows_are_pruned_after_the_keep_period(db: Database) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"attempts": 0}, "attempts"), ({"lease_seconds": 5.0, "timeout_seconds": 10.0}, "lease")],
+    [
+        ({"attempts": 0}, "attempts"),
+        ({"batch": 0}, "batch"),
+        ({"lease_seconds": 30.0, "timeout_seconds": 10.0, "batch": 3}, "lease_seconds"),
+    ],
 )
 def test_bad_delivery_policy_is_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

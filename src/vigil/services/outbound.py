@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import threading
@@ -31,7 +32,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -87,16 +88,22 @@ class DeliveryPolicy:
     attempts: int = 6  # total tries per destination
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0, 2.0, jitter=0.1))
     timeout_seconds: float = 10.0  # per HTTP request or MQTT publish
-    lease_seconds: float = 60.0  # a claimed row is another process's again after this
+    batch: int = 5  # rows claimed at once (sent one after the other)
+    lease_seconds: float = 60.0  # a claimed row is free again after this (its holder died)
     poll_seconds: float = 1.0  # how often due rows are looked for (enqueue here wakes it early)
-    batch: int = 20
     keep_finished: timedelta = timedelta(days=1)  # delivered/failed rows then go (audit stays)
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.lease_seconds <= self.timeout_seconds:
+        if self.attempts < 1 or self.batch < 1:
             raise ValueError(
-                f"DeliveryPolicy: expected attempts >= 1 and lease_seconds > timeout_seconds, "
-                f"got {self.attempts}, {self.lease_seconds} and {self.timeout_seconds}"
+                f"DeliveryPolicy: expected attempts >= 1 and batch >= 1, got {self.attempts} "
+                f"and {self.batch}"
+            )
+        if self.lease_seconds <= self.timeout_seconds * self.batch:
+            raise ValueError(
+                f"DeliveryPolicy: lease_seconds ({self.lease_seconds}) must exceed "
+                f"timeout_seconds x batch ({self.timeout_seconds} x {self.batch}), or a slow "
+                "batch would lose its lease and another process would send it again"
             )
 
 
@@ -193,7 +200,7 @@ class OutboxDeliverer:
         self.policy = policy or DeliveryPolicy()
         self.mqtt_publish = mqtt_publish
         self.owner = uuid.uuid4().hex  # this deliverer; a claim is f"{owner}:{n}"
-        self._claims = 0
+        self._claims = itertools.count(1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -242,15 +249,21 @@ class OutboxDeliverer:
         with self.db.read() as s:
             if not OutboxRepo(s).any_due(now):
                 return 0
-        self._claims += 1
-        claim = f"{self.owner}:{self._claims}"
+        claim = f"{self.owner}:{next(self._claims)}"
         lease_until = now + timedelta(seconds=self.policy.lease_seconds)
         with self.db.write() as s:
             repo = OutboxRepo(s)
             repo.delete_finished_before(now - self.policy.keep_finished)
             repo.claim(claim, now, lease_until, self.policy.batch)
             tries = [
-                _Try(r.id, r.alert_id, r.channel, r.destination, r.body.encode(), r.attempts)  # type: ignore[arg-type]
+                _Try(
+                    r.id,
+                    r.alert_id,
+                    cast(Channel, r.channel),
+                    r.destination,
+                    r.body.encode(),
+                    r.attempts,
+                )
                 for r in repo.claimed(claim)
             ]
         for item in tries:
