@@ -64,3 +64,66 @@ def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StorageError, match="VIGIL_HOME"):
         Database(f"sqlite:///{blocker / 'sub' / 'v.db'}")
+
+
+def _try_write_lock(path: Path) -> bool:
+    """Whether another connection (another process, in effect) can take the write lock now."""
+    import sqlite3
+
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        other.close()
+
+
+def test_write_transactions_take_the_lock_at_begin_and_reads_never(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE: a write transaction that has only read so far (the audit chain reads
+    its head first) already excludes other processes' writers; a read transaction does not."""
+    path = tmp_path / "v.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    try:
+        with db.read() as s:
+            s.execute(select(Setting)).all()
+            assert _try_write_lock(path)
+        with db.write() as s:
+            s.execute(select(Setting)).all()
+            assert not _try_write_lock(path)
+        assert _try_write_lock(path)
+    finally:
+        db.dispose()
+
+
+def test_migration_0002_adds_the_durable_state_tables_and_goes_back(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from vigil.db.session import MIGRATIONS_DIR
+
+    db = Database(f"sqlite:///{tmp_path / 'v.db'}")
+    db.migrate()
+    durable = {"login_sessions", "login_throttle", "outbox"}
+    assert durable <= set(inspect(db.engine).get_table_names())
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert not durable & set(inspect(db.engine).get_table_names())
+    db.migrate()
+    assert durable <= set(inspect(db.engine).get_table_names())
+    db.dispose()
+
+
+def test_checkpoint_runs_outside_a_transaction(db: Database) -> None:
+    with db.write() as s:
+        s.add(Setting(key="a", value="1"))
+    db.checkpoint()  # SQLite refuses a WAL checkpoint inside a transaction
+    with db.read() as s:
+        assert s.get(Setting, "a").value == "1"

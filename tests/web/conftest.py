@@ -42,7 +42,7 @@ def _cheap_argon2() -> Iterator[None]:
     (test_security.py checks the production hasher separately.)"""
     from argon2 import PasswordHasher
 
-    from vigil.web import security
+    from vigil.services import credentials as security
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(

@@ -182,6 +182,41 @@ def test_deactivated_user_loses_sessions_and_login(env: Any) -> None:
     assert r.status_code == 401
 
 
+def test_password_change_ends_the_users_other_sessions(env: Any) -> None:
+    here, elsewhere, other_user = (
+        env.client(Role.operator),
+        env.client(Role.operator),
+        env.client(Role.supervisor),
+    )
+    r = here.post(
+        "/api/auth/password",
+        json={
+            "current_password": "operator-correct-horse-battery",
+            "new_password": "operator-new-horse-battery",
+        },
+    )
+    assert r.status_code == 204
+    here.headers[CSRF_HEADER] = here.cookies[CSRF_COOKIE]  # renewed
+    assert here.get("/api/auth/me").status_code == 200
+    assert elsewhere.get("/api/auth/me").status_code == 401
+    assert other_user.get("/api/auth/me").status_code == 200
+
+
+def test_role_change_and_password_reset_end_sessions(env: Any) -> None:
+    op, admin = env.client(Role.operator), env.client(Role.admin)
+    op_id = next(u["id"] for u in admin.get("/api/users").json() if u["username"] == "operator")
+    assert admin.patch(f"/api/users/{op_id}", json={"role": "auditor"}).status_code == 200
+    assert op.get("/api/auth/me").status_code == 401
+    op = env.client()
+    r = op.post(
+        "/api/auth/login",
+        json={"username": "operator", "password": "operator-correct-horse-battery"},
+    )
+    assert r.status_code == 200 and r.json()["role"] == "auditor"
+    assert admin.post(f"/api/users/{op_id}/reset-password").status_code == 200
+    assert op.get("/api/auth/me").status_code == 401
+
+
 def test_created_user_gets_a_generated_one_time_password(env: Any) -> None:
     admin = env.client(Role.admin)
     a = admin.post("/api/users", json={"username": "op2", "role": "operator"}).json()

@@ -1,14 +1,16 @@
-"""Confirmed alerts to outside systems: signed webhooks to a real local HTTP server, and MQTT."""
+"""Confirmed alerts to outside systems through the outbox: signed webhooks to a real local HTTP
+server, MQTT, and the outbox's claim, lease and backoff rules on a real SQLite database."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,15 +18,29 @@ import pytest
 from sqlalchemy import select
 
 from vigil.config import AlertsOutConfig
-from vigil.db.models import AuditEvent
-from vigil.domain.enums import Role
-from vigil.errors import ConfigError
-from vigil.services.outbound import SIGNATURE_HEADER, OutboundDispatcher, RetryPolicy, sign_body
+from vigil.db.models import Alert, AuditEvent, Authorization, OutboxMessage, Subject, Watchlist
+from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, Purpose, Role
+from vigil.errors import ConfigError, StorageError
+from vigil.retry import Backoff
+from vigil.services.outbound import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    DeliveryPolicy,
+    Outbox,
+    OutboxDeliverer,
+    sign_body,
+)
 from vigil.services.reviews import ConfirmedAlert
+from vigil.timeutil import utcnow
 
 SECRET = "webhook-secret-for-tests-0123456789abcdef"
-FAST = RetryPolicy(
-    attempts=4, initial_seconds=0.01, factor=2.0, max_seconds=0.1, timeout_seconds=5.0
+FAST = DeliveryPolicy(
+    attempts=4,
+    backoff=Backoff(0.01, 0.1, 2.0),
+    timeout_seconds=5.0,
+    lease_seconds=30.0,
+    poll_seconds=0.02,
 )
 
 
@@ -36,6 +52,7 @@ class Receiver:
     received: list[tuple[bytes, str, bool]] = field(
         default_factory=list
     )  # body, signature header, valid
+    deliveries: list[str] = field(default_factory=list)  # X-Vigil-Delivery of each request
     url: str = ""
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -49,6 +66,7 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             sig = self.headers.get(SIGNATURE_HEADER, "")
             expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            rec.deliveries.append(self.headers.get(DELIVERY_HEADER, ""))
             rec.received.append((body, sig, hmac.compare_digest(sig, expected)))
             status = rec.script[min(len(rec.received), len(rec.script)) - 1]
             self.send_response(status)
@@ -90,53 +108,112 @@ def _config(**kw: Any) -> AlertsOutConfig:
     return AlertsOutConfig(**kw)
 
 
-def test_webhook_is_signed_and_retried_after_a_500(receiver: Receiver, db: Any) -> None:
+def _alert_row(db: Database) -> int:
+    """A confirmed alert row (with its authorization, watchlist, subject): the outbox's parent."""
+    now = utcnow()
+    with db.write() as s:
+        auth = Authorization(
+            reference=f"ORDER-{secrets.token_hex(4)}",
+            legal_basis="court order",
+            authority="District Court",
+            purpose=Purpose.missing_person,
+            valid_from=now,
+            expires_at=now + timedelta(days=1),
+        )
+        s.add(auth)
+        s.flush()
+        wl = Watchlist(name=f"list-{auth.reference}", authorization_id=auth.id)
+        s.add(wl)
+        s.flush()
+        subject = Subject(watchlist_id=wl.id, name="Jane Roe")
+        s.add(subject)
+        s.flush()
+        alert = Alert(
+            camera="gate-1",
+            subject_id=subject.id,
+            watchlist_id=wl.id,
+            authorization_id=auth.id,
+            score=0.71,
+            threshold=0.5,
+            pack="dlib",
+            first_seen=now,
+            last_seen=now,
+            status=AlertStatus.confirmed,
+        )
+        s.add(alert)
+        s.flush()
+        return alert.id
+
+
+def _enqueue(db: Database, outbox: Outbox) -> int:
+    """Enqueue a confirmed alert for every destination; returns the alert id."""
+    alert_id = _alert_row(db)
+    with db.write() as s:
+        outbox.enqueue(s, alert_id, _alert(alert_id).as_json())
+    return alert_id
+
+
+def _deliver_all(deliverer: OutboxDeliverer, timeout: float = 30) -> None:
+    deliverer.start()
+    try:
+        assert deliverer.wait_idle(timeout)
+    finally:
+        deliverer.stop()
+
+
+def _audited(db: Database, action: str) -> list[AuditEvent]:
+    with db.read() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.action.like(action))).all())
+
+
+def _rows(db: Database) -> list[OutboxMessage]:
+    with db.read() as s:
+        return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all())
+
+
+def test_webhook_is_signed_and_retried_after_a_500(receiver: Receiver, db: Database) -> None:
     receiver.script = [500, 200]
-    out = OutboundDispatcher(
-        _config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST
-    )
-    assert out.dispatch(_alert()) == 1
-    assert out.wait_idle(30)
-    out.stop()
+    outbox = Outbox(_config(webhooks=[receiver.url], webhook_secret=SECRET))
+    alert_id = _enqueue(db, outbox)
+    _deliver_all(OutboxDeliverer(db, outbox, policy=FAST))
     assert len(receiver.received) == 2
     body, signature, valid = receiver.received[-1]
     assert valid and signature == sign_body(SECRET, body)
     assert receiver.received[0][0] == body  # the retry sends the same signed body
+    (row,) = _rows(db)
+    assert receiver.deliveries == [str(row.id), str(row.id)]  # a stable id to de-duplicate
+    assert (row.status, row.attempts) == ("delivered", 2)
     payload = json.loads(body)
-    assert payload["event"] == "alert.confirmed" and payload["alert_id"] == 7
+    assert payload["event"] == "alert.confirmed" and payload["alert_id"] == alert_id
     assert payload["confirmed_by"] == ["alice", "bob"]
     assert not {"crop", "photo", "embedding", "vector"} & set(payload)
-    with db.read() as s:
-        events = s.scalars(
-            select(AuditEvent).where(AuditEvent.action.like("alert.outbound%"))
-        ).all()
+    events = _audited(db, "alert.outbound%")
     assert [(e.action, e.details["attempts"]) for e in events] == [("alert.outbound", 2)]
     assert "token=abc" not in json.dumps(events[0].details)  # the URL's secret query is not audited
 
 
-def test_webhook_gives_up_after_the_attempts_and_audits_it(receiver: Receiver, db: Any) -> None:
+def test_webhook_gives_up_after_the_attempts_and_audits_it(
+    receiver: Receiver, db: Database
+) -> None:
     receiver.script = [503]
-    out = OutboundDispatcher(
-        _config(webhooks=[receiver.url], webhook_secret=SECRET), db, retry=FAST
-    )
-    out.dispatch(_alert())
-    assert out.wait_idle(30)
-    out.stop()
+    outbox = Outbox(_config(webhooks=[receiver.url], webhook_secret=SECRET))
+    _enqueue(db, outbox)
+    _deliver_all(OutboxDeliverer(db, outbox, policy=FAST))
     assert len(receiver.received) == FAST.attempts
-    with db.read() as s:
-        failed = s.scalars(
-            select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")
-        ).all()
+    failed = _audited(db, "alert.outbound_failed")
     assert len(failed) == 1 and failed[0].details["error"] == "HTTP 503"
+    assert [r.status for r in _rows(db)] == ["failed"]
 
 
-def test_webhook_4xx_is_not_retried(receiver: Receiver) -> None:
-    receiver.script = [401]
-    out = OutboundDispatcher(_config(webhooks=[receiver.url], webhook_secret=SECRET), retry=FAST)
-    out.dispatch(_alert())
-    assert out.wait_idle(30)
-    out.stop()
-    assert len(receiver.received) == 1
+@pytest.mark.parametrize(("status", "tries"), [(401, 1), (404, 1), (408, 2), (429, 2)])
+def test_4xx_is_final_except_408_and_429(
+    receiver: Receiver, db: Database, status: int, tries: int
+) -> None:
+    receiver.script = [status, 200]
+    outbox = Outbox(_config(webhooks=[receiver.url], webhook_secret=SECRET))
+    _enqueue(db, outbox)
+    _deliver_all(OutboxDeliverer(db, outbox, policy=FAST))
+    assert len(receiver.received) == tries
 
 
 @pytest.mark.parametrize(
@@ -149,24 +226,19 @@ def test_webhook_4xx_is_not_retried(receiver: Receiver) -> None:
 )
 def test_bad_outbound_config_is_refused(config: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
-        OutboundDispatcher(_config(**config))
+        Outbox(_config(**config))
 
 
-def test_unreachable_webhook_is_retried_then_reported(db: Any) -> None:
-    out = OutboundDispatcher(
-        _config(webhooks=["http://127.0.0.1:9/closed"], webhook_secret=SECRET), db, retry=FAST
-    )
-    out.dispatch(_alert())
-    assert out.wait_idle(60)
-    out.stop()
-    with db.read() as s:
-        failed = s.scalars(
-            select(AuditEvent).where(AuditEvent.action == "alert.outbound_failed")
-        ).all()
+def test_unreachable_webhook_is_retried_then_reported(db: Database) -> None:
+    outbox = Outbox(_config(webhooks=["http://127.0.0.1:9/closed"], webhook_secret=SECRET))
+    _enqueue(db, outbox)
+    _deliver_all(OutboxDeliverer(db, outbox, policy=FAST), timeout=60)
+    failed = _audited(db, "alert.outbound_failed")
     assert len(failed) == 1 and "request failed" in failed[0].details["error"]
+    assert failed[0].details["attempts"] == FAST.attempts
 
 
-def test_mqtt_publish_at_the_paho_seam_with_retry() -> None:
+def test_mqtt_publish_at_the_paho_seam_with_retry(db: Database) -> None:
     calls: list[tuple[str, bytes, str, int]] = []
 
     def publish(topic: str, payload: bytes, host: str, port: int) -> None:
@@ -174,16 +246,13 @@ def test_mqtt_publish_at_the_paho_seam_with_retry() -> None:
         if len(calls) == 1:
             raise ConnectionRefusedError("broker restarting")
 
-    out = OutboundDispatcher(
-        _config(mqtt_host="broker.local", mqtt_port=1884), retry=FAST, mqtt_publish=publish
-    )
-    assert out.dispatch(_alert(9)) == 1
-    assert out.wait_idle(30)
-    out.stop()
+    outbox = Outbox(_config(mqtt_host="broker.local", mqtt_port=1884))
+    alert_id = _enqueue(db, outbox)
+    _deliver_all(OutboxDeliverer(db, outbox, policy=FAST, mqtt_publish=publish))
     assert len(calls) == 2
     topic, payload, host, port = calls[-1]
     assert (topic, host, port) == ("vigil/alerts/confirmed", "broker.local", 1884)
-    assert json.loads(payload)["alert_id"] == 9
+    assert json.loads(payload)["alert_id"] == alert_id
 
 
 def test_paho_publish_reports_an_unreachable_broker() -> None:
@@ -193,14 +262,132 @@ def test_paho_publish_reports_an_unreachable_broker() -> None:
         paho_publish("t", b"{}", "127.0.0.1", 9)
 
 
+# -- the outbox's own rules -------------------------------------------------------------------
+
+
+def test_enqueue_writes_one_row_per_destination_in_the_callers_transaction(db: Database) -> None:
+    outbox = Outbox(
+        _config(
+            webhooks=["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"],
+            webhook_secret=SECRET,
+            mqtt_host="broker.local",
+        )
+    )
+    alert_id = _alert_row(db)
+    with pytest.raises(StorageError), db.write() as s:  # the confirmation fails: nothing queued
+        assert outbox.enqueue(s, alert_id, {"alert_id": alert_id}) == 3
+        s.add(Alert(id=alert_id))  # duplicate primary key: the transaction rolls back
+    assert _rows(db) == []
+    with db.write() as s:
+        assert outbox.enqueue(s, alert_id, {"alert_id": alert_id}) == 3
+    rows = _rows(db)
+    assert [(r.channel, r.status, r.attempts) for r in rows] == [
+        ("webhook", "pending", 0),
+        ("webhook", "pending", 0),
+        ("mqtt", "pending", 0),
+    ]
+    assert Outbox(_config()).enqueue(None, alert_id, {}) == 0  # type: ignore[arg-type]
+
+
+def test_a_leased_row_is_not_claimed_by_another_deliverer(db: Database) -> None:
+    """Two processes = two deliverers on one database: a claim is exclusive until its lease
+    runs out (its holder died), then the other takes the row over."""
+    sent: list[str] = []
+    outbox = Outbox(_config(mqtt_host="broker.local"))
+    _enqueue(db, outbox)
+    a = OutboxDeliverer(db, outbox, policy=FAST, mqtt_publish=lambda *_a: sent.append("a"))
+    b = OutboxDeliverer(db, outbox, policy=FAST, mqtt_publish=lambda *_a: sent.append("b"))
+    with db.write() as s:  # a claims the row, then "dies" before sending
+        from vigil.repositories.outbox import OutboxRepo
+
+        now = utcnow()
+        assert OutboxRepo(s).claim("a-dead", now, now + timedelta(seconds=30), 10) == 1
+    assert b.deliver_due() == 0 and sent == []
+    with db.write() as s:  # the lease runs out
+        s.execute(
+            OutboxMessage.__table__.update().values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+    assert b.deliver_due() == 1 and a.deliver_due() == 0
+    assert sent == ["b"]
+    (row,) = _rows(db)
+    assert (row.status, row.attempts, row.claimed_by) == ("delivered", 2, None)
+
+
+def test_two_deliverers_running_at_once_send_each_row_once(db: Database) -> None:
+    sent: list[int] = []
+
+    def publish(_topic: str, body: bytes, *_a: object) -> None:
+        sent.append(json.loads(body)["alert_id"])
+
+    outbox = Outbox(_config(mqtt_host="broker.local"))
+    ids = [_enqueue(db, outbox) for _ in range(12)]
+    pair = [OutboxDeliverer(db, outbox, policy=FAST, mqtt_publish=publish) for _ in range(2)]
+    for deliverer in pair:
+        deliverer.start()
+    try:
+        assert pair[0].wait_idle(30)
+    finally:
+        for deliverer in pair:
+            deliverer.stop()
+    assert sorted(sent) == sorted(ids)
+
+
+def test_a_failed_try_is_rescheduled_with_the_backoff(db: Database) -> None:
+    policy = DeliveryPolicy(attempts=5, backoff=Backoff(30.0, 600.0, 2.0))
+
+    def refuse(*_a: object) -> None:
+        raise ConnectionRefusedError("down")
+
+    outbox = Outbox(_config(mqtt_host="broker.local"))
+    _enqueue(db, outbox)
+    deliverer = OutboxDeliverer(db, outbox, policy=policy, mqtt_publish=refuse)
+    before = utcnow()
+    assert deliverer.deliver_due() == 1
+    (row,) = _rows(db)
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+    assert row.last_error == "MQTT publish failed: down"
+    wait = (row.due_at - before).total_seconds()
+    assert policy.backoff.delay(1) <= wait < policy.backoff.delay(1) + 5
+    assert deliverer.deliver_due() == 0  # not due yet
+    assert not deliverer.wait_idle(0.1)
+
+
+def test_finished_rows_are_pruned_after_the_keep_period(db: Database) -> None:
+    policy = DeliveryPolicy(keep_finished=timedelta(0))
+    outbox = Outbox(_config(mqtt_host="broker.local"))
+    _enqueue(db, outbox)
+    deliverer = OutboxDeliverer(db, outbox, policy=policy, mqtt_publish=lambda *_a: None)
+    assert deliverer.deliver_due() == 1 and [r.status for r in _rows(db)] == ["delivered"]
+    _enqueue(db, outbox)
+    assert deliverer.deliver_due() == 1  # this round prunes the first, finished row
+    assert [r.status for r in _rows(db)] == ["delivered"] and len(
+        _audited(db, "alert.outbound")
+    ) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"attempts": 0}, "attempts"),
+        ({"batch": 0}, "batch"),
+        ({"lease_seconds": 30.0, "timeout_seconds": 10.0, "batch": 3}, "lease_seconds"),
+    ],
+)
+def test_bad_delivery_policy_is_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DeliveryPolicy(**kwargs)
+
+
 def test_only_confirmed_alerts_reach_the_webhook(
     receiver: Receiver, env_factory: Callable[..., Any], alert_store: Callable[..., int]
 ) -> None:
     env = env_factory(alerts_out={"webhooks": [receiver.url], "webhook_secret": SECRET})
-    env.state.outbound.retry = FAST
+    env.state.outbound.policy = FAST
+    env.state.outbound.start()  # the app's lifespan does this under a server
     alert_id = alert_store(env)
     op, sup = env.client(Role.operator), env.client(Role.supervisor)
     op.post(f"/api/alerts/{alert_id}/reviews", json={"decision": "confirm"})
+    assert env.state.outbound.wait_idle(5)
     assert receiver.received == []  # one confirmation: nothing leaves
     sup.post(f"/api/alerts/{alert_id}/reviews", json={"decision": "confirm"})
     assert env.state.outbound.wait_idle(30)
@@ -214,7 +401,7 @@ def _mosquitto() -> str | None:
 
 
 @pytest.mark.skipif(_mosquitto() is None, reason="Debian's mosquitto broker is not installed")
-def test_mqtt_publish_to_a_real_broker(tmp_path: Any) -> None:
+def test_mqtt_publish_to_a_real_broker(tmp_path: Any, db: Database) -> None:
     """paho-mqtt through a real mosquitto on 127.0.0.1; a paho subscriber receives the alert."""
     import socket
     import subprocess
@@ -245,12 +432,11 @@ def test_mqtt_publish_to_a_real_broker(tmp_path: Any) -> None:
                 threading.Event().wait(0.1)
         sub.loop_start()
         assert subscribed.wait(30)
-        out = OutboundDispatcher(_config(mqtt_host="127.0.0.1", mqtt_port=port), retry=FAST)
-        out.dispatch(_alert(11))
-        assert out.wait_idle(30)
-        out.stop()
+        outbox = Outbox(_config(mqtt_host="127.0.0.1", mqtt_port=port))
+        alert_id = _enqueue(db, outbox)
+        _deliver_all(OutboxDeliverer(db, outbox, policy=FAST))
         assert got.wait(30)
-        assert json.loads(received[0])["alert_id"] == 11
+        assert json.loads(received[0])["alert_id"] == alert_id
     finally:
         sub.loop_stop()
         sub.disconnect()

@@ -93,7 +93,4 @@ def scrub(db: Database) -> None:
 
     Deleted cells are already zeroed by ``secure_delete``; this removes the WAL's older copies.
     """
-    if not db.is_sqlite:
-        return
-    with db.write() as s:
-        RetentionRepo(s).checkpoint_wal()
+    db.checkpoint()  # outside a transaction: writes begin with BEGIN IMMEDIATE (vigil.db.session)

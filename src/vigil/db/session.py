@@ -2,6 +2,14 @@
 
 SQLite allows one writer; instead of letting threads race for the file lock, every write goes
 through :meth:`Database.write`, which holds a process-wide lock for the transaction.
+
+Several processes may share one SQLite file (two ``vigil serve``, a CLI command next to a
+server). So that a read-then-write (the audit chain reads its head, then appends) cannot
+interleave with another process's, every :meth:`Database.write` transaction on SQLite starts
+with ``BEGIN IMMEDIATE``: it takes the database's write lock at the start (other writers wait, up
+to ``busy_timeout``). Reads start with a plain deferred ``BEGIN`` and never wait for writers
+(WAL). This is SQLAlchemy's pysqlite recipe: pysqlite's own implicit BEGIN is switched off
+(``isolation_level = None``) and the ``begin`` event emits ours.
 """
 
 from __future__ import annotations
@@ -13,16 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+WRITE_OPTION = "vigil_write"  # execution option set on the engine that Database.write uses
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Transactions are begun by _sqlite_begin, not by pysqlite (which would BEGIN DEFERRED
+    # lazily, before the first DML only, and commit before DDL).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
@@ -31,6 +43,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Deleted biometric rows are overwritten with zeros, not left in free pages.
     cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE for Database.write transactions (takes the write lock now), else BEGIN."""
+    write = bool(conn.get_execution_options().get(WRITE_OPTION))
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -52,6 +70,8 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
 
@@ -71,7 +91,7 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One transaction under the single-writer lock; commits on success, rolls back on error."""
         with self._write_lock:
-            session = self._factory()
+            session = self._factory(bind=self._write_engine)
             try:
                 yield session
                 session.commit()
@@ -86,6 +106,25 @@ class Database:
             finally:
                 session.close()
 
+    def checkpoint(self) -> None:
+        """SQLite: move the write-ahead log into the database file and truncate it.
+
+        Runs outside any transaction (SQLite refuses a checkpoint inside one), under the
+        writer lock. Does nothing on other databases.
+        """
+        if not self.is_sqlite:
+            return
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cur.close()
+            except Exception as exc:  # sqlite3.Error: the driver's, not SQLAlchemy's
+                raise StorageError(f"WAL checkpoint failed: {exc}", hint="try again") from exc
+            finally:
+                raw.close()
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command
@@ -94,7 +133,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock, self._write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, func, text, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.orm import Session
 
 from vigil.db.models import Alert, CameraSession, FaceCount, RetentionRun
@@ -50,7 +50,3 @@ class RetentionRepo:
         self.s.add(run)
         self.s.flush()
         return run
-
-    def checkpoint_wal(self) -> None:
-        """SQLite: move the write-ahead log into the database file and truncate it."""
-        self.s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

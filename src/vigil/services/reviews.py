@@ -5,8 +5,9 @@
 * Any rejection (with a reason) makes it ``rejected``: a false alert, kept for the statistics.
 * The same user can never give both confirmations (:class:`~vigil.errors.Conflict`, HTTP 409).
 * A decided alert cannot be reviewed again.
-* Only confirmed alerts leave the deployment (``on_confirmed`` hands them to outbound delivery,
-  after the transaction has committed). Every review is audited as ``alert.review``.
+* Only confirmed alerts leave the deployment: ``outbox`` queues their deliveries inside the
+  confirming transaction (``on_confirmed``, a test seam, is called after it has committed).
+  Every review is audited as ``alert.review``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,9 @@ from vigil.errors import Conflict, InputError, NotFound
 from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo
 from vigil.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from vigil.services.outbound import Outbox
 
 Decision = Literal["confirm", "reject"]
 MAX_REASON = 2000
@@ -106,8 +110,10 @@ class ReviewService:
         *,
         on_confirmed: Callable[[ConfirmedAlert], object] | None = None,
         on_reviewed: Callable[[ReviewOutcome], object] | None = None,
+        outbox: Outbox | None = None,  # durable-state: confirmed deliveries (transactional)
     ) -> None:
         self.db = db
+        self.outbox = outbox
         self.on_confirmed = on_confirmed
         self.on_reviewed = on_reviewed
 
@@ -124,6 +130,8 @@ class ReviewService:
                 )
             )
             confirmed = self._decide(s, alert, decision_, (*confirmers, reviewer))
+            if confirmed is not None and self.outbox is not None:  # durable-state: outbox
+                self.outbox.enqueue(s, alert.id, confirmed.as_json())
             count = len(confirmers) + (decision_ == "confirm")
             audit.record(
                 s,

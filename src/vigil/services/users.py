@@ -1,5 +1,8 @@
 """Users, logins with lockout, and API tokens. Every change is audited in its own transaction.
 
+A password change, a password reset, a role change and deactivation end the user's login
+sessions in the same transaction (in every server process: sessions live in the database).
+
 No default password exists anywhere: :func:`create_user` generates a one-time password with
 ``secrets`` unless one is given, and the user must change a generated password at first login.
 """
@@ -10,17 +13,14 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from vigil.accountability import audit
 from vigil.config import ServerConfig
 from vigil.db.models import ApiToken, User
 from vigil.db.session import Database
 from vigil.domain.enums import Role
-from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
-from vigil.timeutil import utcnow
-from vigil.web.security import (
+from vigil.errors import AuthenticationFailed, Conflict, InputError, PermissionDenied
+from vigil.repositories.users import TokenRepo, UserRepo
+from vigil.services.credentials import (
     MIN_PASSWORD_LENGTH,
     generate_api_token,
     generate_password,
@@ -28,6 +28,8 @@ from vigil.web.security import (
     hash_password,
     verify_password,
 )
+from vigil.services.sessions import end_user_sessions
+from vigil.timeutil import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 TOKEN_USE_RESOLUTION = timedelta(seconds=60)  # how precisely a token's last use is recorded
@@ -61,20 +63,6 @@ def check_password(password: str) -> str:
     return password
 
 
-def _get(s: Session, user_id: int) -> User:
-    user = s.get(User, user_id)
-    if user is None:
-        raise NotFound(f"no user with id {user_id}", hint="see GET /api/users")
-    return user
-
-
-def _active_admins(s: Session) -> int:
-    return (
-        s.scalar(select(func.count(User.id)).where(User.role == Role.admin, User.active.is_(True)))
-        or 0
-    )
-
-
 def create_user(
     db: Database,
     username: str,
@@ -94,7 +82,7 @@ def create_user(
     secret = check_password(password) if password is not None else generate_password()
     digest = hash_password(secret)  # slow on purpose: outside the single-writer lock
     with db.write() as s:
-        if s.scalar(select(User.id).where(User.username == name)):
+        if UserRepo(s).by_name(name) is not None:
             raise Conflict(f"user {name!r} already exists", hint="choose another username")
         user = User(
             username=name,
@@ -104,8 +92,7 @@ def create_user(
             must_change_password=password is None,
             failed_logins=0,
         )
-        s.add(user)
-        s.flush()
+        UserRepo(s).add(user)
         audit.record(
             s, actor=actor, action="user.create", target=name, details={"role": role.value}
         )
@@ -122,11 +109,11 @@ class UserService:
         """Check credentials; count failures, lock after ``login_max_failures``; audit both ways."""
         now = utcnow()
         with self.db.read() as s:
-            user = s.scalar(select(User).where(User.username == username.strip()))
+            user = UserRepo(s).by_name(username.strip())
         ok = verify_password(user.password_hash if user else None, password)
         problem: AuthenticationFailed | None = None
         with self.db.write() as s:
-            row = s.get(User, user.id) if user else None
+            row = UserRepo(s).find(user.id) if user else None
             if row is None:
                 problem = AuthenticationFailed("wrong username or password")
             elif row.locked_until is not None and row.locked_until > now:
@@ -187,7 +174,7 @@ class UserService:
     def change_password(self, user_id: int, current: str, new: str) -> None:
         check_password(new)
         with self.db.read() as s:
-            user = _get(s, user_id)
+            user = UserRepo(s).get(user_id)
         if not verify_password(user.password_hash, current):
             raise PermissionDenied(
                 "the current password is wrong", hint="type your current password"
@@ -198,23 +185,24 @@ class UserService:
             )
         digest = hash_password(new)
         with self.db.write() as s:
-            row = _get(s, user_id)
+            row = UserRepo(s).get(user_id)
             row.password_hash = digest
             row.must_change_password = False
+            end_user_sessions(s, row.id)  # every session, in every process (web makes a new one)
             audit.record(s, actor=row.username, action="user.password_change", target=row.username)
 
     # -- administration ---------------------------------------------------------------------
     def list(self) -> Sequence[User]:
         with self.db.read() as s:
-            return s.scalars(select(User).order_by(User.id)).all()
+            return UserRepo(s).list()
 
     def get(self, user_id: int) -> User:
         with self.db.read() as s:
-            return _get(s, user_id)
+            return UserRepo(s).get(user_id)
 
     def update(self, user_id: int, *, role: Role | None, active: bool | None, actor: str) -> User:
         with self.db.write() as s:
-            user = _get(s, user_id)
+            user = UserRepo(s).get(user_id)
             changes: dict[str, object] = {}
             if role is not None and role is not user.role:
                 changes["role"] = [user.role.value, role.value]
@@ -223,12 +211,13 @@ class UserService:
                 changes["active"] = [user.active, active]
                 user.active = active
             s.flush()
-            if changes and _active_admins(s) == 0:
+            if changes and UserRepo(s).active_admins() == 0:
                 raise Conflict(
                     "this change would leave no active administrator",
                     hint="make another user admin first",
                 )
             if changes:
+                end_user_sessions(s, user.id)  # the new role or deactivation applies at once
                 audit.record(
                     s, actor=actor, action="user.update", target=user.username, details=changes
                 )
@@ -239,11 +228,12 @@ class UserService:
         secret = generate_password()
         digest = hash_password(secret)
         with self.db.write() as s:
-            user = _get(s, user_id)
+            user = UserRepo(s).get(user_id)
             user.password_hash = digest
             user.must_change_password = True
             user.failed_logins = 0
             user.locked_until = None
+            end_user_sessions(s, user.id)
             audit.record(s, actor=actor, action="user.password_reset", target=user.username)
             return user, secret
 
@@ -255,14 +245,13 @@ class UserService:
             )
         token = generate_api_token()
         with self.db.write() as s:
-            user = _get(s, user_id)
+            user = UserRepo(s).get(user_id)
             if not user.active:
                 raise Conflict(
                     f"user {user.username!r} is deactivated", hint="activate the user first"
                 )
             row = ApiToken(user_id=user.id, name=name.strip(), token_hash=hash_api_token(token))
-            s.add(row)
-            s.flush()
+            TokenRepo(s).add(row)
             audit.record(
                 s,
                 actor=actor,
@@ -274,16 +263,13 @@ class UserService:
 
     def list_tokens(self) -> Sequence[tuple[ApiToken, str]]:
         with self.db.read() as s:
-            rows = s.execute(select(ApiToken, User.username).join(User).order_by(ApiToken.id)).all()
-            return [(tok, name) for tok, name in rows]
+            return TokenRepo(s).with_owners()
 
     def revoke_token(self, token_id: int, *, actor: str) -> None:
         with self.db.write() as s:
-            row = s.get(ApiToken, token_id)
-            if row is None:
-                raise NotFound(f"no API token with id {token_id}", hint="see GET /api/tokens")
-            owner = _get(s, row.user_id).username
-            s.delete(row)
+            row = TokenRepo(s).get(token_id)
+            owner = UserRepo(s).get(row.user_id).username
+            TokenRepo(s).delete(row)
             audit.record(
                 s,
                 actor=actor,
@@ -296,17 +282,17 @@ class UserService:
         """The active user an API token belongs to (and note its use), or None."""
         digest = hash_api_token(token)
         with self.db.read() as s:
-            row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+            row = TokenRepo(s).by_hash(digest)
             if row is None:
                 return None
-            user = s.get(User, row.user_id)
+            user = UserRepo(s).find(row.user_id)
             if user is None or not user.active:
                 return None
             token_id, last_used = row.id, row.last_used_at
         now = utcnow()
         if last_used is None or now - last_used > TOKEN_USE_RESOLUTION:  # spare the writer lock
             with self.db.write() as s:
-                found = s.get(ApiToken, token_id)
+                found = TokenRepo(s).find(token_id)
                 if found is not None:
                     found.last_used_at = now
         return user

@@ -24,13 +24,14 @@ from vigil.context import AppContext, build_context
 from vigil.errors import ConfigError
 from vigil.services.alerts import AlertBus
 from vigil.services.cameras import CameraService
-from vigil.services.outbound import OutboundDispatcher
+from vigil.services.outbound import Outbox, OutboxDeliverer
 from vigil.services.reviews import AlertQueries, ReviewOutcome, ReviewService
+from vigil.services.sessions import SessionService
+from vigil.services.throttle import LoginThrottle
 from vigil.services.users import UserService
 from vigil.web import errors
 from vigil.web.api.metrics import VigilMetrics
 from vigil.web.errors import PayloadTooLarge, error_body
-from vigil.web.security import LoginThrottle, SessionStore
 
 if TYPE_CHECKING:
     from vigil.runtime.supervisor import Supervisor
@@ -53,14 +54,14 @@ class WebState:
     context: AppContext
     supervisor: Supervisor | None
     bus: AlertBus
-    sessions: SessionStore
+    sessions: SessionService
     users: UserService
     cameras: CameraService
     reviews: ReviewService
     alerts: AlertQueries
-    outbound: OutboundDispatcher
+    outbound: OutboxDeliverer
     metrics: VigilMetrics
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle
     owns_context: bool = False
     validator_factory: Callable[[], FacePhotoValidator] | None = None
     _validator: FacePhotoValidator | None = None
@@ -88,8 +89,8 @@ class WebState:
         for fn in reversed(self._cleanup):
             fn()
         self._cleanup.clear()
-        self.outbound.wait_idle(OUTBOUND_DRAIN_SECONDS)  # deliver what is queued, within reason
-        self.outbound.stop()
+        # Pending deliveries stay in the outbox; the next start or another process sends them.
+        self.outbound.stop(OUTBOUND_DRAIN_SECONDS)
         if self.owns_context:
             self.context.close()
 
@@ -204,7 +205,8 @@ def _build_state(
     owns = context is None
     ctx = context or build_context(settings)
     bus = bus or AlertBus()
-    outbound = OutboundDispatcher(settings.alerts_out, ctx.db)
+    outbox = Outbox(settings.alerts_out)
+    outbound = OutboxDeliverer(ctx.db, outbox)
     metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
 
     def on_reviewed(outcome: ReviewOutcome) -> None:
@@ -215,13 +217,14 @@ def _build_state(
         context=ctx,
         supervisor=supervisor,
         bus=bus,
-        sessions=SessionStore(secret, settings.server.session_hours * 3600.0),
+        sessions=SessionService(ctx.db, secret, settings.server.session_hours * 3600.0),
         users=UserService(ctx.db, settings.server),
         cameras=CameraService(ctx.db),
-        reviews=ReviewService(ctx.db, on_confirmed=outbound.dispatch, on_reviewed=on_reviewed),
+        reviews=ReviewService(ctx.db, on_reviewed=on_reviewed, outbox=outbox),
         alerts=AlertQueries(ctx.db, ctx.cipher),
         outbound=outbound,
         metrics=metrics,
+        throttle=LoginThrottle(ctx.db),
         owns_context=owns,
     )
     state._cleanup.append(bus.subscribe(metrics.on_alert))
@@ -249,6 +252,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.outbound.start()  # also delivers what a stopped or killed process left pending
         yield
         state.close()
 
