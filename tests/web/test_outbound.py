@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from vigil.config import AlertsOutConfig
 from vigil.db.models import AuditEvent
-from vigil.domain.enums import Role
+from vigil.domain.enums import AlertStatus, Purpose, Role
+from vigil.domain.events import AlertPublic, ReviewPublic
 from vigil.errors import ConfigError
 from vigil.services.outbound import SIGNATURE_HEADER, OutboundDispatcher, RetryPolicy, sign_body
-from vigil.services.reviews import ConfirmedAlert
 
 SECRET = "webhook-secret-for-tests-0123456789abcdef"
 FAST = RetryPolicy(
@@ -68,21 +68,30 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def _alert(alert_id: int = 7) -> ConfirmedAlert:
+def _alert(alert_id: int = 7) -> AlertPublic:
     t = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    return ConfirmedAlert(
-        alert_id,
-        "gate-1",
-        "Jane Roe",
-        "missing",
-        "ORDER-1",
-        "missing_person",
-        0.71,
-        0.5,
-        t,
-        t,
-        ("alice", "bob"),
-        t,
+    return AlertPublic(
+        id=alert_id,
+        camera="gate-1",
+        subject_id=3,
+        subject_name="Jane Roe",
+        watchlist="missing",
+        authorization_reference="ORDER-1",
+        purpose=Purpose.missing_person,
+        score=0.71,
+        threshold=0.5,
+        pack="onnx",
+        status=AlertStatus.confirmed,
+        first_seen=t,
+        last_seen=t,
+        created_at=t,
+        decided_at=t,
+        has_crop=True,
+        reviews=(
+            ReviewPublic(username="alice", decision="confirm", created_at=t),
+            ReviewPublic(username="bob", decision="confirm", created_at=t),
+        ),
+        confirmations=2,
     )
 
 

@@ -34,8 +34,8 @@ import httpx
 from vigil.accountability import audit
 from vigil.config import AlertsOutConfig
 from vigil.db.session import Database
+from vigil.domain.events import AlertPublic, outbound_payload
 from vigil.errors import ConfigError
-from vigil.services.reviews import ConfirmedAlert
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def sign_body(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def encode_alert(alert: ConfirmedAlert) -> bytes:
-    return json.dumps(alert.as_json(), sort_keys=True, separators=(",", ":")).encode()
+def encode_alert(alert: AlertPublic) -> bytes:
+    return json.dumps(outbound_payload(alert), sort_keys=True, separators=(",", ":")).encode()
 
 
 def safe_destination(url: str) -> str:
@@ -132,7 +132,7 @@ class OutboundDispatcher:
     def enabled(self) -> bool:
         return bool(self.config.webhooks or self.config.mqtt_host)
 
-    def dispatch(self, alert: ConfirmedAlert) -> int:
+    def dispatch(self, alert: AlertPublic) -> int:
         """Queue ``alert`` for every destination; returns how many deliveries were queued."""
         body = encode_alert(alert)
         jobs: list[tuple[Literal["webhook", "mqtt"], str]] = [
@@ -149,7 +149,7 @@ class OutboundDispatcher:
                         next(self._seq),
                         channel,
                         destination,
-                        alert.alert_id,
+                        alert.id,
                         body,
                     ),
                 )

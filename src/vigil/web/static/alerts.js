@@ -54,21 +54,21 @@
     } catch (err) { showError("alerts-error", err); }
   }
 
-  async function onLive(ev) {
+  /* Render straight from the event: it carries the alert in its public shape. */
+  function onLive(ev) {
     const existing = document.getElementById(`alert-${ev.alert_id}`);
-    if (existing && ev.kind !== "candidate") {
-      existing.dataset.status = ev.status;
-      existing.querySelector('[data-role="status"]').innerHTML = statusPill(ev.status);
+    if (ev.event === "purged") { existing?.remove(); return; }
+    const a = ev.alert;
+    if (existing) {
+      existing.outerHTML = card(a, false);
       return;
     }
-    if (ev.kind !== "candidate") return;
+    if (ev.event !== "candidate") return;
     const wanted = document.getElementById("filter-status").value;
-    if (wanted && wanted !== "candidate") return;
-    try {
-      const a = await api("GET", `/api/alerts/${ev.alert_id}`);
-      document.getElementById("no-alerts")?.remove();
-      document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
-    } catch (err) { showError("alerts-error", err); }
+    const camera = document.getElementById("filter-camera").value.trim();
+    if ((wanted && wanted !== a.status) || (camera && camera !== a.camera)) return;
+    document.getElementById("no-alerts")?.remove();
+    document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
   }
 
   Vigil.pages.alerts = () => {
@@ -81,25 +81,28 @@
   };
 
   /* ---- review page ---- */
+  function showReview(a) {
+    document.getElementById("facts").innerHTML = facts(a);
+    document.getElementById("status").innerHTML = statusPill(a.status);
+    const reviews = a.reviews || [];
+    document.getElementById("reviews").innerHTML = reviews.length
+      ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
+          <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
+      : `<li class="muted">No review yet.</li>`;
+    const first = reviews.find((r) => r.decision === "confirm");
+    const banner = document.getElementById("first-confirmation");
+    if (a.status === "pending_second" && first) {
+      banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
+      banner.classList.remove("hidden");
+    } else banner.classList.add("hidden");
+    const done = a.status === "confirmed" || a.status === "rejected";
+    document.getElementById("review-panel")?.classList.toggle("hidden", done);
+    return a;
+  }
+
   async function loadReview(id) {
     try {
-      const a = await api("GET", `/api/alerts/${id}`);
-      document.getElementById("facts").innerHTML = facts(a);
-      document.getElementById("status").innerHTML = statusPill(a.status);
-      const reviews = a.reviews || [];
-      document.getElementById("reviews").innerHTML = reviews.length
-        ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
-            <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
-        : `<li class="muted">No review yet.</li>`;
-      const first = reviews.find((r) => r.decision === "confirm");
-      const banner = document.getElementById("first-confirmation");
-      if (a.status === "pending_second" && first) {
-        banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
-        banner.classList.remove("hidden");
-      } else banner.classList.add("hidden");
-      const done = a.status === "confirmed" || a.status === "rejected";
-      document.getElementById("review-panel")?.classList.toggle("hidden", done);
-      return a;
+      return showReview(await api("GET", `/api/alerts/${id}`));
     } catch (err) { showError("review-error", err); return null; }
   }
 
@@ -108,13 +111,12 @@
     const out = document.getElementById("review-result");
     hide("review-error");
     try {
-      await api("POST", `/api/alerts/${id}/reviews`, { decision, reason });
+      showReview(await api("POST", `/api/alerts/${id}/reviews`, { decision, reason }));
       out.className = "banner success";
       out.textContent = decision === "confirm" ? "Your confirmation is recorded." : "Rejected: kept as a false alert.";
       document.getElementById("review-reason").value = "";
       toast("Review recorded.");
-    } catch (err) { showError(out, err); }
-    await loadReview(id);
+    } catch (err) { showError(out, err); await loadReview(id); }
   }
 
   function initReview() {
@@ -122,6 +124,10 @@
     loadReview(id);
     document.getElementById("confirm-btn")?.addEventListener("click", () => submit(id, "confirm"));
     document.getElementById("reject-btn")?.addEventListener("click", () => submit(id, "reject"));
-    Vigil.onAlert((ev) => { if (String(ev.alert_id) === String(id)) loadReview(id); });
+    Vigil.onAlert((ev) => {
+      if (String(ev.alert_id) !== String(id)) return;
+      if (ev.alert) showReview(ev.alert);
+      else showError("review-error", "this alert was purged with its authorization");
+    });
   }
 })();
