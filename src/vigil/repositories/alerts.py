@@ -7,10 +7,11 @@ authorization reference and purpose) in ONE joined query, their reviews in one m
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from vigil.db.models import Alert, Authorization, Review, Subject, Template, Watchlist
@@ -39,7 +40,12 @@ class AlertFilter:
     before_id: int | None = None
 
 
-def _records_query() -> Select[tuple[Alert, str, str, str, Purpose, bool]]:
+def _record(row: Row[Alert, str, str, str, Purpose, bool]) -> AlertRecord:
+    alert, subject, watchlist, reference, purpose, has_crop = row.tuple()
+    return AlertRecord(alert, subject, watchlist, reference, purpose, bool(has_crop))
+
+
+def _records_query() -> Select[Alert, str, str, str, Purpose, bool]:
     return (
         select(
             Alert,
@@ -92,7 +98,7 @@ class AlertRepo:
             q = q.where(Alert.id < before_id)
         return self.s.scalars(q).all()
 
-    def records(self, f: AlertFilter) -> list[AlertRecord]:
+    def records(self, f: AlertFilter) -> builtins.list[AlertRecord]:
         """Alerts with their names, newest first (two queries whatever the page size)."""
         q = _records_query().order_by(Alert.id.desc()).limit(f.limit)
         if f.camera:
@@ -101,7 +107,7 @@ class AlertRepo:
             q = q.where(Alert.status == f.status)
         if f.before_id:
             q = q.where(Alert.id < f.before_id)
-        return [AlertRecord(*row) for row in self.s.execute(q).all()]
+        return [_record(row) for row in self.s.execute(q).all()]
 
     def record(self, alert_id: int) -> AlertRecord:
         """One alert with its names; NotFound if there is none."""
@@ -109,7 +115,7 @@ class AlertRepo:
         row = self.s.execute(q).one_or_none()
         if row is None:
             raise NotFound(f"no alert with id {alert_id}", hint="see GET /api/alerts")
-        return AlertRecord(*row)
+        return _record(row)
 
     def count_awaiting(self, username: str) -> int:
         """Alerts that ``username`` may still review: candidates, and pending_second ones this
@@ -140,7 +146,7 @@ class AlertRepo:
             ).first()
         return tpl
 
-    def ids_for_authorization(self, auth_id: int) -> list[int]:
+    def ids_for_authorization(self, auth_id: int) -> builtins.list[int]:
         return list(self.s.scalars(select(Alert.id).where(Alert.authorization_id == auth_id)))
 
     def delete_for_authorization(self, auth_id: int) -> int:

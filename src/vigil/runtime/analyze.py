@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from vigil.config import CameraConfig
 from vigil.context import AppContext
+from vigil.domain.events import AlertEvent
 from vigil.errors import InputError
 from vigil.pipeline.gallery import ActiveGallery
 from vigil.runtime.runner import CameraRunner, SessionLog, StoreSink, build_camera_pipeline
-from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
+from vigil.services.alerts import AlertBus, AlertStore
 from vigil.sources.capture import source_kind
 from vigil.sources.offline import FileReader
 

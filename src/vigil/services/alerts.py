@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -275,8 +275,8 @@ class AlertQueries:
             return data
 
 
-def _audit_view(s: Session, viewer: str, target: str, details: dict[str, object]) -> None:
-    audit.record(s, actor=viewer, action="biometric.view", target=target, details=details)
+def _audit_view(s: Session, viewer: str, target: str, details: Mapping[str, object]) -> None:
+    audit.record(s, actor=viewer, action="biometric.view", target=target, details=dict(details))
 
 
 def _open_photo(cipher: DataCipher, tpl: Template | None, label: str) -> bytes:

@@ -8,6 +8,7 @@ quality, or refused with a stable reason), and when none can be used nothing is 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,7 +99,7 @@ class WatchlistDesk:
         wl = self.service.create(name, authorization_reference, actor=actor)
         return next(v for v in self.service.list() if v.id == wl.id)
 
-    def subjects(self, watchlist_id: int) -> list[SubjectView]:
+    def subjects(self, watchlist_id: int) -> builtins.list[SubjectView]:
         with self.db.read() as s:
             WatchlistRepo(s).get_by_id(watchlist_id)
             return [
@@ -147,9 +148,9 @@ class WatchlistDesk:
 
     def _judge(
         self, photos: Sequence[PhotoUpload]
-    ) -> tuple[list[ValidatedFace], list[PhotoOutcome]]:
-        faces: list[ValidatedFace] = []
-        outcomes: list[PhotoOutcome] = []
+    ) -> tuple[builtins.list[ValidatedFace], builtins.list[PhotoOutcome]]:
+        faces: builtins.list[ValidatedFace] = []
+        outcomes: builtins.list[PhotoOutcome] = []
         for photo in photos:
             try:
                 face = self.validate(self._checked(photo), photo.name)
