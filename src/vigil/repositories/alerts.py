@@ -41,7 +41,7 @@ class AlertFilter:
 
 
 def _record(row: Row[Alert, str, str, str, Purpose, bool]) -> AlertRecord:
-    alert, subject, watchlist, reference, purpose, has_crop = row.tuple()
+    alert, subject, watchlist, reference, purpose, has_crop = row
     return AlertRecord(alert, subject, watchlist, reference, purpose, bool(has_crop))
 
 
