@@ -14,20 +14,31 @@
       <dt>Score</dt><dd>${a.score.toFixed(3)} <span class="muted">(threshold ${a.threshold.toFixed(2)}, ${esc(a.pack)} pack)</span></dd>`;
   }
 
-  function card(a, fresh) {
+  function note(a) {
     const confirmers = (a.reviews || []).filter((r) => r.decision === "confirm").map((r) => esc(r.username));
-    const note = a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
+    return a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
+  }
+
+  function card(a, fresh) {
     return `<div class="alert-card${fresh ? " fresh" : ""}" id="alert-${a.id}" data-status="${esc(a.status)}">
       <div class="faces">
         <figure><img loading="lazy" alt="seen" src="/api/alerts/${a.id}/crop"><figcaption>seen</figcaption></figure>
         <figure><img loading="lazy" alt="enrolled" src="/api/alerts/${a.id}/enrolled-photo"><figcaption>enrolled</figcaption></figure>
       </div>
-      <div><dl class="facts">${facts(a)}</dl>${note}</div>
+      <div><dl class="facts" data-role="facts">${facts(a)}</dl><div data-role="note">${note(a)}</div></div>
       <div style="text-align:right; display:grid; gap:10px; justify-items:end">
         <span class="score">${a.score.toFixed(2)}</span>
         <span data-role="status">${statusPill(a.status)}</span>
         <a class="button small" href="/alerts/${a.id}">Review →</a>
       </div></div>`;
+  }
+
+  /* Update a card in place (the face images are not fetched again: each viewing is audited). */
+  function refresh(el, a) {
+    el.dataset.status = a.status;
+    el.querySelector('[data-role="facts"]').innerHTML = facts(a);
+    el.querySelector('[data-role="note"]').innerHTML = note(a);
+    el.querySelector('[data-role="status"]').innerHTML = statusPill(a.status);
   }
 
   function query(before) {
@@ -59,10 +70,7 @@
     const existing = document.getElementById(`alert-${ev.alert_id}`);
     if (ev.event === "purged") { existing?.remove(); return; }
     const a = ev.alert;
-    if (existing) {
-      existing.outerHTML = card(a, false);
-      return;
-    }
+    if (existing) return refresh(existing, a);
     if (ev.event !== "candidate") return;
     const wanted = document.getElementById("filter-status").value;
     const camera = document.getElementById("filter-camera").value.trim();
