@@ -61,7 +61,7 @@ def test_runner_alerts_and_records_the_session(
     runner.start()
     wait_for(lambda: not runner.running, "the clip to end")
     candidates = [e for e in events if e.kind == "candidate"]
-    assert [e.subject_name for e in candidates] == [LIN]
+    assert [e.alert.subject_name for e in candidates if e.alert] == [LIN]
     assert all(isinstance(e, AlertEvent) and e.alert and e.alert.camera == "stage" for e in events)
     assert runner.error is None
     with lin_context.db.read() as s:

@@ -146,6 +146,9 @@ class AlertRepo:
             ).first()
         return tpl
 
+    def ids_for_subject(self, subject_id: int) -> builtins.list[int]:
+        return list(self.s.scalars(select(Alert.id).where(Alert.subject_id == subject_id)))
+
     def ids_for_authorization(self, auth_id: int) -> builtins.list[int]:
         return list(self.s.scalars(select(Alert.id).where(Alert.authorization_id == auth_id)))
 

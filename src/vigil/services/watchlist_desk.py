@@ -16,8 +16,11 @@ from datetime import datetime
 from vigil.accountability.crypto import DataCipher
 from vigil.db.session import Database
 from vigil.domain.enums import AuthorizationStatus
+from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, EnrollmentRejected, InputError
+from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
+from vigil.services.alerts import AlertBus
 from vigil.services.watchlists import WatchlistService, WatchlistView
 from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
@@ -86,8 +89,10 @@ class WatchlistDesk:
         validate: PhotoValidator,
         *,
         max_image_bytes: int,
+        bus: AlertBus | None = None,
     ) -> None:
         self.db = db
+        self.bus = bus  # announces a 'purged' event per alert deleted with a subject
         self.service = WatchlistService(db, cipher)
         self.validate = validate
         self.max_image_bytes = max_image_bytes
@@ -125,7 +130,14 @@ class WatchlistDesk:
         return Enrolled(subject, tuple(outcomes))
 
     def remove_subject(self, subject_id: int, *, actor: str) -> dict[str, int]:
-        return self.service.remove_subject(subject_id, actor=actor)
+        """Delete a subject with its templates and alerts; the alerts are announced as purged."""
+        with self.db.read() as s:
+            alert_ids = AlertRepo(s).ids_for_subject(subject_id)
+        counts = self.service.remove_subject(subject_id, actor=actor)
+        if self.bus is not None:
+            for alert_id in alert_ids:
+                self.bus.publish(AlertEvent.purged(alert_id, utcnow()))
+        return counts
 
     def _enrollable(self, watchlist_id: int) -> str:
         """The watchlist's name, if its authorization is active and unexpired (else nobody may

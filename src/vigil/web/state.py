@@ -75,6 +75,7 @@ class WebState:
             self.context.cipher,
             self.validate_photo,
             max_image_bytes=self.settings.max_image_bytes,
+            bus=self.bus,
         )
 
     @cached_property
