@@ -19,8 +19,9 @@ from vigil.cli.main import app
 from vigil.config import CameraConfig, SourceConfig, settings_environment
 from vigil.context import AppContext
 from vigil.db.models import Alert
+from vigil.domain.events import AlertEvent
 from vigil.runtime.supervisor import Supervisor
-from vigil.services.alerts import AlertBus, AlertEvent
+from vigil.services.alerts import AlertBus
 from vigil.sources.worker import CameraState, CameraStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp, pytest.mark.shared]
@@ -62,7 +63,8 @@ def test_rtsp_alert_and_reconnect_through_the_supervisor(
             started = time.monotonic()
             wait_for(lambda: any(e.kind == "candidate" for e in events), "an alert over RTSP")
             record_property("rtsp_first_alert_seconds", round(time.monotonic() - started, 1))
-            alert = next(e for e in events if e.kind == "candidate")
+            alert = next(e.alert for e in events if e.kind == "candidate")
+            assert alert is not None
             assert (alert.subject_name, alert.camera, alert.watchlist) == (LIN, "stage", "missing")
             assert status().state is CameraState.CONNECTED and status().kind == "rtsp"
             assert status().reconnects == 0

@@ -15,6 +15,7 @@ VigilError
 ├── PermissionDenied      role or authorization does not allow the action  -> exit 6 / HTTP 403
 ├── AuthenticationFailed  not logged in / bad credentials                  -> HTTP 401
 ├── StorageError          database or data folder problem                  -> exit 7 / HTTP 503
+├── ServiceUnavailable    a part the request needs is not running here     -> exit 7 / HTTP 503
 └── IntegrityError        audit chain or key check failed                  -> exit 8 / HTTP 500*
 
 (* server-side problems; the response still carries the message, never a trace.)
@@ -115,6 +116,13 @@ class AuthenticationFailed(VigilError):
 
 
 class StorageError(VigilError):
+    exit_code = 7
+    http_status = 503
+
+
+class ServiceUnavailable(VigilError):
+    """A part of Vigil the request needs is not running in this process (e.g. the cameras)."""
+
     exit_code = 7
     http_status = 503
 

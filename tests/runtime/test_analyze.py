@@ -8,27 +8,33 @@ import pytest
 
 from vigil.config import CameraConfig, Settings
 from vigil.context import build_context
+from vigil.domain.enums import AlertStatus, Purpose
+from vigil.domain.events import AlertEvent, AlertPublic
 from vigil.errors import InputError
 from vigil.runtime.analyze import AlertPrinter, camera_config
-from vigil.services.alerts import AlertEvent
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def event(alert_id: int, kind: str, seconds: float) -> AlertEvent:
-    return AlertEvent(
-        alert_id,
-        kind,
-        "candidate",
-        "cam1",
-        "Jane",
-        "wl",
-        "ORD",
-        0.9,
-        T0,  # type: ignore[arg-type]
-        T0 + timedelta(seconds=seconds),
-        0.0,
+    alert = AlertPublic(
+        id=alert_id,
+        camera="cam1",
+        subject_id=1,
+        subject_name="Jane",
+        watchlist="wl",
+        authorization_reference="ORD",
+        purpose=Purpose.missing_person,
+        score=0.9,
+        threshold=0.5,
+        pack="dlib",
+        status=AlertStatus.candidate,
+        first_seen=T0,
+        last_seen=T0 + timedelta(seconds=seconds),
+        created_at=T0,
+        has_crop=True,
     )
+    return AlertEvent.of(kind, alert, T0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -41,7 +47,7 @@ def event(alert_id: int, kind: str, seconds: float) -> AlertEvent:
 def test_each_alert_is_reported_once(live: bool, after_events, at_finish) -> None:
     printed: list[tuple[int, float]] = []
     printer = AlertPrinter(
-        lambda e: printed.append((e.alert_id, (e.last_seen - T0).total_seconds())), live=live
+        lambda e: printed.append((e.alert_id, (e.alert.last_seen - T0).total_seconds())), live=live
     )
     for e in [
         event(1, "candidate", 1),

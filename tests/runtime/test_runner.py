@@ -15,9 +15,10 @@ from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, CameraSession
 from vigil.domain.enums import AuthorizationStatus
+from vigil.domain.events import AlertEvent
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.runtime.runner import CameraRunner
-from vigil.services.alerts import AlertBus, AlertEvent
+from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.gallery import ActiveGallery
 from vigil.sources.worker import CameraWorker
@@ -60,8 +61,8 @@ def test_runner_alerts_and_records_the_session(
     runner.start()
     wait_for(lambda: not runner.running, "the clip to end")
     candidates = [e for e in events if e.kind == "candidate"]
-    assert [e.subject_name for e in candidates] == [LIN]
-    assert all(isinstance(e, AlertEvent) and e.camera == "stage" for e in events)
+    assert [e.alert.subject_name for e in candidates if e.alert] == [LIN]
+    assert all(isinstance(e, AlertEvent) and e.alert and e.alert.camera == "stage" for e in events)
     assert runner.error is None
     with lin_context.db.read() as s:
         (session,) = s.scalars(select(CameraSession)).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 from vigil.domain.enums import Role
+from vigil.domain.events import AlertEvent, AlertPublic
 from vigil.errors import EnrollmentRejected
 from vigil.imaging import decode_image, encode_jpeg
-from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
+from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.users import UserService, create_user
 from vigil.services.watchlists import WatchlistService
@@ -259,3 +260,32 @@ def _first_template(env: Env, subject_id: int) -> int:
         tpl = TemplateRepo(s).first_for_subject(subject_id)
         assert tpl is not None
         return tpl.id
+
+
+@pytest.fixture()
+def public_alert() -> Callable[..., AlertPublic]:
+    """``public_alert(alert_id=7, **fields)``: an alert in its public shape (hand-made events)."""
+    return make_public_alert
+
+
+def make_public_alert(alert_id: int = 7, **fields: object) -> AlertPublic:
+    """An alert in its public shape, for events published by hand (times fixed, UTC)."""
+    t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    data: dict[str, object] = {
+        "id": alert_id,
+        "camera": "gate",
+        "subject_id": 3,
+        "subject_name": "Jane Roe",
+        "watchlist": "missing",
+        "authorization_reference": "ORDER-1",
+        "purpose": "missing_person",
+        "score": 0.8123456,
+        "threshold": 0.5,
+        "pack": "dlib",
+        "status": "candidate",
+        "first_seen": t,
+        "last_seen": t,
+        "created_at": t,
+        "has_crop": True,
+    }
+    return AlertPublic.model_validate(data | fields)

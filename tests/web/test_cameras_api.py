@@ -13,7 +13,7 @@ from sqlalchemy import select
 from vigil.config import CameraConfig
 from vigil.db.models import AuditEvent
 from vigil.domain.enums import Role
-from vigil.services.alerts import AlertEvent
+from vigil.domain.events import AlertEvent
 from vigil.sources.worker import CameraState, CameraStatus
 
 
@@ -180,16 +180,17 @@ def test_a_url_can_be_tested_before_it_is_saved(env: Any, hamilton_clip: Path) -
     assert bad.status_code == 422
 
 
-def test_metrics_from_statuses_and_alert_events(sup_env: tuple[Any, FakeSupervisor]) -> None:
+def test_metrics_from_statuses_and_alert_events(
+    sup_env: tuple[Any, FakeSupervisor], public_alert: Any
+) -> None:
     env, fake = sup_env
     fake.start_camera(CameraConfig(name="door", url="rtsp://h/x", max_fps=5))
     t = datetime.now(UTC)
-    env.bus.publish(
-        AlertEvent(
-            1, "candidate", "candidate", "door", "J", "w", "R", 0.7, t, t, time.monotonic() - 0.4
-        )
-    )
-    env.bus.publish(AlertEvent(1, "updated", "candidate", "door", "J", "w", "R", 0.7, t, t, 0.0))
+    alert = public_alert(1, camera="door")
+    env.bus.publish(AlertEvent.of("candidate", alert, t, time.monotonic() - 0.4))
+    env.bus.publish(AlertEvent.of("updated", alert, t))
+    env.bus.publish(AlertEvent.of("confirmed", alert.model_copy(update={"status": "confirmed"}), t))
+    env.bus.publish(AlertEvent.purged(1, t))  # names no camera: not counted
     r = env.client(Role.auditor).get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
@@ -201,6 +202,8 @@ def test_metrics_from_statuses_and_alert_events(sup_env: tuple[Any, FakeSupervis
         'vigil_alert_latency_seconds_count{camera="door"} 1.0',
         'vigil_alert_latency_seconds_bucket{camera="door",le="0.25"} 0.0',
         'vigil_alert_latency_seconds_bucket{camera="door",le="0.5"} 1.0',
+        'vigil_alerts_total{camera="door",kind="confirmed"} 1.0',
+        'vigil_reviews_total{decision="confirm"} 1.0',
     ):
         assert line in text, line
     # Open to anonymous scrapers by default (server.metrics_public); see test_route_policy.

@@ -21,6 +21,7 @@ from vigil.config import AlertsOutConfig
 from vigil.db.models import Alert, AuditEvent, Authorization, OutboxMessage, Subject, Watchlist
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, Purpose, Role
+from vigil.domain.events import AlertPublic, ReviewPublic, outbound_payload
 from vigil.errors import ConfigError, StorageError
 from vigil.retry import Backoff
 from vigil.services.outbound import (
@@ -31,7 +32,6 @@ from vigil.services.outbound import (
     OutboxDeliverer,
     sign_body,
 )
-from vigil.services.reviews import ConfirmedAlert
 from vigil.timeutil import utcnow
 
 SECRET = "webhook-secret-for-tests-0123456789abcdef"
@@ -86,21 +86,30 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def _alert(alert_id: int = 7) -> ConfirmedAlert:
+def _alert(alert_id: int = 7) -> AlertPublic:
     t = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    return ConfirmedAlert(
-        alert_id,
-        "gate-1",
-        "Jane Roe",
-        "missing",
-        "ORDER-1",
-        "missing_person",
-        0.71,
-        0.5,
-        t,
-        t,
-        ("alice", "bob"),
-        t,
+    return AlertPublic(
+        id=alert_id,
+        camera="gate-1",
+        subject_id=3,
+        subject_name="Jane Roe",
+        watchlist="missing",
+        authorization_reference="ORDER-1",
+        purpose=Purpose.missing_person,
+        score=0.71,
+        threshold=0.5,
+        pack="onnx",
+        status=AlertStatus.confirmed,
+        first_seen=t,
+        last_seen=t,
+        created_at=t,
+        decided_at=t,
+        has_crop=True,
+        reviews=(
+            ReviewPublic(username="alice", decision="confirm", created_at=t),
+            ReviewPublic(username="bob", decision="confirm", created_at=t),
+        ),
+        confirmations=2,
     )
 
 
@@ -149,7 +158,7 @@ def _enqueue(db: Database, outbox: Outbox) -> int:
     """Enqueue a confirmed alert for every destination; returns the alert id."""
     alert_id = _alert_row(db)
     with db.write() as s:
-        outbox.enqueue(s, alert_id, _alert(alert_id).as_json())
+        outbox.enqueue(s, alert_id, outbound_payload(_alert(alert_id)))
     return alert_id
 
 

@@ -146,3 +146,47 @@ def test_every_page_script_and_template_exists(as_role) -> None:
         html = client.get(path).text
         for src in [part.split('"')[0] for part in html.split('<script src="')[1:]]:
             assert client.get(src).status_code == 200, f"{path} loads missing {src}"
+
+
+def test_the_forced_password_page_opens_no_live_feed(env) -> None:
+    """The socket would refuse a user who still has a one-time password (403 twice in the
+    browser console): the page must not try."""
+    _, password = create_user(env.context.db, "fresh-op", Role.operator, actor="test")
+    client = env.client()
+    assert client.post("/api/auth/login", json={"username": "fresh-op", "password": password})
+    forced = client.get("/account/password")
+    assert forced.status_code == 200 and "one-time password" in forced.text
+    assert 'id="live-dot"' not in forced.text and 'id="alert-counter"' not in forced.text
+    normal = env.client(Role.operator).get("/account/password")  # a changed password: feed on
+    assert 'id="live-dot"' in normal.text and 'id="alert-counter"' in normal.text
+
+
+def test_favicon_is_served_from_the_package(module_env) -> None:
+    r = module_env.client().get("/favicon.ico")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content.lstrip().startswith(b"<svg")
+
+
+def test_every_page_links_the_icon(as_role) -> None:
+    html = as_role(Role.admin).get("/live").text
+    assert '<link rel="icon" href="/favicon.ico"' in html
+
+
+@pytest.mark.parametrize(
+    ("status", "pill"),
+    [("confirmed", "ok"), ("candidate", "warn"), ("revoked", "bad"), ("failed", "bad")],
+)
+def test_status_pill_colours(module_env, status: str, pill: str) -> None:
+    """Red is for what needs attention; a confirmed alert is done, so it is green."""
+    script = module_env.client().get("/static/vigil.js").text
+    assert f'{status}: "{pill}"' in script
+
+
+def test_the_report_page_uses_the_dashboard_layout(as_role) -> None:
+    page = as_role(Role.auditor).get("/report")
+    assert page.status_code == 200
+    assert '<link rel="stylesheet" href="/static/vigil.css">' in page.text
+    assert 'class="sidebar"' in page.text and 'id="nav-report"' in page.text
+    assert 'id="report"' in page.text and "<svg" in page.text
+    assert "<style>" not in page.text  # not the standalone download's own stylesheet

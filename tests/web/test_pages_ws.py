@@ -8,24 +8,34 @@ from datetime import UTC, datetime
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from vigil.domain.enums import Role
-from vigil.services.alerts import AlertEvent
+from vigil.domain.enums import AlertStatus, Purpose, Role
+from vigil.domain.events import AlertEvent, AlertPublic
+
+AT = datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
 
 
 def _event(alert_id: int = 7, kind: str = "candidate") -> AlertEvent:
+    return AlertEvent.of(kind, _alert(alert_id), AT, captured_monotonic=12.5)
+
+
+def _alert(alert_id: int) -> AlertPublic:
     t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    return AlertEvent(
-        alert_id=alert_id,
-        kind=kind,
-        status="candidate",
+    return AlertPublic(
+        id=alert_id,
         camera="gate",
+        subject_id=3,
         subject_name="Jane Roe",
         watchlist="missing",
         authorization_reference="ORDER-1",
+        purpose=Purpose.missing_person,
         score=0.8123456,
+        threshold=0.5,
+        pack="dlib",
+        status=AlertStatus.candidate,
         first_seen=t,
         last_seen=t,
-        captured_monotonic=12.5,
+        created_at=t,
+        has_crop=True,
     )
 
 
@@ -52,11 +62,12 @@ def test_reviewers_receive_alerts_pushed_from_the_pipeline_thread(env, role: Rol
         _publish_from_thread(env, _event(7, "updated"))
         first, second = ws.receive_json(), ws.receive_json()
     assert first["type"] == "alert"
-    assert (first["alert_id"], first["kind"], second["kind"]) == (7, "candidate", "updated")
-    assert first["subject_name"] == "Jane Roe"
-    assert first["authorization_reference"] == "ORDER-1"
-    assert first["score"] == pytest.approx(0.8123, abs=1e-4)
-    assert first["first_seen"] == "2026-01-02T03:04:05+00:00"
+    assert (first["alert_id"], first["event"], second["event"]) == (7, "candidate", "updated")
+    assert first["alert"] == _alert(7).model_dump(mode="json")  # the API's shape
+    assert first["alert"]["subject_name"] == "Jane Roe"
+    assert first["alert"]["authorization_reference"] == "ORDER-1"
+    assert first["alert"]["first_seen"] == "2026-01-02T03:04:05Z"
+    assert first["at"] == AT.isoformat()
     assert first["captured_monotonic"] == 12.5
     assert isinstance(first["sent_monotonic"], float)
 
@@ -104,12 +115,38 @@ def test_real_candidate_alert_reaches_the_socket(env, make_alert) -> None:
         thread.join()
         message = ws.receive_json()
     assert message["alert_id"] == result[0]
-    assert message["camera"] == "north-gate"
-    assert message["kind"] == "candidate"
+    assert message["event"] == "candidate"
+    assert message["alert"] == env.client(Role.operator).get(f"/api/alerts/{result[0]}").json()
+    assert message["alert"]["camera"] == "north-gate"
+
+
+def test_reviews_and_purges_reach_the_socket_in_the_public_shape(env, make_alert) -> None:
+    """Whoever reviews (here a service call, not the API), the feed hears it once; a purge
+    sends only the id."""
+    alert_id = make_alert("gate")
+    client = env.client(Role.operator)
+    with client.websocket_connect("/ws/alerts") as ws:
+        ws.receive_json()
+        env.state.reviews.review(alert_id, "someone", "confirm")
+        reviewed = ws.receive_json()
+        reference = reviewed["alert"]["authorization_reference"]
+        auth_id = next(
+            a["id"]
+            for a in env.client(Role.admin).get("/api/authorizations").json()
+            if a["reference"] == reference
+        )
+        assert (
+            env.client(Role.admin).post(f"/api/authorizations/{auth_id}/revoke").status_code == 200
+        )
+        purged = ws.receive_json()
+    assert (reviewed["event"], reviewed["alert"]["status"]) == ("reviewed", "pending_second")
+    assert reviewed["alert"]["confirmations"] == 1
+    assert reviewed["alert"]["reviews"][0]["username"] == "someone"
+    assert (purged["event"], purged["alert_id"], purged["alert"]) == ("purged", alert_id, None)
 
 
 def test_feed_ends_when_the_user_logs_out(env) -> None:
-    env.app.state.ws_session_check_seconds = 0.05
+    env.state.ws_session_check_seconds = 0.05
     client = env.client(Role.operator)
     with client.websocket_connect("/ws/alerts") as ws:
         assert ws.receive_json()["live"] is True

@@ -10,14 +10,14 @@ from sqlalchemy import select
 
 from vigil.db.models import AuditEvent
 from vigil.domain.enums import Role
-from vigil.services.reviews import ConfirmedAlert
+from vigil.domain.events import AlertEvent, outbound_payload
 
 
 @pytest.fixture()
-def sent(env: Any) -> list[ConfirmedAlert]:
-    """What the review service hands to outbound delivery (the dispatcher seam)."""
-    out: list[ConfirmedAlert] = []
-    env.state.reviews.on_confirmed = out.append
+def sent(env: Any) -> list[AlertEvent]:
+    """What outbound delivery receives: the confirmed events on the app's bus."""
+    out: list[AlertEvent] = []
+    env.bus.subscribe(lambda e: out.append(e) if e.kind == "confirmed" else None)
     return out
 
 
@@ -51,16 +51,19 @@ def test_two_different_users_must_confirm(
     assert second.status_code == 200 and body["status"] == "confirmed"
     assert [r["username"] for r in body["reviews"]] == ["operator", "supervisor"]
     assert [s.alert_id for s in sent] == [alert_id]
-    assert sent[0].confirmed_by == ("operator", "supervisor")
-    assert "crop" not in sent[0].as_json() and sent[0].as_json()["subject"].startswith("Person")
+    assert sent[0].alert is not None and sent[0].alert.confirmed_by == ("operator", "supervisor")
+    payload = outbound_payload(sent[0].alert)
+    assert payload["confirmed_by"] == ["operator", "supervisor"]
+    assert payload["alert"] == body  # outbound, the API and the live feed share one shape
+    assert "crop" not in payload["alert"] and body["subject_name"].startswith("Person")
 
     late = _review(env.client(Role.admin), alert_id, "reject", "too late")
     assert late.status_code == 409 and "already confirmed" in late.json()["message"]
-    kinds = [(e.kind, e.status) for e in env.events if e.alert_id == alert_id]
+    kinds = [(e.kind, e.alert.status) for e in env.events if e.alert and e.alert.id == alert_id]
     assert kinds == [
         ("candidate", "candidate"),
         ("reviewed", "pending_second"),
-        ("reviewed", "confirmed"),
+        ("confirmed", "confirmed"),
     ]
 
 
@@ -75,6 +78,7 @@ def test_rejection_marks_a_false_alert(
     r = _review(env.client(Role.supervisor), alert_id, "reject", "different person: tattoo missing")
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert sent == []
+    assert [e.kind for e in env.events if e.alert_id == alert_id][-1] == "rejected"
     assert _review(op, alert_id, "confirm").status_code == 409
     listed = op.get("/api/alerts", params={"status": "rejected"}).json()
     assert [x["id"] for x in listed] == [alert_id]
@@ -141,3 +145,23 @@ def test_alert_list_filters_and_paging(env: Any, make_alert: Callable[..., int])
     ] == [ids[1]]
     assert op.get("/api/alerts", params={"status": "bogus"}).status_code == 422
     assert op.get("/api/alerts", params={"limit": 0}).status_code == 422
+
+
+def test_the_badge_counts_alerts_awaiting_this_users_review(
+    env: Any, make_alert: Callable[..., int]
+) -> None:
+    first, second = make_alert(), make_alert()
+    op, sup = env.client(Role.operator), env.client(Role.supervisor)
+
+    def awaiting(client: Any) -> int:
+        r = client.get("/api/alerts/awaiting")
+        assert r.status_code == 200, r.text
+        return r.json()["count"]
+
+    assert (awaiting(op), awaiting(sup)) == (2, 2)
+    _review(op, first, "confirm")  # the operator is done with it; the supervisor is not
+    assert (awaiting(op), awaiting(sup)) == (1, 2)
+    _review(sup, first, "confirm")
+    _review(sup, second, "reject", "not the person")
+    assert (awaiting(op), awaiting(sup)) == (0, 0)
+    assert env.client(Role.auditor).get("/api/alerts/awaiting").status_code == 403

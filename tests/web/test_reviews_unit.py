@@ -1,4 +1,5 @@
-"""The review service on its own: the two-person rule without HTTP (outbound is a fake seam)."""
+"""The review service on its own: the two-person rule without HTTP; what it announces on the bus
+(the seam outbound delivery and the live feed listen on)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from typing import Any
 import pytest
 
 from vigil.domain.enums import AlertStatus
+from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, InputError, NotFound
-from vigil.services.reviews import ConfirmedAlert, ReviewService
+from vigil.services.alerts import AlertBus
+from vigil.services.reviews import ReviewService
 
 
 @pytest.fixture()
-def service(module_env: Any) -> tuple[ReviewService, list[ConfirmedAlert]]:
-    sent: list[ConfirmedAlert] = []
-    return ReviewService(module_env.context.db, on_confirmed=sent.append), sent
+def service(module_env: Any) -> tuple[ReviewService, list[AlertEvent]]:
+    """The service with its own bus; the list gets the CONFIRMED events (what leaves)."""
+    sent: list[AlertEvent] = []
+    bus = AlertBus()
+    bus.subscribe(lambda e: sent.append(e) if e.kind == "confirmed" else None)
+    return ReviewService(module_env.context.db, bus), sent
 
 
 @pytest.fixture()

@@ -58,6 +58,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/cameras/{camera_id}/stop"): MANAGERS,
     ("GET", "/api/cameras/{camera_id}/preview"): REVIEWERS,
     ("GET", "/api/alerts"): REVIEWERS,
+    ("GET", "/api/alerts/awaiting"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/crop"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
@@ -86,6 +87,7 @@ NON_API: dict[str, str] = {
     "/report": "login",
     "/login": "public",
     "/static/{name}": "public",
+    "/favicon.ico": "public",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 

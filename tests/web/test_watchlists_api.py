@@ -75,6 +75,21 @@ def test_refusal_purges_alerts_too(env: Any, make_alert: Callable[..., int]) -> 
     assert sup.get(f"/api/alerts/{alert_id}").status_code == 404
     with env.context.db.read() as s:
         assert s.scalar(select(func.count(Alert.id))) == 0
+    assert [(e.kind, e.alert) for e in env.events if e.alert_id == alert_id][-1] == (
+        "purged",
+        None,
+    )
+
+
+def test_removing_a_subject_announces_its_alerts_as_purged(
+    env: Any, make_alert: Callable[..., int]
+) -> None:
+    alert_id = make_alert()
+    sup = env.client(Role.supervisor)
+    subject_id = sup.get(f"/api/alerts/{alert_id}").json()["subject_id"]
+    assert sup.delete(f"/api/subjects/{subject_id}").json()["alerts"] == 1
+    purged = [e for e in env.events if e.kind == "purged"]
+    assert [(e.alert_id, e.alert) for e in purged] == [(alert_id, None)]
 
 
 def test_remove_subject(env: Any) -> None:

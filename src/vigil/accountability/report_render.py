@@ -308,6 +308,15 @@ def _charts(report: Report) -> str:
 
 def to_html(report: Report, *, controls: str = "") -> str:
     """A standalone page; ``controls`` is trusted HTML put above the report (the web form)."""
+    body = controls + html_sections(report)
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil transparency '
+        f"report</title><style>{CSS}</style></head><body>{body}</body></html>"
+    )
+
+
+def html_sections(report: Report) -> str:
+    """The report's HTML without a page around it (the dashboard puts it in its own layout)."""
     t, a = report.threshold, report.authorizations
     fpr = "not measured" if t.measured_fpr is None else f"{t.measured_fpr:.5f}"
     changed = f", set {t.changed_at:%Y-%m-%d %H:%M} UTC" if t.changed_at else ""
@@ -350,8 +359,4 @@ def to_html(report: Report, *, controls: str = "") -> str:
         f"({t.source}{changed}); "
         f"measured false-positive rate on LFW different-person pairs: <b>{fpr}</b>.</p>",
     ]
-    body = controls + "\n".join(sections)
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil transparency '
-        f"report</title><style>{CSS}</style></head><body>{body}</body></html>"
-    )
+    return "\n".join(sections)

@@ -29,8 +29,8 @@ from vigil.cli.common import (
     state,
 )
 from vigil.domain.enums import AuthorizationStatus
+from vigil.domain.events import AlertEvent
 from vigil.errors import EnrollmentRejected, InputError
-from vigil.services.alerts import AlertEvent
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.enrollment import FacePhotoValidator
 from vigil.services.watchlists import WatchlistService
@@ -211,22 +211,29 @@ def _check_photos(
 
 
 def _alert_line(event: AlertEvent, as_json: bool) -> str:
+    a = event.alert
+    if a is None:  # purged: only the id is left
+        return (
+            json.dumps({"alert_id": event.alert_id, "event": "purged"})
+            if as_json
+            else (f"ALERT #{event.alert_id} purged")
+        )
     data = {
-        "alert_id": event.alert_id,
-        "subject": event.subject_name,
-        "watchlist": event.watchlist,
-        "authorization": event.authorization_reference,
-        "camera": event.camera,
-        "score": round(event.score, 4),
-        "first_seen": event.first_seen.isoformat(),
-        "last_seen": event.last_seen.isoformat(),
-        "status": event.status,
+        "alert_id": a.id,
+        "subject": a.subject_name,
+        "watchlist": a.watchlist,
+        "authorization": a.authorization_reference,
+        "camera": a.camera,
+        "score": round(a.score, 4),
+        "first_seen": a.first_seen.isoformat(),
+        "last_seen": a.last_seen.isoformat(),
+        "status": a.status.value,
     }
     if as_json:
         return json.dumps(data)
     return (
-        f"ALERT #{event.alert_id} {event.subject_name} ({event.watchlist}, authorization "
-        f"{event.authorization_reference}) on {event.camera}: score {event.score:.3f}, "
+        f"ALERT #{a.id} {a.subject_name} ({a.watchlist}, authorization "
+        f"{a.authorization_reference}) on {a.camera}: score {a.score:.3f}, "
         f"{data['first_seen']} .. {data['last_seen']}"
     )
 

@@ -1,18 +1,65 @@
-"""Candidate and reviewed alerts."""
+"""Candidate and reviewed alerts.
+
+:meth:`AlertRepo.records` loads alerts with the names reviewers need (subject, watchlist,
+authorization reference and purpose) in ONE joined query, their reviews in one more
+(``selectinload``), and whether a crop exists without reading the crop bytes: no N+1.
+"""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy.orm import Session, selectinload
 
-from vigil.db.models import (
-    Alert,
-)
-from vigil.domain.enums import AlertStatus
+from vigil.db.models import Alert, Authorization, Review, Subject, Template, Watchlist
+from vigil.domain.enums import AlertStatus, Purpose
 from vigil.errors import NotFound
 from vigil.repositories._rows import rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert row with the names resolved (what the public shape is built from)."""
+
+    alert: Alert
+    subject_name: str
+    watchlist: str
+    authorization_reference: str
+    purpose: Purpose
+    has_crop: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    camera: str | None = None
+    status: AlertStatus | None = None
+    limit: int = 100
+    before_id: int | None = None
+
+
+def _record(row: Row[Alert, str, str, str, Purpose, bool]) -> AlertRecord:
+    alert, subject, watchlist, reference, purpose, has_crop = row
+    return AlertRecord(alert, subject, watchlist, reference, purpose, bool(has_crop))
+
+
+def _records_query() -> Select[Alert, str, str, str, Purpose, bool]:
+    return (
+        select(
+            Alert,
+            Subject.name,
+            Watchlist.name,
+            Authorization.reference,
+            Authorization.purpose,
+            Alert.crop.is_not(None),
+        )
+        .join(Subject, Subject.id == Alert.subject_id)
+        .join(Watchlist, Watchlist.id == Alert.watchlist_id)
+        .join(Authorization, Authorization.id == Alert.authorization_id)
+        .options(selectinload(Alert.reviews))
+    )
 
 
 class AlertRepo:
@@ -30,6 +77,10 @@ class AlertRepo:
             raise NotFound(f"no alert with id {alert_id}")
         return found
 
+    def find(self, alert_id: int) -> Alert | None:
+        """The alert, or None when it is gone (purged meanwhile)."""
+        return self.s.get(Alert, alert_id)
+
     def list(
         self,
         *,
@@ -46,6 +97,60 @@ class AlertRepo:
         if before_id:
             q = q.where(Alert.id < before_id)
         return self.s.scalars(q).all()
+
+    def records(self, f: AlertFilter) -> builtins.list[AlertRecord]:
+        """Alerts with their names, newest first (two queries whatever the page size)."""
+        q = _records_query().order_by(Alert.id.desc()).limit(f.limit)
+        if f.camera:
+            q = q.where(Alert.camera == f.camera)
+        if f.status:
+            q = q.where(Alert.status == f.status)
+        if f.before_id:
+            q = q.where(Alert.id < f.before_id)
+        return [_record(row) for row in self.s.execute(q).all()]
+
+    def record(self, alert_id: int) -> AlertRecord:
+        """One alert with its names; NotFound if there is none."""
+        q = _records_query().where(Alert.id == alert_id).execution_options(populate_existing=True)
+        row = self.s.execute(q).one_or_none()
+        if row is None:
+            raise NotFound(f"no alert with id {alert_id}", hint="see GET /api/alerts")
+        return _record(row)
+
+    def count_awaiting(self, username: str) -> int:
+        """Alerts that ``username`` may still review: candidates, and pending_second ones this
+        user has not confirmed."""
+        confirmed_by_user = (
+            select(Review.id)
+            .where(
+                Review.alert_id == Alert.id,
+                Review.username == username,
+                Review.decision == "confirm",
+            )
+            .exists()
+        )
+        q = select(func.count(Alert.id)).where(
+            (Alert.status == AlertStatus.candidate)
+            | ((Alert.status == AlertStatus.pending_second) & ~confirmed_by_user)
+        )
+        return int(self.s.scalar(q) or 0)
+
+    def matched_template(self, alert: Alert) -> Template | None:
+        """The template that matched, or the subject's first one if it was replaced."""
+        tpl = self.s.get(Template, alert.template_id) if alert.template_id else None
+        if tpl is None:
+            tpl = self.s.scalars(
+                select(Template)
+                .where(Template.subject_id == alert.subject_id)
+                .order_by(Template.id)
+            ).first()
+        return tpl
+
+    def ids_for_subject(self, subject_id: int) -> builtins.list[int]:
+        return list(self.s.scalars(select(Alert.id).where(Alert.subject_id == subject_id)))
+
+    def ids_for_authorization(self, auth_id: int) -> builtins.list[int]:
+        return list(self.s.scalars(select(Alert.id).where(Alert.authorization_id == auth_id)))
 
     def delete_for_authorization(self, auth_id: int) -> int:
         return rowcount(self.s.execute(delete(Alert).where(Alert.authorization_id == auth_id)))

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from vigil.config import CameraConfig
 from vigil.context import AppContext
+from vigil.domain.events import AlertEvent
 from vigil.errors import InputError
 from vigil.runtime.runner import CameraRunner, SessionLog, StoreSink, build_camera_pipeline
-from vigil.services.alerts import AlertBus, AlertEvent, AlertStore
+from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import source_kind
 from vigil.sources.offline import FileReader

@@ -11,10 +11,12 @@ from vigil.accountability.retention import scrub
 from vigil.db.models import Authorization
 from vigil.db.session import Database
 from vigil.domain.enums import AuthorizationStatus, Purpose
+from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, InputError
 from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
+from vigil.services.alerts import AlertBus
 from vigil.timeutil import utcnow
 
 
@@ -56,8 +58,9 @@ class AuthorizationInput:
 
 
 class AuthorizationService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bus: AlertBus | None = None) -> None:
         self.db = db
+        self.bus = bus  # announces a 'purged' event per alert deleted by revoke/refuse
 
     def create(self, data: AuthorizationInput, *, actor: str) -> Authorization:
         data = data.validated()
@@ -97,6 +100,14 @@ class AuthorizationService:
         with self.db.read() as s:
             return AuthorizationRepo(s).get(reference)
 
+    def get_by_id(self, auth_id: int) -> Authorization:
+        with self.db.read() as s:
+            return AuthorizationRepo(s).get_by_id(auth_id)
+
+    def end_by_id(self, auth_id: int, status: AuthorizationStatus, *, actor: str) -> dict[str, int]:
+        """:meth:`end` for the authorization with this id."""
+        return self.end(self.get_by_id(auth_id).reference, status, actor=actor)
+
     def end(self, reference: str, status: AuthorizationStatus, *, actor: str) -> dict[str, int]:
         """Revoke or refuse: purge every template, subject and alert found under it, at once."""
         if status is AuthorizationStatus.active:
@@ -105,6 +116,7 @@ class AuthorizationService:
             auth = AuthorizationRepo(s).get(reference)
             if auth.status is not AuthorizationStatus.active:
                 raise Conflict(f"authorization {reference!r} is already {auth.status.value}")
+            alert_ids = AlertRepo(s).ids_for_authorization(auth.id)
             purged = {
                 "alerts": AlertRepo(s).delete_for_authorization(auth.id),
                 "templates": 0,
@@ -128,4 +140,7 @@ class AuthorizationService:
             )
         # Deleted cells are zeroed (secure_delete); also drop the WAL's older copies of them.
         scrub(self.db)
+        if self.bus is not None:
+            for alert_id in alert_ids:
+                self.bus.publish(AlertEvent.purged(alert_id, utcnow()))
         return purged

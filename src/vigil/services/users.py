@@ -192,6 +192,10 @@ class UserService:
             audit.record(s, actor=row.username, action="user.password_change", target=row.username)
 
     # -- administration ---------------------------------------------------------------------
+    def create(self, username: str, role: Role, *, actor: str) -> tuple[User, str]:
+        """A new user with a generated one-time password (see :func:`create_user`)."""
+        return create_user(self.db, username, role, actor=actor)
+
     def list(self) -> Sequence[User]:
         with self.db.read() as s:
             return UserRepo(s).list()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -22,77 +20,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vigil.config import Settings
 from vigil.context import AppContext, build_context
 from vigil.errors import ConfigError
-from vigil.services.alerts import AlertBus
-from vigil.services.cameras import CameraService
+from vigil.services.admin import load_preview_blur
+from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.outbound import Outbox, OutboxDeliverer
-from vigil.services.reviews import AlertQueries, ReviewOutcome, ReviewService
+from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionService
 from vigil.services.throttle import LoginThrottle
 from vigil.services.users import UserService
+from vigil.services.watchlist_desk import MAX_PHOTOS_PER_UPLOAD
 from vigil.web import errors
-from vigil.web.api.metrics import VigilMetrics
 from vigil.web.errors import PayloadTooLarge, error_body
+from vigil.web.state import WebState
+from vigil.web.telemetry import VigilMetrics
 
 if TYPE_CHECKING:
     from vigil.runtime.supervisor import Supervisor
-    from vigil.services.enrollment import FacePhotoValidator
-    from vigil.types import ValidatedFace
 
 log = logging.getLogger("vigil.web")
 
-MAX_PHOTOS_PER_UPLOAD = 10
 JSON_BODY_LIMIT = 1_000_000
-PREVIEW_BLUR_KEY = "preview.blur"
-OUTBOUND_DRAIN_SECONDS = 5.0
-
-
-@dataclass
-class WebState:
-    """Everything the routes need, built once per app and kept on ``app.state.vigil``."""
-
-    settings: Settings
-    context: AppContext
-    supervisor: Supervisor | None
-    bus: AlertBus
-    sessions: SessionService
-    users: UserService
-    cameras: CameraService
-    reviews: ReviewService
-    alerts: AlertQueries
-    outbound: OutboxDeliverer
-    metrics: VigilMetrics
-    throttle: LoginThrottle
-    owns_context: bool = False
-    validator_factory: Callable[[], FacePhotoValidator] | None = None
-    _validator: FacePhotoValidator | None = None
-    _cleanup: list[Callable[[], None]] = field(default_factory=list)
-    _validator_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def validate_photo(self, data: bytes, name: str) -> ValidatedFace:
-        """Validate one enrollment photo. One at a time: model packs are not thread-safe."""
-        with self._validator_lock:
-            return self._get_validator().validate(data, name)
-
-    def _get_validator(self) -> FacePhotoValidator:
-        """The enrollment photo validator (loads the model pack on first use)."""
-        if self._validator is None:
-            if self.validator_factory is not None:
-                self._validator = self.validator_factory()
-            else:
-                from vigil.services.enrollment import FacePhotoValidator
-
-                s = self.settings
-                self._validator = FacePhotoValidator.from_settings(self.context.pack, s)
-        return self._validator
-
-    def close(self) -> None:
-        for fn in reversed(self._cleanup):
-            fn()
-        self._cleanup.clear()
-        # Pending deliveries stay in the outbox; the next start or another process sends them.
-        self.outbound.stop(OUTBOUND_DRAIN_SECONDS)
-        if self.owns_context:
-            self.context.close()
 
 
 class BodyLimitMiddleware:
@@ -188,12 +134,6 @@ def _secret(settings: Settings, ephemeral_secret: bool) -> str:
     )
 
 
-def _load_preview_blur(context: AppContext) -> bool:
-    from vigil.services.settings_store import get_setting
-
-    return get_setting(context.db, PREVIEW_BLUR_KEY, "on") != "off"
-
-
 def _build_state(
     settings: Settings,
     context: AppContext | None,
@@ -208,10 +148,6 @@ def _build_state(
     outbox = Outbox(settings.alerts_out)
     outbound = OutboxDeliverer(ctx.db, outbox)
     metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
-
-    def on_reviewed(outcome: ReviewOutcome) -> None:
-        metrics.reviews.labels(outcome.decision).inc()
-
     state = WebState(
         settings=settings,
         context=ctx,
@@ -219,8 +155,7 @@ def _build_state(
         bus=bus,
         sessions=SessionService(ctx.db, secret, settings.server.session_hours * 3600.0),
         users=UserService(ctx.db, settings.server),
-        cameras=CameraService(ctx.db),
-        reviews=ReviewService(ctx.db, on_reviewed=on_reviewed, outbox=outbox),
+        reviews=ReviewService(ctx.db, bus, outbox=outbox),
         alerts=AlertQueries(ctx.db, ctx.cipher),
         outbound=outbound,
         metrics=metrics,
@@ -229,7 +164,7 @@ def _build_state(
     )
     state._cleanup.append(bus.subscribe(metrics.on_alert))
     if supervisor is not None:
-        supervisor.set_preview_blur(_load_preview_blur(ctx))
+        supervisor.set_preview_blur(load_preview_blur(ctx.db))
     return state
 
 

@@ -1,30 +1,46 @@
-"""Authentication and role dependencies for routes (API, pages, WebSocket).
+"""What routes depend on: the caller (with their role) and the one service they call.
 
-Use ``Depends(require_roles(Role.admin, Role.supervisor))`` on each route; ``current_user`` only
-checks that someone is logged in. A caller is authenticated by an API token
-(``Authorization: Bearer vgl_...``) or by the session cookie; a cookie-authenticated request
-that changes state (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in the
-``X-CSRF-Token`` header. Users with a one-time password may only reach the auth routes until they
-change it.
+Routes declare both as ``Annotated`` parameters, e.g. ``def f(reviews: Reviews, user: Reviewer)``;
+this is the only module that reads the app's services from ``app.state``.
+
+A caller is authenticated by an API token (``Authorization: Bearer vgl_...``) or by the session
+cookie; a cookie-authenticated request that changes state (POST/PUT/PATCH/DELETE) must carry the
+session's CSRF token in the ``X-CSRF-Token`` header. Users with a one-time password may only reach
+the auth routes until they change it. The role aliases (``Reviewer``, ``Manager`` ...) answer 401
+to anonymous callers and 403 to other roles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Annotated, Literal, cast
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from vigil.db.models import User
+from vigil.config import ServerConfig, Settings
 from vigil.domain.enums import Role
-from vigil.errors import AuthenticationFailed, PermissionDenied
-from vigil.web.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, SessionRecord, csrf_ok
-
-if TYPE_CHECKING:
-    from vigil.web.app import WebState
+from vigil.errors import AuthenticationFailed, NotFound, PermissionDenied
+from vigil.services.admin import AdminService
+from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.authorizations import AuthorizationService
+from vigil.services.camera_control import CameraControl
+from vigil.services.reports import ReportService
+from vigil.services.reviews import ReviewService
+from vigil.services.sessions import SessionRecord, SessionService
+from vigil.services.throttle import LoginThrottle
+from vigil.services.users import UserService
+from vigil.services.watchlist_desk import WatchlistDesk
+from vigil.web.security import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    csrf_ok,
+)
+from vigil.web.state import WebState
+from vigil.web.telemetry import VigilMetrics
 
 ALL_ROLES = tuple(Role)
 REVIEWERS = (Role.admin, Role.supervisor, Role.operator)
@@ -47,19 +63,90 @@ class Principal:
         return self.session.csrf_token if self.session else None
 
 
-def web_state(conn: HTTPConnection) -> WebState:
-    return conn.app.state.vigil  # type: ignore[no-any-return]
+# -- services (the one place that reads app.state) ----------------------------------------------
+def _state(conn: HTTPConnection) -> WebState:
+    return cast(WebState, conn.app.state.vigil)
 
 
-def _from_user(
-    user: User, via: Literal["session", "token"], session: SessionRecord | None
-) -> Principal:
-    return Principal(user.id, user.username, user.role, via, user.must_change_password, session)
+def get_settings(conn: HTTPConnection) -> Settings:
+    return _state(conn).settings
 
 
+def get_server_settings(conn: HTTPConnection) -> ServerConfig:
+    return _state(conn).settings.server
+
+
+def get_users(conn: HTTPConnection) -> UserService:
+    return _state(conn).users
+
+
+def get_sessions(conn: HTTPConnection) -> SessionService:
+    return _state(conn).sessions
+
+
+def get_throttle(conn: HTTPConnection) -> LoginThrottle:
+    return _state(conn).throttle
+
+
+def get_reviews(conn: HTTPConnection) -> ReviewService:
+    return _state(conn).reviews
+
+
+def get_alerts(conn: HTTPConnection) -> AlertQueries:
+    return _state(conn).alerts
+
+
+def get_cameras(conn: HTTPConnection) -> CameraControl:
+    return _state(conn).cameras
+
+
+def get_authorizations(conn: HTTPConnection) -> AuthorizationService:
+    return _state(conn).authorizations
+
+
+def get_watchlists(conn: HTTPConnection) -> WatchlistDesk:
+    return _state(conn).watchlists
+
+
+def get_admin(conn: HTTPConnection) -> AdminService:
+    return _state(conn).admin
+
+
+def get_reports(conn: HTTPConnection) -> ReportService:
+    return _state(conn).reports
+
+
+def get_metrics(conn: HTTPConnection) -> VigilMetrics:
+    return _state(conn).metrics
+
+
+def get_bus(conn: HTTPConnection) -> AlertBus:
+    return _state(conn).bus
+
+
+def get_session_check_seconds(conn: HTTPConnection) -> float:
+    return _state(conn).ws_session_check_seconds
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+ServerSettings = Annotated[ServerConfig, Depends(get_server_settings)]
+Users = Annotated[UserService, Depends(get_users)]
+Sessions = Annotated[SessionService, Depends(get_sessions)]
+Throttle = Annotated[LoginThrottle, Depends(get_throttle)]
+Reviews = Annotated[ReviewService, Depends(get_reviews)]
+Alerts = Annotated[AlertQueries, Depends(get_alerts)]
+Cameras = Annotated[CameraControl, Depends(get_cameras)]
+Authorizations = Annotated[AuthorizationService, Depends(get_authorizations)]
+Watchlists = Annotated[WatchlistDesk, Depends(get_watchlists)]
+Admin = Annotated[AdminService, Depends(get_admin)]
+Reports = Annotated[ReportService, Depends(get_reports)]
+Metrics = Annotated[VigilMetrics, Depends(get_metrics)]
+
+
+# -- who is calling ----------------------------------------------------------------------------
 def authenticate(conn: HTTPConnection) -> Principal | None:
     """The caller of a request or WebSocket, or None when anonymous. Raises on a bad token."""
-    state = web_state(conn)
+    state = _state(conn)
     header = conn.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -71,16 +158,20 @@ def authenticate(conn: HTTPConnection) -> Principal | None:
                 "the API token is unknown, revoked or its user is deactivated",
                 hint="ask an administrator for a new token",
             )
-        return _from_user(user, "token", None)
+        return Principal(user.id, user.username, user.role, "token", user.must_change_password)
     record = state.sessions.lookup(conn.cookies.get(SESSION_COOKIE))
     if record is None:
         return None
-    with state.context.db.read() as s:
-        user = s.get(User, record.user_id)
+    try:
+        user = state.users.get(record.user_id)
+    except NotFound:
+        user = None
     if user is None or not user.active:
         state.sessions.end(record.session_id)
         return None
-    return _from_user(user, "session", record)
+    return Principal(
+        user.id, user.username, user.role, "session", user.must_change_password, record
+    )
 
 
 def optional_user(request: Request) -> Principal | None:
@@ -130,6 +221,18 @@ def require_roles(
 
     dependency.__name__ = f"require_roles_{'_'.join(r.value for r in roles)}"
     return dependency
+
+
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]
+AnyRole = Annotated[Principal, Depends(require_roles(*ALL_ROLES))]
+AnyRoleUnchangedPassword = Annotated[
+    Principal, Depends(require_roles(*ALL_ROLES, allow_unchanged_password=True))
+]
+AdminUser = Annotated[Principal, Depends(require_roles(Role.admin))]
+Manager = Annotated[Principal, Depends(require_roles(*MANAGERS))]
+ManagerOrAuditor = Annotated[Principal, Depends(require_roles(*MANAGERS, Role.auditor))]
+Reviewer = Annotated[Principal, Depends(require_roles(*REVIEWERS))]
+AuditReader = Annotated[Principal, Depends(require_roles(Role.auditor, Role.admin))]
 
 
 def same_origin(conn: HTTPConnection) -> bool:

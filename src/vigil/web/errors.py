@@ -9,6 +9,7 @@ its trace and answered with a generic 500 message.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,9 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vigil.errors import EnrollmentRejected, VigilError
+from vigil.errors import EnrollmentRejected, ServiceUnavailable, VigilError
+from vigil.services.watchlist_desk import NothingEnrolled
 
 log = logging.getLogger("vigil.web")
+__all__ = ["PayloadTooLarge", "ServiceUnavailable", "UnsupportedMediaType", "install"]
 
 _CODES = {
     400: "bad_request",
@@ -34,12 +37,6 @@ _CODES = {
     502: "source_error",
     503: "unavailable",
 }
-
-
-class ServiceUnavailable(VigilError):
-    """A part of Vigil the request needs is not running in this process (e.g. the cameras)."""
-
-    http_status = 503
 
 
 class UnsupportedMediaType(VigilError):
@@ -81,6 +78,8 @@ async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(exc, EnrollmentRejected):
         extra = {"reason": exc.reason, "photo": exc.photo}
+    elif isinstance(exc, NothingEnrolled):
+        extra = {"photos": [asdict(o) for o in exc.outcomes]}
     if status >= 500:
         log.error("server-side problem: %s", exc)
     return JSONResponse(

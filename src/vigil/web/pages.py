@@ -36,6 +36,8 @@ STATIC_TYPES = {
     ".png": "image/png",
 }
 
+FAVICON = "favicon.svg"
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -114,7 +116,11 @@ def render(
         "active": active,
         "title": title,
         "csrf_token": principal.csrf_token if principal else "",
-        "is_reviewer": bool(principal and principal.role in REVIEWERS),
+        # The live feed and the review badge: reviewers only, and never on the forced
+        # password change (the socket would be refused until the password is changed).
+        "is_reviewer": bool(
+            principal and principal.role in REVIEWERS and not principal.must_change_password
+        ),
         **context,
     }
     return templates().TemplateResponse(request, template, data, status_code=status)
@@ -207,6 +213,16 @@ async def password_page(request: Request) -> Response:
         principal,
         title="Change password",
         forced=principal.must_change_password,
+    )
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on every page; the dashboard's icon (an SVG)."""
+    return FileResponse(
+        STATIC / FAVICON,
+        media_type=STATIC_TYPES[".svg"],
+        headers={"Cache-Control": "max-age=86400"},
     )
 
 

@@ -7,18 +7,17 @@ holds no personal data (see :mod:`vigil.accountability.report`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from html import escape
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from vigil.accountability.report import build_report
-from vigil.accountability.report_render import render, to_html
-from vigil.domain.enums import Role
+from vigil.accountability.report_render import html_sections, render
 from vigil.errors import InputError
 from vigil.timeutil import parse_iso, utcnow
-from vigil.web.deps import Principal, optional_user, require_roles, web_state
+from vigil.web.deps import AnyRole, OptionalUser, Reports
+from vigil.web.pages import render as render_page
 
 router = APIRouter()
 MEDIA = {
@@ -27,6 +26,11 @@ MEDIA = {
     "html": "text/html; charset=utf-8",
 }
 DEFAULT_DAYS = 30
+From = Annotated[
+    str | None, Query(alias="from", description="ISO 8601 start (default: 30 days ago)")
+]
+To = Annotated[str | None, Query(alias="to", description="ISO 8601 end (default: now)")]
+Format = Annotated[str, Query(alias="format", pattern="^(json|csv|html)$")]
 
 
 def period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
@@ -41,21 +45,6 @@ def period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return begin, stop
 
 
-def _controls(begin: datetime, stop: datetime) -> str:
-    query = {"from": begin.isoformat(), "to": stop.isoformat()}
-    links = " &middot; ".join(
-        f'<a href="/api/report?{escape(urlencode({**query, "format": f}))}">{f.upper()}</a>'
-        for f in ("json", "csv", "html")
-    )
-    first, last = (escape(t.strftime("%Y-%m-%dT%H:%M")) for t in (begin, stop))
-    return (
-        '<nav><a href="/">&larr; Dashboard</a></nav><form method="get" action="/report">'
-        f'<label>From (UTC) <input name="from" value="{first}"></label> '
-        f'<label>To <input name="to" value="{last}"></label> '
-        f'<button type="submit">Show</button> Download: {links}</form>'
-    )
-
-
 UNAUTHORIZED_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Log in</title></head>'
     '<body><p>You are not logged in. <a href="/login?next=%2Freport">Log in</a> to read the '
@@ -65,33 +54,33 @@ UNAUTHORIZED_PAGE = (
 
 @router.get("/report", response_class=HTMLResponse, include_in_schema=False)
 def report_page(
-    request: Request,
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
+    request: Request, reports: Reports, user: OptionalUser, start: From = None, end: To = None
 ) -> HTMLResponse:
-    """The report as a page with a period form and download links."""
-    if optional_user(request) is None:
+    """The report in the dashboard's layout, with a period form and download links."""
+    if user is None:
         return HTMLResponse(UNAUTHORIZED_PAGE, status_code=401)
-    state = web_state(request)
     begin, stop = period(start, end)
-    report = build_report(state.context.db, state.settings, begin, stop)
-    return HTMLResponse(to_html(report, controls=_controls(begin, stop)))
+    report = reports.build(begin, stop)
+    return render_page(
+        request,
+        "report.html",
+        user,
+        active="report",
+        title="Transparency report",
+        report_html=html_sections(report),
+        first=begin.strftime("%Y-%m-%dT%H:%M"),
+        last=stop.strftime("%Y-%m-%dT%H:%M"),
+        download_query=urlencode({"from": begin.isoformat(), "to": stop.isoformat()}),
+    )
 
 
 @router.get("/api/report")
 def report_api(
-    request: Request,
-    start: str | None = Query(
-        None, alias="from", description="ISO 8601 start (default: 30 days ago)"
-    ),
-    end: str | None = Query(None, alias="to", description="ISO 8601 end (default: now)"),
-    fmt: str = Query("json", alias="format", pattern="^(json|csv|html)$"),
-    _user: Principal = Depends(require_roles(*Role)),
+    reports: Reports, _user: AnyRole, start: From = None, end: To = None, fmt: Format = "json"
 ) -> Response:
     """Transparency report figures for a period as JSON, CSV or HTML."""
-    state = web_state(request)
     begin, stop = period(start, end)
-    body = render(build_report(state.context.db, state.settings, begin, stop), fmt)
+    body = render(reports.build(begin, stop), fmt)
     name = f"vigil-report-{begin:%Y%m%d}-{stop:%Y%m%d}.{fmt}"
     headers = {"Content-Disposition": f'inline; filename="{name}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
+from vigil.domain.enums import AuthorizationStatus, Purpose, Role
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -241,31 +241,12 @@ class ReviewCreate(_In):
     reason: str = Field("", max_length=2000, description="required for a rejection")
 
 
-class ReviewPublic(_Out):
-    username: str
-    decision: str
-    reason: str
-    created_at: datetime
+class AwaitingCount(_Out):
+    count: int = Field(..., ge=0, description="alerts this user may still review")
 
 
-class AlertPublic(_Out):
-    id: int
-    camera: str
-    subject_id: int
-    subject_name: str
-    watchlist: str
-    authorization_reference: str
-    score: float
-    threshold: float
-    pack: str
-    status: AlertStatus
-    first_seen: datetime
-    last_seen: datetime
-    created_at: datetime
-    decided_at: datetime | None = None
-    latency_ms: float | None = None
-    has_crop: bool
-    reviews: list[ReviewPublic]
+# The public shape of an alert is the domain's (vigil.domain.events.AlertPublic): the API, the
+# WebSocket feed and outbound delivery all use that one.
 
 
 # -- audit, settings, outbound -----------------------------------------------------------------

@@ -1,5 +1,10 @@
 """The live alert feed: a WebSocket at ``/ws/alerts`` pushing every AlertEvent as JSON.
 
+Each message is ``{"type": "alert", "event": <kind>, "alert_id": ..., "alert": <AlertPublic>,
+"at": ..., "captured_monotonic": ..., "sent_monotonic": ...}``: the same public shape as
+``GET /api/alerts/{id}``, so the dashboard renders from the message alone. A ``purged`` event has
+``"alert": null``.
+
 Who may listen: logged-in *reviewers* only (operator, supervisor, admin), authenticated by the
 session cookie (or an API token), with their one-time password already changed. Auditors are
 refused on purpose: they check the record after the fact (audit log, reports) and have no need to
@@ -19,19 +24,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
-from vigil.services.alerts import AlertBus, AlertEvent
-from vigil.web.deps import REVIEWERS, websocket_user
+from vigil.domain.events import AlertEvent
+from vigil.services.alerts import AlertBus
+from vigil.web.deps import (
+    REVIEWERS,
+    get_bus,
+    get_session_check_seconds,
+    same_origin,
+    websocket_user,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+Bus = Annotated[AlertBus, Depends(get_bus)]
+SessionCheck = Annotated[float, Depends(get_session_check_seconds)]
 
 QUEUE_SIZE = 256
-SESSION_CHECK_SECONDS = 15.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -39,18 +51,7 @@ CLOSE_FORBIDDEN = 4403
 def event_json(event: AlertEvent, *, sent_monotonic: float | None = None) -> dict[str, Any]:
     """The wire form of one event (times as ISO 8601 UTC)."""
     return {
-        "type": "alert",
-        "kind": event.kind,
-        "alert_id": event.alert_id,
-        "status": event.status,
-        "camera": event.camera,
-        "subject_name": event.subject_name,
-        "watchlist": event.watchlist,
-        "authorization_reference": event.authorization_reference,
-        "score": round(float(event.score), 4),
-        "first_seen": event.first_seen.isoformat(),
-        "last_seen": event.last_seen.isoformat(),
-        "captured_monotonic": event.captured_monotonic,
+        **event.wire(),
         "sent_monotonic": time.monotonic() if sent_monotonic is None else sent_monotonic,
     }
 
@@ -89,7 +90,7 @@ async def _pump(websocket: WebSocket, relay: EventRelay) -> None:
         await websocket.send_json(payload)
 
 
-async def _watch_session(websocket: WebSocket, every: float = SESSION_CHECK_SECONDS) -> None:
+async def _watch_session(websocket: WebSocket, every: float) -> None:
     """End the feed when the session ends (logout, expiry, user deactivated or demoted)."""
     while True:
         await asyncio.sleep(every)
@@ -107,29 +108,8 @@ async def _drain_client(websocket: WebSocket) -> None:
             await websocket.send_json({"type": "pong"})
 
 
-def _session_check_seconds(websocket: WebSocket) -> float:
-    return float(getattr(websocket.app.state, "ws_session_check_seconds", SESSION_CHECK_SECONDS))
-
-
-def _bus(websocket: WebSocket) -> AlertBus | None:
-    state = websocket.app.state
-    bus = getattr(state, "bus", None)
-    if bus is None:
-        bus = getattr(getattr(state, "vigil", None), "bus", None)
-    return bus
-
-
-def same_origin(websocket: WebSocket) -> bool:
-    """A browser's Origin must name this server (no cross-site socket hijacking); clients that
-    send no Origin (scripts with a token or cookie) are judged by their credentials alone."""
-    origin = websocket.headers.get("origin")
-    if not origin:
-        return True
-    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
-
-
 @router.websocket("/ws/alerts")
-async def alerts_feed(websocket: WebSocket) -> None:
+async def alerts_feed(websocket: WebSocket, bus: Bus, check_every: SessionCheck) -> None:
     if not same_origin(websocket):
         await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-site connection refused")
         return
@@ -142,21 +122,14 @@ async def alerts_feed(websocket: WebSocket) -> None:
             code=CLOSE_FORBIDDEN, reason=f"the {principal.role.value} role gets no live alerts"
         )
         return
-    bus = _bus(websocket)
     await websocket.accept()
-    if bus is None:
-        await websocket.send_json(
-            {"type": "status", "live": False, "message": "no camera runtime in this server"}
-        )
-        await websocket.close()
-        return
     relay = EventRelay(asyncio.get_running_loop())
     unsubscribe = bus.subscribe(relay.push)
     await websocket.send_json({"type": "status", "live": True, "user": principal.username})
     tasks = [
         asyncio.create_task(_pump(websocket, relay)),
         asyncio.create_task(_drain_client(websocket)),
-        asyncio.create_task(_watch_session(websocket, _session_check_seconds(websocket))),
+        asyncio.create_task(_watch_session(websocket, check_every)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

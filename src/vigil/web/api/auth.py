@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from vigil.config import ServerConfig
 from vigil.services.users import LoginLocked
-from vigil.web.app import WebState
-from vigil.web.deps import ALL_ROLES, Principal, require_roles, web_state
+from vigil.web.deps import AnyRoleUnchangedPassword, ServerSettings, Sessions, Throttle, Users
 from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange
 from vigil.web.security import CSRF_COOKIE, SESSION_COOKIE
 
 router = APIRouter(tags=["auth"])
 log = logging.getLogger("vigil.web")
-_any_role_even_unchanged = require_roles(*ALL_ROLES, allow_unchanged_password=True)
 
 
 @router.get("/health", response_model=Health, summary="Liveness check (no login needed)")
@@ -26,9 +25,9 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _set_cookies(response: Response, state: WebState, cookie: str, csrf: str) -> None:
-    max_age = int(state.settings.server.session_hours * 3600)
-    secure = state.settings.server.secure_cookies
+def _set_cookies(response: Response, server: ServerConfig, cookie: str, csrf: str) -> None:
+    max_age = int(server.session_hours * 3600)
+    secure = server.secure_cookies
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -50,17 +49,24 @@ def _set_cookies(response: Response, state: WebState, cookie: str, csrf: str) ->
 
 
 @router.post("/auth/login", response_model=Me, summary="Log in; sets the session and CSRF cookies")
-def login(body: LoginRequest, request: Request, response: Response) -> Me:
-    state = web_state(request)
+def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    users: Users,
+    sessions: Sessions,
+    throttle: Throttle,
+    server: ServerSettings,
+) -> Me:
     client = _client(request)
-    if not state.throttle.allow(client):
+    if not throttle.allow(client):
         log.warning("login throttled for %s", client)
         raise LoginLocked(
             f"too many login attempts from {client}", hint="wait a minute and try again"
         )
-    user = state.users.login(body.username, body.password, client=client)
-    record, cookie = state.sessions.create(user.id)
-    _set_cookies(response, state, cookie, record.csrf_token)
+    user = users.login(body.username, body.password, client=client)
+    record, cookie = sessions.create(user.id)
+    _set_cookies(response, server, cookie, record.csrf_token)
     return Me(
         id=user.id,
         username=user.username,
@@ -72,11 +78,12 @@ def login(body: LoginRequest, request: Request, response: Response) -> Me:
 
 
 @router.post("/auth/logout", status_code=204, summary="End this session")
-def logout(request: Request, user: Principal = Depends(_any_role_even_unchanged)) -> Response:
-    state = web_state(request)
+def logout(
+    request: Request, users: Users, sessions: Sessions, user: AnyRoleUnchangedPassword
+) -> Response:
     if user.session is not None:
-        state.sessions.end(user.session.session_id)
-        state.users.logout(user.username, client=_client(request))
+        sessions.end(user.session.session_id)
+        users.logout(user.username, client=_client(request))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -84,7 +91,7 @@ def logout(request: Request, user: Principal = Depends(_any_role_even_unchanged)
 
 
 @router.get("/auth/me", response_model=Me, summary="Who am I")
-def me(user: Principal = Depends(_any_role_even_unchanged)) -> Me:
+def me(user: AnyRoleUnchangedPassword) -> Me:
     return Me(
         id=user.id,
         username=user.username,
@@ -97,15 +104,18 @@ def me(user: Principal = Depends(_any_role_even_unchanged)) -> Me:
 
 @router.post("/auth/password", status_code=204, summary="Change my password")
 def change_password(
-    body: PasswordChange, request: Request, user: Principal = Depends(_any_role_even_unchanged)
+    body: PasswordChange,
+    users: Users,
+    sessions: Sessions,
+    server: ServerSettings,
+    user: AnyRoleUnchangedPassword,
 ) -> Response:
-    state = web_state(request)
-    state.users.change_password(user.id, body.current_password, body.new_password)
+    users.change_password(user.id, body.current_password, body.new_password)
     # Other sessions of this user end; this one stays.
-    state.sessions.end_user(user.id)
+    sessions.end_user(user.id)
     if user.session is not None:
-        record, cookie = state.sessions.create(user.id)
+        record, cookie = sessions.create(user.id)
         response = Response(status_code=204)
-        _set_cookies(response, state, cookie, record.csrf_token)
+        _set_cookies(response, server, cookie, record.csrf_token)
         return response
     return Response(status_code=204)

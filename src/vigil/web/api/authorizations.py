@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from vigil.db.models import Authorization
-from vigil.domain.enums import AuthorizationStatus, Role
-from vigil.repositories.authorizations import AuthorizationRepo
-from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-from vigil.web.deps import MANAGERS, Principal, require_roles, web_state
+from vigil.domain.enums import AuthorizationStatus
+from vigil.services.authorizations import AuthorizationInput
+from vigil.web.deps import Authorizations, Manager, ManagerOrAuditor
 from vigil.web.schemas import AuthorizationCreate, AuthorizationPublic, EntityId, Purged
 
 router = APIRouter(tags=["authorizations"])
-managers = require_roles(*MANAGERS)
-readers = require_roles(*MANAGERS, Role.auditor)
-
-
-def _service(request: Request) -> AuthorizationService:
-    return AuthorizationService(web_state(request).context.db)
-
-
-def _by_id(request: Request, auth_id: EntityId) -> Authorization:
-    with web_state(request).context.db.read() as s:
-        return AuthorizationRepo(s).get_by_id(auth_id)
 
 
 @router.get(
     "/authorizations", response_model=list[AuthorizationPublic], summary="List authorizations"
 )
 def list_authorizations(
-    request: Request, _u: Principal = Depends(readers)
+    authorizations: Authorizations, _u: ManagerOrAuditor
 ) -> list[AuthorizationPublic]:
-    return [AuthorizationPublic.model_validate(a) for a in _service(request).list()]
+    return [AuthorizationPublic.model_validate(a) for a in authorizations.list()]
 
 
 @router.post(
@@ -41,7 +28,7 @@ def list_authorizations(
     summary="Record an authorization (legal basis, authority, reference, purpose, scope, expiry)",
 )
 def create_authorization(
-    body: AuthorizationCreate, request: Request, user: Principal = Depends(managers)
+    body: AuthorizationCreate, authorizations: Authorizations, user: Manager
 ) -> AuthorizationPublic:
     data = AuthorizationInput(
         reference=body.reference,
@@ -52,21 +39,16 @@ def create_authorization(
         valid_from=body.valid_from,
         cameras=tuple(body.cameras) if body.cameras is not None else None,
     )
-    return AuthorizationPublic.model_validate(_service(request).create(data, actor=user.username))
+    return AuthorizationPublic.model_validate(authorizations.create(data, actor=user.username))
 
 
 @router.get(
     "/authorizations/{auth_id}", response_model=AuthorizationPublic, summary="One authorization"
 )
 def get_authorization(
-    auth_id: EntityId, request: Request, _u: Principal = Depends(readers)
+    auth_id: EntityId, authorizations: Authorizations, _u: ManagerOrAuditor
 ) -> AuthorizationPublic:
-    return AuthorizationPublic.model_validate(_by_id(request, auth_id))
-
-
-def _end(request: Request, auth_id: EntityId, status: AuthorizationStatus, actor: str) -> Purged:
-    reference = _by_id(request, auth_id).reference
-    return Purged(**_service(request).end(reference, status, actor=actor))
+    return AuthorizationPublic.model_validate(authorizations.get_by_id(auth_id))
 
 
 @router.post(
@@ -75,9 +57,11 @@ def _end(request: Request, auth_id: EntityId, status: AuthorizationStatus, actor
     summary="Revoke: purges every template, subject and alert found under it",
 )
 def revoke_authorization(
-    auth_id: EntityId, request: Request, user: Principal = Depends(managers)
+    auth_id: EntityId, authorizations: Authorizations, user: Manager
 ) -> Purged:
-    return _end(request, auth_id, AuthorizationStatus.revoked, user.username)
+    return Purged(
+        **authorizations.end_by_id(auth_id, AuthorizationStatus.revoked, actor=user.username)
+    )
 
 
 @router.post(
@@ -86,6 +70,8 @@ def revoke_authorization(
     summary="Record that the authority refused it: purges everything found under it",
 )
 def refuse_authorization(
-    auth_id: EntityId, request: Request, user: Principal = Depends(managers)
+    auth_id: EntityId, authorizations: Authorizations, user: Manager
 ) -> Purged:
-    return _end(request, auth_id, AuthorizationStatus.refused, user.username)
+    return Purged(
+        **authorizations.end_by_id(auth_id, AuthorizationStatus.refused, actor=user.username)
+    )

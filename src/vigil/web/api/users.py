@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 
-from vigil.domain.enums import Role
-from vigil.web.deps import Principal, require_roles, web_state
+from vigil.web.deps import AdminUser, Sessions, Users
 from vigil.web.schemas import (
     EntityId,
     TokenCreate,
@@ -18,12 +17,11 @@ from vigil.web.schemas import (
 )
 
 router = APIRouter(tags=["users"])
-admin_only = require_roles(Role.admin)
 
 
 @router.get("/users", response_model=list[UserPublic], summary="List users")
-def list_users(request: Request, _u: Principal = Depends(admin_only)) -> list[UserPublic]:
-    return [UserPublic.model_validate(u) for u in web_state(request).users.list()]
+def list_users(users: Users, _u: AdminUser) -> list[UserPublic]:
+    return [UserPublic.model_validate(u) for u in users.list()]
 
 
 @router.post(
@@ -32,14 +30,8 @@ def list_users(request: Request, _u: Principal = Depends(admin_only)) -> list[Us
     status_code=201,
     summary="Create a user with a generated one-time password",
 )
-def create_user(
-    body: UserCreate, request: Request, admin: Principal = Depends(admin_only)
-) -> UserWithPassword:
-    from vigil.services.users import create_user as create
-
-    user, password = create(
-        web_state(request).context.db, body.username, body.role, actor=admin.username
-    )
+def create_user(body: UserCreate, users: Users, admin: AdminUser) -> UserWithPassword:
+    user, password = users.create(body.username, body.role, actor=admin.username)
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
 
 
@@ -47,12 +39,11 @@ def create_user(
     "/users/{user_id}", response_model=UserPublic, summary="Change a user's role or deactivate it"
 )
 def update_user(
-    user_id: EntityId, body: UserUpdate, request: Request, admin: Principal = Depends(admin_only)
+    user_id: EntityId, body: UserUpdate, users: Users, sessions: Sessions, admin: AdminUser
 ) -> UserPublic:
-    state = web_state(request)
-    user = state.users.update(user_id, role=body.role, active=body.active, actor=admin.username)
+    user = users.update(user_id, role=body.role, active=body.active, actor=admin.username)
     if body.role is not None or body.active is False:
-        state.sessions.end_user(user.id)  # the new role applies from the next login
+        sessions.end_user(user.id)  # the new role applies from the next login
     return UserPublic.model_validate(user)
 
 
@@ -62,18 +53,17 @@ def update_user(
     summary="Give a user a new one-time password (also lifts a lockout)",
 )
 def reset_password(
-    user_id: EntityId, request: Request, admin: Principal = Depends(admin_only)
+    user_id: EntityId, users: Users, sessions: Sessions, admin: AdminUser
 ) -> UserWithPassword:
-    state = web_state(request)
-    user, password = state.users.reset_password(user_id, actor=admin.username)
-    state.sessions.end_user(user.id)
+    user, password = users.reset_password(user_id, actor=admin.username)
+    sessions.end_user(user.id)
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
 
 
 @router.get(
     "/tokens", response_model=list[TokenPublic], summary="List API tokens (never their secrets)"
 )
-def list_tokens(request: Request, _u: Principal = Depends(admin_only)) -> list[TokenPublic]:
+def list_tokens(users: Users, _u: AdminUser) -> list[TokenPublic]:
     return [
         TokenPublic(
             id=t.id,
@@ -83,7 +73,7 @@ def list_tokens(request: Request, _u: Principal = Depends(admin_only)) -> list[T
             created_at=t.created_at,
             last_used_at=t.last_used_at,
         )
-        for t, name in web_state(request).users.list_tokens()
+        for t, name in users.list_tokens()
     ]
 
 
@@ -93,12 +83,9 @@ def list_tokens(request: Request, _u: Principal = Depends(admin_only)) -> list[T
     status_code=201,
     summary="Create an API token for a user (the secret is shown once)",
 )
-def create_token(
-    body: TokenCreate, request: Request, admin: Principal = Depends(admin_only)
-) -> TokenCreated:
-    state = web_state(request)
-    token, secret = state.users.create_token(body.user_id, body.name, actor=admin.username)
-    owner = state.users.get(token.user_id)
+def create_token(body: TokenCreate, users: Users, admin: AdminUser) -> TokenCreated:
+    token, secret = users.create_token(body.user_id, body.name, actor=admin.username)
+    owner = users.get(token.user_id)
     public = TokenPublic(
         id=token.id,
         user_id=token.user_id,
@@ -111,8 +98,6 @@ def create_token(
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-def revoke_token(
-    token_id: EntityId, request: Request, admin: Principal = Depends(admin_only)
-) -> Response:
-    web_state(request).users.revoke_token(token_id, actor=admin.username)
+def revoke_token(token_id: EntityId, users: Users, admin: AdminUser) -> Response:
+    users.revoke_token(token_id, actor=admin.username)
     return Response(status_code=204)

@@ -14,20 +14,31 @@
       <dt>Score</dt><dd>${a.score.toFixed(3)} <span class="muted">(threshold ${a.threshold.toFixed(2)}, ${esc(a.pack)} pack)</span></dd>`;
   }
 
-  function card(a, fresh) {
+  function note(a) {
     const confirmers = (a.reviews || []).filter((r) => r.decision === "confirm").map((r) => esc(r.username));
-    const note = a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
+    return a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
+  }
+
+  function card(a, fresh) {
     return `<div class="alert-card${fresh ? " fresh" : ""}" id="alert-${a.id}" data-status="${esc(a.status)}">
       <div class="faces">
         <figure><img loading="lazy" alt="seen" src="/api/alerts/${a.id}/crop"><figcaption>seen</figcaption></figure>
         <figure><img loading="lazy" alt="enrolled" src="/api/alerts/${a.id}/enrolled-photo"><figcaption>enrolled</figcaption></figure>
       </div>
-      <div><dl class="facts">${facts(a)}</dl>${note}</div>
+      <div><dl class="facts" data-role="facts">${facts(a)}</dl><div data-role="note">${note(a)}</div></div>
       <div style="text-align:right; display:grid; gap:10px; justify-items:end">
         <span class="score">${a.score.toFixed(2)}</span>
         <span data-role="status">${statusPill(a.status)}</span>
         <a class="button small" href="/alerts/${a.id}">Review →</a>
       </div></div>`;
+  }
+
+  /* Update a card in place (the face images are not fetched again: each viewing is audited). */
+  function refresh(el, a) {
+    el.dataset.status = a.status;
+    el.querySelector('[data-role="facts"]').innerHTML = facts(a);
+    el.querySelector('[data-role="note"]').innerHTML = note(a);
+    el.querySelector('[data-role="status"]').innerHTML = statusPill(a.status);
   }
 
   function query(before) {
@@ -54,21 +65,18 @@
     } catch (err) { showError("alerts-error", err); }
   }
 
-  async function onLive(ev) {
+  /* Render straight from the event: it carries the alert in its public shape. */
+  function onLive(ev) {
     const existing = document.getElementById(`alert-${ev.alert_id}`);
-    if (existing && ev.kind !== "candidate") {
-      existing.dataset.status = ev.status;
-      existing.querySelector('[data-role="status"]').innerHTML = statusPill(ev.status);
-      return;
-    }
-    if (ev.kind !== "candidate") return;
+    if (ev.event === "purged") { existing?.remove(); return; }
+    const a = ev.alert;
+    if (existing) return refresh(existing, a);
+    if (ev.event !== "candidate") return;
     const wanted = document.getElementById("filter-status").value;
-    if (wanted && wanted !== "candidate") return;
-    try {
-      const a = await api("GET", `/api/alerts/${ev.alert_id}`);
-      document.getElementById("no-alerts")?.remove();
-      document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
-    } catch (err) { showError("alerts-error", err); }
+    const camera = document.getElementById("filter-camera").value.trim();
+    if ((wanted && wanted !== a.status) || (camera && camera !== a.camera)) return;
+    document.getElementById("no-alerts")?.remove();
+    document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
   }
 
   Vigil.pages.alerts = () => {
@@ -81,25 +89,28 @@
   };
 
   /* ---- review page ---- */
+  function showReview(a) {
+    document.getElementById("facts").innerHTML = facts(a);
+    document.getElementById("status").innerHTML = statusPill(a.status);
+    const reviews = a.reviews || [];
+    document.getElementById("reviews").innerHTML = reviews.length
+      ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
+          <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
+      : `<li class="muted">No review yet.</li>`;
+    const first = reviews.find((r) => r.decision === "confirm");
+    const banner = document.getElementById("first-confirmation");
+    if (a.status === "pending_second" && first) {
+      banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
+      banner.classList.remove("hidden");
+    } else banner.classList.add("hidden");
+    const done = a.status === "confirmed" || a.status === "rejected";
+    document.getElementById("review-panel")?.classList.toggle("hidden", done);
+    return a;
+  }
+
   async function loadReview(id) {
     try {
-      const a = await api("GET", `/api/alerts/${id}`);
-      document.getElementById("facts").innerHTML = facts(a);
-      document.getElementById("status").innerHTML = statusPill(a.status);
-      const reviews = a.reviews || [];
-      document.getElementById("reviews").innerHTML = reviews.length
-        ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
-            <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
-        : `<li class="muted">No review yet.</li>`;
-      const first = reviews.find((r) => r.decision === "confirm");
-      const banner = document.getElementById("first-confirmation");
-      if (a.status === "pending_second" && first) {
-        banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
-        banner.classList.remove("hidden");
-      } else banner.classList.add("hidden");
-      const done = a.status === "confirmed" || a.status === "rejected";
-      document.getElementById("review-panel")?.classList.toggle("hidden", done);
-      return a;
+      return showReview(await api("GET", `/api/alerts/${id}`));
     } catch (err) { showError("review-error", err); return null; }
   }
 
@@ -108,13 +119,12 @@
     const out = document.getElementById("review-result");
     hide("review-error");
     try {
-      await api("POST", `/api/alerts/${id}/reviews`, { decision, reason });
+      showReview(await api("POST", `/api/alerts/${id}/reviews`, { decision, reason }));
       out.className = "banner success";
       out.textContent = decision === "confirm" ? "Your confirmation is recorded." : "Rejected: kept as a false alert.";
       document.getElementById("review-reason").value = "";
       toast("Review recorded.");
-    } catch (err) { showError(out, err); }
-    await loadReview(id);
+    } catch (err) { showError(out, err); await loadReview(id); }
   }
 
   function initReview() {
@@ -122,6 +132,10 @@
     loadReview(id);
     document.getElementById("confirm-btn")?.addEventListener("click", () => submit(id, "confirm"));
     document.getElementById("reject-btn")?.addEventListener("click", () => submit(id, "reject"));
-    Vigil.onAlert((ev) => { if (String(ev.alert_id) === String(id)) loadReview(id); });
+    Vigil.onAlert((ev) => {
+      if (String(ev.alert_id) !== String(id)) return;
+      if (ev.alert) showReview(ev.alert);
+      else showError("review-error", "this alert was purged with its authorization");
+    });
   }
 })();

@@ -103,16 +103,18 @@ const Vigil = (() => {
   }
 
   function statusPill(status) {
-    const map = { candidate: "warn", pending_second: "info", confirmed: "bad", rejected: "", active: "ok",
+    /* red is kept for what needs attention; a confirmed alert is done (two people agreed) */
+    const map = { candidate: "warn", pending_second: "info", confirmed: "ok", rejected: "", active: "ok",
       revoked: "bad", refused: "bad", running: "ok", connected: "ok", connecting: "warn", reconnecting: "warn",
       failed: "bad", stopped: "", ended: "" };
     const label = { pending_second: "needs 2nd confirmation", candidate: "awaiting review" }[status] || status;
     return `<span class="pill ${map[status] ?? ""}">${esc(label)}</span>`;
   }
 
-  /* ---- live alerts over WebSocket (reviewers only; the server refuses others) ---- */
+  /* ---- live alerts over WebSocket (reviewers only; the server refuses others) ----
+     Each message: {type: "alert", event: candidate|updated|reviewed|confirmed|rejected|purged,
+     alert_id, alert: <the alert as GET /api/alerts/{id} returns it, or null when purged>}. */
   const listeners = [];
-  let unseen = 0;
   function onAlert(fn) { listeners.push(fn); }
 
   function setLive(on, text) {
@@ -122,13 +124,24 @@ const Vigil = (() => {
     if (label) label.textContent = text;
   }
 
-  function bumpCounter() {
-    unseen += 1;
+  /* The sidebar badge: alerts awaiting THIS user's review (asked of the server, which knows who
+     confirmed what), refreshed after every live event. */
+  let counting = null;
+  async function refreshCounter() {
     const counter = document.getElementById("alert-counter");
-    if (counter) {
-      counter.textContent = String(unseen);
-      counter.classList.remove("zero");
-    }
+    if (!counter) return;
+    try {
+      const { count } = await api("GET", "/api/alerts/awaiting", undefined, { noRedirect: true });
+      counter.textContent = String(count);
+      counter.classList.toggle("zero", count === 0);
+    } catch (err) { /* the badge is a hint; the alerts page shows errors */ }
+  }
+  function scheduleCounter() {
+    if (counting) return;
+    counting = setTimeout(() => { counting = null; refreshCounter(); }, 250);
+  }
+
+  function flash() {
     document.body.classList.add("alerting");
     setTimeout(() => document.body.classList.remove("alerting"), 4000);
   }
@@ -145,11 +158,13 @@ const Vigil = (() => {
         return;
       }
       if (data.type !== "alert") return;
-      if (data.kind === "candidate") {
-        bumpCounter();
-        toast(`<b>New alert</b>: ${esc(data.subject_name)} on <b>${esc(data.camera)}</b> (score ${data.score.toFixed(2)})
-          — <a href="/alerts/${data.alert_id}">review</a>`, "alert", 10000);
+      const a = data.alert; /* the alert in its public shape (null once purged) */
+      if (data.event === "candidate" && a) {
+        flash();
+        toast(`<b>New alert</b>: ${esc(a.subject_name)} on <b>${esc(a.camera)}</b> (score ${a.score.toFixed(2)})
+          — <a href="/alerts/${a.id}">review</a>`, "alert", 10000);
       }
+      if (data.event !== "updated") scheduleCounter();
       listeners.forEach((fn) => fn(data));
     };
     ws.onclose = () => {
@@ -194,6 +209,7 @@ const Vigil = (() => {
       location.href = "/login";
     });
     if (document.getElementById("live-dot")) connectAlerts();
+    refreshCounter();
   }
 
   document.addEventListener("DOMContentLoaded", () => {

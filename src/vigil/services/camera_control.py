@@ -1,0 +1,155 @@
+"""Managing cameras from the command center: the stored cameras (:class:`CameraService`) together
+with the running workers (the camera runtime), each action one method, each change audited.
+
+The runtime is optional: a web process without one can add, edit and test cameras, but starting
+one, stopping one or reading a preview raises :class:`~vigil.errors.ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from vigil.config import CameraConfig
+from vigil.db.models import Camera
+from vigil.errors import NotFound, ServiceUnavailable
+from vigil.services.cameras import CameraInput, CameraService, to_config
+from vigil.sources.capture import redact_url
+from vigil.sources.probe import ConnectionTest, test_connection
+
+if TYPE_CHECKING:
+    from vigil.sources.worker import CameraStatus
+
+
+class CameraRuntime(Protocol):
+    """What this service needs of the camera supervisor."""
+
+    def statuses(self) -> list[CameraStatus]: ...
+
+    def start_camera(self, camera: CameraConfig) -> object: ...
+
+    def stop_camera(self, name: str) -> None: ...
+
+    def preview_jpeg(self, name: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """A stored camera (URL password masked) with its worker's status, if one runs."""
+
+    id: int
+    name: str
+    url: str
+    max_fps: float
+    enabled: bool
+    status: CameraStatus | None
+
+    @property
+    def running(self) -> bool:
+        return self.status is not None and self.status.state.value != "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraChange:
+    name: str | None = None
+    url: str | None = None
+    max_fps: float | None = None
+    enabled: bool | None = None
+
+
+class CameraControl:
+    def __init__(
+        self, cameras: CameraService, runtime: CameraRuntime | None, open_timeout: float
+    ) -> None:
+        self.cameras = cameras
+        self.runtime = runtime
+        self.open_timeout = open_timeout
+
+    def list(self) -> list[CameraView]:
+        statuses = self._statuses()
+        return [_view(c, statuses) for c in self.cameras.list()]
+
+    def get(self, camera_id: int) -> CameraView:
+        return _view(self.cameras.get(camera_id), self._statuses())
+
+    def add(self, data: CameraInput, *, actor: str) -> CameraView:
+        return _view(self.cameras.add(data, actor=actor), self._statuses())
+
+    def update(self, camera_id: int, change: CameraChange, *, actor: str) -> CameraView:
+        """Edit a camera; a running one restarts with the new settings (or stops if disabled)."""
+        camera, before = self.cameras.update(
+            camera_id,
+            actor=actor,
+            name=change.name,
+            url=change.url,
+            max_fps=change.max_fps,
+            enabled=change.enabled,
+        )
+        if self.runtime is not None and before.name in self._statuses():
+            self.runtime.stop_camera(before.name)
+            if camera.enabled:
+                self.runtime.start_camera(to_config(camera))
+        return _view(camera, self._statuses())
+
+    def remove(self, camera_id: int, *, actor: str) -> None:
+        """Remove a camera, stopping its worker first."""
+        camera = self.cameras.get(camera_id)
+        if self.runtime is not None and camera.name in self._statuses():
+            self.runtime.stop_camera(camera.name)
+        self.cameras.remove(camera_id, actor=actor)
+
+    def test_url(self, url: str, *, actor: str, allow_files: bool) -> ConnectionTest:
+        """Try a URL before saving it (open, read one frame); audited with the URL masked."""
+        result = test_connection(url, self.open_timeout, allow_files=allow_files)
+        self.cameras.record_url_test(result.url, ok=result.ok, actor=actor)
+        return result
+
+    def test(self, camera_id: int, *, actor: str, allow_files: bool) -> ConnectionTest:
+        camera = self.cameras.get(camera_id)
+        result = test_connection(camera.url, self.open_timeout, allow_files=allow_files)
+        self.cameras.record(camera, "camera.test", actor=actor, details={"ok": result.ok})
+        return result
+
+    def start(self, camera_id: int, *, actor: str) -> CameraView:
+        camera = self.cameras.get(camera_id)
+        self._runtime().start_camera(to_config(camera))
+        self.cameras.record(camera, "camera.start", actor=actor)
+        return _view(camera, self._statuses())
+
+    def stop(self, camera_id: int, *, actor: str) -> CameraView:
+        camera = self.cameras.get(camera_id)
+        self._runtime().stop_camera(camera.name)
+        self.cameras.record(camera, "camera.stop", actor=actor)
+        return _view(camera, self._statuses())
+
+    def preview(self, camera_id: int) -> bytes:
+        """The latest analysed frame as JPEG (faces blurred unless preview blur is off)."""
+        camera = self.cameras.get(camera_id)
+        data = self._runtime().preview_jpeg(camera.name)
+        if data is None:
+            raise NotFound(
+                f"camera {camera.name!r} has no analysed frame yet", hint="wait a moment and retry"
+            )
+        return data
+
+    def _statuses(self) -> dict[str, CameraStatus]:
+        return {st.camera: st for st in self.runtime.statuses()} if self.runtime else {}
+
+    def _runtime(self) -> CameraRuntime:
+        if self.runtime is None:
+            raise ServiceUnavailable(
+                "the camera runtime is not running in this process",
+                hint="start the command center with `vigil serve`",
+            )
+        return self.runtime
+
+
+def _view(camera: Camera, statuses: dict[str, CameraStatus]) -> CameraView:
+    return CameraView(
+        id=camera.id,
+        name=camera.name,
+        url=redact_url(camera.url),
+        max_fps=camera.max_fps,
+        enabled=camera.enabled,
+        status=statuses.get(camera.name),
+    )

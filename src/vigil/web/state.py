@@ -1,0 +1,115 @@
+"""The services of one web app, built once by :func:`vigil.web.app.create_app`.
+
+Routes never see this object: they receive the one service they need through the
+``Annotated[..., Depends(...)]`` aliases of :mod:`vigil.web.deps`, the only module that reads it
+from ``app.state``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from vigil.config import Settings
+from vigil.context import AppContext
+from vigil.services.admin import AdminService
+from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.authorizations import AuthorizationService
+from vigil.services.camera_control import CameraControl
+from vigil.services.outbound import OutboxDeliverer
+from vigil.services.reports import ReportService
+from vigil.services.reviews import ReviewService
+from vigil.services.sessions import SessionService
+from vigil.services.throttle import LoginThrottle
+from vigil.services.users import UserService
+from vigil.services.watchlist_desk import WatchlistDesk
+from vigil.web.telemetry import VigilMetrics
+
+if TYPE_CHECKING:
+    from vigil.runtime.supervisor import Supervisor
+    from vigil.services.enrollment import FacePhotoValidator
+    from vigil.types import ValidatedFace
+
+OUTBOUND_DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class WebState:
+    """Everything the app's routes use, kept on ``app.state.vigil`` (each service built once)."""
+
+    settings: Settings
+    context: AppContext
+    supervisor: Supervisor | None
+    bus: AlertBus
+    sessions: SessionService
+    users: UserService
+    reviews: ReviewService
+    alerts: AlertQueries
+    outbound: OutboxDeliverer
+    metrics: VigilMetrics
+    throttle: LoginThrottle
+    owns_context: bool = False
+    ws_session_check_seconds: float = 15.0  # how often a live feed re-checks its session
+    validator_factory: Callable[[], FacePhotoValidator] | None = None
+    _validator: FacePhotoValidator | None = None
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+    _validator_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def cameras(self) -> CameraControl:
+        from vigil.services.cameras import CameraService
+
+        timeout = self.settings.sources.open_timeout_seconds
+        return CameraControl(CameraService(self.context.db), self.supervisor, timeout)
+
+    @cached_property
+    def authorizations(self) -> AuthorizationService:
+        return AuthorizationService(self.context.db, self.bus)
+
+    @cached_property
+    def watchlists(self) -> WatchlistDesk:
+        return WatchlistDesk(
+            self.context.db,
+            self.context.cipher,
+            self.validate_photo,
+            max_image_bytes=self.settings.max_image_bytes,
+            bus=self.bus,
+        )
+
+    @cached_property
+    def admin(self) -> AdminService:
+        apply = self.supervisor.set_preview_blur if self.supervisor is not None else None
+        return AdminService(self.context.db, self.settings.alerts_out, apply)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self.context.db, self.settings)
+
+    def validate_photo(self, data: bytes, name: str) -> ValidatedFace:
+        """Validate one enrollment photo. One at a time: model packs are not thread-safe."""
+        with self._validator_lock:
+            return self._get_validator().validate(data, name)
+
+    def _get_validator(self) -> FacePhotoValidator:
+        """The enrollment photo validator (loads the model pack on first use)."""
+        if self._validator is None:
+            if self.validator_factory is not None:
+                self._validator = self.validator_factory()
+            else:
+                from vigil.services.enrollment import FacePhotoValidator
+
+                s = self.settings
+                self._validator = FacePhotoValidator.from_settings(self.context.pack, s)
+        return self._validator
+
+    def close(self) -> None:
+        for fn in reversed(self._cleanup):
+            fn()
+        self._cleanup.clear()
+        # Pending deliveries stay in the outbox; the next start or another process sends them.
+        self.outbound.stop(OUTBOUND_DRAIN_SECONDS)
+        if self.owns_context:
+            self.context.close()
