@@ -44,9 +44,11 @@ def stored(lin: Enrolled, hamilton_clip: Path) -> list[int]:
 
 def test_every_writer_seals(onnx_ctx: AppContext, stored: list[int]) -> None:
     with onnx_ctx.db.read() as s:
-        for t in s.scalars(select(Template)):
+        templates, alerts = s.scalars(select(Template)).all(), s.scalars(select(Alert)).all()
+        assert (len(templates), len(alerts)) == (1, len(stored)), "nothing stored to check"
+        for t in templates:
             assert t.encrypted and t.vector.startswith(MAGIC) and (t.photo or b"").startswith(MAGIC)
-        for a in s.scalars(select(Alert)):
+        for a in alerts:
             assert a.crop_encrypted and (a.crop or b"").startswith(MAGIC)
 
 
@@ -57,7 +59,8 @@ def test_raw_dump_holds_no_plaintext(
     vector = lin.vector.astype(np.float32).tobytes()
     crops = [plain_crop(onnx_ctx, i) for i in stored]
     # Positive control: the scan sees the sealed blobs (so it would see plaintext too).
-    assert all(blob[-32:] in disk for blob in _stored(onnx_ctx).values())
+    sealed = _stored(onnx_ctx)
+    assert sealed and all(blob[-32:] in disk for blob in sealed.values())
     for start in range(0, len(vector) - 16, 16):
         assert vector[start : start + 16] not in disk, "plaintext embedding on disk"
     for jpeg in crops:
@@ -78,7 +81,7 @@ def test_rotation_reencrypts_everything(
     assert key_path.stat().st_mode & 0o777 == 0o600
     assert not list(key_path.parent.glob("data.key.*")), "backup or new key left behind"
     after = _stored(onnx_ctx)
-    assert all(after[k] != before[k] for k in before)
+    assert before and all(after[k] != before[k] for k in before)
     new = DataCipher(load_or_create_key(key_path, create=False))
     assert new.key_id.hex() == result.new_key_id
     for alert_id, jpeg in zip(stored, crops, strict=True):

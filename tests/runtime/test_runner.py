@@ -4,8 +4,6 @@ running camera without a restart."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,19 +20,11 @@ from vigil.services.alerts import AlertBus, AlertEvent
 from vigil.services.authorizations import AuthorizationService
 from vigil.sources.worker import CameraWorker
 from vigil.timeutil import utcnow
+from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 LIN = "Lin-Manuel Miranda"
 REFERENCE = "ORD-RT-1"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
-    """Poll with a generous deadline; never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def alert_rows(context: AppContext) -> int:
