@@ -15,11 +15,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
+from root_fixtures import ContextFactory
 from vigil.accountability.crypto import MAGIC, DataCipher, load_or_create_key
 from vigil.accountability.rotation import rotate_key
 from vigil.cli.main import app
 from vigil.config import settings_environment
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, Template
 from vigil.errors import ConfigError, IntegrityError
 
@@ -147,9 +148,11 @@ def test_cli_wrong_or_missing_key_is_a_clear_error(
     assert _stored(onnx_ctx) == before
 
 
-def test_missing_key_with_data_is_not_recreated(onnx_ctx: AppContext, stored: list[int]) -> None:
+def test_missing_key_with_data_is_not_recreated(
+    onnx_ctx: AppContext, stored: list[int], make_context: ContextFactory
+) -> None:
     key_path = Path(onnx_ctx.key_path)
     key_path.unlink()
     with pytest.raises(ConfigError, match="missing"):
-        build_context(onnx_ctx.settings)
+        make_context(onnx_ctx.settings)
     assert not key_path.exists()

@@ -1,3 +1,2 @@
-"""Runtime tests share the enrolled-performer context."""
-
-from enrolled_context import lin_context  # noqa: F401 - a fixture
+"""Runtime tests use the root fixtures of tests/root_fixtures.py: ``lin_context``,
+``make_camera`` and ``running_camera``."""
