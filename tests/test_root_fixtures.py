@@ -97,7 +97,7 @@ def test_a_camera_with_a_fake_pack_plays_the_clip_and_records_a_session(
     context: AppContext, make_camera: CameraFactory, clip: Path
 ) -> None:
     camera = make_camera(context, clip, pack=fake_pack())
-    wait_for(camera.runner.wait, "the clip to end")
+    wait_for(lambda: not camera.runner.running, "the clip to end")
     assert camera.runner.error is None and camera.events == []
     assert camera.runner.pipeline is not None and camera.runner.pipeline.frames > 0
     with context.db.read() as s:
