@@ -133,3 +133,9 @@ def onnx_pack(model_settings: Settings):
 def any_pack(request: pytest.FixtureRequest):
     """Each model pack in turn."""
     return request.getfixturevalue(f"{request.param}_pack")
+
+
+# --- root fixtures: context, onnx_context, make_context, lin_context, make_camera, running_camera.
+# They live in tests/root_fixtures.py, a plugin (pytest's own plugin is named "fixtures").
+
+pytest_plugins = ["root_fixtures"]

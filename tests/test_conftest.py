@@ -28,7 +28,18 @@ def _pytest(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
     (folder / "test_tiny.py").write_text(TINY_TEST, encoding="utf-8")
     base = {k: v for k, v in os.environ.items() if k not in {"CI", "VIGIL_SHARED"}}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:root_fixtures",
+            str(folder),
+        ],
         cwd=folder,
         env={**base, **env},
         capture_output=True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,10 @@ from vigil.domain.events import AlertEvent
 from vigil.runtime.supervisor import Supervisor
 from vigil.services.alerts import AlertBus
 from vigil.sources.worker import CameraState, CameraStatus
+from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp, pytest.mark.shared]
 LIN = "Lin-Manuel Miranda"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def test_rtsp_alert_and_reconnect_through_the_supervisor(

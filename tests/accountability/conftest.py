@@ -11,7 +11,7 @@ import pytest
 from accountability.realdata import Enrolled, enroll
 from vigil.accountability.signing import Signer, settings_signer
 from vigil.config import Settings
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 
 
 @pytest.fixture()
@@ -33,10 +33,8 @@ def raw(db_file: Path, db) -> Iterator[sqlite3.Connection]:
 
 
 @pytest.fixture()
-def onnx_ctx(onnx_settings: Settings) -> Iterator[AppContext]:
-    ctx = build_context(onnx_settings)
-    yield ctx
-    ctx.close()
+def onnx_ctx(onnx_context: AppContext) -> AppContext:
+    return onnx_context
 
 
 @pytest.fixture()

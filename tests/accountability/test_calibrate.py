@@ -13,7 +13,7 @@ from vigil.accountability.calibrate import apply_threshold, calibrate
 from vigil.accountability.threshold import threshold_in_force
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
-from vigil.context import build_context
+from vigil.context import AppContext
 from vigil.db.models import AuditEvent, Setting
 from vigil.db.session import Database
 from vigil.errors import ConfigError, InputError
@@ -71,8 +71,8 @@ def test_bad_calibration_requests(
 
 
 @pytest.mark.slow
-def test_cli_calibrate_on_lfw(onnx_settings: Settings) -> None:
-    ctx = build_context(onnx_settings)
+def test_cli_calibrate_on_lfw(onnx_context: AppContext, onnx_settings: Settings) -> None:
+    ctx = onnx_context
     env = settings_environment(onnx_settings)
     result = CliRunner().invoke(
         app, ["calibrate", "--pack", "onnx", "--fpir", "0.02", "--limit-pairs", "20"], env=env
@@ -84,7 +84,6 @@ def test_cli_calibrate_on_lfw(onnx_settings: Settings) -> None:
         measurement = json.loads(s.get(Setting, "threshold.onnx.calibration").value)
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "threshold.change"))
         assert threshold_in_force(s, onnx_settings, "onnx") == threshold
-    ctx.close()
     assert 0.0 <= fpr <= 0.02
     assert measurement["pairs"] == 200 and measurement["different_pairs"] == 100
     assert -1.0 < threshold < 1.0 and threshold != onnx_settings.onnx.threshold

@@ -13,7 +13,7 @@ from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
 from vigil.accountability import audit
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -27,13 +27,11 @@ def run(settings: Settings, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture()
-def ctx(settings: Settings) -> AppContext:
-    context = build_context(settings)
+def ctx(context: AppContext) -> AppContext:
     with context.db.write() as s:
         for i in range(12):
             audit.record(s, actor="tester", action="test.event", target=f"t{i}", details={"i": i})
-    yield context
-    context.close()
+    return context
 
 
 def test_audit_verify_ok_then_tampered(ctx: AppContext, settings: Settings) -> None:

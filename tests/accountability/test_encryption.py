@@ -15,11 +15,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
+from root_fixtures import ContextFactory
 from vigil.accountability.crypto import MAGIC, DataCipher, load_or_create_key
 from vigil.accountability.rotation import rotate_key
 from vigil.cli.main import app
 from vigil.config import settings_environment
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, Template
 from vigil.errors import ConfigError, IntegrityError
 
@@ -44,9 +45,11 @@ def stored(lin: Enrolled, hamilton_clip: Path) -> list[int]:
 
 def test_every_writer_seals(onnx_ctx: AppContext, stored: list[int]) -> None:
     with onnx_ctx.db.read() as s:
-        for t in s.scalars(select(Template)):
+        templates, alerts = s.scalars(select(Template)).all(), s.scalars(select(Alert)).all()
+        assert (len(templates), len(alerts)) == (1, len(stored)), "nothing stored to check"
+        for t in templates:
             assert t.encrypted and t.vector.startswith(MAGIC) and (t.photo or b"").startswith(MAGIC)
-        for a in s.scalars(select(Alert)):
+        for a in alerts:
             assert a.crop_encrypted and (a.crop or b"").startswith(MAGIC)
 
 
@@ -57,7 +60,8 @@ def test_raw_dump_holds_no_plaintext(
     vector = lin.vector.astype(np.float32).tobytes()
     crops = [plain_crop(onnx_ctx, i) for i in stored]
     # Positive control: the scan sees the sealed blobs (so it would see plaintext too).
-    assert all(blob[-32:] in disk for blob in _stored(onnx_ctx).values())
+    sealed = _stored(onnx_ctx)
+    assert sealed and all(blob[-32:] in disk for blob in sealed.values())
     for start in range(0, len(vector) - 16, 16):
         assert vector[start : start + 16] not in disk, "plaintext embedding on disk"
     for jpeg in crops:
@@ -78,7 +82,7 @@ def test_rotation_reencrypts_everything(
     assert key_path.stat().st_mode & 0o777 == 0o600
     assert not list(key_path.parent.glob("data.key.*")), "backup or new key left behind"
     after = _stored(onnx_ctx)
-    assert all(after[k] != before[k] for k in before)
+    assert before and all(after[k] != before[k] for k in before)
     new = DataCipher(load_or_create_key(key_path, create=False))
     assert new.key_id.hex() == result.new_key_id
     for alert_id, jpeg in zip(stored, crops, strict=True):
@@ -144,9 +148,11 @@ def test_cli_wrong_or_missing_key_is_a_clear_error(
     assert _stored(onnx_ctx) == before
 
 
-def test_missing_key_with_data_is_not_recreated(onnx_ctx: AppContext, stored: list[int]) -> None:
+def test_missing_key_with_data_is_not_recreated(
+    onnx_ctx: AppContext, stored: list[int], make_context: ContextFactory
+) -> None:
     key_path = Path(onnx_ctx.key_path)
     key_path.unlink()
     with pytest.raises(ConfigError, match="missing"):
-        build_context(onnx_ctx.settings)
+        make_context(onnx_ctx.settings)
     assert not key_path.exists()

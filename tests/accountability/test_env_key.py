@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from root_fixtures import ContextFactory
 from vigil.cli.main import app
-from vigil.config import load_settings
-from vigil.context import build_context
 from vigil.db.models import Template
 from vigil.errors import ConfigError, IntegrityError
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
@@ -27,47 +26,46 @@ def _key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def _enroll_one(home: Path, key: str) -> np.ndarray:
-    ctx = build_context(load_settings({"VIGIL_HOME": str(home), "VIGIL_DATA_KEY": key}))
-    try:
-        AuthorizationService(ctx.db).create(
-            AuthorizationInput("R-1", "missing_person", "order", "Court", utcnow() + timedelta(1)),
-            actor="t",
-        )
-        WatchlistService(ctx.db, ctx.cipher).create("wl", "R-1", actor="t")
-        vec = Embedding.normalised(np.arange(1, 129, dtype=np.float32), "dlib")
-        face = ValidatedFace(vec, Quality(1, 1, 1, 1), b"\xff\xd8crop", "a.jpg")
-        WatchlistService(ctx.db, ctx.cipher).enroll("wl", "A", [face], actor="t")
-        return vec.vector
-    finally:
-        ctx.close()
+def _enroll_one(make_context: ContextFactory, key: str) -> np.ndarray:
+    ctx = make_context(env={"VIGIL_DATA_KEY": key})
+    AuthorizationService(ctx.db).create(
+        AuthorizationInput("R-1", "missing_person", "order", "Court", utcnow() + timedelta(1)),
+        actor="t",
+    )
+    WatchlistService(ctx.db, ctx.cipher).create("wl", "R-1", actor="t")
+    vec = Embedding.normalised(np.arange(1, 129, dtype=np.float32), "dlib")
+    face = ValidatedFace(vec, Quality(1, 1, 1, 1), b"\xff\xd8crop", "a.jpg")
+    WatchlistService(ctx.db, ctx.cipher).enroll("wl", "A", [face], actor="t")
+    return vec.vector
 
 
-def _open_first_template(home: Path, key: str) -> np.ndarray:
-    ctx = build_context(load_settings({"VIGIL_HOME": str(home), "VIGIL_DATA_KEY": key}))
-    try:
-        with ctx.db.read() as s:
-            tpl = s.scalars(select(Template)).first()
-        assert tpl is not None
-        plain = ctx.cipher.open(tpl.vector, f"template:{tpl.id}".encode())
-        return np.frombuffer(plain, dtype=np.float32)
-    finally:
-        ctx.close()
+def _open_first_template(make_context: ContextFactory, key: str) -> np.ndarray:
+    """A second context on the same home, opened with ``key``."""
+    ctx = make_context(env={"VIGIL_DATA_KEY": key})
+    with ctx.db.read() as s:
+        tpl = s.scalars(select(Template)).first()
+    assert tpl is not None
+    plain = ctx.cipher.open(tpl.vector, f"template:{tpl.id}".encode())
+    return np.frombuffer(plain, dtype=np.float32)
 
 
-def test_environment_key_is_used_and_no_key_file_is_written(tmp_path: Path) -> None:
+def test_environment_key_is_used_and_no_key_file_is_written(
+    make_context: ContextFactory, vigil_home: Path
+) -> None:
     key = _key()
-    vector = _enroll_one(tmp_path, key)
-    assert not (tmp_path / "keys" / "data.key").exists()
-    assert np.array_equal(_open_first_template(tmp_path, key), vector)
+    vector = _enroll_one(make_context, key)
+    assert not (vigil_home / "keys" / "data.key").exists()
+    assert np.array_equal(_open_first_template(make_context, key), vector)
 
 
-def test_wrong_environment_key_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+def test_wrong_environment_key_is_a_clear_error_and_loses_nothing(
+    make_context: ContextFactory,
+) -> None:
     key = _key()
-    vector = _enroll_one(tmp_path, key)
+    vector = _enroll_one(make_context, key)
     with pytest.raises(IntegrityError, match="different key"):
-        _open_first_template(tmp_path, _key())
-    assert np.array_equal(_open_first_template(tmp_path, key), vector)
+        _open_first_template(make_context, _key())
+    assert np.array_equal(_open_first_template(make_context, key), vector)
 
 
 @pytest.mark.parametrize(
@@ -75,21 +73,21 @@ def test_wrong_environment_key_is_a_clear_error_and_loses_nothing(tmp_path: Path
     [("not base64!", "not a base64 key"), (base64.b64encode(b"short").decode(), "expected 32")],
 )
 def test_malformed_environment_key_names_the_setting(
-    tmp_path: Path, value: str, message: str
+    make_context: ContextFactory, value: str, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message) as info:
-        build_context(load_settings({"VIGIL_HOME": str(tmp_path), "VIGIL_DATA_KEY": value}))
+        make_context(env={"VIGIL_DATA_KEY": value})
     assert info.value.key == "security.data_key"
 
 
 def test_rotation_with_an_environment_key_is_refused_with_the_way_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_context: ContextFactory, vigil_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = _key()
-    vector = _enroll_one(tmp_path, key)
-    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    vector = _enroll_one(make_context, key)
+    monkeypatch.setenv("VIGIL_HOME", str(vigil_home))
     monkeypatch.setenv("VIGIL_DATA_KEY", key)
     result = CliRunner().invoke(app, ["keys", "rotate", "--yes"])
     assert result.exit_code != 0
     assert "VIGIL_KEY_FILE" in result.output
-    assert np.array_equal(_open_first_template(tmp_path, key), vector)
+    assert np.array_equal(_open_first_template(make_context, key), vector)

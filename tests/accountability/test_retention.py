@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from vigil.accountability.jobs import AccountabilityJobs
 from vigil.accountability.retention import RetentionService
 from vigil.accountability.signing import Signer
 from vigil.config import RetentionConfig, Settings
-from vigil.context import build_context
+from vigil.context import AppContext
 from vigil.db.models import (
     Alert,
     AuditEvent,
@@ -29,6 +28,7 @@ from vigil.db.models import (
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, Purpose
 from vigil.timeutil import to_minute, utcnow
+from waiting import wait_for
 
 CFG = RetentionConfig(
     candidate_alert_days=10,
@@ -164,32 +164,26 @@ def test_audit_retention_below_six_months_is_refused(days: int) -> None:
         RetentionConfig(audit_days=days)
 
 
-def test_jobs_run_once_signs_and_purges(settings: Settings) -> None:
-    ctx = build_context(settings)
+def test_jobs_run_once_signs_and_purges(context: AppContext, settings: Settings) -> None:
+    jobs = AccountabilityJobs(context.db, context.settings)
+    first = jobs.run_once()
+    assert first.retention is not None and first.signature is not None
+    assert (settings.home / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert jobs.run_once(retention=False).signature is None  # head already signed
+    assert verify_chain(context.db, jobs.signer).signed_through == first.signature.event_id
+
+
+def test_jobs_thread_starts_and_stops(context: AppContext) -> None:
+    jobs = AccountabilityJobs(context.db, context.settings)
+    jobs.start(interval=0.05)
+
+    def signed() -> int:
+        with context.db.read() as s:
+            return s.scalar(select(func.count(AuditSignature.id))) or 0
+
     try:
-        jobs = AccountabilityJobs(ctx.db, ctx.settings)
-        first = jobs.run_once()
-        assert first.retention is not None and first.signature is not None
-        assert (settings.home / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
-        assert jobs.run_once(retention=False).signature is None  # head already signed
-        assert verify_chain(ctx.db, jobs.signer).signed_through == first.signature.event_id
+        wait_for(signed, "the jobs thread to sign the audit chain")
     finally:
-        ctx.close()
-
-
-def test_jobs_thread_starts_and_stops(settings: Settings) -> None:
-    ctx = build_context(settings)
-    try:
-        jobs = AccountabilityJobs(ctx.db, ctx.settings)
-        jobs.start(interval=0.05)
-        deadline = utcnow() + timedelta(seconds=30)
-        while utcnow() < deadline:
-            with ctx.db.read() as s:
-                if s.scalar(select(func.count(AuditSignature.id))):
-                    break
-            time.sleep(0.05)
         jobs.stop()
-        with ctx.db.read() as s:
-            assert s.scalar(select(func.count(RetentionRun.id))) >= 1
-    finally:
-        ctx.close()
+    with context.db.read() as s:
+        assert s.scalar(select(func.count(RetentionRun.id))) >= 1

@@ -166,6 +166,7 @@ def test_faiss_index_agrees_with_numpy_when_installed() -> None:
     a.build(vectors)
     b.build(vectors)
     ra, rb = a.search(vectors[:3], 4), b.search(vectors[:3], 4)
+    assert len(ra) == 3, "one result per query"
     for x, y in zip(ra, rb, strict=True):
         assert list(x.rows) == list(y.rows)
         np.testing.assert_allclose(x.scores, y.scores, atol=1e-5)

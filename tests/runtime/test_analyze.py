@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vigil.config import CameraConfig, Settings
-from vigil.context import build_context
+from vigil.config import CameraConfig
+from vigil.context import AppContext
 from vigil.domain.enums import AlertStatus, Purpose
 from vigil.domain.events import AlertEvent, AlertPublic
 from vigil.errors import InputError
@@ -64,16 +64,12 @@ def test_each_alert_is_reported_once(live: bool, after_events, at_finish) -> Non
     assert len(printed) == 2
 
 
-def test_camera_config_uses_the_configured_camera_or_a_new_one(settings: Settings) -> None:
-    settings.cameras = [CameraConfig(name="gate", url="rtsp://cam/1", max_fps=2.0)]
-    context = build_context(settings)
-    try:
-        known = camera_config(context, "gate", "/clips/a.mp4", None)
-        assert (known.url, known.max_fps) == ("/clips/a.mp4", 2.0)
-        assert camera_config(context, "gate", "/clips/a.mp4", 8.0).max_fps == 8.0
-        new = camera_config(context, "hall", "/clips/b.mp4", None)
-        assert (new.name, new.max_fps) == ("hall", CameraConfig.model_fields["max_fps"].default)
-        with pytest.raises(InputError, match="camera name 'bad name' is not valid"):
-            camera_config(context, "bad name", "/clips/b.mp4", None)
-    finally:
-        context.close()
+def test_camera_config_uses_the_configured_camera_or_a_new_one(context: AppContext) -> None:
+    context.settings.cameras = [CameraConfig(name="gate", url="rtsp://cam/1", max_fps=2.0)]
+    known = camera_config(context, "gate", "/clips/a.mp4", None)
+    assert (known.url, known.max_fps) == ("/clips/a.mp4", 2.0)
+    assert camera_config(context, "gate", "/clips/a.mp4", 8.0).max_fps == 8.0
+    new = camera_config(context, "hall", "/clips/b.mp4", None)
+    assert (new.name, new.max_fps) == ("hall", CameraConfig.model_fields["max_fps"].default)
+    with pytest.raises(InputError, match="camera name 'bad name' is not valid"):
+        camera_config(context, "bad name", "/clips/b.mp4", None)

@@ -4,38 +4,24 @@ running camera without a restart."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from vigil.config import CameraConfig
+from root_fixtures import CameraFactory, RunningCamera
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, CameraSession
 from vigil.domain.enums import AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.repositories.authorizations import AuthorizationRepo
-from vigil.runtime.runner import CameraRunner
-from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationService
-from vigil.services.gallery import ActiveGallery
-from vigil.sources.worker import CameraWorker
 from vigil.timeutil import utcnow
+from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 LIN = "Lin-Manuel Miranda"
 REFERENCE = "ORD-RT-1"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
-    """Poll with a generous deadline; never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def alert_rows(context: AppContext) -> int:
@@ -43,22 +29,11 @@ def alert_rows(context: AppContext) -> int:
         return s.scalar(select(func.count(Alert.id))) or 0
 
 
-def runner_for(context: AppContext, clip: Path, *, loop: bool, refresh: float = 15.0):
-    camera = CameraConfig(name="stage", url=str(clip), max_fps=5)
-    bus, events = AlertBus(), []
-    bus.subscribe(events.append)
-    worker = CameraWorker(camera, context.settings.sources, loop=loop)
-    gallery = ActiveGallery(
-        context.db, context.cipher, context.settings, "onnx", refresh_seconds=refresh
-    )
-    return CameraRunner(context, camera, bus, worker=worker, gallery=gallery), events
-
-
 def test_runner_alerts_and_records_the_session(
-    lin_context: AppContext, hamilton_clip: Path
+    lin_context: AppContext, hamilton_clip: Path, make_camera: CameraFactory
 ) -> None:
-    runner, events = runner_for(lin_context, hamilton_clip, loop=False)
-    runner.start()
+    camera = make_camera(lin_context, hamilton_clip)
+    runner, events = camera.runner, camera.events
     wait_for(lambda: not runner.running, "the clip to end")
     candidates = [e for e in events if e.kind == "candidate"]
     assert [e.alert.subject_name for e in candidates if e.alert] == [LIN]
@@ -89,25 +64,24 @@ def end_authority(context: AppContext, how: str) -> None:
     [("none", 1, True), ("revoke", 0, False), ("expire", 1, False)],
 )
 def test_revocation_or_expiry_takes_effect_on_a_running_camera(
-    lin_context: AppContext, hamilton_clip: Path, how: str, rows_left: int, matched_again: bool
+    lin_context: AppContext,
+    running_camera: RunningCamera,
+    how: str,
+    rows_left: int,
+    matched_again: bool,
 ) -> None:
-    runner, events = runner_for(lin_context, hamilton_clip, loop=True, refresh=0.5)
-    runner.start()
-    try:
-        wait_for(lambda: any(e.kind == "candidate" for e in events), "the first alert")
-        end_authority(lin_context, how)
-        if how != "none":
-            wait_for(
-                lambda: runner.gallery.snapshot().entries == (), "the gallery to drop the entry"
-            )
-        assert runner.pipeline is not None
-        seen = runner.pipeline.frames
-        # Two more loops of the clip (9.2 s each at 5 fps): the performer passes twice more.
-        wait_for(lambda: runner.pipeline.frames >= seen + 95, "two more passes of the clip", 240)
-        assert runner.running  # never restarted
-    finally:
-        runner.stop()
-    kinds = [e.kind for e in events]
+    runner, events = running_camera.runner, running_camera.events
+    wait_for(lambda: any(e.kind == "candidate" for e in events), "the first alert")
+    end_authority(lin_context, how)
+    if how != "none":
+        wait_for(lambda: runner.gallery.snapshot().entries == (), "the gallery to drop the entry")
+    assert runner.pipeline is not None
+    seen = runner.pipeline.frames
+    # Two more loops of the clip (9.2 s each at 5 fps): the performer passes twice more.
+    wait_for(lambda: runner.pipeline.frames >= seen + 95, "two more passes of the clip", 240)
+    assert runner.running  # never restarted
+    runner.stop()
+    kinds = running_camera.kinds()
     # Each later passage is the same alert (passage gap) but is announced as an update when
     # its track ends: several updates mean the performer was matched again.
     assert kinds[0] == "candidate"
@@ -117,10 +91,11 @@ def test_revocation_or_expiry_takes_effect_on_a_running_camera(
 
 
 def test_the_store_refuses_when_the_gallery_has_not_refreshed_yet(
-    lin_context: AppContext, hamilton_clip: Path
+    lin_context: AppContext, hamilton_clip: Path, make_camera: CameraFactory
 ) -> None:
     # A refresh interval longer than the test: only the store's re-check can stop the alert.
-    runner, events = runner_for(lin_context, hamilton_clip, loop=False, refresh=3600)
+    camera = make_camera(lin_context, hamilton_clip, refresh=3600, start=False)
+    runner, events = camera.runner, camera.events
     runner.gallery.refresh()
     with lin_context.db.write() as s:
         AuthorizationRepo(s).get(REFERENCE).status = AuthorizationStatus.revoked

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,16 +15,9 @@ from vigil.models.base import ModelPack
 from vigil.runtime.supervisor import Supervisor
 from vigil.services.alerts import AlertBus
 from vigil.sources.worker import CameraState
+from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 def test_supervisor_runs_a_camera_with_blurred_previews(

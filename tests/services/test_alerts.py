@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from vigil.config import Settings
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent
 from vigil.domain.enums import AuthorizationStatus
 from vigil.domain.events import AlertEvent, AlertPublic, outbound_payload
@@ -27,13 +26,6 @@ from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Embedding, Match, Quality, ValidatedFace
 
 CROP = b"\xff\xd8\xff\xe0 a face crop \xff\xd9"
-
-
-@pytest.fixture()
-def context(settings: Settings) -> AppContext:
-    ctx = build_context(settings)
-    yield ctx
-    ctx.close()
 
 
 def enrolled(ctx: AppContext, *, cameras=None) -> Match:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from vigil.config import Settings
-from vigil.context import build_context
+from vigil.context import AppContext
 from vigil.db.models import Authorization, Subject, Watchlist
 from vigil.errors import EnrollmentRejected
 from vigil.services.cases import CaseSetup, open_case
@@ -32,25 +31,17 @@ def _count(context, model) -> int:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_open_case_registers_and_enrolls(onnx_settings: Settings, photos: Path) -> None:
-    context = build_context(onnx_settings)
-    try:
-        faces = open_case(context, CASE, [photos / "lin-manuel-miranda.png"], actor="test")
-        assert len(faces) == 1
-        with context.db.read() as s:
-            auth = s.scalar(select(Authorization).where(Authorization.reference == CASE.reference))
-            assert auth is not None and auth.valid_from < auth.expires_at
-        assert _count(context, Watchlist) == 1 and _count(context, Subject) == 1
-    finally:
-        context.close()
+def test_open_case_registers_and_enrolls(onnx_context: AppContext, photos: Path) -> None:
+    faces = open_case(onnx_context, CASE, [photos / "lin-manuel-miranda.png"], actor="test")
+    assert len(faces) == 1
+    with onnx_context.db.read() as s:
+        auth = s.scalar(select(Authorization).where(Authorization.reference == CASE.reference))
+        assert auth is not None and auth.valid_from < auth.expires_at
+    assert _count(onnx_context, Watchlist) == 1 and _count(onnx_context, Subject) == 1
 
 
-def test_a_refused_photo_leaves_nothing(onnx_settings: Settings, photos: Path) -> None:
-    context = build_context(onnx_settings)
-    try:
-        with pytest.raises(EnrollmentRejected):
-            open_case(context, CASE, [photos / "two_people.jpg"], actor="test")
-        assert _count(context, Authorization) == _count(context, Watchlist) == 0
-        assert _count(context, Subject) == 0
-    finally:
-        context.close()
+def test_a_refused_photo_leaves_nothing(onnx_context: AppContext, photos: Path) -> None:
+    with pytest.raises(EnrollmentRejected):
+        open_case(onnx_context, CASE, [photos / "two_people.jpg"], actor="test")
+    assert _count(onnx_context, Authorization) == _count(onnx_context, Watchlist) == 0
+    assert _count(onnx_context, Subject) == 0

@@ -7,8 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from vigil.config import Settings
-from vigil.context import AppContext, build_context
+from vigil.context import AppContext
 from vigil.db.models import Setting, Template
 from vigil.domain.enums import AuthorizationStatus
 from vigil.errors import ConfigError
@@ -17,13 +16,6 @@ from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
 from vigil.types import Embedding, Quality, ValidatedFace
-
-
-@pytest.fixture()
-def context(settings: Settings) -> AppContext:
-    ctx = build_context(settings)
-    yield ctx
-    ctx.close()
 
 
 def face(seed: int, pack: str = "dlib", dim: int = 128) -> ValidatedFace:

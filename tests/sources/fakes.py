@@ -88,16 +88,3 @@ class ScriptedOpener:
             raise step
         step.index_start = index_start
         return step
-
-
-def wait_for(predicate: object, what: str, timeout: float = 30.0) -> None:
-    """Poll ``predicate`` until true. The timeout only stops a broken test from hanging; it is
-    generous and no test asserts how fast anything happens."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what} after {timeout:g} s")

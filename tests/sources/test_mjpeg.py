@@ -12,8 +12,8 @@ import pytest
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import SourceError
 from vigil.sources import CameraState, CameraWorker, StreamSource, test_connection
+from waiting import wait_for
 
-from .fakes import wait_for
 from .mjpeg_server import mjpeg_server
 
 pytestmark = pytest.mark.shared

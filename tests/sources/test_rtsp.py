@@ -13,8 +13,7 @@ from rtsp_server import RtspServer, describe_status, rtsp_stream
 from vigil.config import CameraConfig, SourceConfig
 from vigil.sources import CameraState, CameraWorker, StreamSource, test_connection
 from vigil.sources.capture import FFMPEG_OPTIONS_ENV
-
-from .fakes import wait_for
+from waiting import wait_for
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.shared]
 

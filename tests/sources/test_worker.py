@@ -11,8 +11,9 @@ import pytest
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import SourceError
 from vigil.sources import CameraState, CameraWorker
+from waiting import wait_for
 
-from .fakes import FakeSource, ScriptedOpener, wait_for
+from .fakes import FakeSource, ScriptedOpener
 
 FAST_RETRY = {"reconnect_initial_seconds": 0.01, "reconnect_max_seconds": 0.04}
 

@@ -8,8 +8,7 @@ import pytest
 
 from vigil.config import CameraConfig, SourceConfig
 from vigil.sources import CameraState, CameraWorker
-
-from .fakes import wait_for
+from waiting import wait_for
 
 pytestmark = pytest.mark.shared
 

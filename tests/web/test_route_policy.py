@@ -183,6 +183,7 @@ def test_auditors_can_change_nothing() -> None:
 def test_non_api_routes_refuse_anonymous_callers(
     module_env: Any, clients: dict[Role | None, TestClient]
 ) -> None:
+    checked: list[str] = []
     for method, path, kind in _routes(module_env.app):
         if (
             path.startswith("/api")
@@ -195,6 +196,8 @@ def test_non_api_routes_refuse_anonymous_callers(
         assert status in (301, 302, 303, 307, 401, 403), (
             f"{method} {path} served an anonymous caller: {status}"
         )
+        checked.append(path)
+    assert checked, "no page route was checked"
 
 
 @pytest.mark.parametrize(("public", "anonymous_status"), [(True, 200), (False, 401)])

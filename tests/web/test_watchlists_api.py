@@ -57,7 +57,9 @@ def test_authorization_and_watchlist_flow(env: Any, make_alert: Callable[..., in
     assert photo.status_code == 200 and photo.content[:2] == b"\xff\xd8"
     with env.context.db.read() as s:
         stored = s.scalars(select(Template)).all()
-    assert all(t.encrypted and t.photo and t.photo[:4] == b"VGL1" for t in stored)  # sealed at rest
+    assert stored and all(
+        t.encrypted and t.photo and t.photo[:4] == b"VGL1" for t in stored
+    )  # sealed at rest
 
     purged = sup.post(f"/api/authorizations/{auth_id}/revoke").json()
     assert purged == {"alerts": 0, "templates": 1, "subjects": 1}
