@@ -1,6 +1,6 @@
-"""CameraRunner on a real video file (paced like a camera) with the ONNX pack and a real database:
-alerts arrive, the run is a recorded session, and a revocation or an expiry takes effect on the
-running camera without a restart."""
+"""CameraRunner on a real video file (played as fast as the analysis goes) with the ONNX pack
+and a real database: alerts arrive, the run is a recorded session, and a revocation or an expiry
+takes effect on the running camera without a restart."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus, AlertEvent
 from vigil.services.authorizations import AuthorizationService
-from vigil.sources.worker import CameraWorker
+from vigil.sources.worker import AS_FAST_AS_ANALYSIS, CameraWorker
 from vigil.timeutil import utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -46,7 +46,7 @@ def runner_for(context: AppContext, clip: Path, *, loop: bool, refresh: float = 
     camera = CameraConfig(name="stage", url=str(clip), max_fps=5)
     bus, events = AlertBus(), []
     bus.subscribe(events.append)
-    worker = CameraWorker(camera, context.settings.sources, loop=loop)
+    worker = CameraWorker(camera, context.settings.sources, loop=loop, playback=AS_FAST_AS_ANALYSIS)
     gallery = ActiveGallery(
         context.db, context.cipher, context.settings, "onnx", refresh_seconds=refresh
     )

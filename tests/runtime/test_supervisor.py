@@ -16,7 +16,7 @@ from vigil.errors import Conflict, NotFound
 from vigil.models.base import ModelPack
 from vigil.runtime.supervisor import Supervisor
 from vigil.services.alerts import AlertBus
-from vigil.sources.worker import CameraState
+from vigil.sources.worker import AS_FAST_AS_ANALYSIS, CameraState
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -32,7 +32,7 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0)
 def test_supervisor_runs_a_camera_with_blurred_previews(
     lin_context: AppContext, hamilton_clip: Path
 ) -> None:
-    supervisor = Supervisor(lin_context, AlertBus())
+    supervisor = Supervisor(lin_context, AlertBus(), loop_files=True, playback=AS_FAST_AS_ANALYSIS)
     camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
     runner = supervisor.start_camera(camera)
     try:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vigil.sources import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources import DropOldestBuffer, FpsCap, RateMeter
 
 
 def test_buffer_keeps_order_below_capacity() -> None:
@@ -110,10 +110,3 @@ def test_rate_meter_is_a_moving_average_over_its_window() -> None:
         meter.tick(2.0 + i / 2)
     assert meter.rate(4.0) == pytest.approx(2.0)
     assert meter.rate(100.0) == 0.0  # nothing recent
-
-
-def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(1.0, 30.0)
-    assert [backoff.next() for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    backoff.reset()
-    assert backoff.next() == 1.0

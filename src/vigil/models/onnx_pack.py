@@ -125,6 +125,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 class OnnxEmbedder(FaceEmbedder):
+    thread_safe = True  # onnxruntime's InferenceSession.run may be called from many threads
+
     def __init__(self, path: Path, config: OnnxConfig) -> None:
         import onnxruntime as ort
 
