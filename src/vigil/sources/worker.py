@@ -21,8 +21,8 @@ Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 Nothing is retried for ``ended``; files with ``loop=True`` restart at their end instead.
 
 A server that goes away is noticed at once (the connection closes). A stream that stalls with
-the connection open is noticed when OpenCV's read gives up: measured with OpenCV 5.0 that is
-about three ``read_timeout_seconds`` (its read retries after each timeout).
+the connection open is noticed when PyAV's read gives up after ``read_timeout_seconds``
+(tests/sources/test_rtsp.py stalls a real RTSP stream and checks the worker reconnects).
 """
 
 from __future__ import annotations
