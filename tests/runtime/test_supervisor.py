@@ -99,3 +99,20 @@ def test_a_camera_that_cannot_start_is_not_listed(
     with pytest.raises(ModelError, match="no such file"):
         supervisor.start_camera(CameraConfig(name="stage", url=str(hamilton_clip)))
     assert supervisor.statuses() == []
+
+
+def test_all_cameras_share_the_process_pack(lin_context: AppContext, hamilton_clip: Path) -> None:
+    supervisor = Supervisor(lin_context, AlertBus(), playback=AS_FAST_AS_ANALYSIS)
+    try:
+        runners = [
+            supervisor.start_camera(CameraConfig(name=name, url=str(hamilton_clip), max_fps=5))
+            for name in ("left", "right")
+        ]
+        for runner in runners:
+            runner.wait(120)
+        packs = {id(runner.pipeline.pack) for runner in runners if runner.pipeline}
+        assert packs == {id(lin_context.pack)}  # the one the web's enrollment validator uses
+        assert all(runner.pipeline and runner.pipeline.frames > 0 for runner in runners)
+        assert [r.error for r in runners] == [None, None]
+    finally:
+        supervisor.stop_all()

@@ -110,3 +110,16 @@ def test_rate_meter_is_a_moving_average_over_its_window() -> None:
         meter.tick(2.0 + i / 2)
     assert meter.rate(4.0) == pytest.approx(2.0)
     assert meter.rate(100.0) == 0.0  # nothing recent
+
+
+def test_wait_for_room_waits_for_a_get_and_gives_up_when_closed() -> None:
+    buffer: DropOldestBuffer[int] = DropOldestBuffer(1)
+    assert buffer.wait_for_room(0.0)
+    buffer.put(1)
+    assert not buffer.wait_for_room(0.01)  # full
+    freed = threading.Timer(0.05, buffer.get)
+    freed.start()
+    assert buffer.wait_for_room(10)  # a consumer took the item
+    freed.join()
+    buffer.close()
+    assert not buffer.wait_for_room(10)  # closed: returns at once, no room to use

@@ -14,6 +14,8 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,18 +59,31 @@ def _checked_path(which: str, path: Path | None) -> Path:
     return path
 
 
+@contextmanager
+def _opencv_errors_only() -> Iterator[None]:
+    """Hide OpenCV's warnings while a model loads (OpenCV 5 warns that its new graph engine
+    ignores the target, on every load): a user sees our errors, not OpenCV's internals."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class YuNetDetector(FaceDetector):
     def __init__(self, path: Path, config: OnnxConfig) -> None:
-        try:
-            self._net = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), config.score_threshold, config.nms_threshold
-            )
-        except cv2.error as exc:
-            raise _model_error(
-                "detector", path, f"OpenCV cannot load it ({_first_line(exc)})"
-            ) from exc
         self._path = path
-        self._probe()
+        with _opencv_errors_only():
+            try:
+                self._net = cv2.FaceDetectorYN.create(
+                    str(path), "", (320, 320), config.score_threshold, config.nms_threshold
+                )
+            except cv2.error as exc:
+                raise _model_error(
+                    "detector", path, f"OpenCV cannot load it ({_first_line(exc)})"
+                ) from exc
+            self._probe()
 
     def _probe(self) -> None:
         try:
