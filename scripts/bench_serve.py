@@ -4,7 +4,9 @@
 Builds a throw-away deployment (`vigil init`, then Lin-Manuel Miranda enrolled so matching runs),
 puts N file cameras on the clip into vigil.yaml, starts `vigil serve --loop-files` as a real
 process and samples /proc/<pid> every few seconds: resident memory and CPU time (user+system, all
-threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end.
+threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end. The load
+average at the start and the end is recorded too: on a shared machine fps follows the load, while
+RSS barely does. All cameras of the process share one model pack (vigil.runtime.supervisor).
 Figures only, never asserted in tests.
 
     .venv/bin/python scripts/bench_serve.py --cameras 4 --minutes 5 --pack onnx
@@ -128,6 +130,7 @@ def main() -> int:
         [str(VIGIL), "serve", "--loop-files", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     samples: list[tuple[float, float, float]] = []
+    load_start = os.getloadavg()[0]
     try:
         time.sleep(10)  # startup (model loading) is not the steady state
         start = time.monotonic()
@@ -153,6 +156,7 @@ def main() -> int:
         "rss_mib_max": round(max(rss), 1),
         "cpu_percent_mean": round(100 * (samples[-1][2] - cpu0) / elapsed, 1),
         "cpu_cores": os.cpu_count(),
+        "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "cameras_status": stats,
         "exit_code": code,
         "clean_stop": "Vigil stopped" in (home / "serve.log").read_text(),
