@@ -2,7 +2,7 @@
 
 All cameras of a process share one model pack: ``context.pack``, the same one the web's
 enrollment validator uses (:class:`vigil.models.base.ModelPack` is thread-safe; measured against
-one pack per camera in scripts/bench_serve.py, see docs). ``pack_factory`` replaces it (tests,
+one pack per camera in scripts/bench_pack_sharing.py). ``pack_factory`` replaces it (tests,
 benchmarks); it is called once per camera start.
 
 Previews show the latest analysed frame with ALL faces blurred unless preview blur is switched
