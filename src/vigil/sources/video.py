@@ -71,6 +71,7 @@ class VideoInput:
         self._stream = stream
         self._frames: Iterator[Any] = container.decode(stream)
         self._first_time: float | None = None
+        self._read = 0
         self.position_seconds = 0.0
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
@@ -88,11 +89,13 @@ class VideoInput:
             return None  # a lost stream, a stalled read past its timeout, a corrupt tail
         if frame is None:
             return None
-        seconds = float(frame.time) if frame.time is not None else None
-        if seconds is not None:
+        if frame.time is not None:
             if self._first_time is None:
-                self._first_time = seconds
-            self.position_seconds = seconds - self._first_time
+                self._first_time = float(frame.time)
+            self.position_seconds = float(frame.time) - self._first_time
+        elif self._read > 0 and self.fps > 0:  # no timestamp: one nominal frame period later
+            self.position_seconds += 1.0 / self.fps
+        self._read += 1
         image = frame.to_ndarray(format="bgr24")
         return np.ascontiguousarray(image)
 
