@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.config import Settings
+from vigil.models.base import DetectorPool, FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.registry import create_pack
 from vigil.sources.offline import iter_file_frames
 from vigil.types import AlignedFace, BBox, Detection, Embedding
 
@@ -116,3 +118,28 @@ def test_the_onnx_pack_gives_the_same_faces_from_many_threads(
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(faces, images * 3))
     assert together == alone * 3
+
+
+def test_a_detector_pool_runs_its_copies_at_once_but_each_copy_alone() -> None:
+    meet = threading.Barrier(2)  # two calls must be inside at once, one in each copy
+    copies = [CountingDetector(thread_safe=False, gate=meet) for _ in range(2)]
+    pack = ModelPack("fake", DetectorPool(list(copies)), FixedEmbedder(), 0.5)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: pack.detect(IMAGE), range(8)))
+    assert [copy.most for copy in copies] == [1, 1]
+
+
+def test_an_empty_detector_pool_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one detector"):
+        DetectorPool([])
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.parametrize(("copies", "kind"), [(1, "YuNetDetector"), (3, "DetectorPool")])
+def test_the_onnx_pack_loads_the_detector_copies_asked_for(
+    model_settings: Settings, copies: int, kind: str
+) -> None:
+    pack = create_pack(model_settings, "onnx", detector_copies=copies)
+    assert type(pack.detector).__name__ == kind
+    assert getattr(pack.detector, "size", 1) == copies

@@ -13,7 +13,9 @@ One pack serves every camera of a process and the web's enrollment validator at 
 the default) is called under its own lock. YuNet keeps per-call state (``setInputSize``) and
 dlib's networks keep per-call buffers, so both take the lock; onnxruntime sessions run
 concurrently by design, so the ONNX embedder does not. The lock is per component, so one camera
-can embed while another detects.
+can embed while another detects. :class:`DetectorPool` holds K copies of a detector that is not
+thread-safe, so that K cameras can detect at once (the ONNX pack uses 2 by default, see
+:mod:`vigil.models.registry`).
 
 There are deliberately no attribute outputs: no age, gender, ethnicity, emotion or any other
 demographic estimate exists in this interface or any implementation.
@@ -21,9 +23,11 @@ demographic estimate exists in this interface or any implementation.
 
 from __future__ import annotations
 
+import queue
 import threading
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
@@ -40,6 +44,39 @@ class FaceDetector(ABC):
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         """A slower search of a still photo where ``detect`` found nothing; [] if none exists."""
         return []
+
+
+class DetectorPool(FaceDetector):
+    """K copies of one detector; each call borrows a free copy (waiting if all are busy).
+
+    Thread-safe although its copies are not: a copy is only ever used by one thread at a time.
+    """
+
+    thread_safe = True
+
+    def __init__(self, copies: list[FaceDetector]) -> None:
+        if not copies:
+            raise ValueError("DetectorPool: expected at least one detector, got none")
+        self.size = len(copies)
+        self._free: queue.SimpleQueue[FaceDetector] = queue.SimpleQueue()
+        for copy in copies:
+            self._free.put(copy)
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[FaceDetector]:
+        detector = self._free.get()
+        try:
+            yield detector
+        finally:
+            self._free.put(detector)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect(image)
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect_thorough(image)
 
 
 class FaceEmbedder(ABC):

@@ -25,7 +25,7 @@ import numpy as np
 from vigil.config import OnnxConfig, Settings
 from vigil.errors import ModelError
 from vigil.models.alignment import warp_to_template
-from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.base import DetectorPool, FaceDetector, FaceEmbedder, ModelPack
 from vigil.types import AlignedFace, BBox, Detection, Embedding
 
 PACK_NAME = "onnx"
@@ -224,9 +224,18 @@ class OnnxEmbedder(FaceEmbedder):
         return np.asarray(self._session.run([self._output], {self._input.name: batch})[0])
 
 
-def build_onnx_pack(settings: Settings) -> ModelPack:
-    """Load YuNet + the embedder from the configured paths; ModelError if either is wrong."""
+def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPack:
+    """Load YuNet + the embedder from the configured paths; ModelError if either is wrong.
+
+    ``detector_copies`` > 1 loads that many YuNet instances in a :class:`DetectorPool` (about
+    17 MiB each at 640x360), so that as many cameras can detect at once; the onnxruntime
+    embedder session is shared by all calls (it runs concurrently).
+    """
+    if detector_copies < 1:
+        raise ValueError(f"build_onnx_pack: detector_copies must be >= 1, got {detector_copies}")
     config = settings.onnx
-    detector = YuNetDetector(_checked_path("detector", config.detector), config)
+    path = _checked_path("detector", config.detector)
+    copies: list[FaceDetector] = [YuNetDetector(path, config) for _ in range(detector_copies)]
+    detector = copies[0] if detector_copies == 1 else DetectorPool(copies)
     embedder = OnnxEmbedder(_checked_path("embedder", config.embedder), config)
     return ModelPack(PACK_NAME, detector, embedder, config.threshold)
