@@ -39,7 +39,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 PER_CAMERA_SERVE = (
     "import sys; from vigil.models.registry import create_pack; "
     "from vigil.runtime.supervisor import Supervisor; "
-    "Supervisor._shared_pack = lambda self: create_pack(self.context.settings); "
+    "Supervisor._shared_pack = lambda self: create_pack(self.context.settings, detector_copies=1); "
     "from vigil.cli.main import run; sys.argv[0] = 'vigil'; run()"
 )
 

@@ -4,10 +4,11 @@ Loading happens only when :func:`create_pack` is called. An unknown name is a Co
 names the key and the valid names; there is never a silent fallback to another pack.
 
 A pack is thread-safe and one serves a whole process (every camera and the web). The ONNX pack
-keeps ``detector_copies`` YuNet instances (default :data:`DEFAULT_DETECTOR_COPIES`) so that that
-many cameras detect at once: with 8 looping cameras on 2 cores one shared detector analysed
-about 12% fewer frames than one pack per camera (scripts/bench_serve.py --packs-per-camera).
-The dlib pack ignores it: dlib holds the GIL while it detects, so copies would not run at once.
+keeps ``detector_copies`` YuNet instances (default :data:`DEFAULT_DETECTOR_COPIES`, about
+17 MiB each) so that that many cameras detect at once; the onnxruntime embedder session is one.
+More copies than cores cannot detect faster. The dlib pack ignores it: dlib holds the GIL while
+it works, so copies would not run at once. Figures: scripts/bench_serve.py (with and without
+``--packs-per-camera``) and scripts/bench_pack_sharing.py.
 """
 
 from __future__ import annotations
