@@ -4,7 +4,10 @@
 Builds a throw-away deployment (`vigil init`, then Lin-Manuel Miranda enrolled so matching runs),
 puts N file cameras on the clip into vigil.yaml, starts `vigil serve --loop-files` as a real
 process and samples /proc/<pid> every few seconds: resident memory and CPU time (user+system, all
-threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end.
+threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end. The load
+average at the start and the end is recorded too: on a shared machine fps follows the load, while
+RSS barely does. All cameras of the process share one model pack (vigil.runtime.supervisor);
+``--packs-per-camera`` loads one per camera instead (what Vigil did before), for comparison.
 Figures only, never asserted in tests.
 
     .venv/bin/python scripts/bench_serve.py --cameras 4 --minutes 5 --pack onnx
@@ -30,6 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 VIGIL = Path(sys.executable).with_name("vigil")
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# `vigil serve` with the supervisor's shared pack replaced by one new pack per camera.
+PER_CAMERA_SERVE = (
+    "import sys; from vigil.models.registry import create_pack; "
+    "from vigil.runtime.supervisor import Supervisor; "
+    "Supervisor._shared_pack = lambda self: create_pack(self.context.settings, detector_copies=1); "
+    "from vigil.cli.main import run; sys.argv[0] = 'vigil'; run()"
+)
 
 
 def free_port() -> int:
@@ -111,6 +123,9 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the temporary deployment (log)")
+    parser.add_argument(
+        "--packs-per-camera", action="store_true", help="one model pack per camera (the old way)"
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="vigil-serve-bench-"))
@@ -124,10 +139,12 @@ def main() -> int:
     prepare(home, env, args.shared, args.cameras, args.max_fps)
     port = free_port()
     log = open(home / "serve.log", "w")  # noqa: SIM115 - closed below
+    serve = [sys.executable, "-c", PER_CAMERA_SERVE] if args.packs_per_camera else [str(VIGIL)]
     proc = subprocess.Popen(
-        [str(VIGIL), "serve", "--loop-files", "--port", str(port)], env=env, stdout=log, stderr=log
+        [*serve, "serve", "--loop-files", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     samples: list[tuple[float, float, float]] = []
+    load_start = os.getloadavg()[0]
     try:
         time.sleep(10)  # startup (model loading) is not the steady state
         start = time.monotonic()
@@ -145,6 +162,7 @@ def main() -> int:
     rss = [s[1] for s in samples]
     result = {
         "pack": args.pack,
+        "packs": "per camera" if args.packs_per_camera else "shared",
         "cameras": args.cameras,
         "max_fps": args.max_fps,
         "measured_seconds": round(elapsed, 1),
@@ -153,6 +171,7 @@ def main() -> int:
         "rss_mib_max": round(max(rss), 1),
         "cpu_percent_mean": round(100 * (samples[-1][2] - cpu0) / elapsed, 1),
         "cpu_cores": os.cpu_count(),
+        "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "cameras_status": stats,
         "exit_code": code,
         "clean_stop": "Vigil stopped" in (home / "serve.log").read_text(),

@@ -30,9 +30,9 @@ from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 
 if TYPE_CHECKING:
+    from vigil.domain.events import AlertEvent
     from vigil.models.base import ModelPack
     from vigil.runtime.runner import CameraRunner
-    from vigil.domain.events import AlertEvent
 
 __all__ = ["CameraFactory", "ContextFactory", "RunningCamera", "lin_context"]
 
@@ -119,11 +119,12 @@ class CameraFactory:
         from vigil.runtime.runner import CameraRunner
         from vigil.services.alerts import AlertBus
         from vigil.services.gallery import ActiveGallery
-        from vigil.sources.worker import CameraWorker
+        from vigil.sources.worker import AS_FAST_AS_ANALYSIS, CameraWorker
 
         camera = CameraConfig(name=CAMERA, url=str(clip), max_fps=CAMERA_FPS)
         bus = AlertBus()
-        worker = CameraWorker(camera, context.settings.sources, loop=loop, **worker_options)
+        options = {"playback": AS_FAST_AS_ANALYSIS, **worker_options}  # files: no 1x wait
+        worker = CameraWorker(camera, context.settings.sources, loop=loop, **options)
         gallery = ActiveGallery(
             context.db,
             context.cipher,

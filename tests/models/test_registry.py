@@ -88,3 +88,9 @@ def test_nothing_is_loaded_at_import_time() -> None:
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("copies", [0, 17])
+def test_detector_copies_are_bounded(settings: Settings, copies: int) -> None:
+    with pytest.raises(ValueError, match="detector_copies must be 1 to 16"):
+        create_pack(settings, "onnx", detector_copies=copies)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from vigil.config import CameraConfig
+from vigil.cli.main import app
+from vigil.config import CameraConfig, Settings, settings_environment
 from vigil.context import AppContext
 from vigil.domain.enums import AlertStatus, Purpose
 from vigil.domain.events import AlertEvent, AlertPublic
@@ -73,3 +76,34 @@ def test_camera_config_uses_the_configured_camera_or_a_new_one(context: AppConte
     assert (new.name, new.max_fps) == ("hall", CameraConfig.model_fields["max_fps"].default)
     with pytest.raises(InputError, match="camera name 'bad name' is not valid"):
         camera_config(context, "bad name", "/clips/b.mp4", None)
+
+
+NOT_VIDEOS = {
+    "text": b"this is not a video\n" * 100,  # FFmpeg would render it as ANSI art
+    "truncated_mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64,  # FFmpeg: "moov atom not found"
+    "noise": bytes(range(256)) * 20,
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("content", NOT_VIDEOS.values(), ids=NOT_VIDEOS.keys())
+def test_analyze_on_a_non_video_prints_only_the_clean_error(
+    onnx_settings: Settings,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    content: bytes,
+) -> None:
+    env = settings_environment(onnx_settings)
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    path = tmp_path / "notes.mp4"
+    path.write_bytes(content)
+    capfd.readouterr()  # only what analyze prints counts
+    result = runner.invoke(app, ["analyze", str(path), "--camera", "cam1"], env=env)
+    # FFmpeg and OpenCV write to the process's file descriptors, not to sys.stderr: capfd sees them.
+    raw = capfd.readouterr()
+    assert result.exit_code == 3, result.output
+    assert f"cannot read {path} as video" in result.output
+    assert "Traceback" not in result.output
+    printed = [line for line in (raw.out + raw.err).splitlines() if line.strip()]
+    assert printed == [], printed  # no "[mov,mp4,...] moov atom not found", no "[ WARN:0@...]"

@@ -1,6 +1,6 @@
-"""CameraRunner on a real video file (paced like a camera) with the ONNX pack and a real database:
-alerts arrive, the run is a recorded session, and a revocation or an expiry takes effect on the
-running camera without a restart."""
+"""CameraRunner on a real video file (played as fast as the analysis goes) with the ONNX pack
+and a real database: alerts arrive, the run is a recorded session, and a revocation or an expiry
+takes effect on the running camera without a restart."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from vigil.errors import Conflict, NotFound
 from vigil.models.base import ModelPack
 from vigil.runtime.supervisor import Supervisor
 from vigil.services.alerts import AlertBus
-from vigil.sources.worker import CameraState
+from vigil.sources.worker import AS_FAST_AS_ANALYSIS, CameraState
 from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared]
 def test_supervisor_runs_a_camera_with_blurred_previews(
     lin_context: AppContext, hamilton_clip: Path
 ) -> None:
-    supervisor = Supervisor(lin_context, AlertBus())
+    supervisor = Supervisor(lin_context, AlertBus(), loop_files=True, playback=AS_FAST_AS_ANALYSIS)
     camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
     runner = supervisor.start_camera(camera)
     try:
@@ -90,3 +90,20 @@ def test_a_camera_that_cannot_start_is_not_listed(
     with pytest.raises(ModelError, match="no such file"):
         supervisor.start_camera(CameraConfig(name="stage", url=str(hamilton_clip)))
     assert supervisor.statuses() == []
+
+
+def test_all_cameras_share_the_process_pack(lin_context: AppContext, hamilton_clip: Path) -> None:
+    supervisor = Supervisor(lin_context, AlertBus(), playback=AS_FAST_AS_ANALYSIS)
+    try:
+        runners = [
+            supervisor.start_camera(CameraConfig(name=name, url=str(hamilton_clip), max_fps=5))
+            for name in ("left", "right")
+        ]
+        for runner in runners:
+            runner.wait(120)
+        packs = {id(runner.pipeline.pack) for runner in runners if runner.pipeline}
+        assert packs == {id(lin_context.pack)}  # the one the web's enrollment validator uses
+        assert all(runner.pipeline and runner.pipeline.frames > 0 for runner in runners)
+        assert [r.error for r in runners] == [None, None]
+    finally:
+        supervisor.stop_all()

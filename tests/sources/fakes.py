@@ -44,6 +44,7 @@ class FakeSource:
         self.block = block
         self.read_count = 0
         self.closed = False
+        self.position_seconds = 0.0  # video time of the last frame read, as FileSource has
 
     def read(self) -> Frame | None:
         if self.block is not None:
@@ -55,6 +56,7 @@ class FakeSource:
         i = self.read_count
         self.read_count += 1
         t = i / self.fps
+        self.position_seconds = t
         return Frame(self.camera, self.index_start + i, T0 + timedelta(seconds=t), t, IMAGE)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vigil.sources import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources import DropOldestBuffer, FpsCap, RateMeter
 
 
 def test_buffer_keeps_order_below_capacity() -> None:
@@ -112,8 +112,14 @@ def test_rate_meter_is_a_moving_average_over_its_window() -> None:
     assert meter.rate(100.0) == 0.0  # nothing recent
 
 
-def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(1.0, 30.0)
-    assert [backoff.next() for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    backoff.reset()
-    assert backoff.next() == 1.0
+def test_wait_for_room_waits_for_a_get_and_gives_up_when_closed() -> None:
+    buffer: DropOldestBuffer[int] = DropOldestBuffer(1)
+    assert buffer.wait_for_room(0.0)
+    buffer.put(1)
+    assert not buffer.wait_for_room(0.01)  # full
+    freed = threading.Timer(0.05, buffer.get)
+    freed.start()
+    assert buffer.wait_for_room(10)  # a consumer took the item
+    freed.join()
+    buffer.close()
+    assert not buffer.wait_for_room(10)  # closed: returns at once, no room to use

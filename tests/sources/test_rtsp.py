@@ -1,5 +1,5 @@
 """RTSP end to end: a real RTSP server on 127.0.0.1 (node rtsp-streaming-server fed by ffmpeg),
-read by OpenCV over TCP. Needs scripts/install-test-deps; skipped with the reason otherwise."""
+read by PyAV over TCP. Needs scripts/install-test-deps; skipped with the reason otherwise."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from rtsp_server import RtspServer, describe_status, rtsp_stream
 from vigil.config import CameraConfig, SourceConfig
 from vigil.sources import CameraState, CameraWorker, StreamSource, test_connection
-from vigil.sources.capture import FFMPEG_OPTIONS_ENV
 from waiting import wait_for
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.shared]
@@ -40,8 +39,8 @@ def test_connection_test_over_rtsp(hamilton_rtsp: RtspServer) -> None:
 def test_worker_connects_over_tcp_and_receives_frames(
     hamilton_rtsp: RtspServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An operator's UDP setting must not win: the source forces TCP when it opens.
-    monkeypatch.setenv(FFMPEG_OPTIONS_ENV, "rtsp_transport;udp")
+    # An operator's UDP setting for OpenCV must not win: each RTSP container is opened over TCP.
+    monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;udp")
     setups_before = len(hamilton_rtsp.client_transports())
     camera = CameraConfig(name="stage", url=hamilton_rtsp.url, max_fps=5)
     with CameraWorker(camera, SourceConfig(open_timeout_seconds=15)) as worker:

@@ -10,7 +10,7 @@ import pytest
 
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import SourceError
-from vigil.sources import CameraState, CameraWorker
+from vigil.sources import AS_FAST_AS_ANALYSIS, FLAT_OUT, CameraState, CameraWorker, FilePlayback
 from waiting import wait_for
 
 from .fakes import FakeSource, ScriptedOpener
@@ -200,3 +200,52 @@ def test_dead_camera_reports_failed_with_a_clear_error_and_stops_promptly() -> N
         assert worker.next_frame(0.01) is None
         assert worker.stop(timeout=5.0)  # joined
     assert worker.status().frames_in == 0
+
+
+def file_worker(opener: ScriptedOpener, playback: FilePlayback, *, buffer: int) -> CameraWorker:
+    camera = CameraConfig(name="cam1", url="clip.mp4", max_fps=60.0)  # a file camera
+    config = SourceConfig(buffer_frames=buffer, **FAST_RETRY)
+    return CameraWorker(camera, config, playback=playback, opener=opener)
+
+
+def test_a_file_played_as_fast_as_analysis_drops_nothing() -> None:
+    worker = file_worker(ScriptedOpener([FakeSource(40)]), AS_FAST_AS_ANALYSIS, buffer=2)
+    with worker:
+        indices = [frame.index for frame in worker.frames(poll_seconds=0.05)]
+    status = worker.status()
+    # 30 fps of video time under a 60 fps cap: every frame is analysed, none dropped.
+    assert indices == list(range(40))
+    assert (status.frames_in, status.drops, status.skipped_by_cap) == (40, 0, 0)
+
+
+def test_a_file_played_flat_out_drops_like_a_live_camera() -> None:
+    worker = file_worker(ScriptedOpener([FakeSource(10)]), FLAT_OUT, buffer=2)
+    worker.start()
+    wait_for(lambda: worker.status().state is CameraState.ENDED, "the file to end")
+    assert (worker.status().frames_in, worker.status().drops) == (10, 8)
+    worker.stop()
+
+
+def test_a_live_camera_never_waits_for_the_analysis_whatever_the_playback() -> None:
+    camera = CameraConfig(name="cam1", url="rtsp://127.0.0.1:9/fake", max_fps=60.0)
+    opener = ScriptedOpener([FakeSource(10, live=True, hold=threading.Event())])
+    worker = CameraWorker(
+        camera, SourceConfig(buffer_frames=2), playback=AS_FAST_AS_ANALYSIS, opener=opener
+    )
+    with worker:
+        wait_for(lambda: worker.status().frames_in == 10, "ten frames")
+        assert worker.status().drops == 8
+
+
+def test_a_waiting_file_decoder_stops_when_asked() -> None:
+    worker = file_worker(ScriptedOpener([FakeSource(1000)]), AS_FAST_AS_ANALYSIS, buffer=2)
+    worker.start()
+    wait_for(lambda: worker.status().frames_in >= 2, "a full buffer")
+    assert worker.stop(timeout=5)  # the decoder was waiting for room, not for a frame
+    assert worker.status().frames_in < 1000
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, 0.05, 101.0, float("inf"), float("nan")])
+def test_playback_speed_is_bounded(speed: float) -> None:
+    with pytest.raises(ValueError, match=r"speed must be None .* between 0\.1 and 100"):
+        FilePlayback(speed=speed)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vigil.config import CameraConfig, SourceConfig
-from vigil.sources import CameraState, CameraWorker
+from vigil.sources import FLAT_OUT, CameraState, CameraWorker
 from waiting import wait_for
 
 pytestmark = pytest.mark.shared
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.shared
 
 def test_file_without_loop_ends_and_counts_drops(hamilton_clip: Path) -> None:
     camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
-    worker = CameraWorker(camera, SourceConfig(buffer_frames=2), pace_files=False).start()
+    worker = CameraWorker(camera, SourceConfig(buffer_frames=2), playback=FLAT_OUT).start()
     wait_for(lambda: worker.status().state is CameraState.ENDED, "the end of the clip")
     status = worker.status()
     assert (status.frames_in, status.drops) == (275, 273)  # nobody read: all but 2 dropped
@@ -27,7 +27,7 @@ def test_file_without_loop_ends_and_counts_drops(hamilton_clip: Path) -> None:
 
 def test_looping_file_keeps_the_camera_connected(hamilton_clip: Path) -> None:
     camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=5)
-    with CameraWorker(camera, SourceConfig(), loop=True, pace_files=False) as worker:
+    with CameraWorker(camera, SourceConfig(), loop=True, playback=FLAT_OUT) as worker:
         wait_for(lambda: worker.status().frames_in > 600, "more than two passes of the clip")
         status = worker.status()
         assert status.state is CameraState.CONNECTED

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from vigil.accountability.signing import Signer, settings_signer
 from vigil.config import Settings
 from vigil.db.models import AuditSignature
 from vigil.db.session import Database
+from vigil.threads import BackgroundLoop
 
 log = logging.getLogger(__name__)
 DEFAULT_SIGN_EVERY_SECONDS = 300.0
@@ -36,8 +36,7 @@ class AccountabilityJobs:
         self.settings = settings
         self.signer = signer or settings_signer(settings)
         self.retention = RetentionService(db, settings.retention, self.signer)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop: BackgroundLoop | None = None
         self._last_retention: float | None = None
 
     def run_once(self, *, retention: bool = True) -> JobRound:
@@ -51,26 +50,16 @@ class AccountabilityJobs:
         every = self.settings.retention.run_every_minutes * 60.0
         return self._last_retention is None or time.monotonic() - self._last_retention >= every
 
-    def _loop(self, interval: float) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once(retention=self._retention_due())
-            except Exception:  # keep the job alive; the failure is logged and retried next round
-                log.exception("accountability job round failed")
-            self._stop.wait(interval)
-
     def start(self, interval: float = DEFAULT_SIGN_EVERY_SECONDS) -> None:
         """Run in a daemon thread: sign every ``interval`` s, retention every run_every_minutes."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._loop is not None and self._loop.running:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, args=(interval,), name="vigil-accountability", daemon=True
-        )
-        self._thread.start()
+        self._loop = BackgroundLoop.periodic("vigil-accountability", self._round, interval).start()
+
+    def _round(self) -> None:
+        self.run_once(retention=self._retention_due())
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout)
+            self._loop = None

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import VigilError
 from vigil.sources.capture import SourceSpec, open_source, redact_url, source_kind
-from vigil.sources.worker import CameraWorker
+from vigil.sources.worker import FLAT_OUT, REALTIME, CameraWorker
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,9 @@ def measure_workers(
     """Run ``workers`` capture workers on the same source (files loop) for ``seconds``."""
     cams = [
         CameraWorker(
-            CameraConfig(name=f"bench{i}", url=url, max_fps=60), loop=True, pace_files=paced
+            CameraConfig(name=f"bench{i}", url=url, max_fps=60),
+            loop=True,
+            playback=REALTIME if paced else FLAT_OUT,
         )
         for i in range(workers)
     ]

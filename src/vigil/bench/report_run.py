@@ -15,7 +15,6 @@ import argparse
 import os
 import time
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,7 +23,6 @@ from vigil.accountability.jobs import AccountabilityJobs
 from vigil.config import CameraConfig, load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.models import Authorization
-from vigil.models.registry import create_pack
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
 from vigil.services.cases import CaseSetup, open_case
@@ -73,9 +71,8 @@ def run(home: Path, cameras: int, minutes: float, max_fps: float) -> None:
     for i in range(cameras):
         cam = CameraConfig(name=f"cam-{i + 1}", url=str(clip), max_fps=max_fps)
         worker = CameraWorker(cam, settings.sources, loop=True)
-        # One pack per camera, as the Supervisor does: detectors are not thread-safe.
-        factory = partial(create_pack, settings)
-        runners.append(CameraRunner(ctx, cam, bus, worker=worker, pack_factory=factory).start())
+        # One shared pack (ctx.pack) for all cameras, as the Supervisor does.
+        runners.append(CameraRunner(ctx, cam, bus, worker=worker).start())
     print(f"started {cameras} cameras at {start.isoformat()}", flush=True)
     time.sleep(minutes * 60.0)
     for runner in runners:

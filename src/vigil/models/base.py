@@ -8,13 +8,26 @@ Video and still photos take different paths where a pack can do better with more
   photo in which ``detect`` found nothing (dlib: the CNN detector). Packs without one return [].
 * ``embed`` embeds track shots; ``embed_still`` embeds one still photo (enrollment, LFW) and may
   spend more time on it (dlib: the mean over 8 chips).
+One pack serves every camera of a process and the web's enrollment validator at once, so
+:class:`ModelPack` is thread-safe: a detector or embedder that is not (``thread_safe = False``,
+the default) is called under its own lock. YuNet keeps per-call state (``setInputSize``) and
+dlib's networks keep per-call buffers, so both take the lock; onnxruntime sessions run
+concurrently by design, so the ONNX embedder does not. The lock is per component, so one camera
+can embed while another detects. :class:`DetectorPool` holds K copies of a detector that is not
+thread-safe, so that K cameras can detect at once (the ONNX pack uses 2 by default, see
+:mod:`vigil.models.registry`).
+
 There are deliberately no attribute outputs: no age, gender, ethnicity, emotion or any other
 demographic estimate exists in this interface or any implementation.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
@@ -22,6 +35,8 @@ from vigil.types import AlignedFace, Detection, Embedding, FaceShot
 
 
 class FaceDetector(ABC):
+    thread_safe: bool = False  # True only if concurrent calls from several threads are safe
+
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Find faces in a BGR uint8 image."""
@@ -31,8 +46,42 @@ class FaceDetector(ABC):
         return []
 
 
+class DetectorPool(FaceDetector):
+    """K copies of one detector; each call borrows a free copy (waiting if all are busy).
+
+    Thread-safe although its copies are not: a copy is only ever used by one thread at a time.
+    """
+
+    thread_safe = True
+
+    def __init__(self, copies: list[FaceDetector]) -> None:
+        if not copies:
+            raise ValueError("DetectorPool: expected at least one detector, got none")
+        self.size = len(copies)
+        self._free: queue.SimpleQueue[FaceDetector] = queue.SimpleQueue()
+        for copy in copies:
+            self._free.put(copy)
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[FaceDetector]:
+        detector = self._free.get()
+        try:
+            yield detector
+        finally:
+            self._free.put(detector)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect(image)
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect_thorough(image)
+
+
 class FaceEmbedder(ABC):
     dim: int
+    thread_safe: bool = False  # True only if concurrent calls from several threads are safe
 
     @abstractmethod
     def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
@@ -47,29 +96,44 @@ class FaceEmbedder(ABC):
         return self.embed([self.align(image, detection)])[0]
 
 
+def _guard(thread_safe: bool) -> AbstractContextManager[object]:
+    return nullcontext() if thread_safe else threading.Lock()
+
+
 class ModelPack:
-    """A detector and an embedder that belong together, plus the pack's name and threshold."""
+    """A detector and an embedder that belong together, plus the pack's name and threshold.
+
+    Thread-safe (see the module note): share one per process. Call the pack's methods, not
+    ``detector`` / ``embedder`` directly, from code that may run on several threads.
+    """
 
     def __init__(self, name: str, detector: FaceDetector, embedder: FaceEmbedder, threshold: float):
         self.name = name
         self.detector = detector
         self.embedder = embedder
         self.threshold = threshold
+        self._detecting = _guard(detector.thread_safe)
+        self._embedding = _guard(embedder.thread_safe)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        return self.detector.detect(image)
+        with self._detecting:
+            return self.detector.detect(image)
 
     def embed_shots(self, shots: list[FaceShot]) -> list[Embedding]:
-        faces = [self.embedder.align(s.frame.image, s.detection) for s in shots]
-        return self.embedder.embed(faces)
+        with self._embedding:
+            faces = [self.embedder.align(s.frame.image, s.detection) for s in shots]
+            return self.embedder.embed(faces)
 
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
-        return self.detector.detect_thorough(image)
+        with self._detecting:
+            return self.detector.detect_thorough(image)
 
     def embed_image(self, image: np.ndarray, detection: Detection) -> Embedding:
         """Embed one face of a video frame (same path as track shots)."""
-        return self.embedder.embed([self.embedder.align(image, detection)])[0]
+        with self._embedding:
+            return self.embedder.embed([self.embedder.align(image, detection)])[0]
 
     def embed_still(self, image: np.ndarray, detection: Detection) -> Embedding:
         """Embed the face of a still photo (enrollment, benchmarks)."""
-        return self.embedder.embed_still(image, detection)
+        with self._embedding:
+            return self.embedder.embed_still(image, detection)

@@ -14,6 +14,8 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import numpy as np
 from vigil.config import OnnxConfig, Settings
 from vigil.errors import ModelError
 from vigil.models.alignment import warp_to_template
-from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.base import DetectorPool, FaceDetector, FaceEmbedder, ModelPack
 from vigil.types import AlignedFace, BBox, Detection, Embedding
 
 PACK_NAME = "onnx"
@@ -57,18 +59,31 @@ def _checked_path(which: str, path: Path | None) -> Path:
     return path
 
 
+@contextmanager
+def _opencv_errors_only() -> Iterator[None]:
+    """Hide OpenCV's warnings while a model loads (OpenCV 5 warns that its new graph engine
+    ignores the target, on every load): a user sees our errors, not OpenCV's internals."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class YuNetDetector(FaceDetector):
     def __init__(self, path: Path, config: OnnxConfig) -> None:
-        try:
-            self._net = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), config.score_threshold, config.nms_threshold
-            )
-        except cv2.error as exc:
-            raise _model_error(
-                "detector", path, f"OpenCV cannot load it ({_first_line(exc)})"
-            ) from exc
         self._path = path
-        self._probe()
+        with _opencv_errors_only():
+            try:
+                self._net = cv2.FaceDetectorYN.create(
+                    str(path), "", (320, 320), config.score_threshold, config.nms_threshold
+                )
+            except cv2.error as exc:
+                raise _model_error(
+                    "detector", path, f"OpenCV cannot load it ({_first_line(exc)})"
+                ) from exc
+            self._probe()
 
     def _probe(self) -> None:
         try:
@@ -125,6 +140,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 class OnnxEmbedder(FaceEmbedder):
+    thread_safe = True  # onnxruntime's InferenceSession.run may be called from many threads
+
     def __init__(self, path: Path, config: OnnxConfig) -> None:
         import onnxruntime as ort
 
@@ -207,9 +224,18 @@ class OnnxEmbedder(FaceEmbedder):
         return np.asarray(self._session.run([self._output], {self._input.name: batch})[0])
 
 
-def build_onnx_pack(settings: Settings) -> ModelPack:
-    """Load YuNet + the embedder from the configured paths; ModelError if either is wrong."""
+def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPack:
+    """Load YuNet + the embedder from the configured paths; ModelError if either is wrong.
+
+    ``detector_copies`` > 1 loads that many YuNet instances in a :class:`DetectorPool` (about
+    17 MiB each at 640x360), so that as many cameras can detect at once; the onnxruntime
+    embedder session is shared by all calls (it runs concurrently).
+    """
+    if detector_copies < 1:
+        raise ValueError(f"build_onnx_pack: detector_copies must be >= 1, got {detector_copies}")
     config = settings.onnx
-    detector = YuNetDetector(_checked_path("detector", config.detector), config)
+    path = _checked_path("detector", config.detector)
+    copies: list[FaceDetector] = [YuNetDetector(path, config) for _ in range(detector_copies)]
+    detector = copies[0] if detector_copies == 1 else DetectorPool(copies)
     embedder = OnnxEmbedder(_checked_path("embedder", config.embedder), config)
     return ModelPack(PACK_NAME, detector, embedder, config.threshold)

@@ -2,6 +2,13 @@
 
 Loading happens only when :func:`create_pack` is called. An unknown name is a ConfigError that
 names the key and the valid names; there is never a silent fallback to another pack.
+
+A pack is thread-safe and one serves a whole process (every camera and the web). The ONNX pack
+keeps ``detector_copies`` YuNet instances (default :data:`DEFAULT_DETECTOR_COPIES`, about
+17 MiB each) so that that many cameras detect at once; the onnxruntime embedder session is one.
+More copies than cores cannot detect faster. The dlib pack ignores it: dlib holds the GIL while
+it works, so copies would not run at once. Figures: scripts/bench_serve.py (with and without
+``--packs-per-camera``) and scripts/bench_pack_sharing.py.
 """
 
 from __future__ import annotations
@@ -12,28 +19,44 @@ from vigil.config import Settings
 from vigil.errors import ConfigError
 from vigil.models.base import ModelPack
 
+DEFAULT_DETECTOR_COPIES = 2
+MAX_DETECTOR_COPIES = 16
 
-def _dlib(settings: Settings) -> ModelPack:
+
+def _dlib(settings: Settings, detector_copies: int) -> ModelPack:
     from vigil.models.dlib_pack import build_dlib_pack
 
     return build_dlib_pack(settings)
 
 
-def _onnx(settings: Settings) -> ModelPack:
+def _onnx(settings: Settings, detector_copies: int) -> ModelPack:
     from vigil.models.onnx_pack import build_onnx_pack
 
-    return build_onnx_pack(settings)
+    return build_onnx_pack(settings, detector_copies=detector_copies)
 
 
-PACKS: dict[str, Callable[[Settings], ModelPack]] = {"dlib": _dlib, "onnx": _onnx}
+PACKS: dict[str, Callable[[Settings, int], ModelPack]] = {"dlib": _dlib, "onnx": _onnx}
 
 
 def pack_names() -> tuple[str, ...]:
     return tuple(PACKS)
 
 
-def create_pack(settings: Settings, name: str | None = None) -> ModelPack:
-    """Load the pack ``name`` (default ``settings.model_pack``) with its settings."""
+def create_pack(
+    settings: Settings,
+    name: str | None = None,
+    *,
+    detector_copies: int = DEFAULT_DETECTOR_COPIES,
+) -> ModelPack:
+    """Load the pack ``name`` (default ``settings.model_pack``) with its settings.
+
+    ``detector_copies``: how many cameras may detect at once (ONNX pack; 1 to 16).
+    """
+    if not 1 <= detector_copies <= MAX_DETECTOR_COPIES:
+        raise ValueError(
+            f"create_pack: detector_copies must be 1 to {MAX_DETECTOR_COPIES}, "
+            f"got {detector_copies}"
+        )
     chosen = settings.model_pack if name is None else name
     builder = PACKS.get(chosen)
     if builder is None:
@@ -42,4 +65,4 @@ def create_pack(settings: Settings, name: str | None = None) -> ModelPack:
             f"unknown model pack {chosen!r}; valid names are {', '.join(PACKS)}.",
             hint="Set model_pack in vigil.yaml or VIGIL_MODEL_PACK to one of them.",
         )
-    return builder(settings)
+    return builder(settings, detector_copies)

@@ -63,7 +63,7 @@ def analyze_file(
     sink = StoreSink(AlertStore(context.db, context.cipher, context.settings, bus))
     pipeline = build_camera_pipeline(context, camera.name, context.pack, gallery, sink)
     reader = FileReader(camera.url, camera.name, camera.max_fps, config=context.settings.sources)
-    total = int(_frame_count(camera.url))
+    total = reader.frame_count
     sessions = SessionLog(context)
     session = sessions.start(camera.name, camera.url, gallery)
     try:
@@ -120,16 +120,6 @@ def analyze(
     if source_kind(camera.url) == "file":
         return analyze_file(context, camera, bus, progress=progress)
     return analyze_stream(context, camera, bus, duration=duration)
-
-
-def _frame_count(path: str) -> float:
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    try:
-        return max(0.0, capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
-    finally:
-        capture.release()
 
 
 class AlertPrinter:

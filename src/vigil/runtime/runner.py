@@ -8,7 +8,6 @@ audit events.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.counts import CountsWriter
 from vigil.services.gallery import ActiveGallery
 from vigil.sources.worker import CameraStatus, CameraWorker
+from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Frame, Track
 
@@ -162,8 +162,7 @@ class CameraRunner:
         self.pipeline: CameraPipeline | None = None
         self.session: SessionInfo | None = None
         self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(f"vigil-camera-{camera.name}", self._run)
 
     def start(self) -> CameraRunner:
         pack = self._pack_factory()
@@ -175,16 +174,13 @@ class CameraRunner:
             self.camera.name, self.camera.url, self.gallery
         )
         self.worker.start()
-        self._thread = threading.Thread(
-            target=self._run, name=f"vigil-camera-{self.camera.name}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
         return self
 
     def _run(self) -> None:
         assert self.pipeline is not None
         try:
-            while not self._stop.is_set() and not self.worker.done:
+            while not self._loop.stopping and not self.worker.done:
                 frame = self.worker.next_frame(0.5)
                 if frame is not None:
                     self._process(frame)
@@ -217,18 +213,17 @@ class CameraRunner:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._loop.running
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end (a file ended); True if it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._loop.join(timeout)
         return not self.running
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self._loop.request_stop()
         self.worker.stop()
-        self.wait(timeout)
+        self._loop.join(timeout)
 
     def status(self) -> CameraStatus:
         return self.worker.status()

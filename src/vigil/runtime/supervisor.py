@@ -1,5 +1,10 @@
 """The supervisor: starts, stops and reports on every camera runner of a deployment.
 
+All cameras of a process share one model pack: ``context.pack``, the same one the web's
+enrollment validator uses (:class:`vigil.models.base.ModelPack` is thread-safe; measured against
+one pack per camera in scripts/bench_pack_sharing.py). ``pack_factory`` replaces it (tests,
+benchmarks); it is called once per camera start.
+
 Previews show the latest analysed frame with ALL faces blurred unless preview blur is switched
 off (an audited setting on the web side).
 """
@@ -16,7 +21,7 @@ from vigil.models.base import ModelPack
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
 from vigil.sources.capture import source_kind
-from vigil.sources.worker import CameraStatus, CameraWorker
+from vigil.sources.worker import REALTIME, CameraStatus, CameraWorker, FilePlayback
 
 
 class Supervisor:
@@ -27,22 +32,23 @@ class Supervisor:
         *,
         pack_factory: Callable[[], ModelPack] | None = None,
         loop_files: bool = False,
+        playback: FilePlayback = REALTIME,
     ) -> None:
         """``loop_files`` restarts file cameras at their end (demo scene, soak runs); live
-        cameras are unaffected and a recorded file plays once by default."""
+        cameras are unaffected and a recorded file plays once by default. ``playback`` says how
+        fast file cameras play (tests: ``AS_FAST_AS_ANALYSIS``)."""
         self.context = context
         self.loop_files = loop_files
+        self.playback = playback
         self.bus = bus
-        self._pack_factory = pack_factory or self._new_pack
+        self._pack_factory = pack_factory or self._shared_pack
         self._runners: dict[str, CameraRunner] = {}
         self._lock = threading.Lock()
         self._preview_blur = True
 
-    def _new_pack(self) -> ModelPack:
-        """One pack per camera: detectors keep per-call state and are not shared across threads."""
-        from vigil.models.registry import create_pack
-
-        return create_pack(self.context.settings)
+    def _shared_pack(self) -> ModelPack:
+        """The process's one pack (loaded on first use), shared by every camera and the web."""
+        return self.context.pack
 
     def start_camera(self, camera: CameraConfig) -> CameraRunner:
         with self._lock:
@@ -50,8 +56,13 @@ class Supervisor:
             if current is not None and current.running:
                 raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
             worker = None
-            if self.loop_files and source_kind(camera.url) == "file":
-                worker = CameraWorker(camera, self.context.settings.sources, loop=True)
+            if source_kind(camera.url) == "file":
+                worker = CameraWorker(
+                    camera,
+                    self.context.settings.sources,
+                    loop=self.loop_files,
+                    playback=self.playback,
+                )
             runner = CameraRunner(
                 self.context, camera, self.bus, pack_factory=self._pack_factory, worker=worker
             )

@@ -3,12 +3,13 @@
 * :func:`iter_file_frames` / :class:`FileReader`: every frame of a file, in order, capped by
   video time (``vigil analyze``).
 * :class:`CameraWorker`: live capture for one camera (decoder thread, drop-oldest buffer,
-  analysed-fps cap, reconnection with backoff) and its :class:`CameraStatus` snapshot.
+  analysed-fps cap, reconnection with backoff) and its :class:`CameraStatus` snapshot;
+  :class:`FilePlayback` says how fast a file camera plays.
 * :func:`test_connection`: open a URL, read one frame, report (the dashboard's button).
 * :class:`FileSource` / :class:`StreamSource`: the frame sources (``read() -> Frame | None``).
 """
 
-from vigil.sources.buffer import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.sources.buffer import DropOldestBuffer, FpsCap, RateMeter
 from vigil.sources.capture import (
     FileSource,
     FrameSource,
@@ -22,15 +23,27 @@ from vigil.sources.capture import (
 )
 from vigil.sources.offline import FileReader, iter_file_frames
 from vigil.sources.probe import ConnectionTest, test_connection
-from vigil.sources.worker import CameraState, CameraStatus, CameraWorker, StateChange
+from vigil.sources.worker import (
+    AS_FAST_AS_ANALYSIS,
+    FLAT_OUT,
+    REALTIME,
+    CameraState,
+    CameraStatus,
+    CameraWorker,
+    FilePlayback,
+    StateChange,
+)
 
 __all__ = [
-    "Backoff",
+    "AS_FAST_AS_ANALYSIS",
+    "FLAT_OUT",
+    "REALTIME",
     "CameraState",
     "CameraStatus",
     "CameraWorker",
     "ConnectionTest",
     "DropOldestBuffer",
+    "FilePlayback",
     "FileReader",
     "FileSource",
     "FpsCap",

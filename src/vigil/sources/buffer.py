@@ -52,7 +52,27 @@ class DropOldestBuffer(Generic[T]):
         with self._cond:
             if not self._cond.wait_for(lambda: self._items or self._closed, timeout):
                 return None
-            return self._items.popleft() if self._items else None
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._cond.notify_all()  # a producer may wait for room (wait_for_room)
+            return item
+
+    def wait_for_room(self, timeout: float | None = None) -> bool:
+        """Wait until ``put`` would not drop (or the buffer is closed); True if there is room.
+
+        For producers that may wait (a file played as fast as the analysis takes frames); live
+        decoders never call it, so they never block.
+        """
+        with self._cond:
+            return (
+                bool(
+                    self._cond.wait_for(
+                        lambda: len(self._items) < self.capacity or self._closed, timeout
+                    )
+                )
+                and not self._closed
+            )
 
     def close(self) -> None:
         """Wake every waiting ``get``; later gets return the items left, then None at once."""
@@ -129,23 +149,3 @@ class RateMeter:
     def reset(self) -> None:
         with self._lock:
             self._times.clear()
-
-
-class Backoff:
-    """Reconnect delays: ``initial``, doubling after each failure up to ``maximum``."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        if initial <= 0 or maximum <= 0:
-            raise ValueError(f"Backoff: delays must be positive, got {initial} and {maximum}")
-        self.initial = initial
-        self.maximum = max(initial, maximum)
-        self._next = initial
-
-    def next(self) -> float:
-        """The delay to wait now; the following one doubles (capped)."""
-        delay = self._next
-        self._next = min(self._next * 2, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial

@@ -63,6 +63,11 @@ class FileReader:
         return self._source.fps
 
     @property
+    def frame_count(self) -> int:
+        """The number of frames the container declares (0 if it does not say)."""
+        return self._source.frame_count
+
+    @property
     def start(self) -> datetime:
         return self._source.start
 

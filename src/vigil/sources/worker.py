@@ -1,11 +1,11 @@
 """The per-camera capture worker: a decoder thread, a drop-oldest buffer and the analysed-fps cap.
 
 The decoder thread reads frames as fast as the source gives them (file cameras are paced to
-their own frame rate) and puts them into a small buffer that drops the oldest frame when full;
-it never waits for the analysis. The analysis side calls :meth:`CameraWorker.next_frame`, which
-hands out buffered frames in order, admitting no more than ``max_fps`` per second (of video time
-for files, of decode time for streams);
-frames passed over by that cap are counted in ``skipped_by_cap``, separately from ``drops``.
+their own frame rate unless their :class:`FilePlayback` says otherwise) and puts them into a small
+buffer that drops the oldest frame when full; a live decoder never waits for the analysis. The
+analysis side calls :meth:`CameraWorker.next_frame`, which hands out buffered frames in order,
+admitting no more than ``max_fps`` per second (of video time for files, of decode time for
+streams); frames passed over by that cap are counted in ``skipped_by_cap``, apart from ``drops``.
 
 Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 
@@ -13,20 +13,21 @@ Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 ``connected``     the source is open and frames are arriving.
 ``reconnecting``  the stream was lost (read failed / server gone); waiting to reopen it.
 ``failed``        the last open failed (``last_error`` says why); the worker keeps retrying with
-                  exponential backoff (``reconnect_initial_seconds`` doubling up to
-                  ``reconnect_max_seconds``; ``next_retry_at`` says when).
+                  exponential backoff (:class:`vigil.retry.Backoff`: ``reconnect_initial_seconds``
+                  doubling up to ``reconnect_max_seconds``; ``next_retry_at`` says when).
 ``ended``         a file without ``loop`` reached its end; nothing more will come.
 ``stopped``       :meth:`CameraWorker.stop` was called.
 
 Nothing is retried for ``ended``; files with ``loop=True`` restart at their end instead.
 
 A server that goes away is noticed at once (the connection closes). A stream that stalls with
-the connection open is noticed when OpenCV's read gives up: measured with OpenCV 5.0 that is
-about three ``read_timeout_seconds`` (its read retries after each timeout).
+the connection open is noticed when PyAV's read gives up after ``read_timeout_seconds``
+(tests/sources/test_rtsp.py stalls a real RTSP stream and checks the worker reconnects).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -37,7 +38,8 @@ from enum import StrEnum
 
 from vigil.config import CameraConfig, SourceConfig
 from vigil.errors import SourceError
-from vigil.sources.buffer import Backoff, DropOldestBuffer, FpsCap, RateMeter
+from vigil.retry import Backoff
+from vigil.sources.buffer import DropOldestBuffer, FpsCap, RateMeter
 from vigil.sources.capture import (
     FrameSource,
     SourceKind,
@@ -46,6 +48,7 @@ from vigil.sources.capture import (
     redact_url,
     source_kind,
 )
+from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 from vigil.types import Frame
 
@@ -72,6 +75,41 @@ class StateChange:
 
 
 HISTORY_LENGTH = 20
+MIN_PLAYBACK_SPEED = 0.1
+MAX_PLAYBACK_SPEED = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class FilePlayback:
+    """How a file camera plays (live streams ignore it). Frame times are always the source's
+    start plus the frame's video time, whatever the speed, so tracks, alerts and the fps cap
+    (which counts video time for files) see the same timeline at any speed.
+
+    ``speed``              1.0 plays at the file's own frame rate (a stand-in for a live camera);
+                           2.0 twice as fast, 0.5 half as fast (bounded 0.1 to 100); None does
+                           not pace at all.
+    ``wait_for_analysis``  the decoder waits for room in the buffer instead of dropping the oldest
+                           frame, so the file plays as fast as the analysis takes frames and no
+                           frame is dropped (tests, offline soak runs). Never for live cameras.
+    """
+
+    speed: float | None = 1.0
+    wait_for_analysis: bool = False
+
+    def __post_init__(self) -> None:
+        speed = self.speed
+        if speed is not None and (
+            not math.isfinite(speed) or not MIN_PLAYBACK_SPEED <= speed <= MAX_PLAYBACK_SPEED
+        ):
+            raise ValueError(
+                f"FilePlayback: speed must be None (unpaced) or between {MIN_PLAYBACK_SPEED:g} "
+                f"and {MAX_PLAYBACK_SPEED:g} times real time, got {speed}"
+            )
+
+
+REALTIME = FilePlayback()  # a file camera that behaves like a live one (the default)
+AS_FAST_AS_ANALYSIS = FilePlayback(speed=None, wait_for_analysis=True)  # tests: no drops
+FLAT_OUT = FilePlayback(speed=None)  # decode as fast as possible, dropping (decode benchmark)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +139,10 @@ class CameraStatus:
 class CameraWorker:
     """Capture for one camera: ``start()``, ``next_frame(timeout)`` until ``done``, ``stop()``.
 
-    ``loop=True`` restarts a file camera at its end; ``pace_files`` plays files at their own
-    frame rate (like a live camera). ``opener`` replaces how the source is opened (a seam for
-    tests). An unsupported URL scheme raises SourceError here; every other problem shows in
-    :meth:`status` and is retried, never raised.
+    ``loop=True`` restarts a file camera at its end; ``playback`` says how fast a file plays
+    (:class:`FilePlayback`; default real time, like a live camera). ``opener`` replaces how the
+    source is opened (a seam for tests). An unsupported URL scheme raises SourceError here;
+    every other problem shows in :meth:`status` and is retried, never raised.
     """
 
     def __init__(
@@ -113,13 +151,15 @@ class CameraWorker:
         config: SourceConfig | None = None,
         *,
         loop: bool = False,
-        pace_files: bool = True,
+        playback: FilePlayback = REALTIME,
         opener: Opener | None = None,
     ) -> None:
         self.camera = camera
         self.config = config or SourceConfig()
         self.kind: SourceKind = source_kind(camera.url)
-        self._pace = pace_files and self.kind == "file"
+        is_file = self.kind == "file"
+        self._speed = playback.speed if is_file else None
+        self._wait_for_room = playback.wait_for_analysis and is_file
         spec = SourceSpec(camera.url, camera.name, self.config, loop=loop)
         self._opener: Opener = opener or (lambda start: open_source(spec, index_start=start))
         self._buffer: DropOldestBuffer[Frame] = DropOldestBuffer(self.config.buffer_frames)
@@ -127,9 +167,8 @@ class CameraWorker:
         self._cap_lock = threading.Lock()
         self._meter_in = RateMeter()
         self._meter_out = RateMeter()
-        self._stop = threading.Event()
+        self._loop = BackgroundLoop(f"vigil-decode-{camera.name}", self._run)
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._state = CameraState.CONNECTING
         self._since = utcnow()
         self._history: deque[StateChange] = deque(
@@ -146,12 +185,9 @@ class CameraWorker:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> CameraWorker:
-        if self._thread is not None:
+        if self._loop.started:
             raise RuntimeError(f"camera {self.camera.name}: worker already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"vigil-decode-{self.camera.name}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self, timeout: float = 3.0) -> bool:
@@ -160,13 +196,10 @@ class CameraWorker:
         Never hangs: a thread blocked inside an open or a stalled read (bounded by the open and
         read timeouts) is left to finish on its own; it releases its capture when that returns.
         """
-        self._stop.set()
+        self._loop.request_stop()
         self._set_state(CameraState.STOPPED)
         self._buffer.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        return self._loop.in_loop_thread or self._loop.join(timeout)
 
     def __enter__(self) -> CameraWorker:
         return self.start()
@@ -246,11 +279,13 @@ class CameraWorker:
 
     def _run(self) -> None:
         backoff = Backoff(self.config.reconnect_initial_seconds, self.config.reconnect_max_seconds)
+        failures = 0  # failed tries since the stream last delivered a frame
         try:
-            while not self._stop.is_set():
+            while not self._loop.stopping:
                 source = self._open()
                 if source is None:
-                    self._wait_retry(backoff.next())
+                    failures += 1
+                    self._wait_retry(backoff.delay(failures))
                     continue
                 frames_before = self._frames_in
                 try:
@@ -258,13 +293,14 @@ class CameraWorker:
                 finally:
                     source.close()
                 if self._frames_in > frames_before:
-                    backoff.reset()  # it worked for a while: start again from the short delay
+                    failures = 0  # it worked for a while: start again from the short delay
                 if ended:
                     self._set_state(CameraState.ENDED)
                     return
-                if not self._stop.is_set():
+                if not self._loop.stopping:
+                    failures += 1
                     self._set_state(CameraState.RECONNECTING)
-                    self._wait_retry(backoff.next())
+                    self._wait_retry(backoff.delay(failures))
         except Exception as exc:  # a bug must not kill the thread silently
             self._set_state(CameraState.FAILED, f"capture stopped by an internal error: {exc!r}")
         finally:
@@ -289,12 +325,12 @@ class CameraWorker:
     def _wait_retry(self, delay: float) -> None:
         with self._lock:
             self._next_retry_at = utcnow() + timedelta(seconds=delay)
-        self._stop.wait(delay)
+        self._loop.sleep(delay)
 
     def _pump(self, source: FrameSource) -> bool:
         """Read until the stream ends (True: a file ended) or is lost/stopped (False)."""
         paced_from: float | None = None
-        while not self._stop.is_set():
+        while not self._loop.stopping:
             try:
                 frame = source.read()
             except SourceError as exc:  # e.g. a looping file that vanished
@@ -309,24 +345,28 @@ class CameraWorker:
                     "(server gone, network down, or the stream stalled).",
                 )
                 return False
-            if self._pace:
-                paced_from = self._pace_to(source, paced_from)
+            if self._speed is not None:
+                paced_from = self._pace_to(source, paced_from, self._speed)
+            if self._wait_for_room:
+                while not self._buffer.wait_for_room(0.5):
+                    if self._loop.stopping or self._buffer.closed:
+                        return False
             self._accept(frame)
         return False
 
-    def _pace_to(self, source: FrameSource, paced_from: float | None) -> float:
-        """Wait until the frame's video time has passed in real time; returns the pacing origin."""
-        position = float(getattr(source, "position_seconds", 0.0))
+    def _pace_to(self, source: FrameSource, paced_from: float | None, speed: float) -> float:
+        """Wait until the frame's video time / ``speed`` has passed; returns the pacing origin."""
+        position = float(getattr(source, "position_seconds", 0.0)) / speed
         now = time.monotonic()
         if paced_from is None:
             return now - position
         delay = paced_from + position - now
         if delay > 0:
-            self._stop.wait(delay)
+            self._loop.sleep(delay)
         return paced_from
 
     def _accept(self, frame: Frame) -> None:
-        if self._stop.is_set():
+        if self._loop.stopping:
             return  # stopped while this frame was being decoded
         self._buffer.put(frame)
         self._meter_in.tick()
