@@ -8,12 +8,13 @@ created.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,6 +27,7 @@ from vigil.accountability.crypto import (
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.errors import NotFound, StorageError
+from vigil.repositories.deployment import DeploymentRepo
 
 if TYPE_CHECKING:
     from vigil.models.base import ModelPack
@@ -37,15 +39,18 @@ class AppContext:
     db: Database
     cipher: DataCipher
     _pack: ModelPack | None = field(default=None, repr=False)
+    _pack_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pack(self) -> ModelPack:
-        """The configured model pack, loaded on first use."""
-        if self._pack is None:
-            from vigil.models.registry import create_pack
+        """The process's one model pack (shared by its cameras and enrollment), loaded on first
+        use; the lock makes two threads asking at once load it once."""
+        with self._pack_lock:
+            if self._pack is None:
+                from vigil.models.registry import create_pack
 
-            self._pack = create_pack(self.settings)
-        return self._pack
+                self._pack = create_pack(self.settings)
+            return self._pack
 
     @cached_property
     def key_path(self) -> str:
@@ -156,11 +161,6 @@ class StoredData:
 
 
 def stored_data(db: Database) -> StoredData:
-    from vigil.db.models import Alert, Template, User
-
     with db.read() as s:
-        return StoredData(
-            users=s.scalar(select(func.count(User.id))) or 0,
-            templates=s.scalar(select(func.count(Template.id))) or 0,
-            alerts=s.scalar(select(func.count(Alert.id))) or 0,
-        )
+        users, templates, alerts = DeploymentRepo(s).counts()
+    return StoredData(users=users, templates=templates, alerts=alerts)

@@ -18,10 +18,11 @@ from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.domain.events import AlertEvent
 from vigil.errors import InputError
-from vigil.runtime.runner import CameraRunner, SessionLog, StoreSink, build_camera_pipeline
+from vigil.runtime.runner import CameraRunner, StoreSink, build_camera_pipeline
 from vigil.services.alerts import AlertBus, AlertStore
+from vigil.services.camera_sessions import SessionLog
 from vigil.services.gallery import ActiveGallery
-from vigil.sources.capture import source_kind
+from vigil.sources.capture import redact_url, source_kind
 from vigil.sources.offline import FileReader
 
 Progress = Callable[[int, int], None]  # (frames decoded, frames in the file or 0)
@@ -64,8 +65,8 @@ def analyze_file(
     pipeline = build_camera_pipeline(context, camera.name, context.pack, gallery, sink)
     reader = FileReader(camera.url, camera.name, camera.max_fps, config=context.settings.sources)
     total = reader.frame_count
-    sessions = SessionLog(context)
-    session = sessions.start(camera.name, camera.url, gallery)
+    sessions = SessionLog(context.db)
+    session = sessions.start(camera.name, redact_url(camera.url), gallery.snapshot())
     try:
         for frame in reader.frames():
             pipeline.process(frame)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from vigil.accountability import audit
 from vigil.config import CameraConfig
 from vigil.context import AppContext
-from vigil.db.models import CameraSession
 from vigil.errors import PermissionDenied, VigilError
 from vigil.imaging import encode_jpeg
 from vigil.models.base import ModelPack
@@ -24,11 +21,12 @@ from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
 from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertBus, AlertStore
+from vigil.services.camera_sessions import SessionInfo, SessionLog
 from vigil.services.counts import CountsWriter
 from vigil.services.gallery import ActiveGallery
+from vigil.sources.capture import redact_url
 from vigil.sources.worker import CameraStatus, CameraWorker
 from vigil.threads import BackgroundLoop
-from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Frame, Track
 
 log = logging.getLogger(__name__)
@@ -55,67 +53,6 @@ class StoreSink:
 
     def update_last_seen(self, alert_id: int, track: Track) -> None:
         self.store.update_last_seen(alert_id, track.last_seen)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    session_id: int
-    camera: str
-    watchlists: tuple[str, ...]
-
-
-class SessionLog:
-    """Records camera sessions (start/stop rows + audit events); verbs start and stop."""
-
-    def __init__(self, context: AppContext) -> None:
-        self.db = context.db
-
-    def start(self, camera: str, url: str, gallery: ActiveGallery) -> SessionInfo:
-        snap = gallery.snapshot()
-        watchlists = tuple(sorted({e.watchlist_name for e in snap.entries}))
-        with self.db.write() as s:
-            row = CameraSession(
-                camera=camera,
-                pack=snap.pack,
-                threshold=snap.threshold,
-                watchlists=list(watchlists),
-                started_at=utcnow(),
-            )
-            s.add(row)
-            s.flush()
-            audit.record(
-                s,
-                actor=ACTOR,
-                action="camera.session_start",
-                target=camera,
-                details={
-                    "session": row.id,
-                    "source": _redacted(url),
-                    "pack": snap.pack,
-                    "threshold": snap.threshold,
-                    "watchlists": list(watchlists),
-                },
-            )
-            return SessionInfo(row.id, camera, watchlists)
-
-    def stop(self, info: SessionInfo, *, frames: int, alerts: int) -> None:
-        with self.db.write() as s:
-            row = s.get(CameraSession, info.session_id)
-            if row is not None:
-                row.stopped_at = utcnow()
-            audit.record(
-                s,
-                actor=ACTOR,
-                action="camera.session_stop",
-                target=info.camera,
-                details={"session": info.session_id, "frames": frames, "alerts": alerts},
-            )
-
-
-def _redacted(url: str) -> str:
-    from vigil.sources.capture import redact_url
-
-    return redact_url(url)
 
 
 def build_camera_pipeline(
@@ -170,8 +107,8 @@ class CameraRunner:
         self.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )
-        self.session = SessionLog(self.context).start(
-            self.camera.name, self.camera.url, self.gallery
+        self.session = SessionLog(self.context.db).start(
+            self.camera.name, redact_url(self.camera.url), self.gallery.snapshot()
         )
         self.worker.start()
         self._loop.start()
@@ -207,7 +144,7 @@ class CameraRunner:
         finally:
             self.worker.stop()
             if self.session is not None:
-                SessionLog(self.context).stop(
+                SessionLog(self.context.db).stop(
                     self.session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
                 )
 

@@ -46,6 +46,7 @@ from vigil.db.session import Database
 from vigil.errors import ConfigError
 from vigil.repositories.outbox import DELIVERED, FAILED, OutboxRepo
 from vigil.retry import Backoff
+from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -201,24 +202,19 @@ class OutboxDeliverer:
         self.mqtt_publish = mqtt_publish
         self.owner = uuid.uuid4().hex  # this deliverer; a claim is f"{owner}:{n}"
         self._claims = itertools.count(1)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("vigil-outbox", self._run)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         """Deliver in a background thread (also what earlier processes left undelivered)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="vigil-outbox", daemon=True)
-        self._thread.start()
+        if not self._loop.running:
+            self._loop.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self.outbox.ready.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._loop.request_stop()
+        self.outbox.ready.set()  # wake a loop waiting for new rows
+        if self._loop.started:
+            self._loop.stop(timeout)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no delivery is pending in the database (for shutdown and tests)."""
@@ -232,7 +228,7 @@ class OutboxDeliverer:
             time.sleep(0.05)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._loop.stopping:
             try:
                 delivered = self.deliver_due()
             except Exception:  # a bug or a database hiccup must not end delivery for good
