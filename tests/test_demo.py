@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vigil.accountability.threshold import configured_threshold
 from vigil.demo import (
     SCENE_HEIGHT,
     SCENE_WIDTH,
@@ -84,7 +85,7 @@ def test_default_pack_matches_the_enrolled_view_in_the_scene(settings) -> None:
     found = pack.detect(middle)
     assert len(found) == 1
     score = float(pack.embed_image(middle, found[0]).vector @ enrolled.vector)
-    assert score >= pack.threshold
+    assert score >= configured_threshold(settings, pack.name)
     empty = frames[0]
     assert pack.detect(empty) == []
     assert np.isfinite(score)

@@ -38,7 +38,7 @@ class NeverCalled(FaceEmbedder):
 
 
 def fake_pack() -> ModelPack:
-    return ModelPack("dlib", NoFaces(), NeverCalled(), threshold=0.6)
+    return ModelPack("dlib", NoFaces(), NeverCalled())
 
 
 @pytest.fixture()

@@ -277,11 +277,6 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.home / 'vigil.db').resolve()}"
 
     @property
-    def threshold(self) -> float:
-        """Cosine threshold in force for the selected pack."""
-        return self.dlib.threshold if self.model_pack == "dlib" else self.onnx.threshold
-
-    @property
     def config_path(self) -> Path:
         return self.home / "vigil.yaml"
 

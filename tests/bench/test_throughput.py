@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from vigil.accountability.threshold import configured_threshold
 from vigil.bench.throughput import memory_gallery, run_throughput
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
@@ -29,7 +30,7 @@ def test_pipeline_and_naive_loop_alert_on_the_same_people(
         onnx_settings,
         pack,
         [photos / "lin-manuel-miranda.png", photos / "alex-lacamoire.png"],
-        pack.threshold,
+        configured_threshold(onnx_settings, pack.name),
     )
     result = run_throughput(onnx_settings, pack, gallery, hamilton_clip, max_fps=None, naive=True)
     pipe, naive = result.pipeline, result.naive

@@ -166,7 +166,7 @@ class _Blind(FaceDetector):
 def test_images_without_detection_use_the_central_fallback(
     model_settings: Settings, onnx_pack: ModelPack, lfw: Path
 ) -> None:
-    blind = ModelPack("onnx", _Blind(), onnx_pack.embedder, onnx_pack.threshold)
+    blind = ModelPack("onnx", _Blind(), onnx_pack.embedder)
     result = run_lfw(model_settings, "onnx", lfw=lfw, limit_pairs=10, pack=blind)
     assert result.no_detection == result.images and result.upscaled_detections == 0
     assert result.accuracy_detected_pairs is None  # no pair has two detected images
@@ -190,7 +190,7 @@ class _ThoroughOnly(FaceDetector):
 def test_still_photo_detector_is_tried_before_the_central_fallback(
     model_settings: Settings, onnx_pack: ModelPack, lfw: Path
 ) -> None:
-    pack = ModelPack("onnx", _ThoroughOnly(onnx_pack.detector), onnx_pack.embedder, 0.5)
+    pack = ModelPack("onnx", _ThoroughOnly(onnx_pack.detector), onnx_pack.embedder)
     result = run_lfw(model_settings, "onnx", lfw=lfw, limit_pairs=4, pack=pack)
     assert result.thorough_detections == result.images
     assert result.no_detection == 0 and result.upscaled_detections == 0

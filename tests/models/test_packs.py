@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from vigil.accountability.threshold import configured_threshold
+from vigil.config import Settings
 from vigil.models.base import ModelPack
 from vigil.types import Detection
 
@@ -93,8 +95,9 @@ def test_same_person_scores_above_different_people(any_pack: ModelPack, photos: 
         f"{any_pack.name}: same-person from {lowest_same:.3f}, "
         f"different up to {highest_different:.3f}"
     )
-    assert lowest_same >= any_pack.threshold > highest_different, (
-        f"{any_pack.name}: default threshold {any_pack.threshold} does not separate same-person "
+    threshold = configured_threshold(Settings(), any_pack.name)
+    assert lowest_same >= threshold > highest_different, (
+        f"{any_pack.name}: default threshold {threshold} does not separate same-person "
         f"scores (>= {lowest_same:.3f}) from different people (<= {highest_different:.3f})"
     )
 

@@ -58,7 +58,7 @@ class FixedEmbedder(FaceEmbedder):
 
 def test_a_detector_that_is_not_thread_safe_is_called_by_one_thread_at_a_time() -> None:
     detector = CountingDetector(thread_safe=False)
-    pack = ModelPack("fake", detector, FixedEmbedder(), 0.5)
+    pack = ModelPack("fake", detector, FixedEmbedder())
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: pack.detect(IMAGE), range(12)))
     assert detector.most == 1
@@ -66,7 +66,7 @@ def test_a_detector_that_is_not_thread_safe_is_called_by_one_thread_at_a_time() 
 
 def test_a_thread_safe_detector_is_called_concurrently() -> None:
     detector = CountingDetector(thread_safe=True, gate=threading.Barrier(2))
-    pack = ModelPack("fake", detector, FixedEmbedder(), 0.5)
+    pack = ModelPack("fake", detector, FixedEmbedder())
     with ThreadPoolExecutor(2) as pool:  # both calls must be inside at once to pass the barrier
         list(pool.map(lambda _: pack.detect(IMAGE), range(2)))
     assert detector.most == 2
@@ -82,7 +82,7 @@ def test_embedding_does_not_wait_for_a_detection_in_progress() -> None:
             returned.set()
             return []
 
-    pack = ModelPack("fake", HeldDetector(), FixedEmbedder(), 0.5)
+    pack = ModelPack("fake", HeldDetector(), FixedEmbedder())
     holder = threading.Thread(target=pack.detect, args=(IMAGE,))
     holder.start()
     try:
@@ -123,7 +123,7 @@ def test_the_onnx_pack_gives_the_same_faces_from_many_threads(
 def test_a_detector_pool_runs_its_copies_at_once_but_each_copy_alone() -> None:
     meet = threading.Barrier(2)  # two calls must be inside at once, one in each copy
     copies = [CountingDetector(thread_safe=False, gate=meet) for _ in range(2)]
-    pack = ModelPack("fake", DetectorPool(list(copies)), FixedEmbedder(), 0.5)
+    pack = ModelPack("fake", DetectorPool(list(copies)), FixedEmbedder())
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: pack.detect(IMAGE), range(8)))
     assert [copy.most for copy in copies] == [1, 1]

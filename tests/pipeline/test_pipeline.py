@@ -129,7 +129,7 @@ def run(
     sink: RecordingSink | None = None,
 ):
     embedder = CountingEmbedder()
-    pack = ModelPack("fake", ScriptedDetector(script), embedder, 0.9)
+    pack = ModelPack("fake", ScriptedDetector(script), embedder)
     counter = FaceCounter("cam1")
     pipeline = build_pipeline(
         "cam1",
@@ -229,7 +229,7 @@ def test_candidate_crop_masks_the_bystander() -> None:
         Detection(BBox(165, 40, 205, 100), np.full((5, 2), 4.0, np.float32), 0.9),
     )
     embedder = CountingEmbedder()
-    pack = ModelPack("fake", ScriptedDetector({}), embedder, 0.9)
+    pack = ModelPack("fake", ScriptedDetector({}), embedder)
     pack.detect = lambda image: [wanted, bystander]  # type: ignore[method-assign]
     pipeline = build_pipeline(
         "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), TrackingConfig(), ScoreGate()
@@ -258,7 +258,7 @@ def test_a_chain_of_short_gaps_stays_one_passage() -> None:
 def test_nothing_is_embedded_where_no_entry_may_be_matched() -> None:
     embedder = CountingEmbedder()
     script = {i: [face(100, 1, 0.9)] for i in range(20)}
-    pack = ModelPack("fake", ScriptedDetector(script), embedder, 0.9)
+    pack = ModelPack("fake", ScriptedDetector(script), embedder)
     elsewhere = Matcher(Gallery({1: "Wanted"}, cameras=("cam2",)), 3)
     counter = FaceCounter("cam1")
     pipeline = build_pipeline(

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vigil.config import QualityConfig
+from vigil.accountability.threshold import configured_threshold
+from vigil.config import QualityConfig, Settings
 from vigil.errors import EnrollmentRejected
 from vigil.imaging import decode_image
 from vigil.models.base import ModelPack
@@ -133,4 +134,6 @@ def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
     other = _validator(dlib_pack).validate(
         (path.parent / "Morgan_Freeman_0001.jpg").read_bytes(), "Morgan_Freeman_0001.jpg"
     )
-    assert float(face.embedding.vector @ other.embedding.vector) > dlib_pack.threshold
+    assert float(face.embedding.vector @ other.embedding.vector) > configured_threshold(
+        Settings(), "dlib"
+    )

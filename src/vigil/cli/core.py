@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, TaskID
 
+from vigil.accountability.threshold import configured_threshold
 from vigil.cli.common import (
     LFW_OPTION,
     cli_errors,
@@ -390,7 +391,9 @@ def bench_throughput(
     model = create_pack(settings, pack)
     gallery: SnapshotSource
     if photos:
-        gallery = memory_gallery(settings, model, photos, model.threshold)
+        gallery = memory_gallery(
+            settings, model, photos, configured_threshold(settings, model.name)
+        )
     else:
         context = state(ctx).context()
         gallery = ActiveGallery(context.db, context.cipher, settings, model.name)

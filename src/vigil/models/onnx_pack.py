@@ -238,4 +238,4 @@ def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPac
     copies: list[FaceDetector] = [YuNetDetector(path, config) for _ in range(detector_copies)]
     detector = copies[0] if detector_copies == 1 else DetectorPool(copies)
     embedder = OnnxEmbedder(_checked_path("embedder", config.embedder), config)
-    return ModelPack(PACK_NAME, detector, embedder, config.threshold)
+    return ModelPack(PACK_NAME, detector, embedder)
