@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +38,7 @@ from vigil.domain.enums import AlertStatus, Purpose, Role
 from vigil.services.outbound import DELIVERY_HEADER, SIGNATURE_HEADER
 from vigil.services.users import create_user
 from vigil.timeutil import utcnow
+from waiting import wait_for
 
 VIGIL = Path(sys.executable).with_name("vigil")
 SECRET = "webhook-secret-for-durable-tests-0123456789"
@@ -47,14 +48,6 @@ pytestmark = pytest.mark.slow
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def _free_port() -> int:
@@ -79,7 +72,7 @@ class Server:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        _wait(self._ready, 90, f"`vigil serve` on port {self.port}")
+        wait_for(self._ready, f"`vigil serve` on port {self.port}", timeout=90)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -245,13 +238,13 @@ def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
             )
             assert r.status_code == 200, r.text
     # The receiver answers 503: the delivery waits in the outbox for its next try.
-    _wait(lambda: receiver.hits, 30, "the first (refused) webhook")
+    wait_for(lambda: receiver.hits, "the first (refused) webhook", timeout=30)
 
     def rescheduled() -> bool:
         rows = _outbox(home)
         return bool(rows) and rows[0].attempts >= 1 and rows[0].claimed_by is None
 
-    _wait(rescheduled, 30, "the refused delivery to be rescheduled")
+    wait_for(rescheduled, "the refused delivery to be rescheduled", timeout=30)
     first.stop(signal.SIGKILL)
     assert first.proc.returncode == -signal.SIGKILL
     (row,) = _outbox(home)
@@ -261,7 +254,7 @@ def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
     receiver.status = 200
     second = Server(home)
     servers.append(second)
-    _wait(receiver.successes, 60, "the webhook after the restart")
+    wait_for(receiver.successes, "the webhook after the restart", timeout=60)
     time.sleep(3)  # room for a duplicate to show up
     assert len(receiver.successes()) == 1
     _status, delivery, valid, body = receiver.successes()[0]
