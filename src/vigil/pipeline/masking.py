@@ -11,13 +11,14 @@ bystander being detected:
   is found by any detector and masked first. The scene (people as shapes, light, movement)
   stays visible. An admin may switch preview blur off (an audited setting); each unblurred
   preview served is then audited (``camera.preview_unblurred``: who, which camera, when).
-* **Stored alert crops** (:class:`FaceCropper`): only the matched face's box, enlarged by
-  :data:`KEEP_GROW` per side, stays sharp. Everything else in the crop (the margin around it)
-  is pixelated to cells a quarter of the matched face's width, so a bystander of similar size
-  reaching into the margin keeps at most :data:`MASK_CELLS` cells across whether detected or
-  not. Detected bystanders are also masked inside the sharp box, and the matched face's tight
-  box is always shown. What can remain sharp is a sliver of an undetected face that overlaps
-  the matched face's enlarged box itself.
+* **Stored alert crops** (:class:`FaceCropper`): only the matched face stays sharp: the
+  ellipse inscribed in its box enlarged by :data:`KEEP_GROW` per side. Everything else in the
+  crop (the margin, the box's corners) is pixelated to cells a quarter of the matched face's
+  width, so a bystander of similar size reaching into the crop keeps at most
+  :data:`MASK_CELLS` cells across whether detected or not. Detected bystanders are also
+  masked inside that ellipse; the ellipse inscribed in the matched face's own box is always
+  shown. What can stay sharp is the sliver of an undetected face that reaches into the
+  matched face's ellipse itself.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ MASK_GROW = 0.4
 # A masked face is reduced to this many cells per side, then smoothed: whatever its size, no
 # facial detail survives (checked with a real detector in tests/pipeline/test_masking.py).
 MASK_CELLS = 4
-# The sharp part of a stored crop: the matched face's box enlarged by this fraction per side.
-KEEP_GROW = 0.1
+# The sharp part of a stored crop: the ellipse inscribed in the matched face's box enlarged by
+# this fraction per side (the face's own oval with a 15% rim for hair, ears and box jitter).
+KEEP_GROW = 0.15
 # A blurred preview keeps this many cells along its longer side (20 px cells on a 640 px frame).
 PREVIEW_CELLS = 32
 
@@ -103,6 +105,17 @@ def blur_all_faces(image: np.ndarray, detections: Sequence[Detection]) -> np.nda
     return pixelate(out, max(h, w) / PREVIEW_CELLS)
 
 
+def _oval(shape: tuple[int, ...], box: BBox, grow: float, origin: CropRegion) -> np.ndarray:
+    """A boolean mask of ``shape``: the ellipse inscribed in ``box`` enlarged by ``grow`` per
+    side, in the coordinates of a crop starting at ``origin`` (a face is an oval, its box's
+    corners are where neighbours' faces reach in)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    center = (round((box.x1 + box.x2) / 2) - origin.x1, round((box.y1 + box.y2) / 2) - origin.y1)
+    axes = (round(box.width * (0.5 + grow)), round(box.height * (0.5 + grow)))
+    cv2.ellipse(mask, center, axes, 0, 0, 360, 255, -1)
+    return mask.astype(bool)
+
+
 class FaceCropper:
     """Cuts one face with a margin, everything but that face blurred; one verb: :meth:`crop`."""
 
@@ -111,35 +124,21 @@ class FaceCropper:
         self.jpeg_quality = jpeg_quality
 
     def crop(self, image: np.ndarray, face: Detection, others: Sequence[Detection]) -> bytes:
-        """JPEG of ``face`` with margin: only the face's box (enlarged by :data:`KEEP_GROW`) is
-        sharp; the rest is pixelated, and every other detected face in the crop is masked."""
+        """JPEG of ``face`` with margin: only the oval of the face's box enlarged by
+        :data:`KEEP_GROW` is sharp; the rest is pixelated, other detected faces are masked."""
         h, w = image.shape[:2]
         region = _grown(face.box, self.margin, w, h)
         original = image[region.y1 : region.y2, region.x1 : region.x2]
         patch = pixelate(original, max(1.0, face.box.width / MASK_CELLS))
-        keep = _grown(face.box, KEEP_GROW, w, h).within(region)
-        if keep is not None:
-            patch[keep.y1 : keep.y2, keep.x1 : keep.x2] = original[
-                keep.y1 : keep.y2, keep.x1 : keep.x2
-            ]
+        keep = _oval(patch.shape, face.box, KEEP_GROW, region)
+        patch[keep] = original[keep]
         for other in others:
             if other is face or other.box == face.box:
                 continue
             local = _grown(other.box, MASK_GROW, w, h).within(region)
             if local is not None:
                 _blur_region(patch, local)
-        self._restore_matched_face(patch, image, face.box, region)
+        # A neighbour's grown mask may reach over the matched face: put its own oval back.
+        tight = _oval(patch.shape, face.box, 0.0, region)
+        patch[tight] = original[tight]
         return encode_jpeg(patch, self.jpeg_quality)
-
-    @staticmethod
-    def _restore_matched_face(
-        patch: np.ndarray, image: np.ndarray, box: BBox, region: CropRegion
-    ) -> None:
-        """A neighbour's grown mask may reach over the matched face: put its tight box back."""
-        h, w = image.shape[:2]
-        tight = box.clipped(w, h)
-        x1, y1 = int(np.floor(tight.x1)), int(np.floor(tight.y1))
-        x2, y2 = int(np.ceil(tight.x2)), int(np.ceil(tight.y2))
-        patch[y1 - region.y1 : y2 - region.y1, x1 - region.x1 : x2 - region.x1] = image[
-            y1:y2, x1:x2
-        ]
