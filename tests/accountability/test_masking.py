@@ -6,6 +6,9 @@ from their own face in frame 225 (the enrollment photo validator refuses these t
 so the template is stored through the watchlist service directly); the alert comes from frame
 240 through the real detector, embedder, cropper and AlertStore, and, in the end-to-end
 variant, Lin-Manuel Miranda (enrolled from his photo) through `vigil analyze` over the clip.
+
+Detectors miss faces, so the same checks run with the detections withheld: a crop whose
+neighbours were all missed, and a live preview of frames where every face was missed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from vigil.config import settings_environment
 from vigil.context import AppContext
 from vigil.db.models import Alert
 from vigil.imaging import encode_jpeg
-from vigil.pipeline.masking import FaceCropper, _grown
+from vigil.pipeline.masking import CropRegion, FaceCropper, _grown, blur_all_faces
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
@@ -81,24 +84,21 @@ def _faces_in(ctx: AppContext, jpeg: bytes) -> list[Detection]:
     return ctx.pack.detect(big)
 
 
-def test_stored_crop_blurs_every_neighbour(
-    spectator: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
-) -> None:
-    frame = clip_frame(hamilton_clip, 240)
-    faces = onnx_ctx.pack.detect(frame)
-    subject = _nearest(faces, SUBJECT_X)
-    region = _grown(subject.box, FaceCropper().margin, frame.shape[1], frame.shape[0])
-    neighbours = [
-        d
-        for d in faces
-        if d is not subject and d.box.iou(BBox(region.x1, region.y1, region.x2, region.y2)) > 0
-    ]
-    assert len(neighbours) >= 2, "frame 240 should have neighbours reaching into the crop"
+def _neighbours(faces: list[Detection], subject: Detection, region: CropRegion) -> list[Detection]:
+    """The other faces that reach into the subject's crop region."""
+    area = BBox(region.x1, region.y1, region.x2, region.y2)
+    return [d for d in faces if d is not subject and d.box.iou(area) > 0]
 
-    alert_id = real_alert(spectator, frame, camera="hall")
-    crop = cv2.imdecode(np.frombuffer(plain_crop(onnx_ctx, alert_id), np.uint8), cv2.IMREAD_COLOR)
+
+def _assert_only_the_subject_is_sharp(
+    frame: np.ndarray,
+    crop: np.ndarray,
+    subject: Detection,
+    neighbours: list[Detection],
+    region: CropRegion,
+) -> None:
+    """Each neighbour well inside the crop lost over 75% of its detail; the subject kept its."""
     original = frame[region.y1 : region.y2, region.x1 : region.x2]
-    assert crop.shape == original.shape  # the crop is exactly the subject's region
 
     def local(d: Detection) -> tuple[int, int, int, int]:
         b = d.box
@@ -125,8 +125,56 @@ def test_stored_crop_blurs_every_neighbour(
     inner = _grown(subject.box, -0.2, frame.shape[1], frame.shape[0])
     core = (inner.x1 - region.x1, inner.y1 - region.y1, inner.x2 - region.x1, inner.y2 - region.y1)
     assert _sharpness(crop, core) > 0.5 * _sharpness(original, core), "the subject must stay sharp"
+
+
+def test_stored_crop_blurs_every_neighbour(
+    spectator: Enrolled, onnx_ctx: AppContext, hamilton_clip: Path
+) -> None:
+    frame = clip_frame(hamilton_clip, 240)
+    faces = onnx_ctx.pack.detect(frame)
+    subject = _nearest(faces, SUBJECT_X)
+    region = _grown(subject.box, FaceCropper().margin, frame.shape[1], frame.shape[0])
+    neighbours = _neighbours(faces, subject, region)
+    assert len(neighbours) >= 2, "frame 240 should have neighbours reaching into the crop"
+
+    alert_id = real_alert(spectator, frame, camera="hall")
+    crop = cv2.imdecode(np.frombuffer(plain_crop(onnx_ctx, alert_id), np.uint8), cv2.IMREAD_COLOR)
+    original = frame[region.y1 : region.y2, region.x1 : region.x2]
+    assert crop.shape == original.shape  # the crop is exactly the subject's region
+
+    _assert_only_the_subject_is_sharp(frame, crop, subject, neighbours, region)
     found = _faces_in(onnx_ctx, plain_crop(onnx_ctx, alert_id))
     assert len(found) == 1, f"{len(found)} faces left in the stored crop"
+
+
+def test_crop_blurs_neighbours_the_detector_missed(
+    onnx_ctx: AppContext, hamilton_clip: Path
+) -> None:
+    """Frame 240 with every neighbour withheld from the cropper (as if none were detected)."""
+    frame = clip_frame(hamilton_clip, 240)
+    faces = onnx_ctx.pack.detect(frame)
+    subject = _nearest(faces, SUBJECT_X)
+    region = _grown(subject.box, FaceCropper().margin, frame.shape[1], frame.shape[0])
+    neighbours = _neighbours(faces, subject, region)
+    assert len(neighbours) >= 2, "frame 240 should have neighbours reaching into the crop"
+    jpeg = FaceCropper().crop(frame, subject, [subject])
+    crop = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    _assert_only_the_subject_is_sharp(frame, crop, subject, neighbours, region)
+    found = _faces_in(onnx_ctx, jpeg)
+    assert len(found) == 1, f"{len(found)} faces left in a crop whose neighbours were missed"
+
+
+@pytest.mark.parametrize("index", [0, 120, 225, 240, 260])
+def test_preview_shows_no_face_when_the_detector_missed_all(
+    onnx_ctx: AppContext, hamilton_clip: Path, index: int
+) -> None:
+    """A live preview made with no detection at all: no face is found in it, even at 2x."""
+    frame = clip_frame(hamilton_clip, index)
+    assert onnx_ctx.pack.detect(frame), f"frame {index} should show faces"
+    preview = blur_all_faces(frame, [])
+    assert preview.shape == frame.shape
+    found = _faces_in(onnx_ctx, encode_jpeg(preview, 80))
+    assert found == [], f"frame {index}: {len(found)} faces found in the preview"
 
 
 def test_analyze_end_to_end_stores_one_face_per_crop(

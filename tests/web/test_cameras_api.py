@@ -138,6 +138,52 @@ def test_preview_follows_the_audited_blur_setting(sup_env: tuple[Any, FakeSuperv
     )
 
 
+def _unblurred_previews(env: Any) -> list[tuple[str, str]]:
+    with env.context.db.read() as s:
+        rows = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "camera.preview_unblurred")
+        ).all()
+    return [(r.actor, r.target) for r in rows]
+
+
+def test_each_unblurred_preview_is_audited(sup_env: tuple[Any, FakeSupervisor]) -> None:
+    """Who saw which camera unblurred, and when: one audit event per preview served."""
+    env, _fake = sup_env
+    admin, op = env.client(Role.admin), env.client(Role.operator)
+    cams = [admin.post("/api/cameras", json={"name": n, "url": "rtsp://h/x"}).json() for n in "ab"]
+    assert op.get(f"/api/cameras/{cams[0]['id']}/preview").status_code == 200
+    assert _unblurred_previews(env) == []  # blurred previews are not audited one by one
+    admin.put("/api/settings", json={"preview_blur": False})
+    for client, cam in ((op, cams[0]), (op, cams[0]), (admin, cams[1])):
+        assert client.get(f"/api/cameras/{cam['id']}/preview").content == b"\xff\xd8clear"
+    assert _unblurred_previews(env) == [("operator", "a"), ("operator", "a"), ("admin", "b")]
+    with env.context.db.read() as s:
+        shown = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "camera.preview_unblurred")
+        ).first()
+    assert shown is not None and shown.ts is not None
+    admin.put("/api/settings", json={"preview_blur": True})
+    assert op.get(f"/api/cameras/{cams[0]['id']}/preview").content == b"\xff\xd8blurred"
+    assert len(_unblurred_previews(env)) == 3
+
+
+def test_a_preview_taken_while_blur_is_switched_off_is_audited(
+    sup_env: tuple[Any, FakeSupervisor],
+) -> None:
+    """The setting flips between the check and the frame: the preview is still audited."""
+    env, fake = sup_env
+    admin = env.client(Role.admin)
+    cam = admin.post("/api/cameras", json={"name": "c1", "url": "rtsp://h/x"}).json()
+
+    def flip_then_shoot(name: str) -> bytes | None:
+        fake.preview_blur = False
+        return b"\xff\xd8clear"
+
+    fake.preview_jpeg = flip_then_shoot  # type: ignore[method-assign]
+    assert admin.get(f"/api/cameras/{cam['id']}/preview").content == b"\xff\xd8clear"
+    assert _unblurred_previews(env) == [("admin", "c1")]
+
+
 def test_start_without_a_runtime_is_503(env: Any) -> None:
     sup = env.client(Role.supervisor)
     cam = sup.post("/api/cameras", json={"name": "c1", "url": "rtsp://h/x"}).json()

@@ -1,8 +1,24 @@
-"""Bystander masking: what leaves memory shows the matched face only.
+"""Masking: no face leaves memory recognisable unless it is the matched one, even when the
+detector missed it.
 
-:class:`FaceCropper` cuts the matched face with a margin and blurs every *other* detected face
-that reaches into the crop before the JPEG is encoded, so no bystander's face is ever written.
-:func:`blur_all_faces` blurs every face of a frame for live previews.
+Detectors miss faces (small, turned, dark, partly hidden), so no rule here depends on a
+bystander being detected:
+
+* **Live previews** (:func:`blur_all_faces`): the *whole* frame is pixelated to
+  :data:`PREVIEW_CELLS` cells along its longer side and smoothed, after every detected face was
+  masked on its own. A face narrower than 1/8 of the frame (every face a detector is likely to
+  miss) keeps at most :data:`MASK_CELLS` cells across, as little as a masked face; a larger one
+  is found by any detector and masked first. The scene (people as shapes, light, movement)
+  stays visible. An admin may switch preview blur off (an audited setting); each unblurred
+  preview served is then audited (``camera.preview_unblurred``: who, which camera, when).
+* **Stored alert crops** (:class:`FaceCropper`): only the matched face stays sharp: the
+  ellipse inscribed in its box enlarged by :data:`KEEP_GROW` per side. Everything else in the
+  crop (the margin, the box's corners) is pixelated to cells a quarter of the matched face's
+  width, so a bystander of similar size reaching into the crop keeps at most
+  :data:`MASK_CELLS` cells across whether detected or not. Detected bystanders are also
+  masked inside that ellipse; the ellipse inscribed in the matched face's own box is always
+  shown. What can stay sharp is the sliver of an undetected face that reaches into the
+  matched face's ellipse itself.
 """
 
 from __future__ import annotations
@@ -21,6 +37,11 @@ MASK_GROW = 0.4
 # A masked face is reduced to this many cells per side, then smoothed: whatever its size, no
 # facial detail survives (checked with a real detector in tests/pipeline/test_masking.py).
 MASK_CELLS = 4
+# The sharp part of a stored crop: the ellipse inscribed in the matched face's box enlarged by
+# this fraction per side (the face's own oval with a 15% rim for hair, ears and box jitter).
+KEEP_GROW = 0.15
+# A blurred preview keeps this many cells along its longer side (20 px cells on a 640 px frame).
+PREVIEW_CELLS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +51,16 @@ class CropRegion:
     x2: int
     y2: int
 
+    def within(self, outer: CropRegion) -> CropRegion | None:
+        """This region in ``outer``'s coordinates, clipped to it; None if they do not meet."""
+        local = CropRegion(
+            max(0, self.x1 - outer.x1),
+            max(0, self.y1 - outer.y1),
+            min(outer.x2 - outer.x1, self.x2 - outer.x1),
+            min(outer.y2 - outer.y1, self.y2 - outer.y1),
+        )
+        return local if local.x2 > local.x1 and local.y2 > local.y1 else None
+
 
 def _grown(box: BBox, fraction: float, width: int, height: int) -> CropRegion:
     dx, dy = box.width * fraction, box.height * fraction
@@ -38,6 +69,18 @@ def _grown(box: BBox, fraction: float, width: int, height: int) -> CropRegion:
     x2 = min(width, int(np.ceil(box.x2 + dx)))
     y2 = min(height, int(np.ceil(box.y2 + dy)))
     return CropRegion(x1, y1, max(x2, x1 + 1), max(y2, y1 + 1))
+
+
+def pixelate(image: np.ndarray, cell: float) -> np.ndarray:
+    """A copy of ``image`` with no detail finer than ``cell`` pixels: averaged into cells of
+    that size, smoothed at 4 pixels a cell (no hard cell edges) and scaled back to its shape.
+    Smoothing the small image keeps this cheap at any size (a few ms for a 1080p frame)."""
+    h, w = image.shape[:2]
+    cols, rows = max(1, round(w / cell)), max(1, round(h / cell))
+    small = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+    mid = cv2.resize(small, (cols * 4, rows * 4), interpolation=cv2.INTER_LINEAR)
+    smooth = cv2.GaussianBlur(mid, (5, 5), 0)
+    return cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _blur_region(image: np.ndarray, region: CropRegion) -> None:
@@ -54,50 +97,49 @@ def _blur_region(image: np.ndarray, region: CropRegion) -> None:
 
 
 def blur_all_faces(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-    """A copy of ``image`` with every detected face blurred (live previews)."""
+    """A copy of ``image`` (a live preview) in which no face is recognisable, detected or not:
+    every detected face masked, then the whole frame pixelated to :data:`PREVIEW_CELLS`."""
     out = image.copy()
     h, w = out.shape[:2]
     for detection in detections:
         _blur_region(out, _grown(detection.box, MASK_GROW, w, h))
-    return out
+    return pixelate(out, max(h, w) / PREVIEW_CELLS)
+
+
+def _oval(shape: tuple[int, ...], box: BBox, grow: float, origin: CropRegion) -> np.ndarray:
+    """A boolean mask of ``shape``: the ellipse inscribed in ``box`` enlarged by ``grow`` per
+    side, in the coordinates of a crop starting at ``origin`` (a face is an oval, its box's
+    corners are where neighbours' faces reach in)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    center = (round((box.x1 + box.x2) / 2) - origin.x1, round((box.y1 + box.y2) / 2) - origin.y1)
+    axes = (round(box.width * (0.5 + grow)), round(box.height * (0.5 + grow)))
+    cv2.ellipse(mask, center, axes, 0, 0, 360, 255, -1)
+    return mask.astype(bool)
 
 
 class FaceCropper:
-    """Cuts one face with a margin, others masked; one verb: :meth:`crop`."""
+    """Cuts one face with a margin, everything but that face blurred; one verb: :meth:`crop`."""
 
     def __init__(self, margin: float = 0.4, jpeg_quality: int = 90) -> None:
         self.margin = margin
         self.jpeg_quality = jpeg_quality
 
     def crop(self, image: np.ndarray, face: Detection, others: Sequence[Detection]) -> bytes:
-        """JPEG of ``face`` with margin; every other face reaching into the crop is blurred."""
+        """JPEG of ``face`` with margin: only the oval of the face's box enlarged by
+        :data:`KEEP_GROW` is sharp; the rest is pixelated, other detected faces are masked."""
         h, w = image.shape[:2]
         region = _grown(face.box, self.margin, w, h)
-        patch = image[region.y1 : region.y2, region.x1 : region.x2].copy()
+        original = image[region.y1 : region.y2, region.x1 : region.x2]
+        patch = pixelate(original, max(1.0, face.box.width / MASK_CELLS))
+        keep = _oval(patch.shape, face.box, KEEP_GROW, region)
+        patch[keep] = original[keep]
         for other in others:
             if other is face or other.box == face.box:
                 continue
-            grown = _grown(other.box, MASK_GROW, w, h)
-            local = CropRegion(
-                max(0, grown.x1 - region.x1),
-                max(0, grown.y1 - region.y1),
-                min(patch.shape[1], grown.x2 - region.x1),
-                min(patch.shape[0], grown.y2 - region.y1),
-            )
-            if local.x2 > local.x1 and local.y2 > local.y1:
+            local = _grown(other.box, MASK_GROW, w, h).within(region)
+            if local is not None:
                 _blur_region(patch, local)
-        self._restore_matched_face(patch, image, face.box, region)
+        # A neighbour's grown mask may reach over the matched face: put its own oval back.
+        tight = _oval(patch.shape, face.box, 0.0, region)
+        patch[tight] = original[tight]
         return encode_jpeg(patch, self.jpeg_quality)
-
-    @staticmethod
-    def _restore_matched_face(
-        patch: np.ndarray, image: np.ndarray, box: BBox, region: CropRegion
-    ) -> None:
-        """A neighbour's grown mask may reach over the matched face: put its tight box back."""
-        h, w = image.shape[:2]
-        tight = box.clipped(w, h)
-        x1, y1 = int(np.floor(tight.x1)), int(np.floor(tight.y1))
-        x2, y2 = int(np.ceil(tight.x2)), int(np.ceil(tight.y2))
-        patch[y1 - region.y1 : y2 - region.y1, x1 - region.x1 : x2 - region.x1] = image[
-            y1:y2, x1:x2
-        ]

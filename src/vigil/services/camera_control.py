@@ -20,6 +20,9 @@ from vigil.sources.probe import ConnectionTest, test_connection
 if TYPE_CHECKING:
     from vigil.sources.worker import CameraStatus
 
+# The audit action of a preview served with preview blur off.
+UNBLURRED_PREVIEW = "camera.preview_unblurred"
+
 
 class CameraRuntime(Protocol):
     """What this service needs of the camera supervisor."""
@@ -31,6 +34,9 @@ class CameraRuntime(Protocol):
     def stop_camera(self, name: str) -> None: ...
 
     def preview_jpeg(self, name: str) -> bytes | None: ...
+
+    @property
+    def preview_blur(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +128,23 @@ class CameraControl:
         self.cameras.record(camera, "camera.stop", actor=actor)
         return _view(camera, self._statuses())
 
-    def preview(self, camera_id: int) -> bytes:
-        """The latest analysed frame as JPEG (faces blurred unless preview blur is off)."""
+    def preview(self, camera_id: int, *, actor: str) -> bytes:
+        """The latest analysed frame as JPEG, blurred as a whole unless preview blur is off.
+
+        Each unblurred preview served is audited (``camera.preview_unblurred``: who, which
+        camera, when). The setting is read before and after the frame is taken, so a preview
+        taken while an admin switches blur off is audited too (never one too few).
+        """
         camera = self.cameras.get(camera_id)
-        data = self._runtime().preview_jpeg(camera.name)
+        runtime = self._runtime()
+        blurred_before = runtime.preview_blur
+        data = runtime.preview_jpeg(camera.name)
         if data is None:
             raise NotFound(
                 f"camera {camera.name!r} has no analysed frame yet", hint="wait a moment and retry"
             )
+        if not (blurred_before and runtime.preview_blur):
+            self.cameras.record(camera, UNBLURRED_PREVIEW, actor=actor)
         return data
 
     def _statuses(self) -> dict[str, CameraStatus]:

@@ -135,9 +135,12 @@ def stop_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> CameraP
 @router.get(
     "/cameras/{camera_id}/preview",
     response_class=Response,
-    summary="Latest analysed frame as JPEG (all faces blurred unless preview blur is off)",
+    summary="Latest analysed frame as JPEG (blurred as a whole unless preview blur is off; "
+    "each unblurred preview is audited)",
 )
-def preview(camera_id: EntityId, cameras: Cameras, _u: Reviewer) -> Response:
+def preview(camera_id: EntityId, cameras: Cameras, user: Reviewer) -> Response:
     return Response(
-        cameras.preview(camera_id), media_type="image/jpeg", headers={"Cache-Control": "no-store"}
+        cameras.preview(camera_id, actor=user.username),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "no-store"},
     )
