@@ -1,18 +1,28 @@
-"""Data key rotation: re-encrypt every template and crop with a new AES-256 key.
+"""Data key rotation: add a new current key, re-seal every template and crop with it, retire
+the old keys that nothing uses any more.
 
-The new key is written next to the old one as ``<key>.new`` and the old key is copied to
-``<key>.old`` first. All blobs are re-sealed in ONE write transaction (audited as
-``keys.rotate``); only after it commits does the new key replace the old file, and the backup
-goes. If anything fails before the commit, the database and the key file are unchanged. If the
-process dies between the commit and the replace, ``<key>.new`` holds the key for the data.
+The key file is a keyring (:mod:`vigil.accountability.crypto`): old keys stay in it until no
+stored blob was sealed with them. The steps:
 
-Stop ``vigil serve`` before rotating: a running server keeps the old key in memory.
+1. Every blob is opened (each with the key whose id it records) and re-sealed with a new key in
+   ONE write transaction, audited as ``keys.rotate``. Before that transaction commits, and while
+   it still holds the database's write lock, the keyring file is replaced by one with the new key
+   added as current. If anything fails before, the database and the key file are unchanged; if
+   the process dies between the file write and the commit, the keyring holds both keys and every
+   blob still opens.
+2. In a second write transaction the key ids still used by stored blobs are read, and the keyring
+   is rewritten without the old keys that no blob uses (audited as ``keys.retire``).
+
+A running server holds the deployment lock (:mod:`vigil.accountability.deployment_lock`), and
+by default the rotation refuses while it does. With ``online=True`` it runs anyway: the server's
+cipher follows the keyring file (it seals with the new key from the moment step 1 wrote it, and
+re-reads the file when it meets a key id it does not hold); its writes are serialised with both
+steps by the database's write lock, so any blob it sealed with an old key before step 1 is
+committed before step 1 reads, and step 2 keeps any old key still in use.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +30,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
-from vigil.accountability.crypto import DataCipher, load_or_create_key
+from vigil.accountability.crypto import DataCipher, Keyring, read_keyring, write_keyring
+from vigil.accountability.deployment_lock import DeploymentLock, HeldLock
 from vigil.db.session import Database
-from vigil.errors import Conflict, StorageError
 from vigil.repositories.sealed import SealedDataRepo
+
+
+@dataclass(frozen=True, slots=True)
+class ResealCounts:
+    templates: int
+    photos: int
+    crops: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,87 +50,90 @@ class RotationResult:
     templates: int
     photos: int
     crops: int
+    retired_key_ids: tuple[str, ...]  # removed from the keyring (no blob uses them)
+    kept_key_ids: tuple[str, ...]  # every key id left in the keyring, the new one last
 
 
-def write_key_file(path: Path, key: bytes) -> None:
-    """Create a key file with mode 0600 (fails if it exists) and flush it to disk."""
-    import base64
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64encode(key) + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _reseal(s: Session, old: DataCipher, new: DataCipher) -> tuple[int, int, int]:
+def _reseal(s: Session, cipher: DataCipher) -> ResealCounts:
+    """Open every blob with the key it records; seal it with ``cipher``'s current key."""
     templates = photos = crops = 0
     repo = SealedDataRepo(s)
     for tpl in repo.templates():
         aad = f"template:{tpl.id}".encode()
-        plain = old.open(tpl.vector, aad) if tpl.encrypted else tpl.vector
-        tpl.vector = new.seal(plain, aad)
+        plain = cipher.open(tpl.vector, aad) if tpl.encrypted else tpl.vector
+        tpl.vector = cipher.seal(plain, aad)
         if tpl.photo is not None:
-            photo = old.open(tpl.photo, aad + b":photo") if tpl.encrypted else tpl.photo
-            tpl.photo = new.seal(photo, aad + b":photo")
+            photo = cipher.open(tpl.photo, aad + b":photo") if tpl.encrypted else tpl.photo
+            tpl.photo = cipher.seal(photo, aad + b":photo")
             photos += 1
         tpl.encrypted = True
         templates += 1
     for alert in repo.alerts_with_crops():
         aad = f"alert:{alert.id}".encode()
         stored = alert.crop or b""
-        crop = old.open(stored, aad) if alert.crop_encrypted else stored
-        alert.crop = new.seal(crop, aad)
+        crop = cipher.open(stored, aad) if alert.crop_encrypted else stored
+        alert.crop = cipher.seal(crop, aad)
         alert.crop_encrypted = True
         crops += 1
     s.flush()
-    return templates, photos, crops
+    return ResealCounts(templates, photos, crops)
 
 
-def rotate_key(db: Database, key_path: Path, *, actor: str) -> RotationResult:
-    """Re-encrypt everything under a new key; see the module docstring for the safety steps."""
-    old = DataCipher(load_or_create_key(key_path, create=False))
-    new_key = AESGCM.generate_key(bit_length=256)
-    new = DataCipher(new_key)
-    new_path = key_path.with_name(key_path.name + ".new")
-    backup = key_path.with_name(key_path.name + ".old")
-    for leftover in (new_path, backup):
-        if leftover.exists():
-            raise Conflict(
-                f"{leftover} exists: an earlier key rotation did not finish",
-                hint="check which key opens the data (try each with VIGIL_KEY_FILE), keep that one "
-                "as the key file and delete the other files",
+def _retire_unused(db: Database, key_path: Path, ring: Keyring, *, actor: str) -> Keyring:
+    """Drop from the keyring every old key that no stored blob uses (under the write lock)."""
+    with db.write() as s:
+        kept = ring.keeping(SealedDataRepo(s).key_ids_in_use())
+        retired = [kid.hex() for kid in ring.ids if kid not in kept.ids]
+        if retired:
+            write_keyring(key_path, kept)
+            audit.record(
+                s,
+                actor=actor,
+                action="keys.retire",
+                target="data-key",
+                details={"retired_key_ids": retired, "kept_key_ids": [k.hex() for k in kept.ids]},
             )
-    write_key_file(new_path, new_key)
-    shutil.copy2(key_path, backup)
-    os.chmod(backup, 0o600)
+    return kept
+
+
+def rotate_key(
+    db: Database, key_path: Path, *, actor: str, lock: DeploymentLock, online: bool = False
+) -> RotationResult:
+    """Re-encrypt everything under a new key; see the module docstring for the safety steps.
+
+    Refuses (:class:`~vigil.errors.Conflict`) while a server holds ``lock`` unless ``online``."""
+    held: HeldLock | None = None if online else lock.hold_for_rotation()
     try:
+        ring = read_keyring(key_path)
+        new_ring = ring.with_current(AESGCM.generate_key(bit_length=256))
+        cipher = DataCipher(new_ring)
         with db.write() as s:
-            counts = _reseal(s, old, new)
+            counts = _reseal(s, cipher)
+            write_keyring(key_path, new_ring)
             audit.record(
                 s,
                 actor=actor,
                 action="keys.rotate",
                 target="data-key",
                 details={
-                    "old_key_id": old.key_id.hex(),
-                    "new_key_id": new.key_id.hex(),
-                    "templates": counts[0],
-                    "photos": counts[1],
-                    "crops": counts[2],
+                    "old_key_id": ring.ids[-1].hex(),
+                    "new_key_id": cipher.key_id.hex(),
+                    "templates": counts.templates,
+                    "photos": counts.photos,
+                    "crops": counts.crops,
+                    "online": online,
                 },
             )
-    except BaseException:
-        new_path.unlink(missing_ok=True)
-        backup.unlink(missing_ok=True)
-        raise
-    try:
-        os.replace(new_path, key_path)
-    except OSError as exc:
-        raise StorageError(
-            f"the data was re-encrypted but {key_path} could not be replaced: {exc.strerror}",
-            hint=f"move {new_path} to {key_path} by hand; it holds the key for the data now",
-        ) from exc
-    backup.unlink(missing_ok=True)
-    return RotationResult(old.key_id.hex(), new.key_id.hex(), *counts)
+        kept = _retire_unused(db, key_path, new_ring, actor=actor)
+    finally:
+        if held is not None:
+            held.release()
+    return RotationResult(
+        old_key_id=ring.ids[-1].hex(),
+        new_key_id=cipher.key_id.hex(),
+        templates=counts.templates,
+        photos=counts.photos,
+        crops=counts.crops,
+        retired_key_ids=tuple(k.hex() for k in new_ring.ids if k not in kept.ids),
+        kept_key_ids=tuple(k.hex() for k in kept.ids),
+    )

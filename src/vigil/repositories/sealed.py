@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vigil.db.models import Alert, Template
+
+# A sealed blob starts with MAGIC (4 bytes) then the id of the key that sealed it (8 bytes).
+_KEY_ID_START, _KEY_ID_LEN = 5, 8
 
 
 class SealedDataRepo:
@@ -21,3 +24,17 @@ class SealedDataRepo:
 
     def alerts_with_crops(self) -> Iterable[Alert]:
         return self.s.scalars(select(Alert).where(Alert.crop.is_not(None)).order_by(Alert.id))
+
+    def key_ids_in_use(self) -> set[bytes]:
+        """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
+        sealed = (
+            (Template.vector, Template.encrypted),
+            (Template.photo, Template.encrypted),
+            (Alert.crop, Alert.crop_encrypted),
+        )
+        used: set[bytes] = set()
+        for column, encrypted in sealed:
+            kid = func.substr(column, _KEY_ID_START, _KEY_ID_LEN)
+            query = select(kid).where(encrypted.is_(True), column.is_not(None)).distinct()
+            used.update(bytes(k) for k in self.s.scalars(query) if k is not None)
+        return used
