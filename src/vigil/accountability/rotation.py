@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
-from vigil.accountability.crypto import DataCipher, Keyring, read_keyring, write_keyring
+from vigil.accountability.crypto import DataCipher, read_keyring, write_keyring
 from vigil.accountability.deployment_lock import DeploymentLock, HeldLock
 from vigil.db.session import Database
 from vigil.repositories.sealed import SealedDataRepo
@@ -79,11 +79,14 @@ def _reseal(s: Session, cipher: DataCipher) -> ResealCounts:
     return ResealCounts(templates, photos, crops)
 
 
-def _retire_unused(db: Database, key_path: Path, ring: Keyring, *, actor: str) -> Keyring:
-    """Drop from the keyring every old key that no stored blob uses (under the write lock)."""
+def retire_unused_keys(db: Database, key_path: Path, *, actor: str) -> tuple[str, ...]:
+    """Drop from the keyring every old key that no stored blob uses; the ids retired.
+
+    Runs under the database's write lock, so no blob can be sealed meanwhile."""
     with db.write() as s:
+        ring = read_keyring(key_path)
         kept = ring.keeping(SealedDataRepo(s).key_ids_in_use())
-        retired = [kid.hex() for kid in ring.ids if kid not in kept.ids]
+        retired = tuple(kid.hex() for kid in ring.ids if kid not in kept.ids)
         if retired:
             write_keyring(key_path, kept)
             audit.record(
@@ -91,9 +94,9 @@ def _retire_unused(db: Database, key_path: Path, ring: Keyring, *, actor: str) -
                 actor=actor,
                 action="keys.retire",
                 target="data-key",
-                details={"retired_key_ids": retired, "kept_key_ids": [k.hex() for k in kept.ids]},
+                details={"retired_key_ids": list(retired), "kept": [k.hex() for k in kept.ids]},
             )
-    return kept
+    return retired
 
 
 def rotate_key(
@@ -124,7 +127,7 @@ def rotate_key(
                     "online": online,
                 },
             )
-        kept = _retire_unused(db, key_path, new_ring, actor=actor)
+        retired = retire_unused_keys(db, key_path, actor=actor)
     finally:
         if held is not None:
             held.release()
@@ -134,6 +137,6 @@ def rotate_key(
         templates=counts.templates,
         photos=counts.photos,
         crops=counts.crops,
-        retired_key_ids=tuple(k.hex() for k in new_ring.ids if k not in kept.ids),
-        kept_key_ids=tuple(k.hex() for k in kept.ids),
+        retired_key_ids=retired,
+        kept_key_ids=tuple(k.hex() for k in read_keyring(key_path).ids),
     )
