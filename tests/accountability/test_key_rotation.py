@@ -234,6 +234,16 @@ def test_rotation_is_refused_while_a_server_holds_the_deployment(server: AppCont
     assert code == 0, output
 
 
+def test_an_online_rotation_runs_beside_the_server(server: AppContext) -> None:
+    _enroll(server, "a", 1)
+    old = _key_ids(server)
+    with DeploymentLock(server.settings.home).hold_for_server():
+        code, output = _rotate(server, "--online")
+        assert code == 0, output
+        assert _key_ids(server) != old and len(_key_ids(server)) == 1
+        assert _template_key_ids(server) == set(_key_ids(server))
+
+
 def test_vigil_serve_holds_the_lock_until_it_stops(server_settings: Settings) -> None:
     from vigil.cli.server import Runtime, ServeOptions
 

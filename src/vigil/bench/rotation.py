@@ -11,8 +11,9 @@ random ``--photo-bytes`` photo each, 100 per subject), then:
 - ``online``: a "server" context (the one a running ``vigil serve`` holds, built before the
   rotation, its cipher following the keyring file) enrolls one template every ``--interval``
   seconds on a thread while :func:`rotate_key` runs with ``online=True``; reports the rotation
-  time, the server's enrollments during it and their slowest write, then restarts the context
-  and opens every stored blob (``unreadable`` must be 0) and reloads the server's gallery.
+  time, the server's enrollments (from just before to just after it) and their slowest write,
+  then reloads the server's gallery, restarts the context and opens every stored blob
+  (``unreadable_after`` must be 0).
 
 Prints one JSON object.
 """
