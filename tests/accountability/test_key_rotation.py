@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from vigil.accountability import rotation
 from vigil.accountability.crypto import (
     DataCipher,
     Keyring,
@@ -216,6 +217,33 @@ def test_an_old_key_still_used_by_a_stored_blob_is_kept(server: AppContext) -> N
     WatchlistService(server.db, server.cipher).remove_subject(subject_id, actor="t")
     assert retire_unused_keys(server.db, path, actor="t") == (key_id(old).hex(),)
     assert read_keyring(path).keys == (new,)
+
+
+def test_an_interrupted_rotation_loses_nothing_and_a_rerun_finishes_it(
+    server: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rotation, "BATCH", 1)  # one template per transaction
+    ids = [_enroll(server, name, seed) for seed, name in enumerate("abc", 1)]
+    (old,) = _key_ids(server)
+    with server.db.write() as s:  # the last template is damaged: its batch fails
+        broken = s.scalar(select(Template).order_by(Template.id.desc()))
+        assert broken is not None
+        broken.vector = broken.vector[:-1] + bytes([broken.vector[-1] ^ 1])
+    code, output = _rotate(server)
+    assert code == IntegrityError.exit_code and "integrity check" in output, output
+    ring = _key_ids(server)
+    assert ring[0] == old and len(ring) == 2, "both keys kept after the interruption"
+    assert _template_key_ids(server) == set(ring), "the first batches were re-sealed"
+    photos = AlertQueries(server.db, server.cipher)
+    assert [photos.subject_photo(i, viewer="t") for i in ids[:2]] == [
+        _face(1).crop_jpeg,
+        _face(2).crop_jpeg,
+    ]
+    WatchlistService(server.db, server.cipher).remove_subject(ids[2], actor="t")
+    code, output = _rotate(server)
+    assert code == 0, output
+    assert len(_key_ids(server)) == 1 and _template_key_ids(server) == set(_key_ids(server))
+    assert photos.subject_photo(ids[0], viewer="t") == _face(1).crop_jpeg
 
 
 def test_rotation_is_refused_while_a_server_holds_the_deployment(server: AppContext) -> None:

@@ -4,25 +4,29 @@ the old keys that nothing uses any more.
 The key file is a keyring (:mod:`vigil.accountability.crypto`): old keys stay in it until no
 stored blob was sealed with them. The steps:
 
-1. Every blob is opened (each with the key whose id it records) and re-sealed with a new key in
-   ONE write transaction, audited as ``keys.rotate``. Before that transaction commits, and while
-   it still holds the database's write lock, the keyring file is replaced by one with the new key
-   added as current. If anything fails before, the database and the key file are unchanged; if
-   the process dies between the file write and the commit, the keyring holds both keys and every
-   blob still opens.
-2. In a second write transaction the key ids still used by stored blobs are read, and the keyring
+1. Every blob is opened (each with the key whose id it records) and re-sealed with a new key,
+   in id order, :data:`BATCH` rows per write transaction (so a running server's writes wait for
+   one batch, never for the whole rotation). Before the FIRST transaction commits, while it
+   holds the database's write lock, the keyring file is replaced by one with the new key added
+   as current; a blob already sealed with the new key is skipped. If the first batch fails
+   (e.g. a wrong key file), nothing changed. If a later one fails or the process dies, the
+   keyring holds both keys, every blob still opens, and running the rotation again finishes it.
+   The rotation is audited as ``keys.rotate`` once every batch is done.
+2. In a final write transaction the key ids still used by stored blobs are read, and the keyring
    is rewritten without the old keys that no blob uses (audited as ``keys.retire``).
 
 A running server holds the deployment lock (:mod:`vigil.accountability.deployment_lock`), and
 by default the rotation refuses while it does. With ``online=True`` it runs anyway: the server's
 cipher follows the keyring file (it seals with the new key from the moment step 1 wrote it, and
-re-reads the file when it meets a key id it does not hold); its writes are serialised with both
-steps by the database's write lock, so any blob it sealed with an old key before step 1 is
-committed before step 1 reads, and step 2 keeps any old key still in use.
+re-reads the file when it meets a key id it does not hold); its writes are serialised with the
+batches by the database's write lock, so a blob it sealed with an old key was committed before
+the first batch began and is re-sealed by the batch that reaches its id, and step 2 keeps any
+old key still in use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
-from vigil.accountability.crypto import DataCipher, read_keyring, write_keyring
+from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, write_keyring
 from vigil.accountability.deployment_lock import DeploymentLock, HeldLock
 from vigil.db.session import Database
 from vigil.repositories.sealed import SealedDataRepo
@@ -54,29 +58,70 @@ class RotationResult:
     kept_key_ids: tuple[str, ...]  # every key id left in the keyring, the new one last
 
 
-def _reseal(s: Session, cipher: DataCipher) -> ResealCounts:
-    """Open every blob with the key it records; seal it with ``cipher``'s current key."""
-    templates = photos = crops = 0
-    repo = SealedDataRepo(s)
-    for tpl in repo.templates():
-        aad = f"template:{tpl.id}".encode()
-        plain = cipher.open(tpl.vector, aad) if tpl.encrypted else tpl.vector
-        tpl.vector = cipher.seal(plain, aad)
-        if tpl.photo is not None:
-            photo = cipher.open(tpl.photo, aad + b":photo") if tpl.encrypted else tpl.photo
-            tpl.photo = cipher.seal(photo, aad + b":photo")
-            photos += 1
-        tpl.encrypted = True
-        templates += 1
-    for alert in repo.alerts_with_crops():
-        aad = f"alert:{alert.id}".encode()
-        stored = alert.crop or b""
-        crop = cipher.open(stored, aad) if alert.crop_encrypted else stored
-        alert.crop = cipher.seal(crop, aad)
-        alert.crop_encrypted = True
-        crops += 1
-    s.flush()
-    return ResealCounts(templates, photos, crops)
+BATCH = 500  # rows re-sealed per write transaction (how long a running server's writes wait)
+
+
+class _Resealer:
+    """Re-seals templates, then alert crops, in id order, ``batch`` rows per write transaction.
+
+    The first transaction also writes the new keyring just before it commits (while it holds the
+    database's write lock), so a server sealing anything afterwards uses the new key. A blob
+    already sealed with the new key is left as it is."""
+
+    def __init__(self, db: Database, cipher: DataCipher, write_ring: Callable[[], None]) -> None:
+        self.db, self.cipher, self.batch = db, cipher, BATCH
+        self._write_ring: Callable[[], None] | None = write_ring
+        self.templates = self.photos = self.crops = 0
+
+    def run(self) -> ResealCounts:
+        self._each_batch(self._templates)  # its first transaction always runs: writes the ring
+        self._each_batch(self._crops)
+        return ResealCounts(self.templates, self.photos, self.crops)
+
+    def _each_batch(self, step: Callable[[Session, int], tuple[int, int]]) -> None:
+        after = 0
+        while True:
+            with self.db.write() as s:
+                after, rows = step(s, after)
+                if self._write_ring is not None:
+                    self._write_ring()
+                    self._write_ring = None
+            if rows < self.batch:
+                return
+
+    def _reseal(self, blob: bytes, aad: bytes, encrypted: bool) -> bytes | None:
+        """The blob sealed with the current key, or None when it already is."""
+        if encrypted and blob_key_id(blob) == self.cipher.key_id:
+            return None
+        return self.cipher.seal(self.cipher.open(blob, aad) if encrypted else blob, aad)
+
+    def _templates(self, s: Session, after: int) -> tuple[int, int]:
+        rows = SealedDataRepo(s).templates_after(after, self.batch)
+        for tpl in rows:
+            aad = f"template:{tpl.id}".encode()
+            vector = self._reseal(tpl.vector, aad, tpl.encrypted)
+            photo = (
+                None
+                if tpl.photo is None
+                else self._reseal(tpl.photo, aad + b":photo", tpl.encrypted)
+            )
+            tpl.vector = vector or tpl.vector
+            tpl.photo = photo or tpl.photo
+            tpl.encrypted = True
+            self.templates += vector is not None
+            self.photos += photo is not None
+        return (rows[-1].id if rows else after), len(rows)
+
+    def _crops(self, s: Session, after: int) -> tuple[int, int]:
+        rows = SealedDataRepo(s).alerts_with_crops_after(after, self.batch)
+        for alert in rows:
+            crop = self._reseal(
+                alert.crop or b"", f"alert:{alert.id}".encode(), alert.crop_encrypted
+            )
+            alert.crop = crop or alert.crop
+            alert.crop_encrypted = True
+            self.crops += crop is not None
+        return (rows[-1].id if rows else after), len(rows)
 
 
 def retire_unused_keys(db: Database, key_path: Path, *, actor: str) -> tuple[str, ...]:
@@ -110,9 +155,8 @@ def rotate_key(
         ring = read_keyring(key_path)
         new_ring = ring.with_current(AESGCM.generate_key(bit_length=256))
         cipher = DataCipher(new_ring)
+        counts = _Resealer(db, cipher, lambda: write_keyring(key_path, new_ring)).run()
         with db.write() as s:
-            counts = _reseal(s, cipher)
-            write_keyring(key_path, new_ring)
             audit.record(
                 s,
                 actor=actor,

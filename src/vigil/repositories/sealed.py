@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,21 @@ class SealedDataRepo:
 
     def alerts_with_crops(self) -> Iterable[Alert]:
         return self.s.scalars(select(Alert).where(Alert.crop.is_not(None)).order_by(Alert.id))
+
+    def templates_after(self, after: int, limit: int) -> Sequence[Template]:
+        """The next ``limit`` templates with an id above ``after`` (a keyset page)."""
+        query = select(Template).where(Template.id > after).order_by(Template.id).limit(limit)
+        return self.s.scalars(query).all()
+
+    def alerts_with_crops_after(self, after: int, limit: int) -> Sequence[Alert]:
+        """The next ``limit`` alerts holding a crop with an id above ``after``."""
+        query = (
+            select(Alert)
+            .where(Alert.crop.is_not(None), Alert.id > after)
+            .order_by(Alert.id)
+            .limit(limit)
+        )
+        return self.s.scalars(query).all()
 
     def key_ids_in_use(self) -> set[bytes]:
         """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
