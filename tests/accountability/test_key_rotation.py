@@ -295,6 +295,19 @@ def test_a_server_does_not_start_while_a_rotation_runs(server_settings: Settings
     lock.hold_for_server().release()
 
 
+def test_only_one_rotation_runs_at_a_time_online_or_not(server: AppContext) -> None:
+    _enroll(server, "a", 1)
+    ring = _key_ids(server)
+    with DeploymentLock(server.settings.home).hold_for_rotation(online=True):
+        for args in ((), ("--online",)):
+            code, output = _rotate(server, *args)
+            assert code == Conflict.exit_code, output
+            assert "another `vigil keys rotate` is running" in output
+    assert _key_ids(server) == ring
+    code, output = _rotate(server, "--online")
+    assert code == 0, output
+
+
 def test_a_lock_left_by_a_killed_server_is_stale_and_does_not_block(server: AppContext) -> None:
     home = server.settings.home
     holder = textwrap.dedent(

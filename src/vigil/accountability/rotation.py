@@ -26,6 +26,8 @@ old key still in use.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, write_keyring
-from vigil.accountability.deployment_lock import DeploymentLock, HeldLock
+from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.db.session import Database
 from vigil.repositories.sealed import SealedDataRepo
 
@@ -59,6 +61,9 @@ class RotationResult:
 
 
 BATCH = 500  # rows re-sealed per write transaction (how long a running server's writes wait)
+# Online, a pause between batches lets the server's waiting writers in (neither SQLite's busy
+# handler nor a lock is fair: without it the next batch would usually win again).
+ONLINE_PAUSE_S = 0.1
 
 
 class _Resealer:
@@ -68,8 +73,11 @@ class _Resealer:
     database's write lock), so a server sealing anything afterwards uses the new key. A blob
     already sealed with the new key is left as it is."""
 
-    def __init__(self, db: Database, cipher: DataCipher, write_ring: Callable[[], None]) -> None:
+    def __init__(
+        self, db: Database, cipher: DataCipher, write_ring: Callable[[], None], *, online: bool
+    ) -> None:
         self.db, self.cipher, self.batch = db, cipher, BATCH
+        self.pause = ONLINE_PAUSE_S if online else 0.0
         self._write_ring: Callable[[], None] | None = write_ring
         self.templates = self.photos = self.crops = 0
 
@@ -88,6 +96,7 @@ class _Resealer:
                     self._write_ring = None
             if rows < self.batch:
                 return
+            time.sleep(self.pause)
 
     def _reseal(self, blob: bytes, aad: bytes, encrypted: bool) -> bytes | None:
         """The blob sealed with the current key, or None when it already is."""
@@ -149,13 +158,15 @@ def rotate_key(
 ) -> RotationResult:
     """Re-encrypt everything under a new key; see the module docstring for the safety steps.
 
-    Refuses (:class:`~vigil.errors.Conflict`) while a server holds ``lock`` unless ``online``."""
-    held: HeldLock | None = None if online else lock.hold_for_rotation()
+    Refuses (:class:`~vigil.errors.Conflict`) while another rotation runs, and while a server
+    holds ``lock`` unless ``online``."""
+    held = lock.hold_for_rotation(online=online)
     try:
         ring = read_keyring(key_path)
         new_ring = ring.with_current(AESGCM.generate_key(bit_length=256))
         cipher = DataCipher(new_ring)
-        counts = _Resealer(db, cipher, lambda: write_keyring(key_path, new_ring)).run()
+        write_ring = functools.partial(write_keyring, key_path, new_ring)
+        counts = _Resealer(db, cipher, write_ring, online=online).run()
         with db.write() as s:
             audit.record(
                 s,
@@ -173,8 +184,7 @@ def rotate_key(
             )
         retired = retire_unused_keys(db, key_path, actor=actor)
     finally:
-        if held is not None:
-            held.release()
+        held.release()
     return RotationResult(
         old_key_id=ring.ids[-1].hex(),
         new_key_id=cipher.key_id.hex(),

@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.rotation import RotationResult, rotate_key
-from vigil.config import load_settings
+from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.models import Template
 from vigil.errors import IntegrityError
@@ -124,16 +124,21 @@ class _ServerWriter:
             self.count += 1
 
 
-def _timed(ctx: AppContext, *, online: bool) -> tuple[RotationResult, float]:
-    began = time.perf_counter()
-    result = rotate_key(
-        ctx.db,
-        Path(ctx.key_path),
-        actor="bench",
-        lock=DeploymentLock(ctx.settings.home),
-        online=online,
-    )
-    return result, time.perf_counter() - began
+def _timed(settings: Settings, *, online: bool) -> tuple[RotationResult, float]:
+    """One rotation through its own context (its own engine), as `vigil keys rotate` runs."""
+    ctx = build_context(settings, create=False)
+    try:
+        began = time.perf_counter()
+        result = rotate_key(
+            ctx.db,
+            Path(ctx.key_path),
+            actor="bench",
+            lock=DeploymentLock(ctx.settings.home),
+            online=online,
+        )
+        return result, time.perf_counter() - began
+    finally:
+        ctx.close()
 
 
 def _run(
@@ -173,10 +178,10 @@ def measure(templates: int, photo_bytes: int, interval: float, home: Path) -> Ro
         began = time.perf_counter()
         _setup(server, templates, photo_bytes)
         setup_seconds = time.perf_counter() - began
-        offline, offline_s = _timed(server, online=False)
+        offline, offline_s = _timed(settings, online=False)
         with _ServerWriter(server, interval, photo_bytes) as writer:
             time.sleep(interval * 3)  # the server is writing before the rotation starts
-            online, online_s = _timed(server, online=True)
+            online, online_s = _timed(settings, online=True)
             time.sleep(interval * 3)  # and after it
         gallery = ActiveGallery(server.db, server.cipher, settings, "dlib")
         loaded = len(gallery.refresh().entries)
