@@ -6,6 +6,7 @@ Fast: random embeddings and fake JPEG bytes, a real SQLite database and real key
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
@@ -361,3 +362,35 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _keys_list(ctx: AppContext) -> dict[str, object]:
+    env = settings_environment(ctx.settings)
+    result = CliRunner().invoke(app, ["keys", "list", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.output))
+
+
+def test_keys_list_shows_each_key_its_blobs_and_the_server(server: AppContext) -> None:
+    _enroll(server, "a", 1)
+    (old,) = read_keyring(Path(server.key_path)).keys
+    new = os.urandom(32)
+    write_keyring(Path(server.key_path), Keyring((old, new)))
+    _enroll(server, "b", 2)
+    with server.db.write() as s:  # one crop-less template sealed with a key nobody has
+        stray = s.scalar(select(Template).order_by(Template.id.desc()))
+        assert stray is not None
+        stray.vector = DataCipher(os.urandom(32)).seal(b"x", b"y")
+        lost = blob_key_id(stray.vector)
+    assert lost is not None
+    with DeploymentLock(server.settings.home).hold_for_server():
+        listed = _keys_list(server)
+    assert listed == {
+        "keys": [
+            {"key_id": key_id(old).hex(), "current": False, "in_keyring": True, "blobs": 2},
+            {"key_id": key_id(new).hex(), "current": True, "in_keyring": True, "blobs": 1},
+            {"key_id": lost.hex(), "current": False, "in_keyring": False, "blobs": 1},
+        ],
+        "server_running": True,
+    }
+    assert _keys_list(server)["server_running"] is False

@@ -194,3 +194,23 @@ def rotate_key(
         retired_key_ids=retired,
         kept_key_ids=tuple(k.hex() for k in read_keyring(key_path).ids),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """One key of the keyring (or one a blob records but the ring lacks) and its blob count."""
+
+    key_id: str
+    current: bool
+    in_keyring: bool
+    blobs: int
+
+
+def key_usage(db: Database, key_path: Path) -> list[KeyUse]:
+    """Every keyring key, oldest first, then every key id stored blobs use but the ring lacks."""
+    ring = read_keyring(key_path)
+    with db.read() as s:
+        counts = SealedDataRepo(s).key_id_counts()
+    rows = [KeyUse(kid.hex(), kid == ring.ids[-1], True, counts.get(kid, 0)) for kid in ring.ids]
+    rows += [KeyUse(k.hex(), False, False, n) for k, n in counts.items() if k not in ring.ids]
+    return rows

@@ -42,14 +42,24 @@ class SealedDataRepo:
 
     def key_ids_in_use(self) -> set[bytes]:
         """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
+        return set(self.key_id_counts())
+
+    def key_id_counts(self) -> dict[bytes, int]:
+        """How many sealed blobs (template vectors, photos, alert crops) each key id sealed."""
         sealed = (
             (Template.vector, Template.encrypted),
             (Template.photo, Template.encrypted),
             (Alert.crop, Alert.crop_encrypted),
         )
-        used: set[bytes] = set()
+        counts: dict[bytes, int] = {}
         for column, encrypted in sealed:
             kid = func.substr(column, _KEY_ID_START, _KEY_ID_LEN)
-            query = select(kid).where(encrypted.is_(True), column.is_not(None)).distinct()
-            used.update(bytes(k) for k in self.s.scalars(query) if k is not None)
-        return used
+            query = (
+                select(kid, func.count())
+                .where(encrypted.is_(True), column.is_not(None))
+                .group_by(kid)
+            )
+            for key, count in self.s.execute(query):
+                if key is not None:
+                    counts[bytes(key)] = counts.get(bytes(key), 0) + int(count)
+        return counts
