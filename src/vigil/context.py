@@ -22,7 +22,7 @@ from vigil.accountability.crypto import (
     DataCipher,
     default_key_path,
     env_key,
-    load_or_create_key,
+    load_or_create_keyring,
 )
 from vigil.config import Settings
 from vigil.db.session import Database
@@ -133,11 +133,15 @@ def build_context(settings: Settings, *, create: bool = True) -> AppContext:
         key_file = settings.security.key_file or default_key_path(settings.home)
         # A deployment without stored templates may get its data key now (nothing is sealed
         # with the lost one); with templates a missing key is an error, never replaced.
-        key = env_key(settings) or load_or_create_key(key_file, create=not _has_templates(db))
+        # A key file is a keyring the cipher follows (a rotation's new key is picked up).
+        key = env_key(settings)
+        if key is None:
+            load_or_create_keyring(key_file, create=not _has_templates(db))
+        cipher = DataCipher(key) if key is not None else DataCipher.from_file(key_file)
     except BaseException:
         db.dispose()
         raise
-    return AppContext(settings=settings, db=db, cipher=DataCipher(key))
+    return AppContext(settings=settings, db=db, cipher=cipher)
 
 
 def _has_templates(db: Database) -> bool:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from accountability.realdata import Enrolled, clip_frame, plain_crop, real_alert
 from root_fixtures import ContextFactory
 from vigil.accountability.crypto import MAGIC, DataCipher, load_or_create_key
+from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.rotation import rotate_key
 from vigil.cli.main import app
 from vigil.config import settings_environment
@@ -76,7 +77,8 @@ def test_rotation_reencrypts_everything(
     key_path = Path(onnx_ctx.key_path)
     before = _stored(onnx_ctx)
     crops = [plain_crop(onnx_ctx, i) for i in stored]
-    result = rotate_key(onnx_ctx.db, key_path, actor="tester")
+    old_key = load_or_create_key(key_path, create=False)
+    result = rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx))
     assert (result.templates, result.photos, result.crops) == (1, 1, 2)
     assert result.old_key_id != result.new_key_id
     assert key_path.stat().st_mode & 0o777 == 0o600
@@ -95,8 +97,12 @@ def test_rotation_reencrypts_everything(
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "keys.rotate"))
     assert np.array_equal(vector, lin.vector)
     assert event is not None and event.details["new_key_id"] == result.new_key_id
+    assert result.retired_key_ids == (result.old_key_id,)
+    assert result.kept_key_ids == (result.new_key_id,)
     with pytest.raises(IntegrityError, match="different key"):
-        onnx_ctx.cipher.open(after[f"a{stored[0]}"], f"alert:{stored[0]}".encode())
+        DataCipher(old_key).open(after[f"a{stored[0]}"], f"alert:{stored[0]}".encode())
+    # The context's cipher follows the keyring file: it opens the re-sealed data.
+    assert onnx_ctx.cipher.open(after[f"a{stored[0]}"], f"alert:{stored[0]}".encode()) == crops[0]
 
 
 def test_rotation_with_wrong_key_fails_cleanly(onnx_ctx: AppContext, stored: list[int]) -> None:
@@ -105,14 +111,18 @@ def test_rotation_with_wrong_key_fails_cleanly(onnx_ctx: AppContext, stored: lis
     wrong = base64.b64encode(os.urandom(32)) + b"\n"
     key_path.write_bytes(wrong)
     with pytest.raises(IntegrityError, match="different key"):
-        rotate_key(onnx_ctx.db, key_path, actor="tester")
+        rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx))
     assert _stored(onnx_ctx) == before, "data changed after a failed rotation"
     assert key_path.read_bytes() == wrong
     assert sorted(p.name for p in key_path.parent.iterdir() if p.name.startswith("data.key")) == [
         "data.key"
     ]
     key_path.write_bytes(original)
-    assert rotate_key(onnx_ctx.db, key_path, actor="tester").crops == 2
+    assert rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx)).crops == 2
+
+
+def _lock(ctx: AppContext) -> DeploymentLock:
+    return DeploymentLock(ctx.settings.home)
 
 
 def _runner_env(ctx: AppContext) -> dict[str, str]:

@@ -1,18 +1,34 @@
-"""Data key rotation: re-encrypt every template and crop with a new AES-256 key.
+"""Data key rotation: add a new current key, re-seal every template and crop with it, retire
+the old keys that nothing uses any more.
 
-The new key is written next to the old one as ``<key>.new`` and the old key is copied to
-``<key>.old`` first. All blobs are re-sealed in ONE write transaction (audited as
-``keys.rotate``); only after it commits does the new key replace the old file, and the backup
-goes. If anything fails before the commit, the database and the key file are unchanged. If the
-process dies between the commit and the replace, ``<key>.new`` holds the key for the data.
+The key file is a keyring (:mod:`vigil.accountability.crypto`): old keys stay in it until no
+stored blob was sealed with them. The steps:
 
-Stop ``vigil serve`` before rotating: a running server keeps the old key in memory.
+1. Every blob is opened (each with the key whose id it records) and re-sealed with a new key,
+   in id order, :data:`BATCH` rows per write transaction (so a running server's writes wait for
+   one batch, never for the whole rotation). Before the FIRST transaction commits, while it
+   holds the database's write lock, the keyring file is replaced by one with the new key added
+   as current; a blob already sealed with the new key is skipped. If the first batch fails
+   (e.g. a wrong key file), nothing changed. If a later one fails or the process dies, the
+   keyring holds both keys, every blob still opens, and running the rotation again finishes it.
+   The rotation is audited as ``keys.rotate`` once every batch is done.
+2. In a final write transaction the key ids still used by stored blobs are read, and the keyring
+   is rewritten without the old keys that no blob uses (audited as ``keys.retire``).
+
+A running server holds the deployment lock (:mod:`vigil.accountability.deployment_lock`), and
+by default the rotation refuses while it does. With ``online=True`` it runs anyway: the server's
+cipher follows the keyring file (it seals with the new key from the moment step 1 wrote it, and
+re-reads the file when it meets a key id it does not hold); its writes are serialised with the
+batches by the database's write lock, so a blob it sealed with an old key was committed before
+the first batch began and is re-sealed by the batch that reaches its id, and step 2 keeps any
+old key still in use.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +36,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
-from vigil.accountability.crypto import DataCipher, load_or_create_key
+from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, write_keyring
+from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.db.session import Database
-from vigil.errors import Conflict, StorageError
 from vigil.repositories.sealed import SealedDataRepo
+
+
+@dataclass(frozen=True, slots=True)
+class ResealCounts:
+    templates: int
+    photos: int
+    crops: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,87 +56,161 @@ class RotationResult:
     templates: int
     photos: int
     crops: int
+    retired_key_ids: tuple[str, ...]  # removed from the keyring (no blob uses them)
+    kept_key_ids: tuple[str, ...]  # every key id left in the keyring, the new one last
 
 
-def write_key_file(path: Path, key: bytes) -> None:
-    """Create a key file with mode 0600 (fails if it exists) and flush it to disk."""
-    import base64
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64encode(key) + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+BATCH = 500  # rows re-sealed per write transaction (how long a running server's writes wait)
+# Online, a pause between batches lets the server's waiting writers in (neither SQLite's busy
+# handler nor a lock is fair: without it the next batch would usually win again).
+ONLINE_PAUSE_S = 0.1
 
 
-def _reseal(s: Session, old: DataCipher, new: DataCipher) -> tuple[int, int, int]:
-    templates = photos = crops = 0
-    repo = SealedDataRepo(s)
-    for tpl in repo.templates():
-        aad = f"template:{tpl.id}".encode()
-        plain = old.open(tpl.vector, aad) if tpl.encrypted else tpl.vector
-        tpl.vector = new.seal(plain, aad)
-        if tpl.photo is not None:
-            photo = old.open(tpl.photo, aad + b":photo") if tpl.encrypted else tpl.photo
-            tpl.photo = new.seal(photo, aad + b":photo")
-            photos += 1
-        tpl.encrypted = True
-        templates += 1
-    for alert in repo.alerts_with_crops():
-        aad = f"alert:{alert.id}".encode()
-        stored = alert.crop or b""
-        crop = old.open(stored, aad) if alert.crop_encrypted else stored
-        alert.crop = new.seal(crop, aad)
-        alert.crop_encrypted = True
-        crops += 1
-    s.flush()
-    return templates, photos, crops
+class _Resealer:
+    """Re-seals templates, then alert crops, in id order, ``batch`` rows per write transaction.
 
+    The first transaction also writes the new keyring just before it commits (while it holds the
+    database's write lock), so a server sealing anything afterwards uses the new key. A blob
+    already sealed with the new key is left as it is."""
 
-def rotate_key(db: Database, key_path: Path, *, actor: str) -> RotationResult:
-    """Re-encrypt everything under a new key; see the module docstring for the safety steps."""
-    old = DataCipher(load_or_create_key(key_path, create=False))
-    new_key = AESGCM.generate_key(bit_length=256)
-    new = DataCipher(new_key)
-    new_path = key_path.with_name(key_path.name + ".new")
-    backup = key_path.with_name(key_path.name + ".old")
-    for leftover in (new_path, backup):
-        if leftover.exists():
-            raise Conflict(
-                f"{leftover} exists: an earlier key rotation did not finish",
-                hint="check which key opens the data (try each with VIGIL_KEY_FILE), keep that one "
-                "as the key file and delete the other files",
+    def __init__(
+        self, db: Database, cipher: DataCipher, write_ring: Callable[[], None], *, online: bool
+    ) -> None:
+        self.db, self.cipher, self.batch = db, cipher, BATCH
+        self.pause = ONLINE_PAUSE_S if online else 0.0
+        self._write_ring: Callable[[], None] | None = write_ring
+        self.templates = self.photos = self.crops = 0
+
+    def run(self) -> ResealCounts:
+        self._each_batch(self._templates)  # its first transaction always runs: writes the ring
+        self._each_batch(self._crops)
+        return ResealCounts(self.templates, self.photos, self.crops)
+
+    def _each_batch(self, step: Callable[[Session, int], tuple[int, int]]) -> None:
+        after = 0
+        while True:
+            with self.db.write() as s:
+                after, rows = step(s, after)
+                if self._write_ring is not None:
+                    self._write_ring()
+                    self._write_ring = None
+            if rows < self.batch:
+                return
+            time.sleep(self.pause)
+
+    def _reseal(self, blob: bytes, aad: bytes, encrypted: bool) -> bytes | None:
+        """The blob sealed with the current key, or None when it already is."""
+        if encrypted and blob_key_id(blob) == self.cipher.key_id:
+            return None
+        return self.cipher.seal(self.cipher.open(blob, aad) if encrypted else blob, aad)
+
+    def _templates(self, s: Session, after: int) -> tuple[int, int]:
+        rows = SealedDataRepo(s).templates_after(after, self.batch)
+        for tpl in rows:
+            aad = f"template:{tpl.id}".encode()
+            vector = self._reseal(tpl.vector, aad, tpl.encrypted)
+            photo = (
+                None
+                if tpl.photo is None
+                else self._reseal(tpl.photo, aad + b":photo", tpl.encrypted)
             )
-    write_key_file(new_path, new_key)
-    shutil.copy2(key_path, backup)
-    os.chmod(backup, 0o600)
+            tpl.vector = vector or tpl.vector
+            tpl.photo = photo or tpl.photo
+            tpl.encrypted = True
+            self.templates += vector is not None
+            self.photos += photo is not None
+        return (rows[-1].id if rows else after), len(rows)
+
+    def _crops(self, s: Session, after: int) -> tuple[int, int]:
+        rows = SealedDataRepo(s).alerts_with_crops_after(after, self.batch)
+        for alert in rows:
+            crop = self._reseal(
+                alert.crop or b"", f"alert:{alert.id}".encode(), alert.crop_encrypted
+            )
+            alert.crop = crop or alert.crop
+            alert.crop_encrypted = True
+            self.crops += crop is not None
+        return (rows[-1].id if rows else after), len(rows)
+
+
+def retire_unused_keys(db: Database, key_path: Path, *, actor: str) -> tuple[str, ...]:
+    """Drop from the keyring every old key that no stored blob uses; the ids retired.
+
+    Runs under the database's write lock, so no blob can be sealed meanwhile."""
+    with db.write() as s:
+        ring = read_keyring(key_path)
+        kept = ring.keeping(SealedDataRepo(s).key_ids_in_use())
+        retired = tuple(kid.hex() for kid in ring.ids if kid not in kept.ids)
+        if retired:
+            write_keyring(key_path, kept)
+            audit.record(
+                s,
+                actor=actor,
+                action="keys.retire",
+                target="data-key",
+                details={"retired_key_ids": list(retired), "kept": [k.hex() for k in kept.ids]},
+            )
+    return retired
+
+
+def rotate_key(
+    db: Database, key_path: Path, *, actor: str, lock: DeploymentLock, online: bool = False
+) -> RotationResult:
+    """Re-encrypt everything under a new key; see the module docstring for the safety steps.
+
+    Refuses (:class:`~vigil.errors.Conflict`) while another rotation runs, and while a server
+    holds ``lock`` unless ``online``."""
+    held = lock.hold_for_rotation(online=online)
     try:
+        ring = read_keyring(key_path)
+        new_ring = ring.with_current(AESGCM.generate_key(bit_length=256))
+        cipher = DataCipher(new_ring)
+        write_ring = functools.partial(write_keyring, key_path, new_ring)
+        counts = _Resealer(db, cipher, write_ring, online=online).run()
         with db.write() as s:
-            counts = _reseal(s, old, new)
             audit.record(
                 s,
                 actor=actor,
                 action="keys.rotate",
                 target="data-key",
                 details={
-                    "old_key_id": old.key_id.hex(),
-                    "new_key_id": new.key_id.hex(),
-                    "templates": counts[0],
-                    "photos": counts[1],
-                    "crops": counts[2],
+                    "old_key_id": ring.ids[-1].hex(),
+                    "new_key_id": cipher.key_id.hex(),
+                    "templates": counts.templates,
+                    "photos": counts.photos,
+                    "crops": counts.crops,
+                    "online": online,
                 },
             )
-    except BaseException:
-        new_path.unlink(missing_ok=True)
-        backup.unlink(missing_ok=True)
-        raise
-    try:
-        os.replace(new_path, key_path)
-    except OSError as exc:
-        raise StorageError(
-            f"the data was re-encrypted but {key_path} could not be replaced: {exc.strerror}",
-            hint=f"move {new_path} to {key_path} by hand; it holds the key for the data now",
-        ) from exc
-    backup.unlink(missing_ok=True)
-    return RotationResult(old.key_id.hex(), new.key_id.hex(), *counts)
+        retired = retire_unused_keys(db, key_path, actor=actor)
+    finally:
+        held.release()
+    return RotationResult(
+        old_key_id=ring.ids[-1].hex(),
+        new_key_id=cipher.key_id.hex(),
+        templates=counts.templates,
+        photos=counts.photos,
+        crops=counts.crops,
+        retired_key_ids=retired,
+        kept_key_ids=tuple(k.hex() for k in read_keyring(key_path).ids),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """One key of the keyring (or one a blob records but the ring lacks) and its blob count."""
+
+    key_id: str
+    current: bool
+    in_keyring: bool
+    blobs: int
+
+
+def key_usage(db: Database, key_path: Path) -> list[KeyUse]:
+    """Every keyring key, oldest first, then every key id stored blobs use but the ring lacks."""
+    ring = read_keyring(key_path)
+    with db.read() as s:
+        counts = SealedDataRepo(s).key_id_counts()
+    rows = [KeyUse(kid.hex(), kid == ring.ids[-1], True, counts.get(kid, 0)) for kid in ring.ids]
+    rows += [KeyUse(k.hex(), False, False, n) for k, n in counts.items() if k not in ring.ids]
+    return rows

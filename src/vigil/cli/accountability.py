@@ -1,7 +1,7 @@
 """Accountability CLI: audit chain, key rotation, export, transparency report, calibration.
 
 vigil audit verify [--json] | list [--action A] [--limit N] | sign
-vigil keys rotate --yes
+vigil keys rotate --yes [--online] | list [--json]
 vigil export --output B.zip --reason TEXT [--alert ID ...] [--from ISO] [--to ISO]
              [--watchlist NAME] [--templates]
 vigil export verify B.zip [--public-key B64]
@@ -24,11 +24,12 @@ import typer
 from vigil.accountability import audit
 from vigil.accountability.calibrate import calibrate as run_calibration
 from vigil.accountability.chain import verify_chain
+from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.export import ExportSelection, export_bundle, verify_bundle
 from vigil.accountability.report import build_report
 from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
-from vigil.accountability.rotation import rotate_key
+from vigil.accountability.rotation import key_usage, rotate_key
 from vigil.accountability.signing import PublicVerifier, load_public_key, settings_signer
 from vigil.cli.common import (
     LFW_OPTION,
@@ -145,11 +146,17 @@ def audit_sign(ctx: typer.Context) -> None:
 def keys_rotate(
     ctx: typer.Context,
     yes: bool = typer.Option(False, "--yes", help="confirm; stop `vigil serve` first"),
+    online: bool = typer.Option(
+        False,
+        "--online",
+        help="rotate while `vigil serve` runs (it picks the new key up from the keyring file)",
+    ),
 ) -> None:
-    """Re-encrypt every template and crop with a new data key (one transaction, audited)."""
+    """Re-encrypt every template and crop with a new data key; retire keys nothing uses."""
     if not yes:
         raise InputError(
-            "key rotation re-encrypts all biometric data", hint="stop `vigil serve`, then add --yes"
+            "key rotation re-encrypts all biometric data",
+            hint="stop `vigil serve`, then add --yes (or --yes --online to rotate while it runs)",
         )
     context = state(ctx).context()
     if context.settings.security.data_key is not None:
@@ -158,11 +165,42 @@ def keys_rotate(
             hint="write the current key to a file (mode 0600), set VIGIL_KEY_FILE to it, unset "
             "VIGIL_DATA_KEY, then run `vigil keys rotate --yes` and update your secret store",
         )
-    result = rotate_key(context.db, Path(context.key_path), actor=actor())
+    result = rotate_key(
+        context.db,
+        Path(context.key_path),
+        actor=actor(),
+        lock=DeploymentLock(context.settings.home),
+        online=online,
+    )
     console.print(
         f"rotated data key {result.old_key_id} -> {result.new_key_id}: {result.templates} "
-        f"templates, {result.photos} photos, {result.crops} crops re-encrypted"
+        f"templates, {result.photos} photos, {result.crops} crops re-encrypted; retired "
+        f"{', '.join(result.retired_key_ids) or 'no key'}; keyring holds "
+        f"{', '.join(result.kept_key_ids)}"
     )
+
+
+@keys_app.command("list")
+@cli_errors
+def keys_list(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="print JSON")
+) -> None:
+    """The data keyring: each key id, which is current, how many stored blobs it sealed."""
+    context = state(ctx).context()
+    if context.settings.security.data_key is not None:
+        raise InputError(
+            "the data key comes from VIGIL_DATA_KEY: there is no keyring file to list",
+            hint="see `vigil keys rotate` for moving it to a key file",
+        )
+    rows = key_usage(context.db, Path(context.key_path))
+    server = DeploymentLock(context.settings.home).is_held()
+    if as_json:
+        print(json.dumps({"keys": [asdict(r) for r in rows], "server_running": server}))
+        return
+    for r in rows:
+        state_ = "current" if r.current else ("old" if r.in_keyring else "MISSING from keyring")
+        console.print(f"{r.key_id}  {state_:<22} {r.blobs} blobs", highlight=False)
+    console.print(f"a server holds this deployment: {'yes' if server else 'no'}")
 
 
 @export_app.callback()

@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from rich.table import Table
 
 from vigil.accountability.crypto import default_key_path
+from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.signing import settings_signer, signing_key_path
 from vigil.cli.common import cli_errors, console, err_console, state
 from vigil.config import Settings, load_settings
@@ -275,7 +276,13 @@ class Runtime:
 
         check_port_free(options.host, options.port)
         self.options = options
-        self.context = context or build_context(settings, create=False)
+        # Held while this server runs: `vigil keys rotate` refuses meanwhile (deployment_lock).
+        self.lock = DeploymentLock(settings.home).hold_for_server()
+        try:
+            self.context = context or build_context(settings, create=False)
+        except BaseException:
+            self.lock.release()
+            raise
         self.bus = AlertBus()
         self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
         # Audit-head signing and retention enforcement run beside the cameras.
@@ -311,9 +318,12 @@ class Runtime:
         return uvicorn.Server(config)
 
     def close(self) -> None:
-        self.supervisor.stop_all()
-        self.jobs.stop()
-        self.context.close()
+        try:
+            self.supervisor.stop_all()
+            self.jobs.stop()
+            self.context.close()
+        finally:
+            self.lock.release()
 
 
 def run_server(

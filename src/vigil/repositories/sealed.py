@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vigil.db.models import Alert, Template
+
+# A sealed blob starts with MAGIC (4 bytes) then the id of the key that sealed it (8 bytes).
+_KEY_ID_START, _KEY_ID_LEN = 5, 8
 
 
 class SealedDataRepo:
@@ -21,3 +24,42 @@ class SealedDataRepo:
 
     def alerts_with_crops(self) -> Iterable[Alert]:
         return self.s.scalars(select(Alert).where(Alert.crop.is_not(None)).order_by(Alert.id))
+
+    def templates_after(self, after: int, limit: int) -> Sequence[Template]:
+        """The next ``limit`` templates with an id above ``after`` (a keyset page)."""
+        query = select(Template).where(Template.id > after).order_by(Template.id).limit(limit)
+        return self.s.scalars(query).all()
+
+    def alerts_with_crops_after(self, after: int, limit: int) -> Sequence[Alert]:
+        """The next ``limit`` alerts holding a crop with an id above ``after``."""
+        query = (
+            select(Alert)
+            .where(Alert.crop.is_not(None), Alert.id > after)
+            .order_by(Alert.id)
+            .limit(limit)
+        )
+        return self.s.scalars(query).all()
+
+    def key_ids_in_use(self) -> set[bytes]:
+        """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
+        return set(self.key_id_counts())
+
+    def key_id_counts(self) -> dict[bytes, int]:
+        """How many sealed blobs (template vectors, photos, alert crops) each key id sealed."""
+        sealed = (
+            (Template.vector, Template.encrypted),
+            (Template.photo, Template.encrypted),
+            (Alert.crop, Alert.crop_encrypted),
+        )
+        counts: dict[bytes, int] = {}
+        for column, encrypted in sealed:
+            kid = func.substr(column, _KEY_ID_START, _KEY_ID_LEN)
+            query = (
+                select(kid, func.count())
+                .where(encrypted.is_(True), column.is_not(None))
+                .group_by(kid)
+            )
+            for key, count in self.s.execute(query):
+                if key is not None:
+                    counts[bytes(key)] = counts.get(bytes(key), 0) + int(count)
+        return counts
