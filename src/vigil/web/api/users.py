@@ -3,7 +3,8 @@ revoke anyone's)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from fastapi import APIRouter, Response
 
@@ -21,8 +22,16 @@ from vigil.web.schemas import (
     UserWithPassword,
 )
 
-if TYPE_CHECKING:
-    from vigil.db.models import ApiToken
+
+class _Token(Protocol):
+    """What a stored token shows (the service's rows; web never imports the database layer)."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
 
 router = APIRouter(tags=["users"])
 
@@ -68,7 +77,7 @@ def reset_password(
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
 
 
-def _public(token: ApiToken, owner: str) -> TokenPublic:
+def _public(token: _Token, owner: str) -> TokenPublic:
     return TokenPublic(
         id=token.id,
         user_id=token.user_id,
