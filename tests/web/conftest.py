@@ -118,7 +118,7 @@ class Env:
         """A client authenticated with an API token of the ``role`` user (no cookies)."""
         users = UserService(self.context.db, self.settings.server)
         user = next(u for u in users.list() if u.username == role.value)
-        _, secret = users.create_token(user.id, f"test-{role.value}", actor="test")
+        _, secret = users.create_token(user.id, f"test-{role.value}", actor=user.username)
         c = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
         c.headers["Authorization"] = f"Bearer {secret}"
         return c

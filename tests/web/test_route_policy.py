@@ -33,9 +33,9 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/users"): frozenset({A}),
     ("PATCH", "/api/users/{user_id}"): frozenset({A}),
     ("POST", "/api/users/{user_id}/reset-password"): frozenset({A}),
-    ("GET", "/api/tokens"): frozenset({A}),
-    ("POST", "/api/tokens"): frozenset({A}),
-    ("DELETE", "/api/tokens/{token_id}"): frozenset({A}),
+    ("GET", "/api/tokens"): ALL,  # an admin sees every token, others their own
+    ("POST", "/api/tokens"): ALL,  # a token for oneself only (tests/web/test_credentials.py)
+    ("DELETE", "/api/tokens/{token_id}"): ALL,  # an admin: any token; others: their own
     ("GET", "/api/authorizations"): MANAGERS | {U},
     ("POST", "/api/authorizations"): MANAGERS,
     ("GET", "/api/authorizations/{auth_id}"): MANAGERS | {U},
@@ -171,6 +171,8 @@ def test_auditors_can_change_nothing() -> None:
         ("POST", "/api/auth/logout"),
         ("POST", "/api/auth/password"),
         ("POST", "/api/auth/login"),
+        ("POST", "/api/tokens"),  # their own API tokens
+        ("DELETE", "/api/tokens/{token_id}"),
     }
     writable = [
         k

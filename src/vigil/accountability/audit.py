@@ -8,6 +8,11 @@ The chain head is signed periodically with the deployment's Ed25519 key (:func:`
 when retention prunes old records it removes only a whole prefix and leaves a signed *anchor*
 (checkpoint) on the last pruned hash, so the remaining chain still verifies
 (:mod:`vigil.accountability.chain`).
+
+Every record made on behalf of a web principal names the credential used (``details.credential``:
+``session:<16 hex of the session's hash>`` or ``token:<id>``, never a secret). A caller passes it
+to :func:`record`, or the web layer binds it once per request with :func:`bind_credential` (a
+context variable: each request runs in its own task, so nothing leaks between requests).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +35,19 @@ from vigil.timeutil import utcnow
 GENESIS = "0" * 64
 HEAD = "head"
 ANCHOR = "anchor"
+CREDENTIAL = "credential"  # the details key naming the credential a web principal used
+
+_credential: ContextVar[str | None] = ContextVar("vigil_audit_credential", default=None)
+
+
+def bind_credential(credential: str | None) -> None:
+    """Name the credential this request acts with; :func:`record` adds it to every record."""
+    _credential.set(credential)
+
+
+def bound_credential() -> str | None:
+    """The credential bound to the current request (None outside a web request)."""
+    return _credential.get()
 
 
 def canonical(
@@ -72,13 +91,21 @@ def record(
     action: str,
     target: str = "",
     details: Mapping[str, Any] | None = None,
+    credential: str | None = None,
 ) -> AuditEvent:
-    """Append one audit event inside the caller's (write) transaction."""
+    """Append one audit event inside the caller's (write) transaction.
+
+    ``credential`` (default: the one bound to the request) is added as ``details.credential``.
+    """
     repo = AuditRepo(session)
     last = repo.head()
     prev_hash = last.hash if last else _anchor_hash(repo)
     next_id = (last.id + 1) if last else _anchor_id(repo) + 1
-    clean = json.loads(json.dumps(dict(details or {}), default=str))
+    body = dict(details or {})
+    used = credential or _credential.get()
+    if used and CREDENTIAL not in body:
+        body[CREDENTIAL] = used
+    clean = json.loads(json.dumps(body, default=str))
     event = AuditEvent(
         id=next_id,
         ts=utcnow(),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from vigil.db.models import ApiToken, User
+from vigil.db.models import ApiToken, AuditEvent, User
 from vigil.domain.enums import Role
 from vigil.errors import NotFound
 
@@ -66,9 +67,56 @@ class TokenRepo:
     def by_hash(self, token_hash: str) -> ApiToken | None:
         return self.s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
 
-    def with_owners(self) -> list[tuple[ApiToken, str]]:
-        rows = self.s.execute(select(ApiToken, User.username).join(User).order_by(ApiToken.id))
-        return [(token, name) for token, name in rows.all()]
+    def with_owners(self, owner_id: int | None = None) -> list[tuple[ApiToken, str]]:
+        query = select(ApiToken, User.username).join(User).order_by(ApiToken.id)
+        if owner_id is not None:
+            query = query.where(ApiToken.user_id == owner_id)
+        return [(token, name) for token, name in self.s.execute(query).all()]
 
     def delete(self, token: ApiToken) -> None:
         self.s.delete(token)
+
+    def delete_for_user(self, user_id: int) -> int:
+        """Delete every token of one user; returns how many there were."""
+        ids = self.s.scalars(select(ApiToken.id).where(ApiToken.user_id == user_id)).all()
+        if ids:
+            self.s.execute(delete(ApiToken).where(ApiToken.id.in_(ids)))
+        return len(ids)
+
+
+# The audit actions that hand a user a credential someone else knows (or chose).
+CREDENTIAL_ISSUES = ("user.create", "user.password_reset", "token.create")
+
+
+class CredentialHistory:
+    """Who issued which credential to whom, read from the audit log (the one history kept)."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def issued(self, *, by: str, to: str, since: datetime) -> list[str]:
+        """The credential-issuing actions ``by`` took on ``to`` since ``since`` (oldest first)."""
+        query = (
+            select(AuditEvent.action)
+            .where(
+                AuditEvent.action.in_(CREDENTIAL_ISSUES),
+                AuditEvent.actor == by,
+                AuditEvent.target == to,
+                AuditEvent.ts >= since,
+            )
+            .order_by(AuditEvent.id)
+        )
+        return list(self.s.scalars(query).all())
+
+    def token_minter(self, token_id: int) -> str | None:
+        """Who created API token ``token_id`` (None when the log does not say)."""
+        query = (
+            select(AuditEvent.actor)
+            .where(
+                AuditEvent.action == "token.create",
+                AuditEvent.details["token_id"].as_integer() == token_id,
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        return self.s.scalar(query)

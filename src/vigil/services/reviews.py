@@ -4,6 +4,20 @@
   first confirmation it is ``pending_second``.
 * Any rejection (with a reason) makes it ``rejected``: a false alert, kept for the statistics.
 * The same user can never give both confirmations (:class:`~vigil.errors.Conflict`, HTTP 409).
+* The two confirmations come from two different people AND two independent credential chains.
+  A user's credential chain is who issued their credential: their own password, or a one-time
+  password or token someone else issued (``user.create``, ``user.password_reset``,
+  ``token.create`` in the audit log). The second confirmation is refused (409) when either
+  confirmer issued a credential to the other since the alert was raised, even if it has been
+  changed since: whoever set a one-time password can also have changed it. (A takeover before
+  the alert locks the real user out, and shows in the audit.) Together with the rules below,
+  one person cannot produce two confirmations.
+* Nobody reviews with a credential someone else holds: a user who still has a one-time password
+  (set at creation or by a reset) cannot review (403) by any path, and a review with an API token
+  that its owner did not create is refused (403); tokens are only minted by their owner
+  (:meth:`vigil.services.users.UserService.create_token`).
+* Every review's audit record names the credential used (``details.credential``: the session's
+  or the token's id) when the caller passes it (the web does, for every request).
 * A decided alert cannot be reviewed again.
 * Every review is audited as ``alert.review`` and, once committed, announced on the AlertBus as
   ONE event (``reviewed`` for a first confirmation, ``confirmed``, ``rejected``) whoever called:
@@ -17,13 +31,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from sqlalchemy.orm import Session
+
 from vigil.accountability import audit
 from vigil.db.models import Alert, Review
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertEvent, AlertKind, AlertPublic, outbound_payload
-from vigil.errors import Conflict, InputError
+from vigil.errors import Conflict, InputError, PermissionDenied
 from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.users import CredentialHistory, UserRepo
 from vigil.services.alerts import AlertBus, load_public
 from vigil.timeutil import utcnow
 
@@ -49,12 +66,27 @@ class ReviewService:
         self.bus = bus or AlertBus()
         self.outbox = outbox
 
-    def review(self, alert_id: int, reviewer: str, decision: str, reason: str = "") -> AlertPublic:
-        """Record one review; returns the alert as it now stands (also announced on the bus)."""
+    def review(
+        self,
+        alert_id: int,
+        reviewer: str,
+        decision: str,
+        reason: str = "",
+        *,
+        credential: str | None = None,
+    ) -> AlertPublic:
+        """Record one review; returns the alert as it now stands (also announced on the bus).
+
+        ``credential`` names how the reviewer authenticated (``session:<id>``, ``token:<id>``);
+        it goes into the audit record and a token's origin is checked.
+        """
         decision_ = self._check(decision, reason)
         with self.db.write() as s:
             alert = AlertRepo(s).get(alert_id)
             confirmers = self._guard(alert, reviewer, decision_)
+            _check_credential(s, reviewer, credential)
+            if decision_ == "confirm":
+                _check_independent(s, alert, reviewer, confirmers)
             alert.reviews.append(
                 Review(
                     alert_id=alert.id, username=reviewer, decision=decision_, reason=reason.strip()
@@ -72,6 +104,7 @@ class ReviewService:
                     "status": alert.status.value,
                     "confirmations": len(confirmers) + (decision_ == "confirm"),
                 },
+                credential=credential,
             )
             public = load_public(s, alert.id)
             if public.status is AlertStatus.confirmed and self.outbox is not None:
@@ -124,3 +157,39 @@ class ReviewService:
                 hint="say why this is not the person (kept as a false alert)",
             )
         return decision  # type: ignore[return-value]
+
+
+def _check_credential(s: Session, reviewer: str, credential: str | None) -> None:
+    """Refuse a review made with a one-time password or with a token its owner did not mint."""
+    user = UserRepo(s).by_name(reviewer)
+    if user is not None and user.must_change_password:
+        raise PermissionDenied(
+            f"{reviewer} still has a one-time password and cannot review",
+            hint="change it first (POST /api/auth/password); it was set by someone else",
+        )
+    kind, _, ident = (credential or "").partition(":")
+    if kind == "token" and ident.isdigit():
+        minter = CredentialHistory(s).token_minter(int(ident))
+        if minter != reviewer:
+            raise PermissionDenied(
+                f"this API token was created by {minter or 'an unknown user'}, "
+                f"not by {reviewer}; it cannot be used to review",
+                hint="revoke it, log in and create your own token (POST /api/tokens)",
+            )
+
+
+def _check_independent(
+    s: Session, alert: Alert, reviewer: str, confirmers: tuple[str, ...]
+) -> None:
+    """Refuse a confirmation whose credential chain and an earlier confirmer's are linked."""
+    history = CredentialHistory(s)
+    for earlier in confirmers:
+        for by, to in ((earlier, reviewer), (reviewer, earlier)):
+            issued = history.issued(by=by, to=to, since=alert.created_at)
+            if issued:
+                raise Conflict(
+                    f"{by} issued credentials to {to} ({', '.join(sorted(set(issued)))}) since "
+                    f"alert {alert.id} was raised, so their confirmations are not independent",
+                    hint="the two-person rule needs a second user with their own credentials: "
+                    "ask another reviewer to confirm",
+                )

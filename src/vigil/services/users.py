@@ -5,20 +5,33 @@ sessions in the same transaction (in every server process: sessions live in the 
 
 No default password exists anywhere: :func:`create_user` generates a one-time password with
 ``secrets`` unless one is given, and the user must change a generated password at first login.
+
+Credentials belong to one person (the two-person rule depends on it, see
+:mod:`vigil.services.reviews`):
+
+* API tokens are minted by their owner only (:meth:`UserService.create_token` refuses anyone
+  else with :class:`~vigil.errors.PermissionDenied`); administrators may list and revoke them.
+* A one-time password (user creation, reset) admits only the password change: every other route
+  and every credential of that user (tokens included) is refused until it is changed.
+* A password change (unless ``keep_tokens`` is asked for explicitly), a reset and a reactivation
+  revoke the user's API tokens in the same transaction.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.config import ServerConfig
 from vigil.db.models import ApiToken, User
 from vigil.db.session import Database
 from vigil.domain.enums import Role
-from vigil.errors import AuthenticationFailed, Conflict, InputError, PermissionDenied
+from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
 from vigil.repositories.users import TokenRepo, UserRepo
 from vigil.services.credentials import (
     MIN_PASSWORD_LENGTH,
@@ -33,6 +46,19 @@ from vigil.timeutil import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 TOKEN_USE_RESOLUTION = timedelta(seconds=60)  # how precisely a token's last use is recorded
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogin:
+    """Who an API token authenticates, and which token it was (named in the audit)."""
+
+    user: User
+    token_id: int
+
+
+def revoke_user_tokens(s: Session, user: User) -> int:
+    """Delete every API token of ``user`` in the caller's transaction; returns how many."""
+    return TokenRepo(s).delete_for_user(user.id)
 
 
 class LoginLocked(AuthenticationFailed):
@@ -171,7 +197,11 @@ class UserService:
                 s, actor=username, action="user.logout", target=username, details={"client": client}
             )
 
-    def change_password(self, user_id: int, current: str, new: str) -> None:
+    def change_password(
+        self, user_id: int, current: str, new: str, *, keep_tokens: bool = False
+    ) -> None:
+        """Change one's own password; ends every session and revokes the API tokens unless
+        ``keep_tokens`` (an explicit choice, recorded in the audit)."""
         check_password(new)
         with self.db.read() as s:
             user = UserRepo(s).get(user_id)
@@ -189,7 +219,14 @@ class UserService:
             row.password_hash = digest
             row.must_change_password = False
             end_user_sessions(s, row.id)  # every session, in every process (web makes a new one)
-            audit.record(s, actor=row.username, action="user.password_change", target=row.username)
+            revoked = 0 if keep_tokens else revoke_user_tokens(s, row)
+            audit.record(
+                s,
+                actor=row.username,
+                action="user.password_change",
+                target=row.username,
+                details={"tokens_revoked": revoked, "tokens_kept": keep_tokens},
+            )
 
     # -- administration ---------------------------------------------------------------------
     def create(self, username: str, role: Role, *, actor: str) -> tuple[User, str]:
@@ -214,6 +251,8 @@ class UserService:
             if active is not None and active != user.active:
                 changes["active"] = [user.active, active]
                 user.active = active
+                if active:  # a reactivated user starts without the tokens of before
+                    changes["tokens_revoked"] = revoke_user_tokens(s, user)
             s.flush()
             if changes and UserRepo(s).active_admins() == 0:
                 raise Conflict(
@@ -228,7 +267,9 @@ class UserService:
             return user
 
     def reset_password(self, user_id: int, *, actor: str) -> tuple[User, str]:
-        """A new one-time password; also clears a lockout."""
+        """A new one-time password; also clears a lockout and revokes the user's API tokens.
+
+        The user can do nothing but change it (nor review: :mod:`vigil.services.reviews`)."""
         secret = generate_password()
         digest = hash_password(secret)
         with self.db.write() as s:
@@ -238,11 +279,20 @@ class UserService:
             user.failed_logins = 0
             user.locked_until = None
             end_user_sessions(s, user.id)
-            audit.record(s, actor=actor, action="user.password_reset", target=user.username)
+            revoked = revoke_user_tokens(s, user)
+            audit.record(
+                s,
+                actor=actor,
+                action="user.password_reset",
+                target=user.username,
+                details={"tokens_revoked": revoked},
+            )
             return user, secret
 
     # -- API tokens -------------------------------------------------------------------------
     def create_token(self, user_id: int, name: str, *, actor: str) -> tuple[ApiToken, str]:
+        """A new API token for ``user_id``, who must be ``actor``: nobody mints a credential for
+        someone else (it would let one person act, and review, as two)."""
         if not name.strip():
             raise InputError(
                 "the token name is empty", hint="name the machine or system that will use it"
@@ -250,9 +300,20 @@ class UserService:
         token = generate_api_token()
         with self.db.write() as s:
             user = UserRepo(s).get(user_id)
+            if user.username != actor:
+                raise PermissionDenied(
+                    f"{actor} may not create an API token for {user.username!r}: "
+                    "tokens are created by their owner only",
+                    hint=f"{user.username!r} logs in and creates it (POST /api/tokens)",
+                )
             if not user.active:
                 raise Conflict(
                     f"user {user.username!r} is deactivated", hint="activate the user first"
+                )
+            if user.must_change_password:
+                raise PermissionDenied(
+                    "you must change your one-time password first",
+                    hint="use POST /api/auth/password",
                 )
             row = ApiToken(user_id=user.id, name=name.strip(), token_hash=hash_api_token(token))
             TokenRepo(s).add(row)
@@ -265,13 +326,19 @@ class UserService:
             )
             return row, token
 
-    def list_tokens(self) -> Sequence[tuple[ApiToken, str]]:
+    def list_tokens(self, owner_id: int | None = None) -> Sequence[tuple[ApiToken, str]]:
+        """Every token with its owner's name, or only ``owner_id``'s."""
         with self.db.read() as s:
-            return TokenRepo(s).with_owners()
+            return TokenRepo(s).with_owners(owner_id)
 
-    def revoke_token(self, token_id: int, *, actor: str) -> None:
+    def revoke_token(self, token_id: int, *, actor: str, owner_id: int | None = None) -> None:
+        """Revoke a token; with ``owner_id``, only one of that user's (others are 'not found')."""
         with self.db.write() as s:
             row = TokenRepo(s).get(token_id)
+            if owner_id is not None and row.user_id != owner_id:
+                raise NotFound(
+                    f"you have no API token with id {token_id}", hint="see GET /api/tokens"
+                )
             owner = UserRepo(s).get(row.user_id).username
             TokenRepo(s).delete(row)
             audit.record(
@@ -284,6 +351,11 @@ class UserService:
 
     def user_for_token(self, token: str) -> User | None:
         """The active user an API token belongs to (and note its use), or None."""
+        found = self.token_login(token)
+        return found.user if found else None
+
+    def token_login(self, token: str) -> TokenLogin | None:
+        """The active user an API token belongs to and the token's id (its use noted), or None."""
         digest = hash_api_token(token)
         with self.db.read() as s:
             row = TokenRepo(s).by_hash(digest)
@@ -299,4 +371,4 @@ class UserService:
                 found = TokenRepo(s).find(token_id)
                 if found is not None:
                     found.last_used_at = now
-        return user
+        return TokenLogin(user, token_id)

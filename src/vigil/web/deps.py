@@ -8,18 +8,24 @@ cookie; a cookie-authenticated request that changes state (POST/PUT/PATCH/DELETE
 session's CSRF token in the ``X-CSRF-Token`` header. Users with a one-time password may only reach
 the auth routes until they change it. The role aliases (``Reviewer``, ``Manager`` ...) answer 401
 to anonymous callers and 403 to other roles.
+
+Every principal names its credential (:attr:`Principal.credential`, never a secret); the role
+dependencies bind it to the request so every audit record the request makes names it
+(:func:`vigil.accountability.audit.bind_credential`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal, cast
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from vigil.accountability.audit import bind_credential
 from vigil.config import ServerConfig, Settings
 from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, NotFound, PermissionDenied
@@ -56,6 +62,7 @@ class Principal:
     role: Role
     via: Literal["session", "token"]
     must_change_password: bool
+    credential: str
     session: SessionRecord | None = None
 
     @property
@@ -152,13 +159,21 @@ def authenticate(conn: HTTPConnection) -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("the Authorization header must be 'Bearer <API token>'")
-        user = state.users.user_for_token(token.strip())
-        if user is None:
+        found = state.users.token_login(token.strip())
+        if found is None:
             raise AuthenticationFailed(
                 "the API token is unknown, revoked or its user is deactivated",
-                hint="ask an administrator for a new token",
+                hint="log in and create a new token at POST /api/tokens",
             )
-        return Principal(user.id, user.username, user.role, "token", user.must_change_password)
+        owner = found.user
+        return Principal(
+            owner.id,
+            owner.username,
+            owner.role,
+            "token",
+            owner.must_change_password,
+            token_credential(found.token_id),
+        )
     record = state.sessions.lookup(conn.cookies.get(SESSION_COOKIE))
     if record is None:
         return None
@@ -170,8 +185,25 @@ def authenticate(conn: HTTPConnection) -> Principal | None:
         state.sessions.end(record.session_id)
         return None
     return Principal(
-        user.id, user.username, user.role, "session", user.must_change_password, record
+        user.id,
+        user.username,
+        user.role,
+        "session",
+        user.must_change_password,
+        session_credential(record),
+        record,
     )
+
+
+def token_credential(token_id: int) -> str:
+    """The audit name of an API token: its row id."""
+    return f"token:{token_id}"
+
+
+def session_credential(record: SessionRecord) -> str:
+    """The audit name of a login session: a prefix of the SHA-256 the table stores (not the
+    cookie's secret)."""
+    return f"session:{record.session_id[:16]}"
 
 
 def optional_user(request: Request) -> Principal | None:
@@ -201,12 +233,16 @@ def current_user(request: Request) -> Principal:
 
 def require_roles(
     *roles: Role, allow_unchanged_password: bool = False
-) -> Callable[[Request], Principal]:
-    """A dependency admitting only the given roles (401 if anonymous, 403 otherwise)."""
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting only the given roles (401 if anonymous, 403 otherwise).
+
+    It runs in the request's own task (the checks themselves in the thread pool) so that the
+    credential it binds for the audit is seen by the route, which runs in a copy of that context.
+    """
     allowed = frozenset(roles)
     names = ", ".join(r.value for r in roles)
 
-    def dependency(request: Request) -> Principal:
+    def check(request: Request) -> Principal:
         principal = current_user(request)
         if principal.role not in allowed:
             raise PermissionDenied(
@@ -217,6 +253,11 @@ def require_roles(
             raise PermissionDenied(
                 "you must change your one-time password first", hint="use POST /api/auth/password"
             )
+        return principal
+
+    async def dependency(request: Request) -> Principal:
+        principal = await run_in_threadpool(check, request)
+        bind_credential(principal.credential)
         return principal
 
     dependency.__name__ = f"require_roles_{'_'.join(r.value for r in roles)}"

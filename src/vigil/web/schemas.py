@@ -45,6 +45,9 @@ class PasswordChange(_In):
     new_password: str = Field(
         ..., min_length=1, max_length=1024, description="at least 12 characters"
     )
+    keep_tokens: bool = Field(
+        False, description="keep my API tokens (by default a password change revokes them)"
+    )
 
 
 class UserPublic(_Out):
@@ -86,7 +89,9 @@ class UserWithPassword(_Out):
 
 
 class TokenCreate(_In):
-    user_id: int = Field(..., ge=1, le=MAX_ID)
+    user_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="optional; only your own id (tokens are for yourself)"
+    )
     name: str = Field(..., min_length=1, max_length=128)
 
 

@@ -78,9 +78,14 @@ def alert_enrolled_photo(alert_id: EntityId, alerts: Alerts, user: Reviewer) -> 
     "/alerts/{alert_id}/reviews",
     response_model=AlertPublic,
     summary="Confirm or reject (two different users must confirm; a rejection needs a reason)",
-    responses={409: {"description": "already decided, or you already confirmed it"}},
+    responses={
+        403: {"description": "a one-time password, or a token its owner did not create"},
+        409: {"description": "already decided, or not a second independent person"},
+    },
 )
 def review_alert(
     alert_id: EntityId, body: ReviewCreate, reviews: Reviews, user: Reviewer
 ) -> AlertPublic:
-    return reviews.review(alert_id, user.username, body.decision, body.reason)
+    return reviews.review(
+        alert_id, user.username, body.decision, body.reason, credential=user.credential
+    )

@@ -110,7 +110,9 @@ def change_password(
     server: ServerSettings,
     user: AnyRoleUnchangedPassword,
 ) -> Response:
-    users.change_password(user.id, body.current_password, body.new_password)
+    users.change_password(
+        user.id, body.current_password, body.new_password, keep_tokens=body.keep_tokens
+    )
     # Other sessions of this user end; this one stays.
     sessions.end_user(user.id)
     if user.session is not None:

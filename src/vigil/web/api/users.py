@@ -1,10 +1,16 @@
-"""Users and API tokens (administrators only)."""
+"""Users (administrators only) and API tokens (each user mints their own; admins list and
+revoke anyone's)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
 from fastapi import APIRouter, Response
 
-from vigil.web.deps import AdminUser, Sessions, Users
+from vigil.domain.enums import Role
+from vigil.errors import PermissionDenied
+from vigil.web.deps import AdminUser, AnyRole, Sessions, Users
 from vigil.web.schemas import (
     EntityId,
     TokenCreate,
@@ -15,6 +21,17 @@ from vigil.web.schemas import (
     UserUpdate,
     UserWithPassword,
 )
+
+
+class _Token(Protocol):
+    """What a stored token shows (the service's rows; web never imports the database layer)."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
 
 router = APIRouter(tags=["users"])
 
@@ -60,44 +77,56 @@ def reset_password(
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
 
 
+def _public(token: _Token, owner: str) -> TokenPublic:
+    return TokenPublic(
+        id=token.id,
+        user_id=token.user_id,
+        username=owner,
+        name=token.name,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+    )
+
+
 @router.get(
-    "/tokens", response_model=list[TokenPublic], summary="List API tokens (never their secrets)"
+    "/tokens",
+    response_model=list[TokenPublic],
+    summary="API tokens (never their secrets): all of them for an admin, otherwise one's own",
 )
-def list_tokens(users: Users, _u: AdminUser) -> list[TokenPublic]:
-    return [
-        TokenPublic(
-            id=t.id,
-            user_id=t.user_id,
-            username=name,
-            name=t.name,
-            created_at=t.created_at,
-            last_used_at=t.last_used_at,
-        )
-        for t, name in users.list_tokens()
-    ]
+def list_tokens(users: Users, user: AnyRole) -> list[TokenPublic]:
+    owner = None if user.role is Role.admin else user.id
+    return [_public(t, name) for t, name in users.list_tokens(owner)]
 
 
 @router.post(
     "/tokens",
     response_model=TokenCreated,
     status_code=201,
-    summary="Create an API token for a user (the secret is shown once)",
+    summary="Create an API token for MYSELF (the secret is shown once)",
+    responses={403: {"description": "a token for someone else, or asked with a token"}},
 )
-def create_token(body: TokenCreate, users: Users, admin: AdminUser) -> TokenCreated:
-    token, secret = users.create_token(body.user_id, body.name, actor=admin.username)
-    owner = users.get(token.user_id)
-    public = TokenPublic(
-        id=token.id,
-        user_id=token.user_id,
-        username=owner.username,
-        name=token.name,
-        created_at=token.created_at,
-        last_used_at=None,
-    )
-    return TokenCreated(token=public, secret=secret)
+def create_token(body: TokenCreate, users: Users, user: AnyRole) -> TokenCreated:
+    if body.user_id is not None and body.user_id != user.id:
+        raise PermissionDenied(
+            f"you ({user.username}) may not create an API token for user {body.user_id}: "
+            "tokens are created by their owner only",
+            hint="that user logs in and creates it; leave out user_id for a token of your own",
+        )
+    if user.via != "session":
+        raise PermissionDenied(
+            "an API token cannot create API tokens",
+            hint="log in with your password and create it there",
+        )
+    token, secret = users.create_token(user.id, body.name, actor=user.username)
+    return TokenCreated(token=_public(token, user.username), secret=secret)
 
 
-@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-def revoke_token(token_id: EntityId, users: Users, admin: AdminUser) -> Response:
-    users.revoke_token(token_id, actor=admin.username)
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    summary="Revoke an API token (an admin: anyone's; others: their own)",
+)
+def revoke_token(token_id: EntityId, users: Users, user: AnyRole) -> Response:
+    owner = None if user.role is Role.admin else user.id
+    users.revoke_token(token_id, actor=user.username, owner_id=owner)
     return Response(status_code=204)
