@@ -1,8 +1,8 @@
 """The REST API under ``/api``: one module per resource, thin routes over the services.
 
 Every route declares its roles with an ``Annotated`` alias from :mod:`vigil.web.deps`
-(``Reviewer``, ``Manager``, ``AdminUser`` ...) and receives its service the same way; only ``GET /api/health``
-and ``POST /api/auth/login`` are open to anonymous callers.
+(``Reviewer``, ``Manager``, ``AdminUser`` ...) and receives its service the same way; only
+``GET /api/health`` and ``POST /api/auth/login`` are open to anonymous callers.
 """
 
 from __future__ import annotations
