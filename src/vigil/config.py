@@ -269,7 +269,12 @@ class Settings(BaseSettings):
     alerts_out: AlertsOutConfig = Field(default_factory=AlertsOutConfig)
     max_image_bytes: int = Field(20_000_000, ge=1024, description="largest accepted image upload")
     max_image_pixels: int = Field(
-        40_000_000, ge=10_000, description="largest accepted decoded image"
+        12_000_000,
+        ge=10_000,
+        le=40_000_000,
+        description="largest enrollment photo in pixels (width x height), read from the file "
+        "header before anything is decoded; a face photo needs no more than about 12 Mpx, and "
+        "decoding cost grows with pixels, not with file size",
     )
 
     @property

@@ -1,7 +1,9 @@
-"""Enrollment photo validation with both real model packs: one usable face or a clear reason."""
+"""Enrollment photo validation: with both real model packs (slow), one usable face or a clear
+reason; with a fake pack (fast), the bounded decoding slots."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -9,13 +11,12 @@ import numpy as np
 import pytest
 
 from vigil.config import QualityConfig
-from vigil.errors import EnrollmentRejected
+from vigil.errors import EnrollmentRejected, ServiceUnavailable
+from vigil.faces.quality import QualityGate
 from vigil.imaging import decode_image
 from vigil.models.base import ModelPack
-from vigil.pipeline.quality import QualityGate
 from vigil.services.enrollment import FacePhotoValidator, ValidatedFace
-
-pytestmark = pytest.mark.slow
+from vigil.types import Detection
 
 
 def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
@@ -23,7 +24,7 @@ def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
         pack,
         QualityGate(QualityConfig()),
         max_bytes=limits.get("max_bytes", 20_000_000),
-        max_pixels=limits.get("max_pixels", 40_000_000),
+        max_pixels=limits.get("max_pixels", 12_000_000),
     )
 
 
@@ -48,6 +49,7 @@ def _photo(kind: str, photos: Path) -> bytes:
     return makers[kind]()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
@@ -66,6 +68,7 @@ def test_rejections(any_pack: ModelPack, photos: Path, kind: str, reason: str) -
     assert str(caught.value).startswith(f"{kind}.jpg: ")
 
 
+@pytest.mark.slow
 def test_too_large_upload(any_pack: ModelPack, photos: Path) -> None:
     data = (photos / "obama.jpg").read_bytes()
     with pytest.raises(EnrollmentRejected) as caught:
@@ -73,6 +76,7 @@ def test_too_large_upload(any_pack: ModelPack, photos: Path) -> None:
     assert caught.value.reason == "too_large"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["test_images/32bit.png", "obama.jpg", "biden.jpg", "obama-240p.jpg", "lin-manuel-miranda.png"],
@@ -88,6 +92,7 @@ def test_accepted_photos(any_pack: ModelPack, photos: Path, name: str) -> None:
     assert 40 <= crop.shape[0] <= 1200 and 40 <= crop.shape[1] <= 1200
 
 
+@pytest.mark.slow
 def test_enrolled_template_matches_another_photo_of_the_same_person(
     any_pack: ModelPack, photos: Path
 ) -> None:
@@ -108,6 +113,7 @@ def _with_bystander(photos: Path, shrink: int) -> np.ndarray:
     return canvas
 
 
+@pytest.mark.slow
 def test_a_tiny_face_behind_the_subject_does_not_count(onnx_pack: ModelPack, photos: Path) -> None:
     canvas = _with_bystander(photos, 12)  # a ~24 px face: YuNet sees it, it cannot be matched
     assert len(onnx_pack.detect(canvas)) == 2
@@ -115,6 +121,7 @@ def test_a_tiny_face_behind_the_subject_does_not_count(onnx_pack: ModelPack, pho
     assert face.quality.reason is None
 
 
+@pytest.mark.slow
 def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> None:
     canvas = _with_bystander(photos, 6)  # a ~50 px face
     with pytest.raises(EnrollmentRejected) as caught:
@@ -122,6 +129,7 @@ def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> N
     assert caught.value.reason == "several_faces"
 
 
+@pytest.mark.slow
 def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
     dlib_pack: ModelPack, shared_dir: Path
 ) -> None:
@@ -134,3 +142,61 @@ def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
         (path.parent / "Morgan_Freeman_0001.jpg").read_bytes(), "Morgan_Freeman_0001.jpg"
     )
     assert float(face.embedding.vector @ other.embedding.vector) > dlib_pack.threshold
+
+
+class _BlockingPack:
+    """A fake pack whose detector waits until released (a photo held inside its slot)."""
+
+    name = "dlib"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the detector"
+        return []
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        return []
+
+
+def _fake_validator(pack: _BlockingPack, slots: int, wait: float) -> FacePhotoValidator:
+    return FacePhotoValidator(
+        pack,  # type: ignore[arg-type]
+        QualityGate(QualityConfig()),
+        max_bytes=10**7,
+        max_pixels=10**7,
+        decode_slots=slots,
+        slot_wait_seconds=wait,
+    )
+
+
+def test_decoding_slots_bound_concurrent_photos() -> None:
+    pack = _BlockingPack()
+    validator = _fake_validator(pack, slots=1, wait=0.2)
+    photo = _jpeg(np.full((40, 40, 3), 90, np.uint8))
+    first: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            validator.validate(photo, "first.jpg")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            first.append(exc)
+
+    holder = threading.Thread(target=run_first)
+    holder.start()
+    assert pack.entered.wait(10), first
+    with pytest.raises(ServiceUnavailable, match="busy"):
+        validator.validate(photo, "second.jpg")  # the one slot is taken: refused, not decoded
+    pack.release.set()
+    holder.join(10)
+    assert [type(e) for e in first] == [EnrollmentRejected]  # the fake finds no face
+    with pytest.raises(EnrollmentRejected):  # the slot was given back
+        validator.validate(photo, "third.jpg")
+
+
+def test_decoding_slots_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="decode_slots"):
+        _fake_validator(_BlockingPack(), slots=0, wait=1.0)
