@@ -182,7 +182,7 @@ def test_decoding_slots_bound_concurrent_photos() -> None:
     def run_first() -> None:
         try:
             validator.validate(photo, "first.jpg")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             first.append(exc)
 
     holder = threading.Thread(target=run_first)
