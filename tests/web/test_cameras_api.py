@@ -16,6 +16,9 @@ from vigil.domain.enums import Role
 from vigil.domain.events import AlertEvent
 from vigil.sources.worker import CameraState, CameraStatus
 
+# As tests/web/conftest.py's default: loopback allowed for the dead-camera probes on 127.0.0.1.
+LOOPBACK_ALLOWED = {"allowed_networks": ["0.0.0.0/0", "::/0", "127.0.0.0/8"]}
+
 
 class FakeSupervisor:
     """The runtime seam: records calls, reports a status per started camera."""
@@ -87,7 +90,10 @@ def test_camera_lifecycle(sup_env: tuple[Any, FakeSupervisor]) -> None:
     assert r.status_code == 201
     cam = r.json()
     assert cam["url"] == "rtsp://cam:***@10.0.0.5/stream" and cam["running"] is False
-    assert sup.post("/api/cameras", json={"name": "gate-1", "url": "rtsp://x/y"}).status_code == 409
+    assert (
+        sup.post("/api/cameras", json={"name": "gate-1", "url": "rtsp://10.0.0.6/y"}).status_code
+        == 409
+    )
 
     started = sup.post(f"/api/cameras/{cam['id']}/start").json()
     assert (
@@ -102,7 +108,9 @@ def test_camera_lifecycle(sup_env: tuple[Any, FakeSupervisor]) -> None:
     op = env.client(Role.operator)
     listed = op.get("/api/cameras").json()
     assert [(c["name"], c["status"]["state"]) for c in listed] == [("gate-1", "connected")]
-    assert op.post("/api/cameras", json={"name": "x", "url": "rtsp://x/y"}).status_code == 403
+    assert (
+        op.post("/api/cameras", json={"name": "x", "url": "rtsp://10.0.0.6/y"}).status_code == 403
+    )
 
     edited = sup.patch(f"/api/cameras/{cam['id']}", json={"max_fps": 2}).json()
     assert edited["max_fps"] == 2 and fake.calls[-2:] == ["stop gate-1", "start gate-1 2.0"]
@@ -118,7 +126,7 @@ def test_camera_lifecycle(sup_env: tuple[Any, FakeSupervisor]) -> None:
 def test_preview_follows_the_audited_blur_setting(sup_env: tuple[Any, FakeSupervisor]) -> None:
     env, fake = sup_env
     admin = env.client(Role.admin)
-    cam = admin.post("/api/cameras", json={"name": "c1", "url": "rtsp://h/x"}).json()
+    cam = admin.post("/api/cameras", json={"name": "c1", "url": "rtsp://10.0.0.7/x"}).json()
     assert admin.get(f"/api/cameras/{cam['id']}/preview").content == b"\xff\xd8blurred"
     assert admin.get("/api/settings").json() == {"preview_blur": True}
     assert admin.put("/api/settings", json={"preview_blur": False}).json() == {
@@ -140,20 +148,28 @@ def test_preview_follows_the_audited_blur_setting(sup_env: tuple[Any, FakeSuperv
 
 def test_start_without_a_runtime_is_503(env: Any) -> None:
     sup = env.client(Role.supervisor)
-    cam = sup.post("/api/cameras", json={"name": "c1", "url": "rtsp://h/x"}).json()
+    cam = sup.post("/api/cameras", json={"name": "c1", "url": "rtsp://10.0.0.7/x"}).json()
     r = sup.post(f"/api/cameras/{cam['id']}/start")
     assert r.status_code == 503 and "vigil serve" in r.json()["message"]
 
 
-def test_connection_test_with_a_real_file_and_a_dead_camera(env: Any, hamilton_clip: Path) -> None:
+def _clip_env(env_factory: Any, hamilton_clip: Path, **overrides: Any) -> Any:
+    """An environment whose media folder holds the Hamilton clip (and loopback is allowed)."""
+    sources = {**LOOPBACK_ALLOWED, "media_dir": str(hamilton_clip.parent)}
+    return env_factory(sources=sources, **overrides)
+
+
+def test_connection_test_with_a_real_file_and_a_dead_camera(
+    env_factory: Any, hamilton_clip: Path
+) -> None:
+    env = _clip_env(env_factory, hamilton_clip)
     admin, sup = env.client(Role.admin), env.client(Role.supervisor)
-    clip = admin.post("/api/cameras", json={"name": "clip", "url": str(hamilton_clip)}).json()
+    clip = admin.post("/api/cameras", json={"name": "clip", "url": hamilton_clip.name}).json()
+    assert clip["url"] == str(hamilton_clip.resolve())  # stored as the resolved path
     ok = admin.post(f"/api/cameras/{clip['id']}/test").json()
     assert ok["ok"] is True and (ok["width"], ok["height"]) == (640, 360)
-    refused = sup.post(
-        f"/api/cameras/{clip['id']}/test"
-    ).json()  # supervisors may not probe server files
-    assert refused["ok"] is False and "local file" in refused["message"]
+    by_sup = sup.post(f"/api/cameras/{clip['id']}/test").json()  # media files: any manager
+    assert by_sup["ok"] is True
     env.settings.sources.open_timeout_seconds = 2.0
     dead = admin.post(
         "/api/cameras", json={"name": "dead", "url": "rtsp://127.0.0.1:9/none"}
@@ -162,12 +178,13 @@ def test_connection_test_with_a_real_file_and_a_dead_camera(env: Any, hamilton_c
     assert r.status_code == 200 and r.json()["ok"] is False and r.json()["message"]
 
 
-def test_a_url_can_be_tested_before_it_is_saved(env: Any, hamilton_clip: Path) -> None:
+def test_a_url_can_be_tested_before_it_is_saved(env_factory: Any, hamilton_clip: Path) -> None:
+    env = _clip_env(env_factory, hamilton_clip)
     admin, sup = env.client(Role.admin), env.client(Role.supervisor)
     ok = admin.post("/api/cameras/test", json={"url": str(hamilton_clip)}).json()
     assert ok["ok"] is True and (ok["width"], ok["height"]) == (640, 360)
-    refused = sup.post("/api/cameras/test", json={"url": str(hamilton_clip)}).json()
-    assert refused["ok"] is False and "local file" in refused["message"]
+    refused = sup.post("/api/cameras/test", json={"url": "/etc/hostname"})
+    assert refused.status_code == 400 and "media folder" in refused.json()["message"]
     env.settings.sources.open_timeout_seconds = 2.0
     dead = admin.post("/api/cameras/test", json={"url": "rtsp://u:hunter2@127.0.0.1:9/x"})
     assert dead.status_code == 200 and dead.json()["ok"] is False and dead.json()["message"]
@@ -175,7 +192,7 @@ def test_a_url_can_be_tested_before_it_is_saved(env: Any, hamilton_clip: Path) -
     assert admin.get("/api/cameras").json() == []  # nothing was saved
     audit = admin.get("/api/audit", params={"action": "camera.test"}).json()
     items = audit["items"] if isinstance(audit, dict) else audit
-    assert len(items) == 3 and all("hunter2" not in str(i) for i in items)
+    assert len(items) == 3 and all("hunter2" not in str(i) for i in items)  # refusal audited
     bad = admin.post("/api/cameras/test", json={"url": ""})
     assert bad.status_code == 422
 
@@ -223,7 +240,9 @@ def test_real_supervisor_on_the_clip(
     from vigil.runtime.supervisor import Supervisor
 
     det, emb = onnx_models
-    env = env_factory(
+    env = _clip_env(
+        env_factory,
+        hamilton_clip,
         model_pack="onnx",
         onnx={"detector": str(det), "embedder": str(emb)},
         supervisor_factory=lambda ctx, bus: Supervisor(ctx, bus),
