@@ -15,8 +15,8 @@ from vigil.errors import EnrollmentRejected, ServiceUnavailable
 from vigil.faces.quality import QualityGate
 from vigil.imaging import decode_image
 from vigil.models.base import ModelPack
-from vigil.services.enrollment import FacePhotoValidator, ValidatedFace
-from vigil.types import Detection
+from vigil.services.enrollment import THOROUGH_MAX_PIXELS, FacePhotoValidator, ValidatedFace
+from vigil.types import BBox, Detection
 
 
 def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
@@ -200,3 +200,32 @@ def test_decoding_slots_bound_concurrent_photos() -> None:
 def test_decoding_slots_must_be_positive() -> None:
     with pytest.raises(ValueError, match="decode_slots"):
         _fake_validator(_BlockingPack(), slots=0, wait=1.0)
+
+
+class _ThoroughPack(_BlockingPack):
+    """Finds nothing fast; the thorough pass records what it sees and finds one face."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release.set()
+        self.thorough_shapes: list[tuple[int, ...]] = []
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        self.thorough_shapes.append(image.shape)
+        h, w = image.shape[:2]
+        box = BBox(w * 0.25, h * 0.25, w * 0.75, h * 0.75)
+        return [Detection(box=box, landmarks=np.zeros((5, 2), np.float32), score=0.9)]
+
+
+def test_the_thorough_detector_sees_a_bounded_copy() -> None:
+    pack = _ThoroughPack()
+    validator = _fake_validator(pack, slots=1, wait=1.0)
+    image = np.full((2000, 3000, 3), 90, np.uint8)  # 6 Mpx
+    found = validator._detect(image)
+    (shape,) = pack.thorough_shapes
+    assert shape[0] * shape[1] <= THOROUGH_MAX_PIXELS and shape[1] / shape[0] == pytest.approx(
+        1.5, rel=0.01
+    )
+    assert found[0].box.x1 == pytest.approx(750, abs=3) and found[0].box.y2 == pytest.approx(
+        1500, abs=3
+    )

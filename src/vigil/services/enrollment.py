@@ -20,7 +20,8 @@ Faces smaller than ``min_face_px`` are ignored when counting faces (people far b
 subject), unless there is no larger face. Small photos are searched a second time at twice the
 size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``;
 where that finds nothing either, the pack's slower still-photo detector gets a last try (dlib: the
-CNN detector). The embedding is the pack's still-photo one (dlib: the mean over 8 chips).
+CNN detector) on a copy of at most :data:`THOROUGH_MAX_PIXELS`. The embedding is the pack's
+still-photo one (dlib: the mean over 8 chips).
 Persisting subjects and templates is the watchlist service's job, not this module's.
 
 Decoding and validating are bounded: at most ``decode_slots`` photos (default
@@ -50,6 +51,9 @@ __all__ = ["FacePhotoValidator", "ValidatedFace"]
 UPSCALE_RETRY_MAX_SIDE = 1280
 CROP_MARGIN = 0.25  # display crop: the face box plus this fraction on every side
 DECODE_SLOTS = 2  # photos decoded and validated at once by one validator
+# The slow still-photo detector (dlib: CNN, memory grows with pixels) sees at most this many
+# pixels; a larger photo is shrunk for that pass and the boxes scaled back.
+THOROUGH_MAX_PIXELS = 2_000_000
 SLOT_WAIT_SECONDS = 120.0  # how long a photo waits for a free slot before a 503
 
 _MESSAGES = {
@@ -139,7 +143,16 @@ class FacePhotoValidator:
         if not found and max(h, w) <= UPSCALE_RETRY_MAX_SIDE:
             big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
             found = [_scaled(d, 0.5) for d in self.pack.detect(big)]
-        return found or self.pack.detect_thorough(image)
+        return found or self._detect_thorough(image)
+
+    def _detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        if h * w <= THOROUGH_MAX_PIXELS:
+            return self.pack.detect_thorough(image)
+        factor = (THOROUGH_MAX_PIXELS / (h * w)) ** 0.5
+        size = (max(1, int(w * factor)), max(1, int(h * factor)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return [_scaled(d, w / size[0]) for d in self.pack.detect_thorough(small)]
 
     def _one_face(self, image: np.ndarray, name: str) -> Detection:
         found = self._detect(image)
