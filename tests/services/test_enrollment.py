@@ -15,7 +15,12 @@ from vigil.errors import EnrollmentRejected, ServiceUnavailable
 from vigil.faces.quality import QualityGate
 from vigil.imaging import decode_image
 from vigil.models.base import ModelPack
-from vigil.services.enrollment import THOROUGH_MAX_PIXELS, FacePhotoValidator, ValidatedFace
+from vigil.services.enrollment import (
+    DETECT_MAX_PIXELS,
+    THOROUGH_MAX_PIXELS,
+    FacePhotoValidator,
+    ValidatedFace,
+)
 from vigil.types import BBox, Detection
 
 
@@ -209,6 +214,11 @@ class _ThoroughPack(_BlockingPack):
         super().__init__()
         self.release.set()
         self.thorough_shapes: list[tuple[int, ...]] = []
+        self.fast_shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.fast_shapes.append(image.shape)
+        return []
 
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         self.thorough_shapes.append(image.shape)
@@ -217,11 +227,13 @@ class _ThoroughPack(_BlockingPack):
         return [Detection(box=box, landmarks=np.zeros((5, 2), np.float32), score=0.9)]
 
 
-def test_the_thorough_detector_sees_a_bounded_copy() -> None:
+def test_the_detectors_see_a_bounded_copy() -> None:
     pack = _ThoroughPack()
     validator = _fake_validator(pack, slots=1, wait=1.0)
     image = np.full((2000, 3000, 3), 90, np.uint8)  # 6 Mpx
     found = validator._detect(image)
+    (fast,) = pack.fast_shapes
+    assert fast[0] * fast[1] <= DETECT_MAX_PIXELS < image.shape[0] * image.shape[1]
     (shape,) = pack.thorough_shapes
     assert shape[0] * shape[1] <= THOROUGH_MAX_PIXELS and shape[1] / shape[0] == pytest.approx(
         1.5, rel=0.01

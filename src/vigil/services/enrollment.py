@@ -20,8 +20,9 @@ Faces smaller than ``min_face_px`` are ignored when counting faces (people far b
 subject), unless there is no larger face. Small photos are searched a second time at twice the
 size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``;
 where that finds nothing either, the pack's slower still-photo detector gets a last try (dlib: the
-CNN detector) on a copy of at most :data:`THOROUGH_MAX_PIXELS`. The embedding is the pack's
-still-photo one (dlib: the mean over 8 chips).
+CNN detector). Detection runs on a copy of at most :data:`DETECT_MAX_PIXELS`
+(:data:`THOROUGH_MAX_PIXELS` for the slow detector). The embedding is the pack's still-photo one
+(dlib: the mean over 8 chips), from the full-resolution photo.
 Persisting subjects and templates is the watchlist service's job, not this module's.
 
 Decoding and validating are bounded: at most ``decode_slots`` photos (default
@@ -34,6 +35,7 @@ uploads at the same time cannot each hold a decoded image; a photo that waits lo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -51,8 +53,10 @@ __all__ = ["FacePhotoValidator", "ValidatedFace"]
 UPSCALE_RETRY_MAX_SIDE = 1280
 CROP_MARGIN = 0.25  # display crop: the face box plus this fraction on every side
 DECODE_SLOTS = 2  # photos decoded and validated at once by one validator
-# The slow still-photo detector (dlib: CNN, memory grows with pixels) sees at most this many
-# pixels; a larger photo is shrunk for that pass and the boxes scaled back.
+# Detectors see at most this many pixels (their memory and time grow with pixels: dlib's HOG
+# upsamples 2x, its CNN more); a larger photo is shrunk for detection, the boxes scaled back, and
+# the face is aligned and embedded from the full-resolution photo.
+DETECT_MAX_PIXELS = 4_000_000
 THOROUGH_MAX_PIXELS = 2_000_000
 SLOT_WAIT_SECONDS = 120.0  # how long a photo waits for a free slot before a 503
 
@@ -73,6 +77,19 @@ def _scaled(detection: Detection, factor: float) -> Detection:
         landmarks=(detection.landmarks * factor).astype(np.float32),
         score=detection.score,
     )
+
+
+def _bounded(
+    detect: Callable[[np.ndarray], list[Detection]], image: np.ndarray, max_pixels: int
+) -> list[Detection]:
+    """``detect`` on ``image`` shrunk to at most ``max_pixels``, the boxes scaled back."""
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return detect(image)
+    factor = (max_pixels / (h * w)) ** 0.5
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return [_scaled(d, w / size[0]) for d in detect(small)]
 
 
 def face_crop(image: np.ndarray, box: BBox, margin: float = CROP_MARGIN) -> np.ndarray:
@@ -138,21 +155,12 @@ class FacePhotoValidator:
         return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
-        found = self.pack.detect(image)
+        found = _bounded(self.pack.detect, image, DETECT_MAX_PIXELS)
         h, w = image.shape[:2]
         if not found and max(h, w) <= UPSCALE_RETRY_MAX_SIDE:
             big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
             found = [_scaled(d, 0.5) for d in self.pack.detect(big)]
-        return found or self._detect_thorough(image)
-
-    def _detect_thorough(self, image: np.ndarray) -> list[Detection]:
-        h, w = image.shape[:2]
-        if h * w <= THOROUGH_MAX_PIXELS:
-            return self.pack.detect_thorough(image)
-        factor = (THOROUGH_MAX_PIXELS / (h * w)) ** 0.5
-        size = (max(1, int(w * factor)), max(1, int(h * factor)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return [_scaled(d, w / size[0]) for d in self.pack.detect_thorough(small)]
+        return found or _bounded(self.pack.detect_thorough, image, THOROUGH_MAX_PIXELS)
 
     def _one_face(self, image: np.ndarray, name: str) -> Detection:
         found = self._detect(image)
