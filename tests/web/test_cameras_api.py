@@ -437,3 +437,17 @@ def test_an_admin_can_allow_a_local_network(env_factory: Any) -> None:
     )
     still = sup.post("/api/cameras", json={"name": "b", "url": "rtsp://127.0.0.2/x"})
     assert still.status_code == 400 and "127.0.0.0/8" in still.json()["message"]
+
+
+def test_serve_startup_checks_cameras_not_in_the_config(
+    policy_env: tuple[Any, FakeSupervisor, Path],
+) -> None:
+    from vigil.cli.server import start_cameras
+    from vigil.services.cameras import CameraInput, CameraService
+
+    env, fake, media = policy_env
+    service = CameraService(env.context.db)
+    service.add(CameraInput("old", "/etc/shadow"), actor="t")  # stored before the policy
+    service.add(CameraInput("good", str(media / "clip.mp4")), actor="t")
+    assert start_cameras(env.context, fake) == ["good"]
+    assert list(fake.started) == ["good"]
