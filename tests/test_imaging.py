@@ -10,10 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
+from vigil.config import Settings
 from vigil.errors import EnrollmentRejected, InputError
-from vigil.imaging import decode_image, encode_jpeg
+from vigil.imaging import decode_image, encode_jpeg, sniff_format
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 
@@ -110,7 +111,7 @@ def test_32bit_png_is_accepted(photos: Path) -> None:
     ],
 )
 def test_colour_modes_become_bgr(mode: str, colour, expected_bgr: tuple[int, int, int]) -> None:
-    fmt = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
     data = _pil_bytes(Image.new(mode, (20, 10), colour), fmt)
     image = decode_image(data, name=f"x.{fmt.lower()}", **LIMITS)
     assert image.shape == (10, 20, 3) and image.dtype == np.uint8
@@ -147,3 +148,99 @@ def test_encode_jpeg_round_trip(photos: Path) -> None:
 def test_encode_jpeg_rejects_bad_input(image: np.ndarray, quality: int) -> None:
     with pytest.raises(InputError):
         encode_jpeg(image, quality=quality)
+
+
+@pytest.fixture()
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any pixel decoding (Pillow's ImageFile.load, or any reader at all) fails the test."""
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("the image was decoded; it should have been refused before")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+def _solid_png(width: int, height: int) -> bytes:
+    """A real, valid PNG of one colour: megapixels in a few kilobytes (a decompression bomb)."""
+    return _pil_bytes(Image.new("RGB", (width, height), (200, 30, 30)), "PNG")
+
+
+def test_a_png_bomb_is_refused_from_its_header_before_decoding(no_decoding: None) -> None:
+    data = _solid_png(6000, 6000)  # 36 Mpx: under the old 40 Mpx cap, over the 12 Mpx default
+    assert len(data) < 200_000
+    limits = {"max_bytes": 20_000_000, "max_pixels": Settings().max_image_pixels}
+    with pytest.raises(EnrollmentRejected) as caught:
+        decode_image(data, name="bomb.png", **limits)
+    assert caught.value.reason == "too_large"
+    assert "6000x6000" in str(caught.value) and "max_image_pixels" in str(caught.value)
+
+
+def test_the_enrollment_pixel_cap_is_about_12_mpx_and_bounded() -> None:
+    assert Settings().max_image_pixels == 12_000_000
+    with pytest.raises(ValueError, match="max_image_pixels"):
+        Settings(max_image_pixels=40_000_001)
+
+
+def _other_format(fmt: str) -> bytes:
+    if fmt == "EPS":  # written by hand: saving EPS needs nothing, reading it needs Ghostscript
+        return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 20 10\n" + b"0" * 200
+    mode = "P" if fmt == "GIF" else "RGB"
+    return _pil_bytes(Image.new(mode, (20, 10)), fmt)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "named"),
+    [
+        ("TIFF", "TIFF"),
+        ("BMP", "BMP"),
+        ("GIF", "GIF"),
+        ("WEBP", "WebP"),
+        ("PPM", "PPM/PGM"),
+        ("ICO", "ICO"),
+        ("SGI", "SGI"),
+        ("EPS", "EPS"),
+    ],
+)
+def test_formats_other_than_jpeg_and_png_are_refused_unread(
+    monkeypatch: pytest.MonkeyPatch, fmt: str, named: str
+) -> None:
+    data = _other_format(fmt)
+
+    def no_reader(*_a: object, **_k: object) -> None:
+        raise AssertionError(f"Pillow was asked to parse a {fmt} upload")
+
+    monkeypatch.setattr(Image, "open", no_reader)
+    with pytest.raises(EnrollmentRejected) as caught:
+        decode_image(data, name=f"x.{fmt.lower()}", **LIMITS)
+    assert caught.value.reason == "unsupported_format"
+    assert named in str(caught.value) and "JPEG and PNG" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x00\x00\x02\x00" + b"\x00" * 200, "not_an_image"),  # TGA has no magic: not an image
+        (b"\xff\xd8\xff" + b"\x00" * 200, "not_an_image"),  # JPEG magic, no JPEG inside
+    ],
+)
+def test_unknown_bytes_never_reach_other_readers(data: bytes, reason: str) -> None:
+    with pytest.raises(EnrollmentRejected) as caught:
+        decode_image(data, name="x", **LIMITS)
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [("JPEG", "JPEG"), ("PNG", "PNG"), ("TIFF", "TIFF"), ("GIF", "GIF"), ("WEBP", "WebP")],
+)
+def test_sniff_format(fmt: str, expected: str) -> None:
+    mode = "P" if fmt == "GIF" else "RGB"
+    assert sniff_format(_pil_bytes(Image.new(mode, (4, 4)), fmt)) == expected
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_jpeg_and_png_are_accepted(fmt: str) -> None:
+    data = _pil_bytes(Image.new("RGB", (30, 20), (0, 0, 255)), fmt)
+    image = decode_image(data, name=f"x.{fmt.lower()}", **LIMITS)
+    assert image.shape == (20, 30, 3)
+    np.testing.assert_allclose(image[10, 15], (255, 0, 0), atol=2)

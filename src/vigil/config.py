@@ -18,11 +18,20 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -36,6 +45,8 @@ from pydantic_settings.sources.utils import parse_env_vars
 from vigil.errors import ConfigError
 
 PackName = Literal["dlib", "onnx"]
+DENIED_BY_DEFAULT_V4 = ("127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")
+DENIED_BY_DEFAULT_V6 = ("::1/128", "fe80::/10", "::/128")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "admin", "default", "xxx"}
 
 
@@ -152,6 +163,10 @@ class MatchingConfig(_Strict):
     )
 
 
+def _networks(cidrs: tuple[str, ...]) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(c) for c in cidrs]
+
+
 class SourceConfig(_Strict):
     reconnect_initial_seconds: float = Field(
         1.0, gt=0.0, le=60.0, description="first reconnect delay"
@@ -162,6 +177,26 @@ class SourceConfig(_Strict):
     )
     open_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream open timeout")
     read_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream read timeout")
+    media_dir: Path | None = Field(
+        None,
+        description="the only folder whose video files cameras added through the API may play "
+        "(default HOME/media); symbolic links and '..' are resolved before the check",
+    )
+    allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: _networks(("0.0.0.0/0", "::/0")),
+        max_length=256,
+        description="networks (CIDR) API cameras may connect to; for each address the most "
+        "specific network of this list and denied_networks decides, this list winning a tie",
+    )
+    denied_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: (
+            [IPv4Network(n) for n in DENIED_BY_DEFAULT_V4]
+            + [IPv6Network(n) for n in DENIED_BY_DEFAULT_V6]
+        ),
+        max_length=256,
+        description="networks (CIDR) API cameras may not connect to (default: loopback, "
+        "link-local and unspecified addresses: the server itself and cloud metadata services)",
+    )
 
 
 class CameraConfig(_Strict):
@@ -269,7 +304,12 @@ class Settings(BaseSettings):
     alerts_out: AlertsOutConfig = Field(default_factory=AlertsOutConfig)
     max_image_bytes: int = Field(20_000_000, ge=1024, description="largest accepted image upload")
     max_image_pixels: int = Field(
-        40_000_000, ge=10_000, description="largest accepted decoded image"
+        12_000_000,
+        ge=10_000,
+        le=40_000_000,
+        description="largest enrollment photo in pixels (width x height), read from the file "
+        "header before anything is decoded; a face photo needs no more than about 12 Mpx, and "
+        "decoding cost grows with pixels, not with file size",
     )
 
     @property

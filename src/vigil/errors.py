@@ -76,6 +76,7 @@ class EnrollmentRejected(InputError):
         "too_small",
         "too_blurred",
         "not_an_image",
+        "unsupported_format",
         "unreadable",
         "too_large",
         "bad_pose",

@@ -1,7 +1,9 @@
-"""Enrollment photo validation with both real model packs: one usable face or a clear reason."""
+"""Enrollment photo validation: with both real model packs (slow), one usable face or a clear
+reason; with a fake pack (fast), the bounded decoding slots."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -10,13 +12,17 @@ import pytest
 
 from vigil.accountability.threshold import configured_threshold
 from vigil.config import QualityConfig, Settings
-from vigil.errors import EnrollmentRejected
+from vigil.errors import EnrollmentRejected, ServiceUnavailable
+from vigil.faces.quality import QualityGate
 from vigil.imaging import decode_image
 from vigil.models.base import ModelPack
-from vigil.pipeline.quality import QualityGate
-from vigil.services.enrollment import FacePhotoValidator, ValidatedFace
-
-pytestmark = pytest.mark.slow
+from vigil.services.enrollment import (
+    DETECT_MAX_PIXELS,
+    THOROUGH_MAX_PIXELS,
+    FacePhotoValidator,
+    ValidatedFace,
+)
+from vigil.types import BBox, Detection
 
 
 def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
@@ -24,7 +30,7 @@ def _validator(pack: ModelPack, **limits: int) -> FacePhotoValidator:
         pack,
         QualityGate(QualityConfig()),
         max_bytes=limits.get("max_bytes", 20_000_000),
-        max_pixels=limits.get("max_pixels", 40_000_000),
+        max_pixels=limits.get("max_pixels", 12_000_000),
     )
 
 
@@ -49,6 +55,7 @@ def _photo(kind: str, photos: Path) -> bytes:
     return makers[kind]()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
@@ -67,6 +74,7 @@ def test_rejections(any_pack: ModelPack, photos: Path, kind: str, reason: str) -
     assert str(caught.value).startswith(f"{kind}.jpg: ")
 
 
+@pytest.mark.slow
 def test_too_large_upload(any_pack: ModelPack, photos: Path) -> None:
     data = (photos / "obama.jpg").read_bytes()
     with pytest.raises(EnrollmentRejected) as caught:
@@ -74,6 +82,7 @@ def test_too_large_upload(any_pack: ModelPack, photos: Path) -> None:
     assert caught.value.reason == "too_large"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["test_images/32bit.png", "obama.jpg", "biden.jpg", "obama-240p.jpg", "lin-manuel-miranda.png"],
@@ -89,6 +98,7 @@ def test_accepted_photos(any_pack: ModelPack, photos: Path, name: str) -> None:
     assert 40 <= crop.shape[0] <= 1200 and 40 <= crop.shape[1] <= 1200
 
 
+@pytest.mark.slow
 def test_enrolled_template_matches_another_photo_of_the_same_person(
     any_pack: ModelPack, photos: Path
 ) -> None:
@@ -109,6 +119,7 @@ def _with_bystander(photos: Path, shrink: int) -> np.ndarray:
     return canvas
 
 
+@pytest.mark.slow
 def test_a_tiny_face_behind_the_subject_does_not_count(onnx_pack: ModelPack, photos: Path) -> None:
     canvas = _with_bystander(photos, 12)  # a ~24 px face: YuNet sees it, it cannot be matched
     assert len(onnx_pack.detect(canvas)) == 2
@@ -116,6 +127,7 @@ def test_a_tiny_face_behind_the_subject_does_not_count(onnx_pack: ModelPack, pho
     assert face.quality.reason is None
 
 
+@pytest.mark.slow
 def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> None:
     canvas = _with_bystander(photos, 6)  # a ~50 px face
     with pytest.raises(EnrollmentRejected) as caught:
@@ -123,6 +135,7 @@ def test_a_second_usable_face_is_refused(any_pack: ModelPack, photos: Path) -> N
     assert caught.value.reason == "several_faces"
 
 
+@pytest.mark.slow
 def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
     dlib_pack: ModelPack, shared_dir: Path
 ) -> None:
@@ -134,6 +147,99 @@ def test_a_face_hog_misses_is_found_by_the_still_photo_detector(
     other = _validator(dlib_pack).validate(
         (path.parent / "Morgan_Freeman_0001.jpg").read_bytes(), "Morgan_Freeman_0001.jpg"
     )
-    assert float(face.embedding.vector @ other.embedding.vector) > configured_threshold(
-        Settings(), "dlib"
+    threshold = configured_threshold(Settings(), "dlib")
+    assert float(face.embedding.vector @ other.embedding.vector) > threshold
+
+
+class _BlockingPack:
+    """A fake pack whose detector waits until released (a photo held inside its slot)."""
+
+    name = "dlib"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the detector"
+        return []
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        return []
+
+
+def _fake_validator(pack: _BlockingPack, slots: int, wait: float) -> FacePhotoValidator:
+    return FacePhotoValidator(
+        pack,  # type: ignore[arg-type]
+        QualityGate(QualityConfig()),
+        max_bytes=10**7,
+        max_pixels=10**7,
+        decode_slots=slots,
+        slot_wait_seconds=wait,
+    )
+
+
+def test_decoding_slots_bound_concurrent_photos() -> None:
+    pack = _BlockingPack()
+    validator = _fake_validator(pack, slots=1, wait=0.2)
+    photo = _jpeg(np.full((40, 40, 3), 90, np.uint8))
+    first: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            validator.validate(photo, "first.jpg")
+        except BaseException as exc:  # handed to the test thread
+            first.append(exc)
+
+    holder = threading.Thread(target=run_first)
+    holder.start()
+    assert pack.entered.wait(10), first
+    with pytest.raises(ServiceUnavailable, match="busy"):
+        validator.validate(photo, "second.jpg")  # the one slot is taken: refused, not decoded
+    pack.release.set()
+    holder.join(10)
+    assert [type(e) for e in first] == [EnrollmentRejected]  # the fake finds no face
+    with pytest.raises(EnrollmentRejected):  # the slot was given back
+        validator.validate(photo, "third.jpg")
+
+
+def test_decoding_slots_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="decode_slots"):
+        _fake_validator(_BlockingPack(), slots=0, wait=1.0)
+
+
+class _ThoroughPack(_BlockingPack):
+    """Finds nothing fast; the thorough pass records what it sees and finds one face."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release.set()
+        self.thorough_shapes: list[tuple[int, ...]] = []
+        self.fast_shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.fast_shapes.append(image.shape)
+        return []
+
+    def detect_thorough(self, image: np.ndarray) -> list[Detection]:
+        self.thorough_shapes.append(image.shape)
+        h, w = image.shape[:2]
+        box = BBox(w * 0.25, h * 0.25, w * 0.75, h * 0.75)
+        return [Detection(box=box, landmarks=np.zeros((5, 2), np.float32), score=0.9)]
+
+
+def test_the_detectors_see_a_bounded_copy() -> None:
+    pack = _ThoroughPack()
+    validator = _fake_validator(pack, slots=1, wait=1.0)
+    image = np.full((2000, 3000, 3), 90, np.uint8)  # 6 Mpx
+    found = validator._detect(image)
+    (fast,) = pack.fast_shapes
+    assert fast[0] * fast[1] <= DETECT_MAX_PIXELS < image.shape[0] * image.shape[1]
+    (shape,) = pack.thorough_shapes
+    assert shape[0] * shape[1] <= THOROUGH_MAX_PIXELS and shape[1] / shape[0] == pytest.approx(
+        1.5, rel=0.01
+    )
+    assert found[0].box.x1 == pytest.approx(750, abs=3) and found[0].box.y2 == pytest.approx(
+        1500, abs=3
     )

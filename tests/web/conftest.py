@@ -62,7 +62,14 @@ def login(client: TestClient, username: str, password: str) -> str:
     return token
 
 
+# The tests' camera policy: the default deny list, with loopback allowed explicitly because the
+# tests' RTSP servers and dead-camera probes run on 127.0.0.1. Tests of the policy itself pass
+# their own ``sources``.
+TEST_SOURCES = {"allowed_networks": ["0.0.0.0/0", "::/0", "127.0.0.0/8"]}
+
+
 def make_settings(home: Path, **overrides: object) -> Settings:
+    overrides.setdefault("sources", TEST_SOURCES)
     settings = load_settings({"VIGIL_HOME": str(home)}, **overrides)
     settings.server.secret_key = secrets.token_urlsafe(40)  # type: ignore[assignment]
     return settings

@@ -45,6 +45,13 @@ def _png_bomb(width: int = 60_000, height: int = 60_000) -> bytes:
     return bytes(data)
 
 
+def _solid(fmt: str, size: tuple[int, int] = (32, 32), mode: str = "RGB") -> bytes:
+    """A real, valid image of one colour in ``fmt`` (large sizes: a tiny-file pixel bomb)."""
+    buf = io.BytesIO()
+    Image.new(mode, size, 200).save(buf, fmt)
+    return buf.getvalue()
+
+
 def _watchlist(env: Any) -> int:
     now = utcnow()
     AuthorizationService(env.context.db).create(
@@ -111,6 +118,24 @@ UPLOAD_CASES = [
         "max_image_bytes",
     ),
     ("empty-file", [("empty.jpg", b"", "image/jpeg")], 422, "not_an_image", "empty"),
+    (
+        "36-mpx-solid-png",  # 48 KB, under the old 40 Mpx cap: refused from the header now
+        [("solid.png", _solid("PNG", (6000, 6000), "L"), "image/png")],
+        422,
+        "too_large",
+        "6000x6000",
+    ),
+    ("tiff", [("x.tif", _solid("TIFF"), "image/tiff")], 422, "unsupported_format", "TIFF"),
+    ("bmp", [("x.bmp", _solid("BMP"), "image/bmp")], 422, "unsupported_format", "BMP"),
+    ("gif", [("x.gif", _solid("GIF", mode="P"), "image/gif")], 422, "unsupported_format", "GIF"),
+    ("webp", [("x.webp", _solid("WEBP"), "image/webp")], 422, "unsupported_format", "WebP"),
+    (
+        "eps",
+        [("x.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n" + b"0" * 100, "image/x-eps")],
+        422,
+        "unsupported_format",
+        "EPS",
+    ),
 ]
 
 

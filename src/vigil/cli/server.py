@@ -220,15 +220,20 @@ def import_config_cameras(context: AppContext) -> int:
 
 
 def start_cameras(context: AppContext, supervisor: Any) -> list[str]:
-    """Start every enabled camera of the table; a camera that fails is reported, not fatal."""
+    """Start every enabled camera of the table; a camera that fails is reported, not fatal.
+    Cameras not written in vigil.yaml pass the source policy first (media folder, networks)."""
+    from vigil.services.camera_policy import SourcePolicy
     from vigil.services.cameras import CameraService, to_config
 
+    policy = SourcePolicy.from_settings(context.settings)
     started = []
     for camera in CameraService(context.db).list():
         if not camera.enabled:
             continue
         try:
-            supervisor.start_camera(to_config(camera))
+            config = to_config(camera)
+            url = policy.checked_camera(config.name, config.url)
+            supervisor.start_camera(config.model_copy(update={"url": url}))
             started.append(camera.name)
         except VigilError as exc:
             err_console.print(
@@ -459,7 +464,7 @@ def demo_command(
         settings = demo_settings(home, pack, os.environ)
         console.print(f"Building the demo deployment in {home} (model pack {pack}) …")
         context = build_context(settings)
-        deployment = setup_demo(context, home / "scene")
+        deployment = setup_demo(context, home / "media")  # the media folder: see camera_policy
         _print_accounts(deployment, f"http://{host}:{port}/")
         run_server(settings, ServeOptions(host, port, loop_files=True), context=context)
     finally:

@@ -3,16 +3,22 @@ with the running workers (the camera runtime), each action one method, each chan
 
 The runtime is optional: a web process without one can add, edit and test cameras, but starting
 one, stopping one or reading a preview raises :class:`~vigil.errors.ServiceUnavailable`.
+
+Every URL goes through the :class:`~vigil.services.camera_policy.SourcePolicy` when it is stored
+and again before it is opened (test, start, restart): video files only inside the media folder,
+remote sources only rtsp/http(s) on allowed networks. A refusal is an
+:class:`~vigil.errors.InputError` (HTTP 400); a refused connection test is audited too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from vigil.config import CameraConfig
 from vigil.db.models import Camera
-from vigil.errors import NotFound, ServiceUnavailable
+from vigil.errors import InputError, NotFound, ServiceUnavailable
+from vigil.services.camera_policy import SourcePolicy
 from vigil.services.cameras import CameraInput, CameraService, to_config
 from vigil.sources.capture import redact_url
 from vigil.sources.probe import ConnectionTest, test_connection
@@ -65,11 +71,16 @@ class CameraChange:
 
 class CameraControl:
     def __init__(
-        self, cameras: CameraService, runtime: CameraRuntime | None, open_timeout: float
+        self,
+        cameras: CameraService,
+        runtime: CameraRuntime | None,
+        open_timeout: float,
+        policy: SourcePolicy,
     ) -> None:
         self.cameras = cameras
         self.runtime = runtime
         self.open_timeout = open_timeout
+        self.policy = policy
 
     def list(self) -> list[CameraView]:
         statuses = self._statuses()
@@ -79,22 +90,24 @@ class CameraControl:
         return _view(self.cameras.get(camera_id), self._statuses())
 
     def add(self, data: CameraInput, *, actor: str) -> CameraView:
+        data = replace(data, url=self.policy.checked_camera(data.name, data.url))
         return _view(self.cameras.add(data, actor=actor), self._statuses())
 
     def update(self, camera_id: int, change: CameraChange, *, actor: str) -> CameraView:
         """Edit a camera; a running one restarts with the new settings (or stops if disabled)."""
+        url = None if change.url is None else self.policy.checked(change.url)
         camera, before = self.cameras.update(
             camera_id,
             actor=actor,
             name=change.name,
-            url=change.url,
+            url=url,
             max_fps=change.max_fps,
             enabled=change.enabled,
         )
         if self.runtime is not None and before.name in self._statuses():
             self.runtime.stop_camera(before.name)
             if camera.enabled:
-                self.runtime.start_camera(to_config(camera))
+                self.runtime.start_camera(self._checked_config(camera))
         return _view(camera, self._statuses())
 
     def remove(self, camera_id: int, *, actor: str) -> None:
@@ -104,21 +117,31 @@ class CameraControl:
             self.runtime.stop_camera(camera.name)
         self.cameras.remove(camera_id, actor=actor)
 
-    def test_url(self, url: str, *, actor: str, allow_files: bool) -> ConnectionTest:
+    def test_url(self, url: str, *, actor: str) -> ConnectionTest:
         """Try a URL before saving it (open, read one frame); audited with the URL masked."""
-        result = test_connection(url, self.open_timeout, allow_files=allow_files)
+        try:
+            checked = self.policy.checked(url)
+        except InputError:
+            self.cameras.record_url_test(redact_url(url), ok=False, actor=actor)
+            raise
+        result = test_connection(checked, self.open_timeout)
         self.cameras.record_url_test(result.url, ok=result.ok, actor=actor)
         return result
 
-    def test(self, camera_id: int, *, actor: str, allow_files: bool) -> ConnectionTest:
+    def test(self, camera_id: int, *, actor: str) -> ConnectionTest:
         camera = self.cameras.get(camera_id)
-        result = test_connection(camera.url, self.open_timeout, allow_files=allow_files)
+        try:
+            url = self.policy.checked_camera(camera.name, camera.url)
+        except InputError:
+            self.cameras.record(camera, "camera.test", actor=actor, details={"ok": False})
+            raise
+        result = test_connection(url, self.open_timeout)
         self.cameras.record(camera, "camera.test", actor=actor, details={"ok": result.ok})
         return result
 
     def start(self, camera_id: int, *, actor: str) -> CameraView:
         camera = self.cameras.get(camera_id)
-        self._runtime().start_camera(to_config(camera))
+        self._runtime().start_camera(self._checked_config(camera))
         self.cameras.record(camera, "camera.start", actor=actor)
         return _view(camera, self._statuses())
 
@@ -146,6 +169,13 @@ class CameraControl:
         if not (blurred_before and runtime.preview_blur):
             self.cameras.record(camera, UNBLURRED_PREVIEW, actor=actor)
         return data
+
+    def _checked_config(self, camera: Camera) -> CameraConfig:
+        """The camera's configuration with its URL checked again (names may resolve elsewhere
+        now; cameras stored before the policy existed are checked too)."""
+        config = to_config(camera)
+        url = self.policy.checked_camera(config.name, config.url)
+        return config.model_copy(update={"url": url})
 
     def _statuses(self) -> dict[str, CameraStatus]:
         return {st.camera: st for st in self.runtime.statuses()} if self.runtime else {}

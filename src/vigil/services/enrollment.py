@@ -5,9 +5,10 @@
 :class:`~vigil.errors.EnrollmentRejected` with a stable reason:
 
 =============  ==========================================================================
-not_an_image   the bytes are not an image
+not_an_image        the bytes are not an image
+unsupported_format  an image, but not JPEG or PNG (refused from its magic bytes, never decoded)
 unreadable     a damaged or truncated image
-too_large      over ``max_image_bytes`` or ``max_image_pixels``
+too_large      over ``max_image_bytes`` or ``max_image_pixels`` (from the header, before decoding)
 no_face        no face found
 several_faces  more than one face of usable size: which person is meant is ambiguous
 too_small      the face is smaller than ``quality.min_face_px``
@@ -19,17 +20,28 @@ Faces smaller than ``min_face_px`` are ignored when counting faces (people far b
 subject), unless there is no larger face. Small photos are searched a second time at twice the
 size, so a face too small for the detector is reported as ``too_small`` rather than ``no_face``;
 where that finds nothing either, the pack's slower still-photo detector gets a last try (dlib: the
-CNN detector). The embedding is the pack's still-photo one (dlib: the mean over 8 chips).
+CNN detector). Detection runs on a copy of at most :data:`DETECT_MAX_PIXELS`
+(:data:`THOROUGH_MAX_PIXELS` for the slow detector). The embedding is the pack's still-photo one
+(dlib: the mean over 8 chips), from the full-resolution photo.
 Persisting subjects and templates is the watchlist service's job, not this module's.
+
+Decoding and validating are bounded: at most ``decode_slots`` photos (default
+:data:`DECODE_SLOTS`) are decoded and validated at once by one validator, so several large
+uploads at the same time cannot each hold a decoded image; a photo that waits longer than
+``slot_wait_seconds`` for a slot is refused with :class:`~vigil.errors.ServiceUnavailable`
+(HTTP 503, "retry").
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from vigil.config import Settings
-from vigil.errors import EnrollmentRejected
+from vigil.errors import EnrollmentRejected, ServiceUnavailable
 from vigil.faces.quality import QualityGate, laplacian_variance
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.models.base import ModelPack
@@ -40,6 +52,13 @@ __all__ = ["FacePhotoValidator", "ValidatedFace"]
 # Photos whose longer side is at most this are searched again at 2x when no face is found.
 UPSCALE_RETRY_MAX_SIDE = 1280
 CROP_MARGIN = 0.25  # display crop: the face box plus this fraction on every side
+DECODE_SLOTS = 2  # photos decoded and validated at once by one validator
+# Detectors see at most this many pixels (their memory and time grow with pixels: dlib's HOG
+# upsamples 2x, its CNN more); a larger photo is shrunk for detection, the boxes scaled back, and
+# the face is aligned and embedded from the full-resolution photo.
+DETECT_MAX_PIXELS = 4_000_000
+THOROUGH_MAX_PIXELS = 2_000_000
+SLOT_WAIT_SECONDS = 120.0  # how long a photo waits for a free slot before a 503
 
 _MESSAGES = {
     "no_face": "no face was found; use a clear, front-facing photo of one person.",
@@ -60,6 +79,19 @@ def _scaled(detection: Detection, factor: float) -> Detection:
     )
 
 
+def _bounded(
+    detect: Callable[[np.ndarray], list[Detection]], image: np.ndarray, max_pixels: int
+) -> list[Detection]:
+    """``detect`` on ``image`` shrunk to at most ``max_pixels``, the boxes scaled back."""
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return detect(image)
+    factor = (max_pixels / (h * w)) ** 0.5
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return [_scaled(d, w / size[0]) for d in detect(small)]
+
+
 def face_crop(image: np.ndarray, box: BBox, margin: float = CROP_MARGIN) -> np.ndarray:
     """The face box widened by ``margin`` on each side, clipped to the image."""
     h, w = image.shape[:2]
@@ -73,12 +105,23 @@ class FacePhotoValidator:
     """Validates enrollment photos with a model pack and the quality gate; one verb: validate."""
 
     def __init__(
-        self, pack: ModelPack, gate: QualityGate, *, max_bytes: int, max_pixels: int
+        self,
+        pack: ModelPack,
+        gate: QualityGate,
+        *,
+        max_bytes: int,
+        max_pixels: int,
+        decode_slots: int = DECODE_SLOTS,
+        slot_wait_seconds: float = SLOT_WAIT_SECONDS,
     ) -> None:
+        if decode_slots < 1:
+            raise ValueError(f"decode_slots must be at least 1, got {decode_slots}")
         self.pack = pack
         self.gate = gate
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.slot_wait_seconds = slot_wait_seconds
+        self._slots = threading.BoundedSemaphore(decode_slots)
 
     @classmethod
     def from_settings(cls, pack: ModelPack, settings: Settings) -> FacePhotoValidator:
@@ -91,6 +134,18 @@ class FacePhotoValidator:
         )
 
     def validate(self, data: bytes, name: str) -> ValidatedFace:
+        """Decode and validate one photo, in one of the bounded slots."""
+        if not self._slots.acquire(timeout=self.slot_wait_seconds):
+            raise ServiceUnavailable(
+                f"{name}: enrollment is busy with other photos",
+                hint="retry in a minute; upload fewer large photos at once",
+            )
+        try:
+            return self._validate(data, name)
+        finally:
+            self._slots.release()
+
+    def _validate(self, data: bytes, name: str) -> ValidatedFace:
         image = decode_image(data, name=name, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
         detection = self._one_face(image, name)
         quality = self.gate.score(image, detection)
@@ -100,12 +155,12 @@ class FacePhotoValidator:
         return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
-        found = self.pack.detect(image)
+        found = _bounded(self.pack.detect, image, DETECT_MAX_PIXELS)
         h, w = image.shape[:2]
         if not found and max(h, w) <= UPSCALE_RETRY_MAX_SIDE:
             big = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
             found = [_scaled(d, 0.5) for d in self.pack.detect(big)]
-        return found or self.pack.detect_thorough(image)
+        return found or _bounded(self.pack.detect_thorough, image, THOROUGH_MAX_PIXELS)
 
     def _one_face(self, image: np.ndarray, name: str) -> Detection:
         found = self._detect(image)

@@ -60,10 +60,12 @@ class WebState:
 
     @cached_property
     def cameras(self) -> CameraControl:
+        from vigil.services.camera_policy import SourcePolicy
         from vigil.services.cameras import CameraService
 
         timeout = self.settings.sources.open_timeout_seconds
-        return CameraControl(CameraService(self.context.db), self.supervisor, timeout)
+        policy = SourcePolicy.from_settings(self.settings)
+        return CameraControl(CameraService(self.context.db), self.supervisor, timeout, policy)
 
     @cached_property
     def authorizations(self) -> AuthorizationService:

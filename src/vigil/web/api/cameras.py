@@ -1,10 +1,13 @@
-"""Cameras: add/edit/remove/test (supervisors, admins), start/stop, status and preview."""
+"""Cameras: add/edit/remove/test (supervisors, admins), start/stop, status and preview.
+
+Camera URLs pass the source policy (``vigil.services.camera_policy``): files only inside the
+media folder, rtsp/http(s) only to allowed networks; a refused URL is a 400 naming the rule.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from vigil.domain.enums import Role
 from vigil.services.camera_control import CameraChange, CameraView
 from vigil.services.cameras import CameraInput
 from vigil.sources.probe import ConnectionTest
@@ -101,20 +104,20 @@ def remove_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> Respo
 @router.post(
     "/cameras/test",
     response_model=ConnectionTestPublic,
-    summary="Test a URL before saving it: open, read one frame, report (local files: admins only)",
+    summary="Test a URL before saving it: open, read one frame, report (files: media folder only)",
 )
 def test_url(body: CameraTestRequest, cameras: Cameras, user: Manager) -> ConnectionTestPublic:
-    result = cameras.test_url(body.url, actor=user.username, allow_files=user.role is Role.admin)
+    result = cameras.test_url(body.url, actor=user.username)
     return _public_test(result)
 
 
 @router.post(
     "/cameras/{camera_id}/test",
     response_model=ConnectionTestPublic,
-    summary="Open the camera's stream, read one frame, report (local files: admins only)",
+    summary="Open the camera's stream, read one frame, report",
 )
 def test_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> ConnectionTestPublic:
-    result = cameras.test(camera_id, actor=user.username, allow_files=user.role is Role.admin)
+    result = cameras.test(camera_id, actor=user.username)
     return _public_test(result)
 
 

@@ -119,7 +119,7 @@
   }
 
   const REASONS = { no_face: "no face found", several_faces: "more than one face", too_small: "face too small",
-    too_blurred: "too blurred", not_an_image: "not an image", unreadable: "damaged file", too_large: "file too large",
+    too_blurred: "too blurred", not_an_image: "not an image", unsupported_format: "not JPEG or PNG", unreadable: "damaged file", too_large: "file too large",
     bad_pose: "face turned away" };
   function withoutName(p) {
     const text = p.message || "";
