@@ -206,8 +206,8 @@ def test_metrics_from_statuses_and_alert_events(
         'vigil_reviews_total{decision="confirm"} 1.0',
     ):
         assert line in text, line
-    # Open to anonymous scrapers by default (server.metrics_public); see test_route_policy.
-    assert env.client().get("/metrics").status_code == 200
+    # Login needed by default (server.metrics_public is false); see test_route_policy.
+    assert env.client().get("/metrics").status_code == 401
 
 
 def test_each_app_has_its_own_registry(env_factory: Any) -> None:
@@ -253,3 +253,18 @@ def test_real_supervisor_on_the_clip(
     with env.context.db.read() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent))]
     assert "camera.session_start" in actions and "camera.start" in actions
+
+
+def test_public_metrics_name_no_camera_for_anonymous_scrapers(
+    sup_env: tuple[Any, FakeSupervisor], public_alert: Any
+) -> None:
+    env, fake = sup_env
+    env.settings.server.metrics_public = True
+    fake.start_camera(CameraConfig(name="lobby-east", url="rtsp://h/x", max_fps=5))
+    env.bus.publish(
+        AlertEvent.of("candidate", public_alert(1, camera="lobby-east"), datetime.now(UTC))
+    )
+    anonymous = env.client().get("/metrics")
+    assert anonymous.status_code == 200 and "vigil_" in anonymous.text
+    assert "lobby-east" not in anonymous.text
+    assert "lobby-east" in env.client(Role.auditor).get("/metrics").text

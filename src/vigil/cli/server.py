@@ -262,6 +262,22 @@ def _run_until_signal(server: Any) -> None:
                 signal.signal(sig, handler)
 
 
+def uvicorn_config(app: Any, options: ServeOptions) -> Any:
+    """uvicorn's settings; it must not rewrite the client address from X-Forwarded-For
+    (its default trusts 127.0.0.1): the app does that for ``server.trusted_proxies`` only."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        lifespan="on",
+        proxy_headers=False,
+        forwarded_allow_ips="",
+    )
+
+
 class Runtime:
     """One server's parts: context, alert bus, camera supervisor, web app (``vigil serve``)."""
 
@@ -301,14 +317,7 @@ class Runtime:
     def uvicorn_server(self) -> Any:
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app,
-            host=self.options.host,
-            port=self.options.port,
-            log_level=self.options.log_level,
-            lifespan="on",
-        )
-        return uvicorn.Server(config)
+        return uvicorn.Server(uvicorn_config(self.app, self.options))
 
     def close(self) -> None:
         self.supervisor.stop_all()
@@ -403,7 +412,11 @@ def serve_command(
 def demo_settings(home: Path, pack: str, environ: Mapping[str, str]) -> Settings:
     env = {k: v for k, v in environ.items() if k not in DEMO_IGNORED_ENV}
     return load_settings(
-        env, home=str(home), model_pack=pack, server={"secret_key": secrets.token_urlsafe(48)}
+        env,
+        home=str(home),
+        model_pack=pack,
+        # The demo serves plain http://127.0.0.1, where Secure cookies would not come back.
+        server={"secret_key": secrets.token_urlsafe(48), "secure_cookies": False},
     )
 
 
