@@ -165,7 +165,7 @@ def test_password_change_ends_the_users_other_sessions(env: Any) -> None:
         "/api/auth/password",
         json={
             "current_password": "operator-correct-horse-battery",
-            "new_password": "operator-new-horse-battery",
+            "new_password": "a-different-horse-battery",
         },
     )
     assert r.status_code == 204

@@ -127,7 +127,9 @@ class Initialised:
     completed: bool  # a half-made deployment was completed in place
 
 
-def initialise(settings: Settings, config_path: Path, admin: str) -> Initialised:
+def initialise(
+    settings: Settings, config_path: Path, admin: str, *, plain_http: bool = False
+) -> Initialised:
     """Create the deployment, or complete a half-made one in place (see
     :func:`check_home_for_init`)."""
     from vigil.domain.enums import Role
@@ -139,10 +141,13 @@ def initialise(settings: Settings, config_path: Path, admin: str) -> Initialised
     secret = secrets.token_urlsafe(48)
     tree: dict[str, Any] = {
         "model_pack": settings.model_pack,
-        "server": {"secret_key": secret},
+        # Secure cookies unless the operator says the server is reached over plain http.
+        "server": {"secret_key": secret, "secure_cookies": not plain_http},
         "cameras": [],
     }
-    server = settings.server.model_copy(update={"secret_key": SecretStr(secret)})
+    server = settings.server.model_copy(
+        update={"secret_key": SecretStr(secret), "secure_cookies": not plain_http}
+    )
     final = settings.model_copy(update={"server": server})
     context = build_context(final)
     try:
@@ -160,12 +165,18 @@ def init_command(
         None, "--home", help="data folder (default: VIGIL_HOME or ./vigil-home)"
     ),
     admin: str = typer.Option("admin", "--admin", help="username of the first administrator"),
+    plain_http: bool = typer.Option(
+        False,
+        "--plain-http",
+        help="browsers reach the server over plain http (a local trial): cookies without the "
+        "Secure flag. Leave it off behind an HTTPS proxy",
+    ),
 ) -> None:
     """Create a new deployment: database, data key, config with a fresh secret, first admin."""
     cli = state(ctx)
     settings = cli.settings(home=str(home) if home else None)
     config_path = cli.config or settings.config_path
-    done = initialise(settings, config_path, admin)
+    done = initialise(settings, config_path, admin, plain_http=plain_http)
     final, password = done.settings, done.password
     if done.completed:
         console.print(
@@ -183,6 +194,11 @@ def init_command(
     console.print(f"\nAdministrator [bold]{admin}[/bold], one-time password (shown only now):")
     console.print(f"  [bold yellow]{password}[/bold yellow]", highlight=False)
     console.print("Log in with it and choose your own password. Then run: vigil serve")
+    if not plain_http:
+        console.print(
+            "Cookies are Secure: serve behind an HTTPS proxy (or re-create with --plain-http "
+            "for a local plain-http trial)."
+        )
 
 
 # ---------------------------------------------------------------------------------- serve
@@ -309,7 +325,13 @@ class Runtime:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start_cameras(self) -> list[str]:
-        """Start the configured cameras and the accountability jobs (signing, retention)."""
+        """Close sessions a crash left open, then start the configured cameras and the
+        accountability jobs (signing, retention)."""
+        from vigil.services.camera_sessions import close_stale_camera_sessions
+
+        closed = close_stale_camera_sessions(self.context.db, actor="vigil serve")
+        if closed:
+            err_console.print(f"closed {closed} camera session(s) left open by a crash")
         import_config_cameras(self.context)
         self.jobs.start()
         return start_cameras(self.context, self.supervisor)

@@ -22,13 +22,13 @@ from vigil.errors import AuthenticationFailed, Conflict, InputError, PermissionD
 from vigil.repositories.throttle import ThrottleRepo
 from vigil.repositories.users import TokenRepo, UserRepo
 from vigil.services.credentials import (
-    MIN_PASSWORD_LENGTH,
     generate_api_token,
     generate_password,
     hash_api_token,
     hash_password,
     verify_password,
 )
+from vigil.services.password_policy import check_password
 from vigil.services.sessions import end_user_sessions
 from vigil.services.throttle import ACCOUNT_SCOPE, AccountDelay, account_key
 from vigil.timeutil import utcnow
@@ -46,18 +46,6 @@ def check_username(username: str) -> str:
             hint="use 3-64 characters: letters, digits, '.', '_', '-', '@'",
         )
     return name
-
-
-def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(
-            f"the password has {len(password)} characters; "
-            f"at least {MIN_PASSWORD_LENGTH} are needed",
-            hint="choose a longer password (a passphrase of several words works well)",
-        )
-    if len(password) > 1024:
-        raise InputError("the password is longer than 1024 characters", hint="choose a shorter one")
-    return password
 
 
 def create_user(
@@ -157,9 +145,11 @@ class UserService:
             )
 
     def change_password(self, user_id: int, current: str, new: str) -> None:
-        check_password(new)
+        """Refuses a weak new password (see :mod:`vigil.services.password_policy`) and the
+        current one again."""
         with self.db.read() as s:
             user = UserRepo(s).get(user_id)
+        check_password(new, user.username)
         if not verify_password(user.password_hash, current):
             raise PermissionDenied(
                 "the current password is wrong", hint="type your current password"
