@@ -4,7 +4,8 @@
   first confirmation it is ``pending_second``.
 * Any rejection (with a reason) makes it ``rejected``: a false alert, kept for the statistics.
 * The same user can never give both confirmations (:class:`~vigil.errors.Conflict`, HTTP 409).
-* A decided alert cannot be reviewed again.
+* A decided alert cannot be reviewed again, and no alert can be reviewed once its authorization
+  has expired or ended (so nothing is dispatched under an expired authorization).
 * Every review is audited as ``alert.review`` and, once committed, announced on the AlertBus as
   ONE event (``reviewed`` for a first confirmation, ``confirmed``, ``rejected``) whoever called:
   the API, the CLI or another service. Only confirmed alerts leave the deployment: ``outbox``
@@ -24,10 +25,14 @@ from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertEvent, AlertKind, AlertPublic, outbound_payload
 from vigil.errors import Conflict, InputError
 from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.services.alerts import AlertBus, load_public
+from vigil.services.authorizations import ensure_in_force
 from vigil.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vigil.services.outbound import Outbox
 
 Decision = Literal["confirm", "reject"]
@@ -54,6 +59,7 @@ class ReviewService:
         decision_ = self._check(decision, reason)
         with self.db.write() as s:
             alert = AlertRepo(s).get(alert_id)
+            self._authorization_guard(s, alert)
             confirmers = self._guard(alert, reviewer, decision_)
             alert.reviews.append(
                 Review(
@@ -79,6 +85,11 @@ class ReviewService:
                 self.outbox.enqueue(s, alert.id, outbound_payload(public))
         self.bus.publish(AlertEvent.of(_KIND[public.status], public, utcnow()))
         return public
+
+    @staticmethod
+    def _authorization_guard(s: Session, alert: Alert) -> None:
+        """No review (and so no dispatch) once the alert's authorization has expired or ended."""
+        ensure_in_force(AuthorizationRepo(s).get_by_id(alert.authorization_id))
 
     @staticmethod
     def _guard(alert: Alert, reviewer: str, decision: Decision) -> tuple[str, ...]:

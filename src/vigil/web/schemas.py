@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from vigil.domain.enums import AuthorizationStatus, Purpose, Role
+from vigil.domain.enums import Purpose, Role
+from vigil.services.authorizations import PublicStatus, public_status
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -126,10 +127,18 @@ class AuthorizationPublic(_Out):
     cameras: list[str] | None
     valid_from: datetime
     expires_at: datetime
-    status: AuthorizationStatus
+    status: PublicStatus  # "expired" when active and past expires_at (computed)
     created_at: datetime
     created_by: str
     status_changed_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expired(cls, data: Any) -> Any:
+        if not isinstance(data, dict):  # a stored authorization (from_attributes)
+            fields = {name: getattr(data, name) for name in cls.model_fields}
+            return {**fields, "status": public_status(data.status, data.expires_at)}
+        return data
 
 
 class Purged(_Out):
