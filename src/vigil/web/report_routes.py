@@ -18,8 +18,9 @@ from vigil.errors import InputError
 from vigil.timeutil import parse_iso, utcnow
 from vigil.web.deps import AnyRole, OptionalUser, Reports
 from vigil.web.pages import render as render_page
+from vigil.web.schemas import error_responses
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(400, 401, 403, 422))
 MEDIA = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",

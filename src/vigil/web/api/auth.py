@@ -16,10 +16,10 @@ from vigil.web.deps import (
     Throttle,
     Users,
 )
-from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange
+from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange, error_responses
 from vigil.web.security import CSRF_COOKIE, SESSION_COOKIE
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(429))
 log = logging.getLogger("vigil.web")
 
 
