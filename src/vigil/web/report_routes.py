@@ -75,7 +75,16 @@ def report_page(
     )
 
 
-@router.get("/api/report")
+@router.get(
+    "/api/report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the report in the requested format",
+            "content": {"application/json": {}, "text/csv": {}, "text/html": {}},
+        }
+    },
+)
 def report_api(
     reports: Reports, _user: AnyRole, start: From = None, end: To = None, fmt: Format = "json"
 ) -> Response:
