@@ -127,7 +127,9 @@ def run_pack(pack: str, shared: Path, passes: int, max_fps: float) -> LatencyRes
         "VIGIL_ONNX_DETECTOR": str(shared / "models" / "yunet_2023mar.onnx"),
         "VIGIL_ONNX_EMBEDDER": str(shared / "models" / "mobilefacenet.onnx"),
     }
-    settings = load_settings(env, server={"secret_key": secrets.token_urlsafe(48)})
+    settings = load_settings(
+        env, server={"secret_key": secrets.token_urlsafe(48), "secure_cookies": False}
+    )
     context = build_context(settings)
     seed(context, shared / "data" / "photos" / "lin-manuel-miranda.png")
     options = ServeOptions("127.0.0.1", free_port(), log_level="warning")

@@ -59,7 +59,7 @@ def sample(pid: int) -> tuple[float, float]:
 
 
 def prepare(home: Path, env: dict[str, str], shared: Path, cameras: int, max_fps: float) -> None:
-    subprocess.run([str(VIGIL), "init"], env=env, check=True, capture_output=True)
+    subprocess.run([str(VIGIL), "init", "--plain-http"], env=env, check=True, capture_output=True)
     clip = shared / "data" / "video" / "short_hamilton_clip.mp4"
     config_path = home / "vigil.yaml"
     config = yaml.safe_load(config_path.read_text())

@@ -107,7 +107,7 @@ def servers() -> Iterator[list[Server]]:
 def _deployment(tmp_path: Path, **config: object) -> Path:
     """`vigil init`, extra config merged into vigil.yaml, and two reviewers with passwords."""
     home = tmp_path / "home"
-    result = CliRunner().invoke(app, ["init"], env={"VIGIL_HOME": str(home)})
+    result = CliRunner().invoke(app, ["init", "--plain-http"], env={"VIGIL_HOME": str(home)})
     assert result.exit_code == 0, result.output
     path = home / "vigil.yaml"
     path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))

@@ -91,7 +91,7 @@ def live_server(tmp_path_factory, onnx_models, photos, hamilton_clip) -> Iterato
             "VIGIL_ONNX_DETECTOR": str(det),
             "VIGIL_ONNX_EMBEDDER": str(emb),
         },
-        server={"secret_key": secrets.token_urlsafe(48)},
+        server={"secret_key": secrets.token_urlsafe(48), "secure_cookies": False},
         cameras=[{"name": "hamilton", "url": str(hamilton_clip), "max_fps": 5.0}],
     )
     context = build_context(settings)

@@ -28,7 +28,7 @@ PASSWORD_LINE = re.compile(r"^\s{2}(\S{12,})\s*$", re.MULTILINE)
 
 
 def _init(home: Path, *args: str):
-    return CliRunner().invoke(app, ["init", *args], env={"VIGIL_HOME": str(home)})
+    return CliRunner().invoke(app, ["init", "--plain-http", *args], env={"VIGIL_HOME": str(home)})
 
 
 def _admin(home: Path, name: str = "admin") -> User:
@@ -243,3 +243,14 @@ def test_demo_serves_and_raises_an_alert_within_a_minute(tmp_path: Path) -> None
     assert code == 0, demo.output
     assert not home.exists()  # throw-away: removed on exit
     assert not (tmp_path / "not-used").exists()
+
+
+@pytest.mark.parametrize(("args", "secure"), [([], True), (["--plain-http"], False)])
+def test_init_writes_secure_cookies_for_the_deployment(
+    tmp_path: Path, args: list[str], secure: bool
+) -> None:
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, ["init", *args], env={"VIGIL_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((home / "vigil.yaml").read_text())
+    assert config["server"]["secure_cookies"] is secure

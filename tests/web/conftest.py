@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,8 +69,10 @@ def login(client: TestClient, username: str, password: str) -> str:
 TEST_SOURCES = {"allowed_networks": ["0.0.0.0/0", "::/0", "127.0.0.0/8"]}
 
 
-def make_settings(home: Path, **overrides: object) -> Settings:
+def make_settings(home: Path, **overrides: Any) -> Settings:
     overrides.setdefault("sources", TEST_SOURCES)
+    # The test client speaks plain http://testserver, where Secure cookies are not sent back.
+    overrides["server"] = {"secure_cookies": False, **overrides.get("server", {})}
     settings = load_settings({"VIGIL_HOME": str(home)}, **overrides)
     settings.server.secret_key = secrets.token_urlsafe(40)  # type: ignore[assignment]
     return settings

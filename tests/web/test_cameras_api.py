@@ -271,8 +271,8 @@ def test_metrics_from_statuses_and_alert_events(
         'vigil_reviews_total{decision="confirm"} 1.0',
     ):
         assert line in text, line
-    # Open to anonymous scrapers by default (server.metrics_public); see test_route_policy.
-    assert env.client().get("/metrics").status_code == 200
+    # Login needed by default (server.metrics_public is false); see test_route_policy.
+    assert env.client().get("/metrics").status_code == 401
 
 
 def test_each_app_has_its_own_registry(env_factory: Any) -> None:
@@ -498,3 +498,18 @@ def test_serve_startup_checks_cameras_not_in_the_config(
     service.add(CameraInput("good", str(media / "clip.mp4")), actor="t")
     assert start_cameras(env.context, fake) == ["good"]
     assert list(fake.started) == ["good"]
+
+
+def test_public_metrics_name_no_camera_for_anonymous_scrapers(
+    sup_env: tuple[Any, FakeSupervisor], public_alert: Any
+) -> None:
+    env, fake = sup_env
+    env.settings.server.metrics_public = True
+    fake.start_camera(CameraConfig(name="lobby-east", url="rtsp://h/x", max_fps=5))
+    env.bus.publish(
+        AlertEvent.of("candidate", public_alert(1, camera="lobby-east"), datetime.now(UTC))
+    )
+    anonymous = env.client().get("/metrics")
+    assert anonymous.status_code == 200 and "vigil_" in anonymous.text
+    assert "lobby-east" not in anonymous.text
+    assert "lobby-east" in env.client(Role.auditor).get("/metrics").text

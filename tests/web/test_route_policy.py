@@ -68,7 +68,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("PUT", "/api/settings"): frozenset({A}),
     ("GET", "/api/outbound"): frozenset({A}),
     ("GET", "/api/report"): ALL,  # vigil.web.report_routes: transparency report, every role
-    ("GET", "/metrics"): PUBLIC,  # aggregate figures only; see test_metrics_can_require_login
+    ("GET", "/metrics"): ALL,  # public only if configured; see test_metrics_can_require_login
 }
 
 # Routes owned by the dashboard and accountability modules: "public" or "login" (anonymous refused).
@@ -211,3 +211,7 @@ def test_metrics_can_require_login(env_factory: Any, public: bool, anonymous_sta
     if public:
         assert "vigil_" in response.text and "text/plain" in response.headers["content-type"]
     assert env.client(Role.auditor).get("/metrics").status_code == 200
+
+
+def test_metrics_default_to_login(env: Any) -> None:
+    assert TestClient(env.app).get("/metrics").status_code == 401

@@ -32,7 +32,11 @@ from vigil.cli.common import (
 from vigil.domain.enums import AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.errors import EnrollmentRejected, InputError
-from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.authorizations import (
+    AuthorizationInput,
+    AuthorizationService,
+    public_status,
+)
 from vigil.services.enrollment import FacePhotoValidator
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import parse_iso
@@ -104,7 +108,8 @@ def authorization_list(ctx: typer.Context) -> None:
     for a in rows:
         scope = ",".join(a.cameras) if a.cameras else "all"
         console.print(
-            f"{a.reference}\t{a.status.value}\t{a.purpose.value}\tcameras={scope}\t"
+            f"{a.reference}\t{public_status(a.status, a.expires_at)}\t{a.purpose.value}\t"
+            f"cameras={scope}\t"
             f"from={a.valid_from.isoformat()}\texpires={a.expires_at.isoformat()}\t{a.authority}",
             highlight=False,
         )

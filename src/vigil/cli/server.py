@@ -128,7 +128,9 @@ class Initialised:
     completed: bool  # a half-made deployment was completed in place
 
 
-def initialise(settings: Settings, config_path: Path, admin: str) -> Initialised:
+def initialise(
+    settings: Settings, config_path: Path, admin: str, *, plain_http: bool = False
+) -> Initialised:
     """Create the deployment, or complete a half-made one in place (see
     :func:`check_home_for_init`)."""
     from vigil.domain.enums import Role
@@ -140,10 +142,13 @@ def initialise(settings: Settings, config_path: Path, admin: str) -> Initialised
     secret = secrets.token_urlsafe(48)
     tree: dict[str, Any] = {
         "model_pack": settings.model_pack,
-        "server": {"secret_key": secret},
+        # Secure cookies unless the operator says the server is reached over plain http.
+        "server": {"secret_key": secret, "secure_cookies": not plain_http},
         "cameras": [],
     }
-    server = settings.server.model_copy(update={"secret_key": SecretStr(secret)})
+    server = settings.server.model_copy(
+        update={"secret_key": SecretStr(secret), "secure_cookies": not plain_http}
+    )
     final = settings.model_copy(update={"server": server})
     context = build_context(final)
     try:
@@ -161,12 +166,18 @@ def init_command(
         None, "--home", help="data folder (default: VIGIL_HOME or ./vigil-home)"
     ),
     admin: str = typer.Option("admin", "--admin", help="username of the first administrator"),
+    plain_http: bool = typer.Option(
+        False,
+        "--plain-http",
+        help="browsers reach the server over plain http (a local trial): cookies without the "
+        "Secure flag. Leave it off behind an HTTPS proxy",
+    ),
 ) -> None:
     """Create a new deployment: database, data key, config with a fresh secret, first admin."""
     cli = state(ctx)
     settings = cli.settings(home=str(home) if home else None)
     config_path = cli.config or settings.config_path
-    done = initialise(settings, config_path, admin)
+    done = initialise(settings, config_path, admin, plain_http=plain_http)
     final, password = done.settings, done.password
     if done.completed:
         console.print(
@@ -184,6 +195,11 @@ def init_command(
     console.print(f"\nAdministrator [bold]{admin}[/bold], one-time password (shown only now):")
     console.print(f"  [bold yellow]{password}[/bold yellow]", highlight=False)
     console.print("Log in with it and choose your own password. Then run: vigil serve")
+    if not plain_http:
+        console.print(
+            "Cookies are Secure: serve behind an HTTPS proxy (or re-create with --plain-http "
+            "for a local plain-http trial)."
+        )
 
 
 # ---------------------------------------------------------------------------------- serve
@@ -268,6 +284,22 @@ def _run_until_signal(server: Any) -> None:
                 signal.signal(sig, handler)
 
 
+def uvicorn_config(app: Any, options: ServeOptions) -> Any:
+    """uvicorn's settings; it must not rewrite the client address from X-Forwarded-For
+    (its default trusts 127.0.0.1): the app does that for ``server.trusted_proxies`` only."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=options.log_level,
+        lifespan="on",
+        proxy_headers=False,
+        forwarded_allow_ips="",
+    )
+
+
 class Runtime:
     """One server's parts: context, alert bus, camera supervisor, web app (``vigil serve``)."""
 
@@ -305,7 +337,13 @@ class Runtime:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start_cameras(self) -> list[str]:
-        """Start the configured cameras and the accountability jobs (signing, retention)."""
+        """Close sessions a crash left open, then start the configured cameras and the
+        accountability jobs (signing, retention)."""
+        from vigil.services.camera_sessions import close_stale_camera_sessions
+
+        closed = close_stale_camera_sessions(self.context.db, actor="vigil serve")
+        if closed:
+            err_console.print(f"closed {closed} camera session(s) left open by a crash")
         import_config_cameras(self.context)
         self.jobs.start()
         return start_cameras(self.context, self.supervisor)
@@ -313,14 +351,7 @@ class Runtime:
     def uvicorn_server(self) -> Any:
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app,
-            host=self.options.host,
-            port=self.options.port,
-            log_level=self.options.log_level,
-            lifespan="on",
-        )
-        return uvicorn.Server(config)
+        return uvicorn.Server(uvicorn_config(self.app, self.options))
 
     def close(self) -> None:
         try:
@@ -418,7 +449,11 @@ def serve_command(
 def demo_settings(home: Path, pack: str, environ: Mapping[str, str]) -> Settings:
     env = {k: v for k, v in environ.items() if k not in DEMO_IGNORED_ENV}
     return load_settings(
-        env, home=str(home), model_pack=pack, server={"secret_key": secrets.token_urlsafe(48)}
+        env,
+        home=str(home),
+        model_pack=pack,
+        # The demo serves plain http://127.0.0.1, where Secure cookies would not come back.
+        server={"secret_key": secrets.token_urlsafe(48), "secure_cookies": False},
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.db.models import CameraSession
@@ -42,3 +43,11 @@ class CameraSessionRepo:
         if row is not None:
             row.stopped_at = stopped_at
         return row
+
+    def open_sessions(self) -> Sequence[CameraSession]:
+        """Sessions with no stop recorded (running now, or left open by a crash)."""
+        return self.s.scalars(
+            select(CameraSession)
+            .where(CameraSession.stopped_at.is_(None))
+            .order_by(CameraSession.id)
+        ).all()

@@ -1,4 +1,8 @@
-"""Login-attempt counters per (scope, key) in fixed windows, shared by all server processes."""
+"""Login-attempt counters per (scope, key), shared by all server processes.
+
+A ``client`` counter counts attempts in a fixed window starting at ``window_start``; an
+``account`` counter counts consecutive failures, ``window_start`` being the last failure.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +40,20 @@ class ThrottleRepo:
         values = {"scope": scope, "key": key, "window_start": now, "hits": 0}
         self.s.execute(stmt.values(**values).on_conflict_do_nothing())
 
-    def delete_before(self, cutoff: datetime) -> int:
-        """Drop counters whose window started before ``cutoff`` (they no longer count)."""
+    def delete_before(self, cutoff: datetime, *, scope: str | None = None) -> int:
+        """Drop counters (of ``scope``, or all) whose window started before ``cutoff``."""
+        stmt = delete(LoginThrottleWindow).where(LoginThrottleWindow.window_start < cutoff)
+        if scope is not None:
+            stmt = stmt.where(LoginThrottleWindow.scope == scope)
+        return rowcount(self.s.execute(stmt))
+
+    def delete_key(self, scope: str, key: str) -> int:
+        """Forget one counter (an account's failures after a successful login)."""
         return rowcount(
             self.s.execute(
-                delete(LoginThrottleWindow).where(LoginThrottleWindow.window_start < cutoff)
+                delete(LoginThrottleWindow).where(
+                    LoginThrottleWindow.scope == scope, LoginThrottleWindow.key == key
+                )
             )
         )
 
@@ -56,13 +69,4 @@ class ThrottleRepo:
             .order_by(LoginThrottleWindow.window_start)
             .limit(n)
         ).all()
-        removed = 0
-        for scope, key in oldest:
-            removed += rowcount(
-                self.s.execute(
-                    delete(LoginThrottleWindow).where(
-                        LoginThrottleWindow.scope == scope, LoginThrottleWindow.key == key
-                    )
-                )
-            )
-        return removed
+        return sum(self.delete_key(scope, key) for scope, key in oldest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from vigil.accountability import audit
 from vigil.accountability.retention import scrub
@@ -18,6 +19,30 @@ from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
 from vigil.services.alerts import AlertBus
 from vigil.timeutil import utcnow
+
+PublicStatus = Literal["active", "expired", "revoked", "refused"]
+
+
+def public_status(
+    status: AuthorizationStatus, expires_at: datetime, now: datetime | None = None
+) -> PublicStatus:
+    """The status people read: an active authorization whose expiry has passed is "expired"
+    (computed, never stored: expiry needs no job to take effect)."""
+    if status is AuthorizationStatus.active and expires_at <= (now or utcnow()):
+        return "expired"
+    return status.value  # type: ignore[return-value]
+
+
+def ensure_in_force(auth: Authorization, now: datetime | None = None) -> None:
+    """Refuse (Conflict) acting on an authorization that is expired, revoked or refused."""
+    state = public_status(auth.status, auth.expires_at, now)
+    if state != "active":
+        raise Conflict(
+            f"authorization {auth.reference!r} is {state} (expiry "
+            f"{auth.expires_at.isoformat(timespec='minutes')}); its alerts can no longer be "
+            "reviewed or dispatched",
+            hint="ask for a new authorization if the search must go on",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,12 @@
 
 :class:`SessionLog` opens a ``camera_sessions`` row (pack, threshold, watchlists loaded) with a
 ``camera.session_start`` audit event, and closes it with ``camera.session_stop``.
+
+A process that was killed (``kill -9``, power loss) never records its cameras' stop, and an open
+session would count hours in the transparency report forever. ``vigil serve`` calls
+:func:`close_stale_camera_sessions` before it starts any camera: each open session is closed at
+its start time (its real length is unknown, so it counts no hours rather than invented ones) and
+an audit event says so.
 """
 
 from __future__ import annotations
@@ -66,3 +72,23 @@ class SessionLog:
                 target=info.camera,
                 details={"session": info.session_id, "frames": frames, "alerts": alerts},
             )
+
+
+def close_stale_camera_sessions(db: Database, *, actor: str) -> int:
+    """Close every camera session with no stop (audited, one event each); returns how many."""
+    with db.write() as s:
+        stale = CameraSessionRepo(s).open_sessions()
+        for row in stale:
+            row.stopped_at = row.started_at
+            audit.record(
+                s,
+                actor=actor,
+                action="camera.session_closed",
+                target=row.camera,
+                details={
+                    "session_id": row.id,
+                    "started_at": row.started_at.isoformat(timespec="seconds"),
+                    "reason": "left open by a process that did not stop cleanly; counted as 0 h",
+                },
+            )
+        return len(stale)

@@ -18,7 +18,8 @@
   (:meth:`vigil.services.users.UserService.create_token`).
 * Every review's audit record names the credential used (``details.credential``: the session's
   or the token's id) when the caller passes it (the web does, for every request).
-* A decided alert cannot be reviewed again.
+* A decided alert cannot be reviewed again, and no alert can be reviewed once its authorization
+  has expired or ended (so nothing is dispatched under an expired authorization).
 * Every review is audited as ``alert.review`` and, once committed, announced on the AlertBus as
   ONE event (``reviewed`` for a first confirmation, ``confirmed``, ``rejected``) whoever called:
   the API, the CLI or another service. Only confirmed alerts leave the deployment: ``outbox``
@@ -40,11 +41,15 @@ from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertEvent, AlertKind, AlertPublic, outbound_payload
 from vigil.errors import Conflict, InputError, PermissionDenied
 from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.users import CredentialHistory, UserRepo
 from vigil.services.alerts import AlertBus, load_public
+from vigil.services.authorizations import ensure_in_force
 from vigil.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vigil.services.outbound import Outbox
 
 Decision = Literal["confirm", "reject"]
@@ -83,6 +88,7 @@ class ReviewService:
         decision_ = self._check(decision, reason)
         with self.db.write() as s:
             alert = AlertRepo(s).get(alert_id)
+            self._authorization_guard(s, alert)
             confirmers = self._guard(alert, reviewer, decision_)
             _check_credential(s, reviewer, credential)
             if decision_ == "confirm":
@@ -112,6 +118,11 @@ class ReviewService:
                 self.outbox.enqueue(s, alert.id, outbound_payload(public))
         self.bus.publish(AlertEvent.of(_KIND[public.status], public, utcnow()))
         return public
+
+    @staticmethod
+    def _authorization_guard(s: Session, alert: Alert) -> None:
+        """No review (and so no dispatch) once the alert's authorization has expired or ended."""
+        ensure_in_force(AuthorizationRepo(s).get_by_id(alert.authorization_id))
 
     @staticmethod
     def _guard(alert: Alert, reviewer: str, decision: Decision) -> tuple[str, ...]:

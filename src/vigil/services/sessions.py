@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,6 +62,25 @@ class SessionService:
         self.db = db
         self._key = secret_key.encode()
         self.lifetime = timedelta(seconds=lifetime_seconds)
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._watch_lock = threading.Lock()
+
+    def watch(self, session_id: str, on_end: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_end`` (never blocking) when this process ends the session; returns the
+        unsubscribe function. Live feeds use it to close at logout at once (other processes'
+        ends are seen by their periodic re-check)."""
+        with self._watch_lock:
+            self._watchers.setdefault(session_id, []).append(on_end)
+
+        def unwatch() -> None:
+            with self._watch_lock:
+                callbacks = self._watchers.get(session_id, [])
+                if on_end in callbacks:
+                    callbacks.remove(on_end)
+                if not callbacks:
+                    self._watchers.pop(session_id, None)
+
+        return unwatch
 
     def _sign(self, value: str) -> str:
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
@@ -103,6 +124,10 @@ class SessionService:
     def end(self, session_id: str) -> None:
         with self.db.write() as s:
             SessionRepo(s).delete(session_id)
+        with self._watch_lock:
+            callbacks = list(self._watchers.get(session_id, []))
+        for on_end in callbacks:
+            on_end()
 
     def end_user(self, user_id: int) -> int:
         """End every session of a user, in every process; returns how many there were."""

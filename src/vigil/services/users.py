@@ -1,4 +1,4 @@
-"""Users, logins with lockout, and API tokens. Every change is audited in its own transaction.
+"""Users, logins with a growing per-account delay, and API tokens. Each change is audited.
 
 A password change, a password reset, a role change and deactivation end the user's login
 sessions in the same transaction (in every server process: sessions live in the database).
@@ -32,16 +32,18 @@ from vigil.db.models import ApiToken, User
 from vigil.db.session import Database
 from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
+from vigil.repositories.throttle import ThrottleRepo
 from vigil.repositories.users import TokenRepo, UserRepo
 from vigil.services.credentials import (
-    MIN_PASSWORD_LENGTH,
     generate_api_token,
     generate_password,
     hash_api_token,
     hash_password,
     verify_password,
 )
+from vigil.services.password_policy import check_password
 from vigil.services.sessions import end_user_sessions
+from vigil.services.throttle import ACCOUNT_SCOPE, AccountDelay, account_key
 from vigil.timeutil import utcnow
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
@@ -61,10 +63,7 @@ def revoke_user_tokens(s: Session, user: User) -> int:
     return TokenRepo(s).delete_for_user(user.id)
 
 
-class LoginLocked(AuthenticationFailed):
-    """Too many failed logins: the account (or client) is locked for a while."""
-
-    http_status = 429
+LOGIN_FAILED = "wrong username or password, or too many recent failed logins for this account"
 
 
 def check_username(username: str) -> str:
@@ -75,18 +74,6 @@ def check_username(username: str) -> str:
             hint="use 3-64 characters: letters, digits, '.', '_', '-', '@'",
         )
     return name
-
-
-def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(
-            f"the password has {len(password)} characters; "
-            f"at least {MIN_PASSWORD_LENGTH} are needed",
-            hint="choose a longer password (a passphrase of several words works well)",
-        )
-    if len(password) > 1024:
-        raise InputError("the password is longer than 1024 characters", hint="choose a shorter one")
-    return password
 
 
 def create_user(
@@ -129,37 +116,39 @@ class UserService:
     def __init__(self, db: Database, config: ServerConfig) -> None:
         self.db = db
         self.config = config
+        self.delay = AccountDelay(
+            db,
+            free_failures=config.login_max_failures,
+            base=min(config.login_delay_seconds, config.login_max_delay_seconds),
+            cap=config.login_max_delay_seconds,
+        )
 
     # -- logins -----------------------------------------------------------------------------
     def login(self, username: str, password: str, *, client: str) -> User:
-        """Check credentials; count failures, lock after ``login_max_failures``; audit both ways."""
-        now = utcnow()
-        with self.db.read() as s:
-            user = UserRepo(s).by_name(username.strip())
-        ok = verify_password(user.password_hash if user else None, password)
-        problem: AuthenticationFailed | None = None
+        """Check credentials after the account's delay (see :class:`AccountDelay`); audit both
+        ways. Unknown, inactive, throttled and wrong-password attempts get one same answer."""
+        name = username.strip()
+        wait = self.delay.admit(name)
+        user: User | None = None
+        ok = False
+        if wait <= 0:  # a throttled attempt is not even checked
+            with self.db.read() as s:
+                user = UserRepo(s).by_name(name)
+            ok = verify_password(user.password_hash if user else None, password)
         with self.db.write() as s:
             row = UserRepo(s).find(user.id) if user else None
-            if row is None:
-                problem = AuthenticationFailed("wrong username or password")
-            elif row.locked_until is not None and row.locked_until > now:
-                problem = self._locked_error(row)
-            elif not row.active:
-                problem = AuthenticationFailed("wrong username or password")
-            elif not ok:
-                problem = self._count_failure(row, now)
-            if problem is not None:
+            if row is None or not row.active or not ok:
+                reason = f"throttled for {wait:.0f} s more" if wait > 0 else "wrong credentials"
                 audit.record(
                     s,
-                    actor=username.strip()[:128] or "?",
+                    actor=name[:128] or "?",
                     action="user.login_failed",
-                    target=username.strip()[:256],
-                    details={"client": client, "reason": problem.message},
+                    target=name[:256],
+                    details={"client": client, "reason": reason},
                 )
+                problem = self._login_failed()
             else:
-                assert row is not None
-                row.failed_logins = 0
-                row.locked_until = None
+                ThrottleRepo(s).delete_key(ACCOUNT_SCOPE, account_key(name))
                 audit.record(
                     s,
                     actor=row.username,
@@ -167,28 +156,14 @@ class UserService:
                     target=row.username,
                     details={"client": client},
                 )
-                user = row
-        if problem is not None:
-            raise problem
-        assert user is not None
-        return user
+                return row
+        raise problem
 
-    def _count_failure(self, row: User, now: object) -> AuthenticationFailed:
-        if row.locked_until is not None:  # an old lock has run out: start counting again
-            row.failed_logins = 0
-            row.locked_until = None
-        row.failed_logins += 1
-        if row.failed_logins >= self.config.login_max_failures:
-            row.locked_until = utcnow() + timedelta(minutes=self.config.lockout_minutes)
-            return self._locked_error(row)
-        return AuthenticationFailed("wrong username or password")
-
-    def _locked_error(self, row: User) -> LoginLocked:
-        until = row.locked_until.isoformat(timespec="seconds") if row.locked_until else "later"
-        return LoginLocked(
-            f"account {row.username!r} is locked after "
-            f"{self.config.login_max_failures} failed logins",
-            hint=f"try again after {until} or ask an administrator to reset the password",
+    def _login_failed(self) -> AuthenticationFailed:
+        return AuthenticationFailed(
+            LOGIN_FAILED,
+            hint="check both; after repeated failures each new attempt must wait longer, up to "
+            f"{self.delay.cap:.0f} s, before it is checked",
         )
 
     def logout(self, username: str, *, client: str) -> None:
@@ -201,10 +176,11 @@ class UserService:
         self, user_id: int, current: str, new: str, *, keep_tokens: bool = False
     ) -> None:
         """Change one's own password; ends every session and revokes the API tokens unless
-        ``keep_tokens`` (an explicit choice, recorded in the audit)."""
-        check_password(new)
+        ``keep_tokens`` (an explicit choice, recorded in the audit). Refuses a weak new password
+        (see :mod:`vigil.services.password_policy`) and the current one again."""
         with self.db.read() as s:
             user = UserRepo(s).get(user_id)
+        check_password(new, user.username)
         if not verify_password(user.password_hash, current):
             raise PermissionDenied(
                 "the current password is wrong", hint="type your current password"
@@ -267,7 +243,8 @@ class UserService:
             return user
 
     def reset_password(self, user_id: int, *, actor: str) -> tuple[User, str]:
-        """A new one-time password; also clears a lockout and revokes the user's API tokens.
+        """A new one-time password; also clears the account's login delay and revokes the
+        user's API tokens.
 
         The user can do nothing but change it (nor review: :mod:`vigil.services.reviews`)."""
         secret = generate_password()
@@ -276,8 +253,7 @@ class UserService:
             user = UserRepo(s).get(user_id)
             user.password_hash = digest
             user.must_change_password = True
-            user.failed_logins = 0
-            user.locked_until = None
+            ThrottleRepo(s).delete_key(ACCOUNT_SCOPE, account_key(user.username))
             end_user_sessions(s, user.id)
             revoked = revoke_user_tokens(s, user)
             audit.record(

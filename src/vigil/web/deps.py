@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated, Literal, cast
 from urllib.parse import urlsplit
 
@@ -95,6 +96,41 @@ def get_throttle(conn: HTTPConnection) -> LoginThrottle:
     return _state(conn).throttle
 
 
+def client_address(conn: HTTPConnection) -> str:
+    """The caller's address: the peer, or the X-Forwarded-For hop a trusted proxy vouches for.
+
+    ``X-Forwarded-For`` is read only when the peer is one of ``server.trusted_proxies``; then
+    its entries are walked from the right (the ones the trusted proxies appended) and the first
+    address that is not itself a trusted proxy is the client. A spoofed header from anyone else
+    is ignored, so it cannot dodge the login throttle or be written into the audit.
+    """
+    peer = conn.client.host if conn.client else "unknown"
+    proxies = get_server_settings(conn).trusted_proxies
+    if not proxies or not _in_networks(peer, proxies):
+        return peer
+    hops = [h.strip() for h in ",".join(conn.headers.getlist("x-forwarded-for")).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _in_networks(hop, proxies):
+            return hop if _is_ip(hop) else peer
+    return peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_networks(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
 def get_reviews(conn: HTTPConnection) -> ReviewService:
     return _state(conn).reviews
 
@@ -135,6 +171,7 @@ def get_session_check_seconds(conn: HTTPConnection) -> float:
     return _state(conn).ws_session_check_seconds
 
 
+ClientAddress = Annotated[str, Depends(client_address)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 ServerSettings = Annotated[ServerConfig, Depends(get_server_settings)]
 Users = Annotated[UserService, Depends(get_users)]

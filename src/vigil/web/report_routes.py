@@ -18,8 +18,9 @@ from vigil.errors import InputError
 from vigil.timeutil import parse_iso, utcnow
 from vigil.web.deps import AnyRole, OptionalUser, Reports
 from vigil.web.pages import render as render_page
+from vigil.web.schemas import error_responses
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(400, 401, 403, 422))
 MEDIA = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -74,7 +75,16 @@ def report_page(
     )
 
 
-@router.get("/api/report")
+@router.get(
+    "/api/report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the report in the requested format",
+            "content": {"application/json": {}, "text/csv": {}, "text/html": {}},
+        }
+    },
+)
 def report_api(
     reports: Reports, _user: AnyRole, start: From = None, end: To = None, fmt: Format = "json"
 ) -> Response:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
-from vigil.domain.enums import AuthorizationStatus, Purpose, Role
+from vigil.domain.enums import Purpose, Role
+from vigil.services.authorizations import PublicStatus, public_status
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -16,9 +27,76 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+_ISO_8601 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Times are ISO 8601 text (or datetimes); a bare number is not taken as a Unix time."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_8601.match(value.strip()):
+        raise ValueError("expected an ISO 8601 date-time such as 2026-03-01T10:00:00Z")
+    return value.strip()
+
+
+def _number_not_bool(value: Any) -> Any:
+    """JSON ``true`` is not the number 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a number")
+    return value
+
+
+def _camera_url(value: str) -> str:
+    """A stream URL (rtsp/rtsps/http/https with a host) or a file path; no spaces or controls."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("a camera URL has no spaces or control characters")
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in CAMERA_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "expected rtsp://, rtsps://, http:// or https:// with a host, or a file path"
+            )
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(_as_utc)]
+Fps = Annotated[float, BeforeValidator(_number_not_bool)]
+CameraUrl = Annotated[str, AfterValidator(_camera_url)]
 MAX_ID = 2**63 - 1  # the database's integer range: larger ids are a client mistake (422), not a 500
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable code, what went wrong and how to fix it (422 adds
+    ``errors``, one per field)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(..., description="stable code, e.g. not_found, conflict, invalid")
+    message: str = Field(..., description="what went wrong and how to fix it")
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` declaring the error answers ``codes`` a router's routes give."""
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+ERROR_DESCRIPTIONS = {
+    400: "bad input the service refused",
+    401: "not logged in, or a bad token",
+    403: "this role may not do this, or a missing CSRF token",
+    404: "no such resource",
+    409: "conflicts with the resource's state",
+    413: "the body is too large",
+    415: "the body has the wrong media type",
+    422: "the request does not match the schema",
+    429: "too many attempts; wait and retry",
+    502: "the camera source failed",
+    503: "a part the request needs is not running here",
+}
+COMMON_ERRORS = (400, 401, 403, 404, 409, 413, 422)
 
 
 class _In(BaseModel):
@@ -78,7 +156,7 @@ class UserCreate(_In):
 
 class UserUpdate(_In):
     role: Role | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class UserWithPassword(_Out):
@@ -131,10 +209,18 @@ class AuthorizationPublic(_Out):
     cameras: list[str] | None
     valid_from: datetime
     expires_at: datetime
-    status: AuthorizationStatus
+    status: PublicStatus  # "expired" when active and past expires_at (computed)
     created_at: datetime
     created_by: str
     status_changed_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expired(cls, data: Any) -> Any:
+        if not isinstance(data, dict):  # a stored authorization (from_attributes)
+            fields = {name: getattr(data, name) for name in cls.model_fields}
+            return {**fields, "status": public_status(data.status, data.expires_at)}
+        return data
 
 
 class Purged(_Out):
@@ -190,20 +276,20 @@ class SubjectRemoved(_Out):
 # -- cameras -----------------------------------------------------------------------------------
 class CameraCreate(_In):
     name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    url: str = Field(..., min_length=1, max_length=2000)
-    max_fps: float = Field(5.0, gt=0.0, le=60.0)
-    enabled: bool = True
+    url: CameraUrl = Field(..., min_length=1, max_length=2000)
+    max_fps: Fps = Field(5.0, gt=0.0, le=60.0)
+    enabled: StrictBool = True
 
 
 class CameraTestRequest(_In):
-    url: str = Field(..., min_length=1, max_length=2000)
+    url: CameraUrl = Field(..., min_length=1, max_length=2000)
 
 
 class CameraUpdate(_In):
     name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    url: str | None = Field(None, min_length=1, max_length=2000)
-    max_fps: float | None = Field(None, gt=0.0, le=60.0)
-    enabled: bool | None = None
+    url: CameraUrl | None = Field(None, min_length=1, max_length=2000)
+    max_fps: Fps | None = Field(None, gt=0.0, le=60.0)
+    enabled: StrictBool | None = None
 
 
 class CameraStatusPublic(_Out):
@@ -269,7 +355,7 @@ class SettingsPublic(_Out):
 
 
 class SettingsUpdate(_In):
-    preview_blur: bool
+    preview_blur: StrictBool
 
 
 class OutboundPublic(_Out):

@@ -52,7 +52,7 @@ class WebState:
     metrics: VigilMetrics
     throttle: LoginThrottle
     owns_context: bool = False
-    ws_session_check_seconds: float = 15.0  # how often a live feed re-checks its session
+    ws_session_check_seconds: float = 5.0  # how often a live feed re-checks its session
     validator_factory: Callable[[], FacePhotoValidator] | None = None
     _validator: FacePhotoValidator | None = None
     _cleanup: list[Callable[[], None]] = field(default_factory=list)

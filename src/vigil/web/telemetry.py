@@ -104,5 +104,11 @@ class VigilMetrics:
                 max(0.0, time.monotonic() - event.captured_monotonic)
             )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, *, camera_names: bool = True) -> bytes:
+        """The text exposition; without ``camera_names`` (anonymous scrapers) every sample
+        labelled with a camera is left out, keeping only figures that name no camera."""
+        text = generate_latest(self.registry)
+        if camera_names:
+            return text
+        lines = text.split(b"\n")
+        return b"\n".join(line for line in lines if b'camera="' not in line)

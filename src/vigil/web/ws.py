@@ -15,7 +15,9 @@ is a browser connection whose Origin is another site.
 Threading: AlertBus callbacks run on the pipeline thread and must not block. The callback only
 hands the event to the server's event loop with ``loop.call_soon_threadsafe`` into a bounded
 ``asyncio.Queue``; a client too slow to keep up loses the oldest events (counted, and told).
-The subscription ends when the socket closes.
+The subscription ends when the socket closes, and the feed closes at once when its session is
+logged out in this process (:meth:`SessionService.watch`); other ends of the session (another
+process, expiry, deactivation) are seen by a re-check every ``ws_session_check_seconds``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from vigil.domain.events import AlertEvent
 from vigil.services.alerts import AlertBus
 from vigil.web.deps import (
     REVIEWERS,
+    Sessions,
     get_bus,
     get_session_check_seconds,
     same_origin,
@@ -100,6 +103,12 @@ async def _watch_session(websocket: WebSocket, every: float) -> None:
             return
 
 
+async def _until_ended(websocket: WebSocket, ended: asyncio.Event) -> None:
+    """End the feed as soon as this process ends its session (logout)."""
+    await ended.wait()
+    await websocket.send_json({"type": "status", "live": False, "message": "session ended"})
+
+
 async def _drain_client(websocket: WebSocket) -> None:
     """Read (and ignore) client messages so a close is noticed; answers 'ping' with 'pong'."""
     while True:
@@ -108,8 +117,19 @@ async def _drain_client(websocket: WebSocket) -> None:
             await websocket.send_json({"type": "pong"})
 
 
+def _set_soon(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    with contextlib.suppress(RuntimeError):  # loop already closed: the socket is gone
+        loop.call_soon_threadsafe(event.set)
+
+
+def _nothing() -> None:
+    return None
+
+
 @router.websocket("/ws/alerts")
-async def alerts_feed(websocket: WebSocket, bus: Bus, check_every: SessionCheck) -> None:
+async def alerts_feed(
+    websocket: WebSocket, bus: Bus, sessions: Sessions, check_every: SessionCheck
+) -> None:
     if not same_origin(websocket):
         await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-site connection refused")
         return
@@ -123,13 +143,21 @@ async def alerts_feed(websocket: WebSocket, bus: Bus, check_every: SessionCheck)
         )
         return
     await websocket.accept()
-    relay = EventRelay(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    relay = EventRelay(loop)
+    ended = asyncio.Event()
+    unwatch = (
+        sessions.watch(principal.session.session_id, lambda: _set_soon(loop, ended))
+        if principal.session is not None
+        else _nothing
+    )
     unsubscribe = bus.subscribe(relay.push)
     await websocket.send_json({"type": "status", "live": True, "user": principal.username})
     tasks = [
         asyncio.create_task(_pump(websocket, relay)),
         asyncio.create_task(_drain_client(websocket)),
         asyncio.create_task(_watch_session(websocket, check_every)),
+        asyncio.create_task(_until_ended(websocket, ended)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -139,6 +167,7 @@ async def alerts_feed(websocket: WebSocket, bus: Bus, check_every: SessionCheck)
                 log.warning("alert feed for %s ended: %s", principal.username, exc)
     finally:
         unsubscribe()
+        unwatch()
         for task in tasks:
             task.cancel()
         with contextlib.suppress(Exception):

@@ -12,8 +12,9 @@ from fastapi import APIRouter
 
 def api_router() -> APIRouter:
     from vigil.web.api import admin, alerts, auth, authorizations, cameras, docs, users, watchlists
+    from vigil.web.schemas import COMMON_ERRORS, error_responses
 
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=error_responses(*COMMON_ERRORS))
     for module in (auth, users, authorizations, watchlists, cameras, alerts, admin, docs):
         router.include_router(module.router)
     return router

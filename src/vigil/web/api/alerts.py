@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Response
 from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertPublic
 from vigil.web.deps import Alerts, Reviewer, Reviews
-from vigil.web.schemas import MAX_ID, AwaitingCount, EntityId, ReviewCreate
+from vigil.web.schemas import MAX_ID, AwaitingCount, EntityId, ReviewCreate, error_responses
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], responses=error_responses(503))
 NO_STORE = {"Cache-Control": "no-store"}
 
 StatusFilter = Annotated[

@@ -7,22 +7,25 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from vigil.config import ServerConfig
-from vigil.services.users import LoginLocked
-from vigil.web.deps import AnyRoleUnchangedPassword, ServerSettings, Sessions, Throttle, Users
-from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange
+from vigil.services.throttle import LoginThrottled
+from vigil.web.deps import (
+    AnyRoleUnchangedPassword,
+    ClientAddress,
+    ServerSettings,
+    Sessions,
+    Throttle,
+    Users,
+)
+from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange, error_responses
 from vigil.web.security import CSRF_COOKIE, SESSION_COOKIE
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(429))
 log = logging.getLogger("vigil.web")
 
 
 @router.get("/health", response_model=Health, summary="Liveness check (no login needed)")
 def health(request: Request) -> Health:
     return Health(version=request.app.version)
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _set_cookies(response: Response, server: ServerConfig, cookie: str, csrf: str) -> None:
@@ -51,18 +54,17 @@ def _set_cookies(response: Response, server: ServerConfig, cookie: str, csrf: st
 @router.post("/auth/login", response_model=Me, summary="Log in; sets the session and CSRF cookies")
 def login(
     body: LoginRequest,
-    request: Request,
+    client: ClientAddress,
     response: Response,
     users: Users,
     sessions: Sessions,
     throttle: Throttle,
     server: ServerSettings,
 ) -> Me:
-    client = _client(request)
     if not throttle.allow(client):
         log.warning("login throttled for %s", client)
-        raise LoginLocked(
-            f"too many login attempts from {client}", hint="wait a minute and try again"
+        raise LoginThrottled(
+            "too many login attempts from your address", hint="wait a minute and try again"
         )
     user = users.login(body.username, body.password, client=client)
     record, cookie = sessions.create(user.id)
@@ -79,11 +81,11 @@ def login(
 
 @router.post("/auth/logout", status_code=204, summary="End this session")
 def logout(
-    request: Request, users: Users, sessions: Sessions, user: AnyRoleUnchangedPassword
+    client: ClientAddress, users: Users, sessions: Sessions, user: AnyRoleUnchangedPassword
 ) -> Response:
     if user.session is not None:
         sessions.end(user.session.session_id)
-        users.logout(user.username, client=_client(request))
+        users.logout(user.username, client=client)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

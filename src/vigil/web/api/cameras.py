@@ -20,9 +20,10 @@ from vigil.web.schemas import (
     CameraUpdate,
     ConnectionTestPublic,
     EntityId,
+    error_responses,
 )
 
-router = APIRouter(tags=["cameras"])
+router = APIRouter(tags=["cameras"], responses=error_responses(502, 503))
 
 
 def _public(view: CameraView) -> CameraPublic:

@@ -18,9 +18,10 @@ from vigil.web.schemas import (
     SubjectRemoved,
     WatchlistCreate,
     WatchlistPublic,
+    error_responses,
 )
 
-router = APIRouter(tags=["watchlists"])
+router = APIRouter(tags=["watchlists"], responses=error_responses(415))
 NO_STORE = {"Cache-Control": "no-store"}
 
 
