@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from vigil.accountability.threshold import configured_threshold
 from vigil.config import Settings, TrackingConfig, load_settings, settings_environment
 from vigil.errors import ConfigError
 
@@ -10,7 +11,7 @@ def test_defaults_are_sqlite_in_home_and_dlib(tmp_path: Path) -> None:
     s = load_settings({"VIGIL_HOME": str(tmp_path)})
     assert s.model_pack == "dlib"
     assert s.db_url == f"sqlite:///{(tmp_path / 'vigil.db').resolve()}"
-    assert s.threshold == s.dlib.threshold
+    assert configured_threshold(s, s.model_pack) == s.dlib.threshold
 
 
 def test_environment_overrides_nested_keys(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_environment_overrides_nested_keys(tmp_path: Path) -> None:
     assert s.model_pack == "onnx"
     assert s.onnx.detector == Path("/models/d.onnx")
     assert s.onnx.embedder == Path("/models/e.onnx")
-    assert s.threshold == s.onnx.threshold
+    assert configured_threshold(s, s.model_pack) == s.onnx.threshold
 
 
 def test_yaml_file_is_read_and_env_wins(tmp_path: Path) -> None:

@@ -281,8 +281,9 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def test_model_interface_has_no_attribute_outputs() -> None:
-    assert _public(FaceDetector) == {"detect", "detect_thorough"}
-    assert _public(FaceEmbedder) == {"align", "embed", "embed_still"}
+    # thread_safe: whether the runtime must lock the part when cameras share one pack.
+    assert _public(FaceDetector) == {"detect", "detect_thorough", "thread_safe"}
+    assert _public(FaceEmbedder) == {"align", "embed", "embed_still", "thread_safe"}
     assert _public(ModelPack) == {
         "detect",
         "detect_thorough",

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
+from vigil.config import Settings
 from vigil.db.models import AuditEvent, CameraSession
 from vigil.db.session import Database
 from vigil.repositories.camera_sessions import CameraSessionRepo
@@ -29,7 +30,7 @@ def test_serve_closes_sessions_a_crash_left_open(db: Database, settings: object)
 
     crashed, clean = _open(db, "door"), _open(db, "hall", stopped=True)
     runtime = SimpleNamespace(
-        context=SimpleNamespace(db=db, settings=SimpleNamespace(cameras=[])),
+        context=SimpleNamespace(db=db, settings=Settings()),
         jobs=SimpleNamespace(start=lambda: None),
         supervisor=SimpleNamespace(),
     )

@@ -117,7 +117,7 @@ def test_a_password_change_revokes_tokens_unless_kept(env: Any, keep: dict, aliv
     op = env.client(Role.operator)
     machine = _bearer(env, _mint(op)["secret"])
     assert machine.get("/api/auth/me").status_code == 200
-    _change_password(op, OPERATOR_PASSWORD, "operator-brand-new-passphrase", **keep)
+    _change_password(op, OPERATOR_PASSWORD, "cobalt-meadow-ferry-92", **keep)
     assert (machine.get("/api/auth/me").status_code == 200) is alive
     assert _tokens_of(env, "operator") == int(alive)
     details = _events(env, "user.password_change")[-1].details

@@ -21,7 +21,7 @@ from vigil.errors import Conflict, PermissionDenied
 from vigil.services.credentials import generate_api_token, hash_api_token
 from vigil.web.security import CSRF_COOKIE, CSRF_HEADER
 
-NEW_PASSWORD = "operator-chose-this-passphrase"
+NEW_PASSWORD = "violet-harbour-lantern-47"
 
 
 def _review(client: TestClient, alert_id: int, decision: str = "confirm", reason: str = "") -> Any:

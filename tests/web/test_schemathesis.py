@@ -96,8 +96,13 @@ def api(module_env_factory: Any) -> tuple[Any, dict[str, str]]:
     env.settings.sources.open_timeout_seconds = 0.5
     users = UserService(env.context.db, env.settings.server)
     admin = next(u for u in users.list() if u.username == Role.admin.value)
-    _, token = users.create_token(admin.id, f"schemathesis-{secrets.token_hex(2)}", actor="test")
+    _, token = users.create_token(
+        admin.id, f"schemathesis-{secrets.token_hex(2)}", actor=admin.username
+    )
     return env, {"Authorization": f"Bearer {token}"}
+
+
+TOKEN_MINTING = ("POST", "/api/tokens")
 
 
 def test_api_conforms_to_its_schema(api: tuple[Any, dict[str, str]]) -> None:
@@ -120,6 +125,8 @@ def test_api_conforms_to_its_schema(api: tuple[Any, dict[str, str]]) -> None:
         @given(case=operation.as_strategy())
         def run(case: Any) -> None:
             response = case.call_and_validate(headers=headers, checks=CHECKS)
+            if (case.method.upper(), case.path) == TOKEN_MINTING and response.status_code == 403:
+                return  # by design: an API token cannot mint tokens (its owner logs in to)
             STATUSES.append(response.status_code)
 
         run()

@@ -50,11 +50,14 @@ def _number_not_bool(value: Any) -> Any:
 
 
 def _camera_url(value: str) -> str:
-    """A stream URL (rtsp/rtsps/http/https with a host) or a file path; no spaces or controls."""
+    """A stream URL (rtsp/rtsps/http/https with a host) or a file path (also as ``file://``);
+    no spaces or controls. Where a path may point is the source policy's decision."""
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("a camera URL has no spaces or control characters")
     if "://" in value:
         parts = urlsplit(value)
+        if parts.scheme.lower() == "file":  # a path: the media-folder rule decides (400)
+            return value
         if parts.scheme.lower() not in CAMERA_SCHEMES or not parts.hostname:
             raise ValueError(
                 "expected rtsp://, rtsps://, http:// or https:// with a host, or a file path"
