@@ -80,16 +80,16 @@ def percentile(values: list[float], q: float) -> float | None:
 # -- the deployment -------------------------------------------------------------------------------
 
 
-def tiny_jpeg() -> bytes:
+def face_crop_jpeg(photo: Path) -> bytes:
+    """A realistic stored crop: the enrolled photo at the masked crop's size (JPEG q90)."""
     import cv2
-    import numpy as np
 
-    ok, data = cv2.imencode(".jpg", np.full((112, 112, 3), 128, np.uint8))
-    assert ok
-    return bytes(data)
+    from vigil.imaging import encode_jpeg
+
+    return encode_jpeg(cv2.resize(cv2.imread(str(photo)), (160, 200)))
 
 
-def seed_alerts(context, count: int, cameras: int) -> None:
+def seed_alerts(context, count: int, cameras: int, crop: bytes) -> None:
     """``count`` candidate alerts through the real store (sealed crop, audit record each)."""
     from vigil.services.alerts import AlertBus, AlertStore
     from vigil.services.gallery import ActiveGallery
@@ -99,7 +99,6 @@ def seed_alerts(context, count: int, cameras: int) -> None:
     s = context.settings
     entry = ActiveGallery(context.db, context.cipher, s, s.model_pack).refresh().entries[0]
     store = AlertStore(context.db, context.cipher, s, AlertBus())
-    crop = tiny_jpeg()
     for i in range(count):
         now = utcnow()
         store.save(
@@ -147,8 +146,9 @@ def prepare(home: Path, env: dict[str, str], args: argparse.Namespace) -> list[s
 
     context = build_context(load_settings(env))
     try:
-        seed(context, args.shared / "data" / "photos" / "lin-manuel-miranda.png")
-        seed_alerts(context, args.alerts, args.cameras)
+        photo = args.shared / "data" / "photos" / "lin-manuel-miranda.png"
+        seed(context, photo)
+        seed_alerts(context, args.alerts, args.cameras, face_crop_jpeg(photo))
         return make_clients(context, args.clients)
     finally:
         context.close()
