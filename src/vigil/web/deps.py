@@ -32,6 +32,7 @@ from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, NotFound, PermissionDenied
 from vigil.services.admin import AdminService
 from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.reports import ReportService
@@ -90,6 +91,10 @@ def get_users(conn: HTTPConnection) -> UserService:
 
 def get_sessions(conn: HTTPConnection) -> SessionService:
     return _state(conn).sessions
+
+
+def get_auth(conn: HTTPConnection) -> AuthService:
+    return _state(conn).auth
 
 
 def get_throttle(conn: HTTPConnection) -> LoginThrottle:
@@ -177,6 +182,7 @@ ServerSettings = Annotated[ServerConfig, Depends(get_server_settings)]
 Users = Annotated[UserService, Depends(get_users)]
 Sessions = Annotated[SessionService, Depends(get_sessions)]
 Throttle = Annotated[LoginThrottle, Depends(get_throttle)]
+Auth = Annotated[AuthService, Depends(get_auth)]
 Reviews = Annotated[ReviewService, Depends(get_reviews)]
 Alerts = Annotated[AlertQueries, Depends(get_alerts)]
 Cameras = Annotated[CameraControl, Depends(get_cameras)]

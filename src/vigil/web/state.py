@@ -17,6 +17,7 @@ from vigil.config import Settings
 from vigil.context import AppContext
 from vigil.services.admin import AdminService
 from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.outbound import OutboxDeliverer
@@ -57,6 +58,10 @@ class WebState:
     _validator: FacePhotoValidator | None = None
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
     _validator_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        return AuthService(self.users, self.sessions, self.throttle)
 
     @cached_property
     def cameras(self) -> CameraControl:

@@ -7,14 +7,11 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from vigil.config import ServerConfig
-from vigil.services.throttle import LoginThrottled
 from vigil.web.deps import (
     AnyRoleUnchangedPassword,
+    Auth,
     ClientAddress,
     ServerSettings,
-    Sessions,
-    Throttle,
-    Users,
 )
 from vigil.web.schemas import Health, LoginRequest, Me, PasswordChange, error_responses
 from vigil.web.security import CSRF_COOKIE, SESSION_COOKIE
@@ -56,36 +53,24 @@ def login(
     body: LoginRequest,
     client: ClientAddress,
     response: Response,
-    users: Users,
-    sessions: Sessions,
-    throttle: Throttle,
+    auth: Auth,
     server: ServerSettings,
 ) -> Me:
-    if not throttle.allow(client):
-        log.warning("login throttled for %s", client)
-        raise LoginThrottled(
-            "too many login attempts from your address", hint="wait a minute and try again"
-        )
-    user = users.login(body.username, body.password, client=client)
-    record, cookie = sessions.create(user.id)
-    _set_cookies(response, server, cookie, record.csrf_token)
+    new = auth.login(body.username, body.password, client=client)
+    _set_cookies(response, server, new.cookie, new.record.csrf_token)
     return Me(
-        id=user.id,
-        username=user.username,
-        role=user.role,
+        id=new.user.id,
+        username=new.user.username,
+        role=new.user.role,
         via="session",
-        must_change_password=user.must_change_password,
-        csrf_token=record.csrf_token,
+        must_change_password=new.user.must_change_password,
+        csrf_token=new.record.csrf_token,
     )
 
 
 @router.post("/auth/logout", status_code=204, summary="End this session")
-def logout(
-    client: ClientAddress, users: Users, sessions: Sessions, user: AnyRoleUnchangedPassword
-) -> Response:
-    if user.session is not None:
-        sessions.end(user.session.session_id)
-        users.logout(user.username, client=client)
+def logout(client: ClientAddress, auth: Auth, user: AnyRoleUnchangedPassword) -> Response:
+    auth.logout(user.session, user.username, client=client)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -106,20 +91,16 @@ def me(user: AnyRoleUnchangedPassword) -> Me:
 
 @router.post("/auth/password", status_code=204, summary="Change my password")
 def change_password(
-    body: PasswordChange,
-    users: Users,
-    sessions: Sessions,
-    server: ServerSettings,
-    user: AnyRoleUnchangedPassword,
+    body: PasswordChange, auth: Auth, server: ServerSettings, user: AnyRoleUnchangedPassword
 ) -> Response:
-    users.change_password(
-        user.id, body.current_password, body.new_password, keep_tokens=body.keep_tokens
+    new = auth.change_password(
+        user.id,
+        body.current_password,
+        body.new_password,
+        keep_tokens=body.keep_tokens,
+        with_session=user.session is not None,
     )
-    # Other sessions of this user end; this one stays.
-    sessions.end_user(user.id)
-    if user.session is not None:
-        record, cookie = sessions.create(user.id)
-        response = Response(status_code=204)
-        _set_cookies(response, server, cookie, record.csrf_token)
-        return response
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if new is not None:  # every session ended; this browser gets a fresh one
+        _set_cookies(response, server, new.cookie, new.record.csrf_token)
+    return response

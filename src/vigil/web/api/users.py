@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from vigil.domain.enums import Role
 from vigil.errors import PermissionDenied
-from vigil.web.deps import AdminUser, AnyRole, Sessions, Users
+from vigil.web.deps import AdminUser, AnyRole, Users
 from vigil.web.schemas import (
     EntityId,
     TokenCreate,
@@ -55,12 +55,9 @@ def create_user(body: UserCreate, users: Users, admin: AdminUser) -> UserWithPas
 @router.patch(
     "/users/{user_id}", response_model=UserPublic, summary="Change a user's role or deactivate it"
 )
-def update_user(
-    user_id: EntityId, body: UserUpdate, users: Users, sessions: Sessions, admin: AdminUser
-) -> UserPublic:
+def update_user(user_id: EntityId, body: UserUpdate, users: Users, admin: AdminUser) -> UserPublic:
+    # A role change or a deactivation ends the user's sessions in the same transaction.
     user = users.update(user_id, role=body.role, active=body.active, actor=admin.username)
-    if body.role is not None or body.active is False:
-        sessions.end_user(user.id)  # the new role applies from the next login
     return UserPublic.model_validate(user)
 
 
@@ -69,11 +66,8 @@ def update_user(
     response_model=UserWithPassword,
     summary="Give a user a new one-time password (also lifts a lockout)",
 )
-def reset_password(
-    user_id: EntityId, users: Users, sessions: Sessions, admin: AdminUser
-) -> UserWithPassword:
-    user, password = users.reset_password(user_id, actor=admin.username)
-    sessions.end_user(user.id)
+def reset_password(user_id: EntityId, users: Users, admin: AdminUser) -> UserWithPassword:
+    user, password = users.reset_password(user_id, actor=admin.username)  # ends their sessions
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
 
 
