@@ -8,16 +8,14 @@ Negative inputs are covered by tests/web/test_bad_input.py and test_api_contract
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from web_fakes import FakeSupervisor
 
-from vigil.config import CameraConfig
 from vigil.domain.enums import Role
 from vigil.services.users import UserService
-from vigil.sources.worker import CameraState, CameraStatus
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -46,53 +44,9 @@ SKIPPED = (
 )
 
 
-class StubSupervisor:
-    """Starts nothing: records cameras, reports them connected, serves a blurred preview."""
-
-    def __init__(self) -> None:
-        self.started: dict[str, CameraConfig] = {}
-
-    def start_camera(self, camera: CameraConfig) -> None:
-        self.started[camera.name] = camera
-
-    def stop_camera(self, name: str) -> None:
-        self.started.pop(name, None)
-
-    def statuses(self) -> list[CameraStatus]:
-        now = datetime.now(UTC)
-        return [
-            CameraStatus(
-                camera=name,
-                url=cfg.url,
-                kind="rtsp",
-                state=CameraState.CONNECTED,
-                since=now,
-                fps_in=5.0,
-                fps_analysed=cfg.max_fps,
-                frames_in=0,
-                frames_analysed=0,
-                drops=0,
-                skipped_by_cap=0,
-                reconnects=0,
-                open_failures=0,
-                last_error=None,
-                last_frame_at=now,
-                next_retry_at=None,
-                max_fps=cfg.max_fps,
-            )
-            for name, cfg in self.started.items()
-        ]
-
-    def preview_jpeg(self, name: str) -> bytes | None:
-        return b"\xff\xd8blurred" if name in self.started else None
-
-    def set_preview_blur(self, enabled: bool) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
 def api(module_env_factory: Any) -> tuple[Any, dict[str, str]]:
-    env = module_env_factory(supervisor=StubSupervisor())
+    env = module_env_factory(supervisor=FakeSupervisor())
     env.settings.sources.open_timeout_seconds = 0.5
     users = UserService(env.context.db, env.settings.server)
     admin = next(u for u in users.list() if u.username == Role.admin.value)
