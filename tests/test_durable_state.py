@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import itertools
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,13 +29,13 @@ import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from alert_rows import add_alert_row
 from vigil.cli.main import app
-from vigil.db.models import Alert, AuditEvent, Authorization, OutboxMessage, Subject, Watchlist
+from vigil.db.models import AuditEvent, OutboxMessage
 from vigil.db.session import Database
-from vigil.domain.enums import AlertStatus, Purpose, Role
+from vigil.domain.enums import AlertStatus, Role
 from vigil.services.outbound import DELIVERY_HEADER, SIGNATURE_HEADER
 from vigil.services.users import create_user
-from vigil.timeutil import utcnow
 from waiting import wait_for
 
 VIGIL = Path(sys.executable).with_name("vigil")
@@ -136,40 +134,9 @@ def _me(client: httpx.Client, base: str) -> int:
 
 def _candidate_alert(home: Path) -> int:
     """A candidate alert row, as the pipeline stores one (no face crop needed here)."""
-    db, now = _db(home), utcnow()
+    db = _db(home)
     try:
-        with db.write() as s:
-            auth = Authorization(
-                reference=f"ORDER-{secrets.token_hex(4)}",
-                legal_basis="court order",
-                authority="District Court",
-                purpose=Purpose.missing_person,
-                valid_from=now - timedelta(hours=1),
-                expires_at=now + timedelta(days=1),
-            )
-            s.add(auth)
-            s.flush()
-            wl = Watchlist(name="missing", authorization_id=auth.id)
-            s.add(wl)
-            s.flush()
-            subject = Subject(watchlist_id=wl.id, name="Jane Roe")
-            s.add(subject)
-            s.flush()
-            alert = Alert(
-                camera="gate-1",
-                subject_id=subject.id,
-                watchlist_id=wl.id,
-                authorization_id=auth.id,
-                score=0.8,
-                threshold=0.5,
-                pack="dlib",
-                first_seen=now,
-                last_seen=now,
-                status=AlertStatus.candidate,
-            )
-            s.add(alert)
-            s.flush()
-            return alert.id
+        return add_alert_row(db, AlertStatus.candidate)
     finally:
         db.dispose()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,8 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from alert_rows import add_alert_row
 from vigil.config import AlertsOutConfig
-from vigil.db.models import Alert, AuditEvent, Authorization, OutboxMessage, Subject, Watchlist
+from vigil.db.models import Alert, AuditEvent, OutboxMessage
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, Purpose, Role
 from vigil.domain.events import AlertPublic, ReviewPublic, outbound_payload
@@ -119,39 +119,7 @@ def _config(**kw: Any) -> AlertsOutConfig:
 
 def _alert_row(db: Database) -> int:
     """A confirmed alert row (with its authorization, watchlist, subject): the outbox's parent."""
-    now = utcnow()
-    with db.write() as s:
-        auth = Authorization(
-            reference=f"ORDER-{secrets.token_hex(4)}",
-            legal_basis="court order",
-            authority="District Court",
-            purpose=Purpose.missing_person,
-            valid_from=now,
-            expires_at=now + timedelta(days=1),
-        )
-        s.add(auth)
-        s.flush()
-        wl = Watchlist(name=f"list-{auth.reference}", authorization_id=auth.id)
-        s.add(wl)
-        s.flush()
-        subject = Subject(watchlist_id=wl.id, name="Jane Roe")
-        s.add(subject)
-        s.flush()
-        alert = Alert(
-            camera="gate-1",
-            subject_id=subject.id,
-            watchlist_id=wl.id,
-            authorization_id=auth.id,
-            score=0.71,
-            threshold=0.5,
-            pack="dlib",
-            first_seen=now,
-            last_seen=now,
-            status=AlertStatus.confirmed,
-        )
-        s.add(alert)
-        s.flush()
-        return alert.id
+    return add_alert_row(db, AlertStatus.confirmed, score=0.71)
 
 
 def _enqueue(db: Database, outbox: Outbox) -> int:
