@@ -190,10 +190,9 @@ def test_admin_switches_preview_blur_and_it_is_audited(log_in, live_server) -> N
     page = log_in("admin")
     page.goto(f"{live_server.url}/live")
     toggle = page.locator("#blur-toggle")
-    page.wait_for_function(
-        "() => document.getElementById('blur-note').textContent.includes('blurred')"
-    )
+    page.wait_for_selector("#blur-toggle[data-loaded='true']", state="attached")
     assert toggle.is_checked()
+    assert "blurred" in page.locator("#blur-note").inner_text()
     toggle.uncheck()
     page.wait_for_selector("#blur-note:has-text('OFF')")
     toggle.check()

@@ -52,22 +52,34 @@
     } catch (err) { showError("live-error", err); }
   }
 
-  async function initBlur() {
+  function showBlur(on) {
+    document.getElementById("blur-note").textContent = on
+      ? "Every face is blurred in previews." : "Preview blur is OFF for this deployment (recorded in the audit log).";
+  }
+
+  async function loadBlur() {
     const toggle = document.getElementById("blur-toggle");
     try {
       const s = await api("GET", "/api/settings");
       if (toggle) toggle.checked = s.preview_blur;
-      document.getElementById("blur-note").textContent = s.preview_blur
-        ? "Every face is blurred in previews." : "Preview blur is OFF for this deployment (recorded in the audit log).";
+      showBlur(s.preview_blur);
     } catch (err) { /* operators may not read settings; the note keeps the safe default text */ }
-    if (!toggle) return;
-    toggle.addEventListener("change", async () => {
-      try {
-        await api("PUT", "/api/settings", { preview_blur: toggle.checked });
-        toast(toggle.checked ? "Faces are blurred in previews." : "Preview blur switched off (audited).");
-        initBlur();
-      } catch (err) { toggle.checked = !toggle.checked; showError("live-error", err); }
-    });
+    if (toggle) toggle.dataset.loaded = "true";
+  }
+
+  function initBlur() {
+    const toggle = document.getElementById("blur-toggle");
+    if (toggle) {
+      // One listener, attached before the settings load, so an early click is never lost.
+      toggle.addEventListener("change", async () => {
+        try {
+          await api("PUT", "/api/settings", { preview_blur: toggle.checked });
+          toast(toggle.checked ? "Faces are blurred in previews." : "Preview blur switched off (audited).");
+          await loadBlur();
+        } catch (err) { toggle.checked = !toggle.checked; showError("live-error", err); }
+      });
+    }
+    loadBlur();
   }
 
   Vigil.pages.live = () => {
