@@ -12,8 +12,9 @@ authorization purge (``purged``). Producers publish AFTER their transaction comm
 on the publishing thread and must not block; a failing callback is logged and never stops the
 others.
 
-:class:`AlertQueries` is the read side for reviewers: alerts in their public shape and the
-(decrypted, audited) face images.
+:class:`AlertQueries` is the read side for reviewers: alerts in their public shape, the list's
+pages serialized (kept by an :class:`~vigil.services.alert_cache.AlertPageCache` when the app
+gives one) and the (decrypted, audited) face images.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic
 from vigil.errors import NotFound, PermissionDenied
+from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
@@ -215,11 +217,19 @@ def _audit_details(
 
 
 class AlertQueries:
-    """Read side for reviewers: alerts in their public shape and the (decrypted, audited) images."""
+    """Read side for reviewers: alerts in their public shape and the (decrypted, audited) images.
 
-    def __init__(self, db: Database, cipher: DataCipher) -> None:
+    ``pages`` (optional) keeps serialized list pages; whoever passes one must subscribe its
+    ``on_event`` to the AlertBus, or the pages would never go stale (see vigil.web.app).
+    """
+
+    def __init__(
+        self, db: Database, cipher: DataCipher, *, pages: AlertPageCache | None = None
+    ) -> None:
         self.db = db
         self.cipher = cipher
+        self.pages = pages
+        self._serializer = PageSerializer()
 
     def list(
         self,
@@ -232,6 +242,21 @@ class AlertQueries:
         f = AlertFilter(camera=camera, status=status, limit=limit, before_id=before_id)
         with self.db.read() as s:
             return [public_alert(r) for r in AlertRepo(s).records(f)]
+
+    def page(self, query: PageQuery) -> AlertPage:
+        """One page of the list as JSON bytes with its ETag (from the cache when there is one)."""
+
+        def load() -> list[AlertPublic]:
+            return self.list(
+                status=query.status,
+                camera=query.camera,
+                limit=query.limit,
+                before_id=query.before_id,
+            )
+
+        if self.pages is None:
+            return self._serializer.serialize(query, load())
+        return self.pages.page(query, load)
 
     def get(self, alert_id: int) -> AlertPublic:
         with self.db.read() as s:

@@ -21,6 +21,7 @@ from vigil.config import Settings
 from vigil.context import AppContext, build_context
 from vigil.errors import ConfigError
 from vigil.services.admin import load_preview_blur
+from vigil.services.alert_cache import AlertPageCache
 from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.outbound import Outbox, OutboxDeliverer
 from vigil.services.reviews import ReviewService
@@ -172,6 +173,7 @@ def _build_state(
     outbox = Outbox(settings.alerts_out)
     outbound = OutboxDeliverer(ctx.db, outbox)
     metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
+    pages = AlertPageCache()  # the alert list's pages, dropped by every alert event below
     state = WebState(
         settings=settings,
         context=ctx,
@@ -180,13 +182,14 @@ def _build_state(
         sessions=SessionService(ctx.db, secret, settings.server.session_hours * 3600.0),
         users=UserService(ctx.db, settings.server),
         reviews=ReviewService(ctx.db, bus, outbox=outbox),
-        alerts=AlertQueries(ctx.db, ctx.cipher),
+        alerts=AlertQueries(ctx.db, ctx.cipher, pages=pages),
         outbound=outbound,
         metrics=metrics,
         throttle=LoginThrottle(ctx.db),
         owns_context=owns,
     )
     state._cleanup.append(bus.subscribe(metrics.on_alert))
+    state._cleanup.append(bus.subscribe(pages.on_event))
     if supervisor is not None:
         supervisor.set_preview_blur(load_preview_blur(ctx.db))
     return state

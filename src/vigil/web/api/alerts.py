@@ -2,16 +2,21 @@
 
 Every answer is the one public shape of an alert, :class:`~vigil.domain.events.AlertPublic`; the
 review service announces each review on the live feed itself (whoever calls it).
+
+The list is served as the JSON bytes its service keeps per page (see
+:mod:`vigil.services.alert_cache`), with an ETag: a client that sends it back in
+``If-None-Match`` gets ``304 Not Modified`` while the page is unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertPublic
+from vigil.services.alert_cache import PageQuery
 from vigil.web.deps import Alerts, Reviewer, Reviews
 from vigil.web.schemas import MAX_ID, AwaitingCount, EntityId, ReviewCreate, error_responses
 
@@ -28,16 +33,32 @@ BeforeId = Annotated[
 ]
 
 
-@router.get("/alerts", response_model=list[AlertPublic], summary="Alerts, newest first")
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=1024, description="the ETag of the page you hold: 304 while it is current"),
+]
+
+
+@router.get(
+    "/alerts",
+    response_model=list[AlertPublic],
+    summary="Alerts, newest first",
+    responses={304: {"description": "the page named by If-None-Match is unchanged"}},
+)
 def list_alerts(
     alerts: Alerts,
-    _u: Reviewer,
+    user: Reviewer,
     status: StatusFilter = None,
     camera: CameraFilter = None,
     limit: Limit = 50,
     before_id: BeforeId = None,
-) -> list[AlertPublic]:
-    return alerts.list(status=status, camera=camera, limit=limit, before_id=before_id)
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    query = PageQuery(user.role.value, status, camera, limit, before_id)
+    page = alerts.page(query)
+    if page.matches(if_none_match):
+        return Response(status_code=304, headers={"ETag": page.etag})
+    return Response(page.body, media_type="application/json", headers={"ETag": page.etag})
 
 
 @router.get(
