@@ -124,6 +124,10 @@ class AlertPageCache:
         self.hits = 0
         self.misses = 0
 
+    def cached(self, query: PageQuery) -> AlertPage | None:
+        """The kept page for ``query`` or None (a short lock, no I/O)."""
+        return self._fresh(query)
+
     def page(self, query: PageQuery, load: Callable[[], Sequence[AlertPublic]]) -> AlertPage:
         """The cached page for ``query``, or ``load()``'s alerts serialized (and kept)."""
         found = self._fresh(query)

@@ -36,10 +36,10 @@ from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic
 from vigil.errors import NotFound, PermissionDenied
-from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
+from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert
 
@@ -242,6 +242,11 @@ class AlertQueries:
         f = AlertFilter(camera=camera, status=status, limit=limit, before_id=before_id)
         with self.db.read() as s:
             return [public_alert(r) for r in AlertRepo(s).records(f)]
+
+    def cached_page(self, query: PageQuery) -> AlertPage | None:
+        """The kept page for ``query``, or None; never touches the database (safe on the event
+        loop)."""
+        return self.pages.cached(query) if self.pages is not None else None
 
     def page(self, query: PageQuery) -> AlertPage:
         """One page of the list as JSON bytes with its ETag (from the cache when there is one)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertPublic
@@ -45,7 +46,7 @@ IfNoneMatch = Annotated[
     summary="Alerts, newest first",
     responses={304: {"description": "the page named by If-None-Match is unchanged"}},
 )
-def list_alerts(
+async def list_alerts(
     alerts: Alerts,
     user: Reviewer,
     status: StatusFilter = None,
@@ -55,7 +56,8 @@ def list_alerts(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     query = PageQuery(user.role.value, status, camera, limit, before_id)
-    page = alerts.page(query)
+    # a kept page is answered on the event loop; building one reads the database in the pool
+    page = alerts.cached_page(query) or await run_in_threadpool(alerts.page, query)
     if page.matches(if_none_match):
         return Response(status_code=304, headers={"ETag": page.etag})
     return Response(page.body, media_type="application/json", headers={"ETag": page.etag})
