@@ -57,7 +57,9 @@ async def list_alerts(
 ) -> Response:
     query = PageQuery(user.role.value, status, camera, limit, before_id)
     # a kept page is answered on the event loop; building one reads the database in the pool
-    page = alerts.cached_page(query) or await run_in_threadpool(alerts.page, query)
+    page = alerts.cached_page(query)
+    if page is None:
+        page = await run_in_threadpool(alerts.page, query)
     if page.matches(if_none_match):
         return Response(status_code=304, headers={"ETag": page.etag})
     return Response(page.body, media_type="application/json", headers={"ETag": page.etag})
