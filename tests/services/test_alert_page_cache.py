@@ -237,3 +237,17 @@ def test_if_none_match(header: str | None, matches: bool) -> None:
     page = get(AlertPageCache(), Loader([1]), PageQuery("operator"))
     value = header.format(etag=page.etag) if header is not None else None
     assert page.matches(value) is matches
+
+
+def test_the_kept_bytes_stay_under_the_budget() -> None:
+    one = len(get(AlertPageCache(), Loader([1]), PageQuery("operator")).body)
+    cache, load = AlertPageCache(max_bytes=2 * one + 10), Loader([1, 2, 3])
+    for role in ("operator", "supervisor", "admin"):
+        get(cache, load, PageQuery(role, limit=1))
+    assert len(cache) == 2 and cache.size_bytes <= 2 * one + 10
+    get(cache, load, PageQuery("admin", limit=1))  # the newest is still kept
+    assert load.calls == 3
+    big = get(cache, load, PageQuery("operator", limit=3))  # larger than the whole budget
+    assert ids_of(big) == [3, 2, 1] and len(cache) == 2
+    get(cache, load, PageQuery("operator", limit=3))
+    assert load.calls == 5

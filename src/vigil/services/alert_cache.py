@@ -39,6 +39,7 @@ from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertEvent, AlertPublic
 
 DEFAULT_MAX_ENTRIES = 512
+DEFAULT_MAX_BYTES = 32 * 2**20  # a page of 500 alerts is about 0.3 MB of JSON
 DEFAULT_MAX_AGE_SECONDS = 2.0
 _RECENT_EVENTS = 1024  # how many invalidations a build in flight can be checked against
 
@@ -109,10 +110,13 @@ class AlertPageCache:
         self,
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.max_age_seconds = max_age_seconds
         self._clock = clock
         self._serializer = PageSerializer()
@@ -142,12 +146,15 @@ class AlertPageCache:
             with self._lock:
                 self.misses += 1
                 started = self._generation
-            page = self._serializer.serialize(query, load())
-            with self._lock:
-                if self._still_valid(page, started):
-                    self._store(query, page)
-                self._building.pop(query, None)
-            return page
+            built: AlertPage | None = None
+            try:
+                built = self._serializer.serialize(query, load())
+                return built
+            finally:
+                with self._lock:
+                    if built is not None and self._still_valid(built, started):
+                        self._store(query, built)
+                    self._building.pop(query, None)
 
     def on_event(self, event: AlertEvent) -> None:
         """AlertBus subscriber: forget every page the changed alert may appear on."""
@@ -156,13 +163,20 @@ class AlertPageCache:
             self._recent.append((self._generation, event.alert_id))
             stale = [q for q, e in self._entries.items() if e.page.rests_on(event.alert_id)]
             for query in stale:
-                del self._entries[query]
+                self._drop(query)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
             self._recent.clear()  # with the generation moved, nothing built before is kept
             self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """The JSON bytes kept (bounded by ``max_bytes``)."""
+        with self._lock:
+            return self._bytes
 
     def __len__(self) -> int:
         with self._lock:
@@ -175,7 +189,7 @@ class AlertPageCache:
             if entry is None:
                 return None
             if self._clock() - entry.born > self.max_age_seconds:
-                del self._entries[query]
+                self._drop(query)
                 return None
             self._entries.move_to_end(query)
             self.hits += 1
@@ -191,7 +205,15 @@ class AlertPageCache:
         return not any(gen > started and page.rests_on(aid) for gen, aid in self._recent)
 
     def _store(self, query: PageQuery, page: AlertPage) -> None:
+        if len(page.body) > self.max_bytes:
+            return
+        self._drop(query)
         self._entries[query] = _Entry(page, self._clock())
-        self._entries.move_to_end(query)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._bytes += len(page.body)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))  # the least recently used
+
+    def _drop(self, query: PageQuery) -> None:
+        entry = self._entries.pop(query, None)
+        if entry is not None:
+            self._bytes -= len(entry.page.body)
