@@ -314,6 +314,18 @@ def wait_ready(url: str, proc: subprocess.Popen, seconds: float) -> None:
     raise SystemExit(f"vigil serve did not answer within {seconds} s")
 
 
+def stop_server(proc: subprocess.Popen, seconds: float = 120) -> int | str:
+    """SIGTERM, then SIGKILL if it has not stopped within ``seconds`` (a loaded machine can make
+    the cameras slow to stop): the figures already gathered are still printed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+        return f"killed: not stopped {seconds:.0f} s after SIGTERM"
+
+
 class Sampler(threading.Thread):
     """Peak RSS and CPU time of the server, from /proc every ``every`` seconds."""
 
@@ -399,8 +411,7 @@ def main() -> int:
         load_after = os.getloadavg()
         cameras = camera_stats(url, tokens[-1])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(60)
+        code = stop_server(proc)
         log.close()
     kinds = summarize(tally, elapsed)
     reads = [v for k in ("list_50", "page_50", "list_500") for v in tally.latencies.get(k, [])]
