@@ -18,7 +18,8 @@ def test_app_builds_its_own_context_and_cleans_up_on_shutdown(tmp_path: Path) ->
     )
     bus = AlertBus()
     app = create_app(settings, bus=bus)
-    assert len(bus._subscribers) == 1  # metrics (confirmed alerts leave through the outbox)
+    # metrics and the alert list's page cache (confirmed alerts leave through the outbox)
+    assert len(bus._subscribers) == 2
     assert (tmp_path / "vigil.db").exists()  # migrated on build, not at import
     with TestClient(app) as client:
         assert client.get("/api/health").json()["status"] == "ok"
