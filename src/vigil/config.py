@@ -50,6 +50,11 @@ DENIED_BY_DEFAULT_V6 = ("::1/128", "fe80::/10", "::/128")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "admin", "default", "xxx"}
 
 
+# Embedder input normalisation, in pixel units (0-255): (pixel - mean) / std.
+PixelMean = Annotated[float, Field(ge=0.0, le=255.0)]
+PixelStd = Annotated[float, Field(gt=0.0, le=255.0)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -109,9 +114,14 @@ class OnnxConfig(_Strict):
     color_order: Literal["rgb", "bgr"] = Field(
         "rgb", description="channel order the embedder expects"
     )
-    input_mean: float = Field(127.5, description="subtracted from pixel values before the embedder")
-    input_std: float = Field(
-        127.5, gt=0, description="pixel values are divided by this after the mean"
+    input_mean: PixelMean | tuple[PixelMean, PixelMean, PixelMean] = Field(
+        127.5,
+        description="the embedder sees (pixel - input_mean) / input_std, pixels 0-255: one value "
+        "for every channel, or three in the embedder's channel order (see color_order)",
+    )
+    input_std: PixelStd | tuple[PixelStd, PixelStd, PixelStd] = Field(
+        127.5,
+        description="divisor after input_mean (0 < std <= 255): one value or three, as input_mean",
     )
     score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="YuNet face score threshold")
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
