@@ -240,7 +240,7 @@ def _per_channel(value: float | tuple[float, float, float]) -> np.ndarray:
 
 def _rows(out: np.ndarray) -> np.ndarray:
     """An embedder output as one row per face: NxDx1x1 (some exports) becomes NxD."""
-    if out.ndim > 2 and all(side == 1 for side in out.shape[2:]):
+    if out.ndim == 4 and out.shape[2:] == (1, 1):
         return out.reshape(out.shape[0], -1)
     return out
 
