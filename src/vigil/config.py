@@ -124,6 +124,13 @@ class OnnxConfig(_Strict):
         description="divisor after input_mean (0 < std <= 255): one value or three, as input_mean",
     )
     score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="YuNet face score threshold")
+    enroll_score_threshold: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="enrollment photos: a face YuNet scores below this is enrolled only if a "
+        "second detector (dlib's) finds it too (stricter than score_threshold, for video)",
+    )
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
     threshold: float = Field(
         0.45, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
@@ -133,7 +140,12 @@ class OnnxConfig(_Strict):
 
 class QualityConfig(_Strict):
     min_face_px: int = Field(
-        36, ge=8, le=1000, description="smallest face side (pixels) worth embedding"
+        36,
+        ge=8,
+        le=1000,
+        description="smallest face worth embedding or enrolling, in pixels of face width "
+        "measured from the landmarks (2.5 x the distance between the eye centres, "
+        "vigil.faces.geometry.face_size_px), the same for every model pack",
     )
     min_sharpness: float = Field(
         20.0, ge=0.0, description="Laplacian variance below which a face is blurred"
@@ -143,6 +155,11 @@ class QualityConfig(_Strict):
     )
     min_score: float = Field(
         0.35, ge=0.0, le=1.0, description="combined quality needed to embed a track"
+    )
+    enroll_second_opinion: bool = Field(
+        True,
+        description="enrollment photos: ask the other model pack's detector (where installed) "
+        "whether the face is a human face (refuses animals and drawings as not_a_face)",
     )
 
 
