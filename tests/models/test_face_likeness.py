@@ -1,5 +1,6 @@
 """Face-likeness check (enrollment): geometry, the second opinion and the stricter score, with
-fake detectors at the seam. The real packs on real non-faces: tests/services/test_enrollment_humans.py.
+fake detectors at the seam. The real packs on real non-faces are in
+tests/services/test_enrollment_humans.py.
 """
 
 from __future__ import annotations
