@@ -13,6 +13,8 @@ checkout to get that checkout's figures: it uses no API newer than the validator
 
 ``likeness``: the decision of each pack on the non-faces (``nonfaces/*`` and scikit-image's
 cat) and on every human photo; every non-face must be refused, every human photo accepted.
+``--lfw-every N`` adds every N-th LFW photo (sorted by path; even positions were used to choose
+the settings, odd ones are held out, and the two halves are counted apart).
 
 Figures depend on the machine only for the timings, which this script does not print.
 """
@@ -133,10 +135,21 @@ def run_sizes(shared: Path, validators: dict[str, FacePhotoValidator]) -> list[d
     return rows
 
 
-def run_likeness(shared: Path, validators: dict[str, FacePhotoValidator]) -> list[dict[str, str]]:
+def lfw_sample(shared: Path, every: int) -> Iterator[tuple[str, bytes]]:
+    if every <= 0:
+        return
+    paths = sorted((shared / "data" / "lfw" / "lfw-deepfunneled").rglob("*.jpg"))[::every]
+    for i, path in enumerate(paths):
+        yield f"human:lfw-{'tune' if i % 2 == 0 else 'holdout'}:{path.name}", path.read_bytes()
+
+
+def run_likeness(
+    shared: Path, validators: dict[str, FacePhotoValidator], lfw_every: int = 0
+) -> list[dict[str, str]]:
     rows = []
     items = [(f"nonface:{n}", d) for n, d in nonface_images(shared)]
     items += [(f"human:{p.name}", p.read_bytes()) for p in human_photos(shared)]
+    items += list(lfw_sample(shared, lfw_every))
     for name, data in items:
         row = {"photo": name} | {p: _decision(validators[p], data, name) for p in PACKS}
         print(f"{name:45s} " + "  ".join(f"{p}={row[p]}" for p in PACKS), file=sys.stderr)
@@ -148,12 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["sizes", "likeness"])
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--lfw-every", type=int, default=0, help="likeness: every N-th LFW photo")
     args = parser.parse_args()
     shared = _shared()
     home = Path(os.environ.get("TMPDIR", "/tmp")) / "vigil-bench-enrollment"
     home.mkdir(parents=True, exist_ok=True)
     validators = _validators(shared, home)
-    rows = (run_sizes if args.what == "sizes" else run_likeness)(shared, validators)
+    if args.what == "sizes":
+        rows = run_sizes(shared, validators)
+    else:
+        rows = run_likeness(shared, validators, args.lfw_every)
     differ = [r for r in rows if r["dlib"] != r["onnx"]]
     print(f"{len(rows)} photos, the packs decide differently for {len(differ)}")
     if args.what == "likeness":
@@ -164,7 +181,7 @@ def main() -> None:
                 if r["photo"].startswith("nonface:") and r[pack] == "accepted"
             ]
             refused_humans = [
-                r["photo"]
+                f"{r['photo']}={r[pack]}"
                 for r in rows
                 if r["photo"].startswith("human:") and r[pack] != "accepted"
             ]

@@ -128,8 +128,8 @@ class OnnxConfig(_Strict):
         0.85,
         ge=0.0,
         le=1.0,
-        description="enrollment photos: a face YuNet scores below this is enrolled only if a "
-        "second detector (dlib's) finds it too (stricter than score_threshold, for video)",
+        description="enrollment photos: a face YuNet scores below this is refused as "
+        "not_a_face (stricter than score_threshold, which is for video)",
     )
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
     threshold: float = Field(

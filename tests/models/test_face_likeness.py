@@ -64,6 +64,13 @@ def test_geometry_of_a_template_face() -> None:
     assert eye_per_box(face) == pytest.approx(70.47 / 224, abs=0.01)
 
 
+def test_landmarks_all_in_one_place_are_not_a_face() -> None:
+    collapsed = Detection(BBox(0, 0, 50, 50), np.full((5, 2), 20.0, np.float32), 0.99)
+    assert landmark_residual(collapsed.landmarks) == float("inf")
+    verdict = FaceLikenessCheck(None, None).judge(IMAGE, collapsed)
+    assert verdict.problem is not None and "laid out" in verdict.problem
+
+
 @pytest.mark.parametrize(
     ("fast", "thorough", "agrees", "calls"),
     [
@@ -98,11 +105,12 @@ def test_second_opinion_loads_its_detector_once_on_first_use() -> None:
 # (second detector, its finding, min score, detection: score / nose shift / box scale, problem)
 CASES = [
     ("yes", "here", 0.85, (0.95, 0.0, 1.0), None),
-    ("yes", "here", 0.85, (0.70, 0.0, 1.0), None),  # low score, confirmed
-    ("yes", "none", 0.85, (0.95, 0.0, 1.0), None),  # not confirmed, strong score
-    ("yes", "none", 0.85, (0.77, 0.0, 1.0), "second face detector finds no face"),  # dogs.jpg
+    ("yes", "here", 0.85, (0.77, 0.0, 1.0), "face score 0.77 is below 0.85"),  # confirmed, weak
+    ("yes", "none", 0.85, (0.95, 0.0, 1.0), "second face detector finds no face"),  # strong alone
+    ("yes", "none", 0.85, (0.77, 0.0, 1.0), "finds no face there and its face score 0.77"),  # dogs
     ("yes", "none", None, (2.00, 0.0, 1.0), "second face detector finds no face"),  # dlib pack
     ("yes", "elsewhere", None, (2.00, 0.0, 1.0), "second face detector finds no face"),
+    ("yes", "here", None, (0.10, 0.0, 1.0), None),  # no enrollment score: confirmed is enough
     ("no", "-", 0.85, (0.77, 0.0, 1.0), "face score 0.77 is below 0.85"),
     ("no", "-", 0.85, (0.90, 0.0, 1.0), None),
     ("no", "-", None, (0.50, 0.0, 1.0), None),  # nothing but the geometry to go by
