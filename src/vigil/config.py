@@ -50,6 +50,11 @@ DENIED_BY_DEFAULT_V6 = ("::1/128", "fe80::/10", "::/128")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "admin", "default", "xxx"}
 
 
+# Embedder input normalisation, in pixel units (0-255): (pixel - mean) / std.
+PixelMean = Annotated[float, Field(ge=0.0, le=255.0)]
+PixelStd = Annotated[float, Field(gt=0.0, le=255.0)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -109,11 +114,23 @@ class OnnxConfig(_Strict):
     color_order: Literal["rgb", "bgr"] = Field(
         "rgb", description="channel order the embedder expects"
     )
-    input_mean: float = Field(127.5, description="subtracted from pixel values before the embedder")
-    input_std: float = Field(
-        127.5, gt=0, description="pixel values are divided by this after the mean"
+    input_mean: PixelMean | tuple[PixelMean, PixelMean, PixelMean] = Field(
+        127.5,
+        description="the embedder sees (pixel - input_mean) / input_std, pixels 0-255: one value "
+        "for every channel, or three in the embedder's channel order (see color_order)",
+    )
+    input_std: PixelStd | tuple[PixelStd, PixelStd, PixelStd] = Field(
+        127.5,
+        description="divisor after input_mean (0 < std <= 255): one value or three, as input_mean",
     )
     score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="YuNet face score threshold")
+    enroll_score_threshold: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="enrollment photos: a face YuNet scores below this is refused as "
+        "not_a_face (stricter than score_threshold, which is for video)",
+    )
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
     threshold: float = Field(
         0.45, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
@@ -123,7 +140,12 @@ class OnnxConfig(_Strict):
 
 class QualityConfig(_Strict):
     min_face_px: int = Field(
-        36, ge=8, le=1000, description="smallest face side (pixels) worth embedding"
+        36,
+        ge=8,
+        le=1000,
+        description="smallest face worth embedding or enrolling, in pixels of face width "
+        "measured from the landmarks (2.5 x the distance between the eye centres, "
+        "vigil.faces.geometry.face_size_px), the same for every model pack",
     )
     min_sharpness: float = Field(
         20.0, ge=0.0, description="Laplacian variance below which a face is blurred"
@@ -133,6 +155,11 @@ class QualityConfig(_Strict):
     )
     min_score: float = Field(
         0.35, ge=0.0, le=1.0, description="combined quality needed to embed a track"
+    )
+    enroll_second_opinion: bool = Field(
+        True,
+        description="enrollment photos: ask the other model pack's detector (where installed) "
+        "whether the face is a human face (refuses animals and drawings as not_a_face)",
     )
 
 

@@ -80,6 +80,7 @@ class EnrollmentRejected(InputError):
         "unreadable",
         "too_large",
         "bad_pose",
+        "not_a_face",
     )
 
     def __init__(self, reason: str, message: str, *, photo: str | None = None) -> None:

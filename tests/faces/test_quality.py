@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vigil.config import QualityConfig
+from vigil.faces.geometry import face_size_px
 from vigil.faces.quality import QualityGate, laplacian_variance, yaw_ratio
 from vigil.types import BBox, Detection
 
@@ -96,3 +97,39 @@ def test_yaw_ratio_geometry() -> None:
 def test_box_outside_the_image_has_no_sharpness() -> None:
     image = np.zeros((50, 50, 3), np.uint8)
     assert laplacian_variance(image, Detection(BBox(60, 60, 90, 90), FRONTAL, 0.5)) == 0.0
+
+
+def _eyes_apart(eye_distance: float, box_side: float) -> Detection:
+    """A frontal face whose eye centres are ``eye_distance`` apart, in a box of ``box_side``."""
+    d = eye_distance
+    landmarks = np.array(
+        [[-d / 2, 0], [d / 2, 0], [0, 0.55 * d], [-0.4 * d, 1.15 * d], [0.4 * d, 1.15 * d]],
+        np.float32,
+    ) + np.array([100, 100], np.float32)
+    half = box_side / 2
+    return Detection(BBox(100 - half, 90 - half, 100 + half, 90 + half), landmarks, 0.9)
+
+
+# (eye distance, box side, min_face_px, reason): the size is 2.5 x the eye distance, whatever the
+# box: a tight YuNet-like box and a loose dlib-like one decide alike.
+SIZE_TABLE = [
+    (14.0, 30.0, 36, "too_small"),  # 35 px
+    (14.0, 40.0, 36, "too_small"),  # a loose box does not make it bigger
+    (14.6, 30.0, 36, None),  # 36.5 px: a tight box does not make it smaller
+    (14.6, 40.0, 36, None),
+    (20.0, 48.0, 50, None),
+    (19.9, 60.0, 50, "too_small"),
+]
+
+
+@pytest.mark.parametrize(("eye_distance", "box_side", "min_px", "reason"), SIZE_TABLE)
+def test_size_is_measured_from_the_eyes_not_the_box(
+    eye_distance: float, box_side: float, min_px: int, reason: str | None
+) -> None:
+    image = np.random.default_rng(3).integers(0, 255, (220, 220, 3), dtype=np.uint8)
+    gate = QualityGate(QualityConfig(min_face_px=min_px, min_sharpness=0.0))
+    detection = _eyes_apart(eye_distance, box_side)
+    assert face_size_px(detection.landmarks) == pytest.approx(2.5 * eye_distance)
+    quality = gate.score(image, detection)
+    assert quality.reason == reason
+    assert quality.size == pytest.approx(min(1.0, 2.5 * eye_distance / (2 * min_px)), abs=1e-4)

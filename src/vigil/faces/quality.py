@@ -2,8 +2,9 @@
 
 Three parts, each in [0, 1], from config :class:`vigil.config.QualityConfig`:
 
-* size: the face's shorter box side against ``min_face_px`` (0.5 at the minimum, 1 at twice it).
-  Below ``min_face_px`` the shot fails with ``too_small``.
+* size: the face's size from its landmarks, :func:`vigil.faces.geometry.face_size_px` (the same
+  measure for every pack, whatever its detector's box), against ``min_face_px`` (0.5 at the
+  minimum, 1 at twice it). Below ``min_face_px`` the shot fails with ``too_small``.
 * sharpness: variance of the Laplacian of the grey face region, measured after shrinking the
   region to at most :data:`SHARPNESS_SIDE` pixels so big and small faces compare fairly
   (1 at 4x ``min_sharpness``). Below ``min_sharpness`` the shot fails with ``too_blurred``.
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from vigil.config import QualityConfig
+from vigil.faces.geometry import face_size_px
 from vigil.types import Detection, Quality
 
 SHARPNESS_SIDE = 96
@@ -67,7 +69,7 @@ class QualityGate:
 
     def score(self, frame_image: np.ndarray, detection: Detection) -> Quality:
         cfg = self.config
-        side = min(detection.box.width, detection.box.height)
+        side = face_size_px(detection.landmarks)
         size = min(1.0, side / (2.0 * cfg.min_face_px))
         variance = laplacian_variance(frame_image, detection)
         sharpness = min(1.0, variance / (4.0 * cfg.min_sharpness)) if cfg.min_sharpness > 0 else 1.0

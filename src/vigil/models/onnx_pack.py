@@ -7,9 +7,13 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
   right eye), then the other eye, nose tip, image-left and image-right mouth corner: that is the
   project's order already (checked on real photos in tests/models/test_onnx_pack.py).
 * Alignment: least-squares similarity onto the ArcFace 5-point template at the embedder's input
-  size (112x112 for MobileFaceNet / ArcFace).
-* Embedder: onnxruntime; input name and size are read from the model; channel order and
-  ``(x - input_mean) / input_std`` normalisation come from the config; output is L2-normalised.
+  size (112x112 for MobileFaceNet / ArcFace; any other fixed size, square or not, is read from
+  the model and the template scaled to it: :func:`vigil.models.alignment.template_for`).
+* Embedder: any ArcFace-compatible onnxruntime model, from config alone: input name and size are
+  read from the model (1x3xHxW or Nx3xHxW); channel order (``onnx.color_order``) and
+  ``(x - input_mean) / input_std`` normalisation (one value or one per channel) come from the
+  config; the output (1xD, e.g. 128 for MobileFaceNet, 512 for ArcFace R50/R100) is
+  L2-normalised. The README's "Choosing an embedder" says how to pick and calibrate one.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ MAX_DETECT_SIDE = 1920
 _KEYS = {"detector": "VIGIL_ONNX_DETECTOR", "embedder": "VIGIL_ONNX_EMBEDDER"}
 _EXPECTED = {
     "detector": "a YuNet face detector .onnx file (e.g. face_detection_yunet_2023mar.onnx)",
-    "embedder": "an ArcFace-compatible embedder .onnx file with a 1x3xHxW image input "
-    "(e.g. MobileFaceNet, 1x3x112x112)",
+    "embedder": "an ArcFace-compatible embedder .onnx file with one 1x3xHxW (or Nx3xHxW) image "
+    "input of fixed H and W >= 32 and one 1xD output (e.g. MobileFaceNet, 1x3x112x112 -> 128)",
 }
 
 
@@ -130,7 +134,8 @@ class YuNetDetector(FaceDetector):
 @dataclass(frozen=True, slots=True)
 class EmbedderInput:
     name: str
-    size: int  # square input side in pixels
+    width: int  # input size in pixels
+    height: int
     batched: bool  # the batch dimension is dynamic: several faces go in one run
 
 
@@ -160,8 +165,8 @@ class OnnxEmbedder(FaceEmbedder):
         self._input = self._check_input(path)
         self._output = self._session.get_outputs()[0].name
         self._rgb = config.color_order == "rgb"
-        self._mean = float(config.input_mean)
-        self._std = float(config.input_std)
+        self._mean = _per_channel(config.input_mean)
+        self._std = _per_channel(config.input_std)
         self.dim = self._probe_dim(path)
 
     def _check_input(self, path: Path) -> EmbedderInput:
@@ -171,36 +176,39 @@ class OnnxEmbedder(FaceEmbedder):
             len(inputs) == 1
             and len(shape) == 4
             and shape[1] == 3
-            and isinstance(shape[2], int)
-            and shape[2] == shape[3]
-            and shape[2] >= 32
+            and all(isinstance(side, int) and side >= 32 for side in shape[2:])
         )
         if not ok:
             got = ", ".join(f"{i.name} {i.shape}" for i in inputs) or "no inputs"
             raise _model_error("embedder", path, f"its input is {got}")
-        return EmbedderInput(inputs[0].name, int(shape[2]), not isinstance(shape[0], int))
+        return EmbedderInput(
+            inputs[0].name, int(shape[3]), int(shape[2]), not isinstance(shape[0], int)
+        )
 
     def _probe_dim(self, path: Path) -> int:
-        blank = np.zeros((1, 3, self._input.size, self._input.size), np.float32)
+        blank = np.zeros((1, 3, self._input.height, self._input.width), np.float32)
         try:
             out = self._session.run([self._output], {self._input.name: blank})[0]
         except Exception as exc:
             raise _model_error(
                 "embedder", path, f"it fails on a test input ({_first_line(exc)})"
             ) from exc
-        out = np.asarray(out)
+        out = _rows(np.asarray(out))
         if out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 16:
             raise _model_error("embedder", path, f"its output has shape {out.shape}, not 1xD")
         return int(out.shape[1])
 
     def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
-        return AlignedFace(image=warp_to_template(image, detection.landmarks, self._input.size))
+        size = self._input
+        return AlignedFace(
+            image=warp_to_template(image, detection.landmarks, size.width, size.height)
+        )
 
     def _blob(self, face: AlignedFace) -> np.ndarray:
-        size = self._input.size
-        if face.image.shape != (size, size, 3):
+        w, h = self._input.width, self._input.height
+        if face.image.shape != (h, w, 3):
             raise ValueError(
-                f"ONNX embedder: expected a {size}x{size} chip, got {face.image.shape}"
+                f"ONNX embedder: expected a {w}x{h} chip (width x height), got {face.image.shape}"
             )
         pixels = face.image[:, :, ::-1] if self._rgb else face.image
         blob = (pixels.astype(np.float32) - self._mean) / self._std
@@ -221,7 +229,20 @@ class OnnxEmbedder(FaceEmbedder):
         return [Embedding.normalised(v, PACK_NAME) for v in vectors]
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._session.run([self._output], {self._input.name: batch})[0])
+        return _rows(np.asarray(self._session.run([self._output], {self._input.name: batch})[0]))
+
+
+def _per_channel(value: float | tuple[float, float, float]) -> np.ndarray:
+    """A normalisation value (one for all channels, or three) as a float32 array that
+    broadcasts over an HxWx3 chip."""
+    return np.asarray(value, dtype=np.float32).reshape(-1)[None, None, :]
+
+
+def _rows(out: np.ndarray) -> np.ndarray:
+    """An embedder output as one row per face: NxDx1x1 (some exports) becomes NxD."""
+    if out.ndim == 4 and out.shape[2:] == (1, 1):
+        return out.reshape(out.shape[0], -1)
+    return out
 
 
 def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPack:

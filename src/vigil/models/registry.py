@@ -13,11 +13,13 @@ it works, so copies would not run at once. Figures: scripts/bench_serve.py (with
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 
 from vigil.config import Settings
 from vigil.errors import ConfigError
-from vigil.models.base import ModelPack
+from vigil.models.base import FaceDetector, ModelPack
 
 DEFAULT_DETECTOR_COPIES = 2
 MAX_DETECTOR_COPIES = 16
@@ -36,6 +38,25 @@ def _onnx(settings: Settings, detector_copies: int) -> ModelPack:
 
 
 PACKS: dict[str, Callable[[Settings, int], ModelPack]] = {"dlib": _dlib, "onnx": _onnx}
+
+
+def second_opinion_loader(settings: Settings, pack: str) -> Callable[[], FaceDetector] | None:
+    """What loads the other pack's detector, for the face-likeness check on enrollment photos
+    (:mod:`vigil.models.likeness`), or None where it is not installed: the ONNX pack asks dlib
+    (a dependency, normally always there), the dlib pack asks YuNet where ``onnx.detector``
+    names a file. Decides cheaply; the models load when the loader is called (first use)."""
+    if pack == "onnx":
+        if importlib.util.find_spec("dlib") is None:
+            return None
+        from vigil.models.dlib_pack import build_dlib_detector
+
+        return lambda: build_dlib_detector(settings)
+    path = settings.onnx.detector
+    if pack != "dlib" or path is None or not Path(path).expanduser().is_file():
+        return None
+    from vigil.models.onnx_pack import YuNetDetector
+
+    return lambda: YuNetDetector(Path(path).expanduser(), settings.onnx)
 
 
 def pack_names() -> tuple[str, ...]:

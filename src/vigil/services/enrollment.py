@@ -11,9 +11,12 @@ unreadable     a damaged or truncated image
 too_large      over ``max_image_bytes`` or ``max_image_pixels`` (from the header, before decoding)
 no_face        no face found
 several_faces  more than one face of usable size: which person is meant is ambiguous
-too_small      the face is smaller than ``quality.min_face_px``
+too_small      the face is smaller than ``quality.min_face_px`` (face width from the landmarks,
+               :func:`vigil.faces.geometry.face_size_px`: the same rule for every pack)
 too_blurred    the face region is blurred (``quality.min_sharpness``)
 bad_pose       the head is turned too far (``quality.max_yaw_ratio``)
+not_a_face     what the detector found is not a human face (an animal, a drawing): see
+               :mod:`vigil.models.likeness` (a second detector's opinion and a stricter score)
 =============  ==========================================================================
 
 Faces smaller than ``min_face_px`` are ignored when counting faces (people far behind the
@@ -42,9 +45,12 @@ import numpy as np
 
 from vigil.config import Settings
 from vigil.errors import EnrollmentRejected, ServiceUnavailable
+from vigil.faces.geometry import face_size_px
 from vigil.faces.quality import QualityGate, laplacian_variance
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.models.base import ModelPack
+from vigil.models.likeness import FaceLikenessCheck, SecondOpinion
+from vigil.models.registry import second_opinion_loader
 from vigil.types import BBox, Detection, Quality, ValidatedFace
 
 __all__ = ["FacePhotoValidator", "ValidatedFace"]
@@ -67,6 +73,8 @@ _MESSAGES = {
     "too_blurred": "the face is too blurred (sharpness {sharp:.0f}, need {need:.0f}); "
     "use a sharper photo.",
     "bad_pose": "the head is turned too far from the camera; use a front-facing photo.",
+    "not_a_face": "what was found does not look like a human face ({problem}); enrollment "
+    "needs a clear, front-facing photo of the person, not of an animal, a drawing or an object.",
 }
 
 
@@ -113,6 +121,7 @@ class FacePhotoValidator:
         max_pixels: int,
         decode_slots: int = DECODE_SLOTS,
         slot_wait_seconds: float = SLOT_WAIT_SECONDS,
+        likeness: FaceLikenessCheck | None = None,
     ) -> None:
         if decode_slots < 1:
             raise ValueError(f"decode_slots must be at least 1, got {decode_slots}")
@@ -121,6 +130,7 @@ class FacePhotoValidator:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.slot_wait_seconds = slot_wait_seconds
+        self.likeness = likeness
         self._slots = threading.BoundedSemaphore(decode_slots)
 
     @classmethod
@@ -131,6 +141,7 @@ class FacePhotoValidator:
             QualityGate(settings.quality),
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,
+            likeness=likeness_check(settings, pack.name),
         )
 
     def validate(self, data: bytes, name: str) -> ValidatedFace:
@@ -150,6 +161,7 @@ class FacePhotoValidator:
         detection = self._one_face(image, name)
         quality = self.gate.score(image, detection)
         self._check_quality(quality, detection, image, name)
+        self._check_likeness(detection, image, name)
         embedding = self.pack.embed_still(image, detection)
         crop = encode_jpeg(face_crop(image, detection.box), quality=90)
         return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
@@ -167,7 +179,7 @@ class FacePhotoValidator:
         if not found:
             raise EnrollmentRejected("no_face", _MESSAGES["no_face"], photo=name)
         min_px = self.gate.config.min_face_px
-        usable = [d for d in found if min(d.box.width, d.box.height) >= min_px]
+        usable = [d for d in found if face_size_px(d.landmarks) >= min_px]
         if len(usable) > 1:
             raise EnrollmentRejected(
                 "several_faces",
@@ -177,7 +189,8 @@ class FacePhotoValidator:
             )
         if usable:
             return usable[0]
-        return max(found, key=lambda d: d.box.area)  # too small; the quality check says so
+        # too small; the quality check says so
+        return max(found, key=lambda d: face_size_px(d.landmarks))
 
     def _check_quality(
         self, quality: Quality, detection: Detection, image: np.ndarray, name: str
@@ -186,9 +199,26 @@ class FacePhotoValidator:
             return
         cfg = self.gate.config
         message = _MESSAGES[quality.reason].format(
-            side=min(detection.box.width, detection.box.height),
+            side=face_size_px(detection.landmarks),
             min=cfg.min_face_px,
             sharp=laplacian_variance(image, detection),
             need=cfg.min_sharpness,
         )
         raise EnrollmentRejected(quality.reason, message, photo=name)
+
+    def _check_likeness(self, detection: Detection, image: np.ndarray, name: str) -> None:
+        if self.likeness is None:
+            return
+        verdict = self.likeness.judge(image, detection)
+        if verdict.problem is not None:
+            message = _MESSAGES["not_a_face"].format(problem=verdict.problem)
+            raise EnrollmentRejected("not_a_face", message, photo=name)
+
+
+def likeness_check(settings: Settings, pack: str) -> FaceLikenessCheck:
+    """The face-likeness check for ``pack``'s enrollment photos, as configured: the other pack's
+    detector as a second opinion (``quality.enroll_second_opinion``, where installed) and, for
+    the ONNX pack, the stricter enrollment score ``onnx.enroll_score_threshold``."""
+    load = second_opinion_loader(settings, pack) if settings.quality.enroll_second_opinion else None
+    min_score = settings.onnx.enroll_score_threshold if pack == "onnx" else None
+    return FaceLikenessCheck(SecondOpinion(load) if load else None, min_score)

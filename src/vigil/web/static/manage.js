@@ -120,7 +120,7 @@
 
   const REASONS = { no_face: "no face found", several_faces: "more than one face", too_small: "face too small",
     too_blurred: "too blurred", not_an_image: "not an image", unsupported_format: "not JPEG or PNG", unreadable: "damaged file", too_large: "file too large",
-    bad_pose: "face turned away" };
+    bad_pose: "face turned away", not_a_face: "not a human face" };
   function withoutName(p) {
     const text = p.message || "";
     return text.startsWith(p.photo + ": ") ? text.slice(p.photo.length + 2) : text;
