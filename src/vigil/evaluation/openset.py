@@ -307,7 +307,7 @@ class VideoPoint:
         """Read back :meth:`to_dict`, e.g. from a ``vigil bench openset --json`` report."""
         try:
             raw_rows = data["rows"]
-            if not isinstance(raw_rows, list):
+            if not isinstance(raw_rows, list | tuple):
                 raise TypeError("rows is not a list")
             rows = tuple(OperatingRow(**r) for r in raw_rows)
             return cls(
