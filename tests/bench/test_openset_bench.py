@@ -66,6 +66,9 @@ def test_the_cache_round_trips_and_depends_on_the_pack_config(
     assert sorted(back) == sorted(vectors) and np.isnan(back["B/B_0001.jpg"]).all()
     other = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"upsample": 0})})
     assert EmbeddingCache(tmp_path, "dlib", other).load("still") == {}
+    # the match settings change no embedding: the cache stays valid
+    same = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"threshold": 0.5})})
+    assert sorted(EmbeddingCache(tmp_path, "dlib", same).load("still")) == sorted(vectors)
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,7 @@ MIN_CANVAS = 160  # px: small crops get a border so detectors see some context
 TARGETS = (0.01, 0.001)
 CHUNK = 200  # images embedded between two cache saves
 PROTOCOL = "openset-v1"
+MATCH_FIELDS = {"threshold", "video_min_face_px"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,8 @@ class EmbeddingCache:
     """
 
     def __init__(self, folder: Path, pack: str, settings: Settings) -> None:
-        config = getattr(settings, pack).model_dump_json()
+        # What changes an embedding, not the match settings (threshold, minimum face size).
+        config = getattr(settings, pack).model_dump_json(exclude=MATCH_FIELDS)
         digest = hashlib.sha256(f"{PROTOCOL}|{pack}|{config}".encode()).hexdigest()[:12]
         self.folder = folder / f"{pack}-{digest}"
 
