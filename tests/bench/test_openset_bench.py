@@ -125,6 +125,11 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert all(0.0 <= r["fnir"] <= 1.0 and 0.0 <= r["fpir"] <= 1.0 for r in data["rows"])
     assert data["halves"]["tune"]["nonmated"] == data["halves"]["report"]["nonmated"] == 10
     assert data["embedded"] > 0
+    configured = [g for g in data["growth"] if g["label"] == "configured threshold"]
+    assert [g["n"] for g in configured] == [1, 4, 8]
+    fpirs = [g["fpir"] for g in configured]
+    assert fpirs == sorted(fpirs)  # nested galleries: FPIR never falls as N grows
+    assert any(g["label"].startswith("video threshold") for g in data["growth"])
     point = data["video_point"]
     assert point["min_face_px"] in (32, 64) and point["n"] == 8
 

@@ -317,6 +317,12 @@ def run_openset(
         for n in sizes
         for target in TARGETS
     )
+    point = _video_point(pack.name, variants, options, sizes) if options.cctv else None
+    rises = _growth(settings, pack.name, variants["clean"], sizes)
+    if point is not None:
+        cctv = variants[f"cctv{point.min_face_px}"]["report"]
+        label = f"video threshold, CCTV-like {point.min_face_px} px faces"
+        rises += growth(cctv, point.threshold, label, _ladder(cctv, sizes))
     return OpensetReport(
         pack=pack.name,
         sizes=sizes,
@@ -325,8 +331,8 @@ def run_openset(
             for h, d in designs.items()
         },
         rows=rows,
-        growth=tuple(_growth(settings, pack.name, variants["clean"], sizes)),
-        video_point=_video_point(pack.name, variants, options, sizes) if options.cctv else None,
+        growth=tuple(rises),
+        video_point=point,
         embedded=work.embedded,
         seconds=time.perf_counter() - started,
         cache=str(cache.folder),
@@ -341,11 +347,15 @@ def run_openset(
     )
 
 
+def _ladder(searches: Searches, sizes: tuple[int, ...]) -> list[int]:
+    return sorted({n for n in (1, 10, 100, 1000, *sizes) if n <= searches.gallery_size})
+
+
 def _growth(
     settings: Settings, pack: str, clean: dict[str, Searches], sizes: tuple[int, ...]
 ) -> list[GrowthRow]:
     report = clean["report"]
-    ladder = sorted({n for n in (1, 10, 100, 1000, *sizes) if n <= report.gallery_size})
+    ladder = _ladder(report, sizes)
     fixed = [(getattr(settings, pack).threshold, "configured threshold")]
     small = min(ladder, key=lambda n: abs(n - 100))
     tuned = threshold_at_fpir(clean["tune"].at(small).nonmated_top, 0.001)

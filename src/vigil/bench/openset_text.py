@@ -27,7 +27,7 @@ def report_lines(report: OpensetReport) -> list[str]:
             f"{_pct(r.fnir)}  {_pct(r.fpir)}  {r.mated:5d}  {r.nonmated:9d}  "
             f"{r.mated_misses}+{r.nonmated_misses}"
         )
-    lines.append("FPIR grows with N at a fixed threshold (clean, reporting half):")
+    lines.append("FPIR grows with N at a fixed threshold (reporting half; clean unless named):")
     for g in report.growth:
         lines.append(
             f"  threshold {g.threshold:.4f} ({g.label}): N={g.n:5d}  FPIR {_pct(g.fpir)}  "
