@@ -100,7 +100,17 @@ class DlibConfig(_Strict):
         "detector (1-3 s a photo; never used on video)",
     )
     threshold: float = Field(
-        0.92, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
+        0.92,
+        ge=-1.0,
+        le=1.0,
+        description="cosine similarity a camera face needs for a match (the video threshold; "
+        "default from `vigil bench openset --cctv`, see the README)",
+    )
+    video_min_face_px: int = Field(
+        32,
+        ge=8,
+        le=1000,
+        description="smallest face (px, from the landmarks) a camera matches at that threshold",
     )
 
 
@@ -133,7 +143,17 @@ class OnnxConfig(_Strict):
     )
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
     threshold: float = Field(
-        0.45, ge=-1.0, le=1.0, description="cosine similarity needed for a match"
+        0.45,
+        ge=-1.0,
+        le=1.0,
+        description="cosine similarity a camera face needs for a match (the video threshold; "
+        "default from `vigil bench openset --cctv`, see the README)",
+    )
+    video_min_face_px: int = Field(
+        32,
+        ge=8,
+        le=1000,
+        description="smallest face (px, from the landmarks) a camera matches at that threshold",
     )
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per session")
 

@@ -9,6 +9,12 @@ Every change is audited (``threshold.change``).
 
 The rate is measured on 1:1 pairs. For a 1:N search against N enrolled templates the chance that a
 stranger matches someone is about ``1 - (1 - fpr) ** N``; the report states the 1:1 rate.
+
+``vigil calibrate --from-openset REPORT`` sets the video operating point instead: the threshold
+and the minimum face size that ``vigil bench openset --cctv --json`` chose on its tuning half at
+a stated FPIR (1:N, CCTV-like probes), with the reporting half's figures kept as the measurement
+(``threshold.<pack>.calibration``) and the minimum face size in ``min_face.<pack>``. Audited as
+``threshold.change`` too.
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vigil.accountability import audit
-from vigil.accountability.threshold import calibration_key, fpr_key, threshold_key
+from vigil.accountability.threshold import (
+    calibration_key,
+    fpr_key,
+    min_face_key,
+    threshold_key,
+)
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.errors import InputError
 from vigil.evaluation.lfw import FprThreshold, LfwResult, Progress, run_lfw, threshold_at_fpr
+from vigil.evaluation.openset import VideoPoint, read_video_point
 from vigil.models.base import ModelPack
 from vigil.repositories.settings import SettingRepo
 
@@ -100,3 +112,66 @@ def calibrate(
     )
     chosen = threshold_at_fpr(result, fpr)
     return apply_threshold(db, pack, chosen, result, actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoCalibration:
+    pack: str
+    previous: float | None  # the stored threshold before, None if the config value was in force
+    previous_min_face: int | None
+    point: VideoPoint
+
+    @property
+    def measured_fpir(self) -> float:
+        """The highest reporting-half FPIR over the face sizes the point accepts."""
+        return max((r.fpir for r in self.point.rows), default=float("nan"))
+
+
+def apply_video_point(db: Database, point: VideoPoint, *, actor: str) -> VideoCalibration:
+    """Store a video threshold and minimum face size with their measurement, audited."""
+    if not -1.0 <= point.threshold <= 1.0:
+        raise InputError(f"threshold {point.threshold} is outside [-1, 1]")
+    if not 8 <= point.min_face_px <= 1000:
+        raise InputError(f"minimum face size {point.min_face_px} px is outside 8..1000")
+    if not point.rows:
+        raise InputError(
+            "the video point carries no reporting-half figures",
+            hint="use the JSON of `vigil bench openset --cctv --json` unchanged",
+        )
+    pack = point.pack
+    fpir = max(r.fpir for r in point.rows)
+    with db.write() as s:
+        repo = SettingRepo(s)
+        old = repo.put(threshold_key(pack), repr(point.threshold), actor=actor)
+        old_face = repo.put(min_face_key(pack), str(point.min_face_px), actor=actor)
+        repo.put(fpr_key(pack), repr(fpir), actor=actor)
+        measurement = {"protocol": "open-set LFW, CCTV-like probes", **point.to_dict()}
+        repo.put(calibration_key(pack), json.dumps(measurement), actor=actor)
+        audit.record(
+            s,
+            actor=actor,
+            action="threshold.change",
+            target=threshold_key(pack),
+            details={
+                "old": float(old) if old is not None else None,
+                "new": point.threshold,
+                "old_min_face_px": int(old_face) if old_face is not None else None,
+                "min_face_px": point.min_face_px,
+                "measured_fpr": fpir,
+                "target_fpr": point.target_fpir,
+                "gallery_size": point.n,
+                "fnir": {r.variant: r.fnir for r in point.rows},
+                "protocol": "open-set LFW, CCTV-like probes (tuned on one half, reported on other)",
+            },
+        )
+    return VideoCalibration(
+        pack,
+        float(old) if old is not None else None,
+        int(old_face) if old_face is not None else None,
+        point,
+    )
+
+
+def calibrate_video(db: Database, pack: str, report: Path, *, actor: str) -> VideoCalibration:
+    """Set the video operating point of ``pack`` from a saved open-set report (audited)."""
+    return apply_video_point(db, read_video_point(report, pack), actor=actor)

@@ -1,9 +1,18 @@
-"""The one place that decides the matching threshold in force for a model pack.
+"""The one place that decides the matching threshold and the minimum face size in force.
 
-The threshold in force is the ``settings`` row ``threshold.<pack>`` when there is one (written,
-audited, by ``vigil calibrate``: :mod:`vigil.accountability.calibrate`), else the pack's
-configured value (``dlib.threshold`` / ``onnx.threshold``). The gallery the cameras match
+Vigil matches only faces seen by cameras, so the threshold in force is a *video* threshold.
+It is the ``settings`` row ``threshold.<pack>`` when there is one (written, audited, by
+``vigil calibrate``: :mod:`vigil.accountability.calibrate`; ``--from-openset`` takes it from the
+CCTV-like open-set benchmark, the plain form from LFW's still-photo pairs), else the pack's
+configured value (``dlib.threshold`` / ``onnx.threshold``, whose defaults come from the
+CCTV-like benchmark: see the README's threshold section). The gallery the cameras match
 against, the alert store, the transparency report and calibration all ask here.
+
+The minimum face size for video is chosen with the threshold (a face smaller than it is too
+unreliable to match at that threshold): the row ``min_face.<pack>`` when stored, else
+``dlib.video_min_face_px`` / ``onnx.video_min_face_px``. It is a face size in the sense of
+:func:`vigil.faces.geometry.face_size_px` (from the landmarks), the same for every pack. The
+camera pipeline's quality gate asks :func:`min_face_in_force`.
 """
 
 from __future__ import annotations
@@ -32,6 +41,22 @@ def fpr_key(pack: str) -> str:
 def calibration_key(pack: str) -> str:
     """The ``settings`` key of the full calibration measurement (JSON)."""
     return f"threshold.{pack}.calibration"
+
+
+def min_face_key(pack: str) -> str:
+    """The ``settings`` key of the calibrated minimum face size for video of ``pack``."""
+    return f"min_face.{pack}"
+
+
+def configured_min_face(settings: Settings, pack: str) -> int:
+    """The minimum face size for video the configuration gives ``pack``."""
+    if pack == "dlib":
+        return settings.dlib.video_min_face_px
+    if pack == "onnx":
+        return settings.onnx.video_min_face_px
+    raise ConfigError(
+        "model_pack", f"unknown pack {pack!r} has no minimum face size", hint="use dlib or onnx"
+    )
 
 
 def configured_threshold(settings: Settings, pack: str) -> float:
@@ -93,3 +118,36 @@ def current_threshold(session: Session, settings: Settings, pack: str) -> Thresh
 def threshold_in_force(session: Session, settings: Settings, pack: str) -> float:
     """Just the value of :func:`current_threshold`."""
     return current_threshold(session, settings, pack).threshold
+
+
+@dataclass(frozen=True, slots=True)
+class MinFaceInForce:
+    """The smallest face (px, landmark-based) a camera of this pack matches, and its source."""
+
+    pack: str
+    min_face_px: int
+    source: Literal["calibrated", "config"]
+    changed_at: datetime | None
+
+
+def current_min_face(session: Session, settings: Settings, pack: str) -> MinFaceInForce:
+    """The calibrated minimum face size for video of ``pack`` if stored, else the configured."""
+    row = SettingRepo(session).get(min_face_key(pack))
+    if row is None:
+        return MinFaceInForce(pack, configured_min_face(settings, pack), "config", None)
+    try:
+        value = int(row.value)
+    except ValueError:
+        value = -1
+    if not 8 <= value <= 1000:
+        raise ConfigError(
+            min_face_key(pack),
+            f"stored minimum face size {row.value!r} is not a whole number of 8 to 1000 px",
+            hint="run `vigil calibrate --from-openset` again",
+        )
+    return MinFaceInForce(pack, value, "calibrated", row.updated_at)
+
+
+def min_face_in_force(session: Session, settings: Settings, pack: str) -> int:
+    """Just the value of :func:`current_min_face`."""
+    return current_min_face(session, settings, pack).min_face_px

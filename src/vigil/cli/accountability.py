@@ -7,6 +7,7 @@ vigil export --output B.zip --reason TEXT [--alert ID ...] [--from ISO] [--to IS
 vigil export verify B.zip [--public-key B64]
 vigil report [--from ISO] [--to ISO] [--format html|json|csv] [--output PATH]
 vigil calibrate --pack dlib|onnx --fpir 0.001 [--limit-pairs N] [--workers N]
+vigil calibrate --pack dlib|onnx --from-openset REPORT.json
 vigil retention run
 """
 
@@ -23,6 +24,7 @@ import typer
 
 from vigil.accountability import audit
 from vigil.accountability.calibrate import calibrate as run_calibration
+from vigil.accountability.calibrate import calibrate_video
 from vigil.accountability.chain import verify_chain
 from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.export import ExportSelection, export_bundle, verify_bundle
@@ -291,9 +293,26 @@ def calibrate_command(
         1, "--workers", min=1, max=64, help="processes to spread the work over (one per core)"
     ),
     lfw: Path | None = LFW_OPTION,
+    from_openset: Path | None = typer.Option(
+        None,
+        "--from-openset",
+        dir_okay=False,
+        help="set the video threshold and minimum face size from the JSON saved from "
+        "`vigil bench openset --cctv --json` (instead of measuring on LFW pairs)",
+    ),
 ) -> None:
     """Measure on LFW the threshold giving FPIR false positives and put it in force (audited)."""
     context = state(ctx).context()
+    if from_openset is not None:
+        video = calibrate_video(context.db, pack, from_openset, actor=actor())
+        old = "config value" if video.previous is None else f"{video.previous:.4f}"
+        console.print(
+            f"{pack}: video threshold {video.point.threshold:.4f} (was {old}), minimum face "
+            f"size {video.point.min_face_px} px; chosen at FPIR {video.point.target_fpir:.4f} "
+            f"with N={video.point.n}, reporting-half FPIR up to {video.measured_fpir:.4f}",
+            highlight=False,
+        )
+        return
 
     def progress(done: int, total: int) -> None:
         if is_tty() and (done % 200 == 0 or done == total):

@@ -8,6 +8,7 @@
     vigil analyze SOURCE --camera NAME [--json] [--duration S] [--max-fps F]
     vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N] [--lfw DIR]
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
+    vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -418,6 +419,72 @@ def bench_throughput(
         console.print(result.to_json(), highlight=False, soft_wrap=True)
 
 
+@cli_errors
+def bench_openset(
+    ctx: typer.Context,
+    pack: str = typer.Option(..., "--pack", help="dlib or onnx"),
+    sizes: str = typer.Option(
+        "100,1000,max", "--n", help="gallery sizes (enrolled identities), 'max' = all the half has"
+    ),
+    cctv: bool = typer.Option(
+        False, "--cctv", help="also CCTV-like probes: small faces, blur, JPEG 40 (per face size)"
+    ),
+    face_sizes: str = typer.Option(
+        "24,32,48,64", "--face-sizes", help="CCTV-like face widths in px (landmark-based)"
+    ),
+    mated_per_id: int = typer.Option(
+        2, "--mated-per-id", min=1, max=50, help="mated probes per enrolled identity at most"
+    ),
+    nonmated: int = typer.Option(
+        1000, "--nonmated", min=10, max=5000, help="non-mated probes per half (one per person)"
+    ),
+    video_fpir: float = typer.Option(
+        0.001, "--video-fpir", min=0.0, max=0.5, help="FPIR the video threshold is chosen at"
+    ),
+    video_n: int = typer.Option(
+        1000, "--video-n", min=1, help="gallery size the video threshold is chosen at"
+    ),
+    cache: Path | None = typer.Option(
+        None, "--cache", file_okay=False, help="embedding cache (default: HOME/cache/openset)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
+    lfw: Path | None = LFW_OPTION,
+) -> None:
+    """Open-set 1:N figures on LFW: FNIR at FPIR 1% and 0.1%, per gallery size (and face size)."""
+    from vigil.bench.openset import OpensetOptions, parse_face_sizes, parse_sizes, run_openset
+    from vigil.bench.openset_text import report_lines
+    from vigil.models.registry import create_pack
+
+    options = OpensetOptions(
+        sizes=parse_sizes(sizes),
+        mated_per_id=mated_per_id,
+        nonmated=nonmated,
+        cctv=cctv,
+        face_sizes=parse_face_sizes(face_sizes),
+        video_fpir=video_fpir,
+        video_n=video_n,
+    )
+    settings = state(ctx).settings()
+    model = create_pack(settings, pack)
+
+    def progress(variant: str, done: int, total: int) -> None:
+        if is_tty():
+            err_console.print(f"  {variant}: {done}/{total}", end="\r", highlight=False)
+
+    report = run_openset(
+        settings,
+        model,
+        lfw=lfw_folder(lfw),
+        cache_dir=cache or settings.home / "cache" / "openset",
+        options=options,
+        progress=progress,
+    )
+    for line in report_lines(report):
+        console.print(line, highlight=False, markup=False)
+    if as_json:
+        console.print(report.to_json(), highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(authorization_app, name="authorization")
@@ -426,4 +493,5 @@ def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze)
     bench_app.command("lfw")(bench_lfw)
     bench_app.command("throughput")(bench_throughput)
+    bench_app.command("openset")(bench_openset)
     app.add_typer(bench_app, name="bench")

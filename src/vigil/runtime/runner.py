@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from vigil.accountability.threshold import min_face_in_force
 from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.errors import PermissionDenied, VigilError
@@ -64,12 +65,17 @@ def build_camera_pipeline(
 ) -> CameraPipeline:
     """The full pipeline for one camera, wired to the database (counts) and the sink."""
     settings = context.settings
+    # Cameras gate faces by the pack's video minimum face size (chosen with its threshold from
+    # the CCTV-like benchmark); quality.min_face_px stays the enrollment minimum.
+    with context.db.read() as s:
+        min_face = min_face_in_force(s, settings, pack.name)
+    quality = settings.quality.model_copy(update={"min_face_px": min_face})
     return build_pipeline(
         camera,
         pack,
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
-        QualityGate(settings.quality),
+        QualityGate(quality),
         counter=FaceCounter(camera, CountsWriter(context.db)),
         sink=sink,
     )

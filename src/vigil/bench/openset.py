@@ -1,0 +1,377 @@
+"""``vigil bench openset``: open-set (1:N) figures of a model pack on LFW, clean and CCTV-like.
+
+The protocol and the metrics are in :mod:`vigil.evaluation.openset`; this module does the image
+work and the report:
+
+* clean: every image is found and embedded the way enrollment embeds a still photo
+  (:func:`vigil.evaluation.lfw.embed_images`), gallery and probes alike;
+* CCTV-like (``--cctv``): the gallery stays clean (enrollment photos), each *probe* is shrunk so
+  that its face is ``face_px`` wide (:func:`vigil.faces.geometry.face_size_px` of the clean
+  detection's landmarks), blurred a little (Gaussian, sigma :data:`BLUR_SIGMA` px), saved as
+  JPEG quality :data:`JPEG_QUALITY` and read back, laid on a replicated border of at least
+  :data:`MIN_CANVAS` px; then the pack's *video* detector runs on it (no upscaling, no slower
+  still-photo detector) and the face at the centre is embedded the way a camera shot is
+  (``ModelPack.embed_image``). When the detector finds no face there, the probe is a miss: a
+  false negative for a mated probe, no alert for a non-mated one; the report counts misses.
+
+Embeddings are cached on disk per pack configuration and variant (``<cache>/<pack>-<hash>/``),
+so a rerun only embeds what is missing; an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vigil.config import Settings
+from vigil.errors import InputError
+from vigil.evaluation.lfw import (
+    _DEFAULT_LANDMARKS,
+    _detect,
+    _pick,
+    _read,
+    embed_images,
+    lfw_root,
+)
+from vigil.evaluation.openset import (
+    GrowthRow,
+    HalfDesign,
+    OperatingRow,
+    Searches,
+    VideoPoint,
+    choose_video_point,
+    design_half,
+    growth,
+    lfw_identities,
+    operating_row,
+    threshold_at_fpir,
+)
+from vigil.faces.geometry import face_size_px
+from vigil.models.base import ModelPack
+
+Progress = Callable[[str, int, int], None]
+
+FACE_SIZES = (24, 32, 48, 64)
+JPEG_QUALITY = 40
+BLUR_SIGMA = 0.6  # px at the reduced size: a slightly soft lens
+MIN_CANVAS = 160  # px: small crops get a border so detectors see some context
+TARGETS = (0.01, 0.001)
+CHUNK = 200  # images embedded between two cache saves
+PROTOCOL = "openset-v1"
+MATCH_FIELDS = {"threshold", "video_min_face_px"}
+
+
+@dataclass(frozen=True, slots=True)
+class OpensetOptions:
+    """What to run. ``sizes`` holds gallery sizes; 0 means as many as the half allows."""
+
+    sizes: tuple[int, ...] = (100, 1000, 0)
+    mated_per_id: int = 2
+    nonmated: int = 1000
+    cctv: bool = False
+    face_sizes: tuple[int, ...] = FACE_SIZES
+    video_fpir: float = 0.001  # the FPIR the video threshold is chosen at
+    video_n: int = 1000  # ... at this gallery size (the largest measured if smaller)
+    video_max_fnir: float = 0.5  # the smallest face size whose tuning FNIR is at most this
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"100,1000,max"`` -> ``(100, 1000, 0)``; 0 stands for ``max``."""
+    sizes: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "max":
+            sizes.append(0)
+        elif part.isdigit() and int(part) >= 1:
+            sizes.append(int(part))
+        else:
+            raise InputError(f"--n: {part!r} is not a gallery size", hint="e.g. --n 100,1000,max")
+    if not sizes:
+        raise InputError("--n: give at least one gallery size", hint="e.g. --n 100,1000,max")
+    return tuple(dict.fromkeys(sizes))
+
+
+def parse_face_sizes(text: str) -> tuple[int, ...]:
+    """``"24,32,48,64"`` -> ``(24, 32, 48, 64)``: face widths from 8 to 200 px."""
+    sizes = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.isdigit() or not 8 <= int(part) <= 200:
+            raise InputError(
+                f"--face-sizes: {part!r} is not a face width from 8 to 200 px",
+                hint="e.g. --face-sizes 24,32,48,64",
+            )
+        sizes.append(int(part))
+    return tuple(sorted(set(sizes)))
+
+
+class EmbeddingCache:
+    """Vectors by LFW image key for one pack configuration, one ``.npz`` file per variant.
+
+    A stored row of NaN is a probe in which the detector found no face.
+    """
+
+    def __init__(self, folder: Path, pack: str, settings: Settings) -> None:
+        # What changes an embedding, not the match settings (threshold, minimum face size).
+        config = getattr(settings, pack).model_dump_json(exclude=MATCH_FIELDS)
+        digest = hashlib.sha256(f"{PROTOCOL}|{pack}|{config}".encode()).hexdigest()[:12]
+        self.folder = folder / f"{pack}-{digest}"
+
+    def load(self, variant: str) -> dict[str, np.ndarray]:
+        path = self.folder / f"{variant}.npz"
+        if not path.is_file():
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def save(self, variant: str, vectors: dict[str, np.ndarray]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keys = sorted(vectors)
+        tmp = self.folder / f"{variant}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([vectors[k] for k in keys]))
+        tmp.replace(self.folder / f"{variant}.npz")
+
+
+def cctv_like(image: np.ndarray, landmarks: np.ndarray, face_px: int) -> np.ndarray:
+    """``image`` shrunk so the face is ``face_px`` wide, blurred, JPEG-compressed, bordered."""
+    size = face_size_px(landmarks)
+    if size <= 0:
+        raise ValueError("cctv_like: the landmarks give no face size")
+    scale = min(1.0, face_px / size)
+    h, w = image.shape[:2]
+    small = cv2.resize(
+        image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA)
+    ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError("cctv_like: JPEG encoding failed")
+    degraded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if degraded is None:
+        raise ValueError("cctv_like: JPEG decoding failed")
+    sh, sw = degraded.shape[:2]
+    pad_y, pad_x = max(0, (MIN_CANVAS - sh + 1) // 2), max(0, (MIN_CANVAS - sw + 1) // 2)
+    return cv2.copyMakeBorder(degraded, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+
+
+class _Embedder:
+    """Fills the cache for each variant with one pack."""
+
+    def __init__(
+        self, pack: ModelPack, images: Path, cache: EmbeddingCache, progress: Progress | None
+    ):
+        self.pack = pack
+        self.images = images
+        self.cache = cache
+        self.progress = progress
+        self.embedded = 0
+
+    def _fill(
+        self, variant: str, keys: list[str], work: Callable[[list[str]], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        have = self.cache.load(variant)
+        missing = [k for k in keys if k not in have]
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            have.update(work(chunk))
+            self.embedded += len(chunk)
+            self.cache.save(variant, have)
+            if self.progress:
+                self.progress(variant, start + len(chunk), len(missing))
+        return have
+
+    def stills(self, keys: list[str]) -> dict[str, np.ndarray]:
+        def work(chunk: list[str]) -> dict[str, np.ndarray]:
+            return embed_images(self.pack, self.images, chunk)[0]
+
+        return self._fill("still", keys, work)
+
+    def landmarks(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The clean detection's landmarks (LFW's typical ones where nothing was found)."""
+
+        def work(chunk: list[str]) -> dict[str, np.ndarray]:
+            out = {}
+            for key in chunk:
+                found = _detect(self.pack, _read(self.images / key))
+                if found.detection is not None:
+                    marks = found.detection.landmarks
+                else:
+                    h, w = found.shape
+                    marks = np.array(_DEFAULT_LANDMARKS) * np.array([w, h])
+                out[key] = np.asarray(marks, np.float32).reshape(-1)
+            return out
+
+        return self._fill("landmarks", keys, work)
+
+    def cctv(
+        self, keys: list[str], face_px: int, marks: dict[str, np.ndarray], dim: int
+    ) -> dict[str, np.ndarray]:
+        """Embeddings of the CCTV-like probes; a row of NaN where the detector found no face."""
+
+        def work(chunk: list[str]) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for key in chunk:
+                image = cctv_like(_read(self.images / key), marks[key].reshape(-1, 2), face_px)
+                h, w = image.shape[:2]
+                found = _pick(self.pack.detect(image), w, h)
+                out[key] = (
+                    np.full(dim, np.nan, np.float32)
+                    if found is None
+                    else self.pack.embed_image(image, found).vector.astype(np.float32)
+                )
+            return out
+
+        return self._fill(f"cctv{face_px}", keys, work)
+
+
+def _matrix(keys: Sequence[str], vectors: dict[str, np.ndarray]) -> np.ndarray:
+    return (
+        np.stack([np.asarray(vectors[k], np.float32) for k in keys]) if keys else np.empty((0, 1))
+    )
+
+
+def searches(
+    design: HalfDesign, gallery: dict[str, np.ndarray], probes: dict[str, np.ndarray]
+) -> Searches:
+    """Scores of the design's probes against its gallery; a NaN probe (a miss) scores -inf."""
+    g = _matrix(design.gallery, gallery)
+
+    def scored(keys: Sequence[str]) -> np.ndarray:
+        if not keys:
+            return np.empty((0, g.shape[0]))
+        p = _matrix(keys, probes)
+        s = (p @ g.T).astype(np.float64)
+        s[np.isnan(p).any(axis=1)] = -np.inf
+        return s
+
+    return Searches(scored(design.mated), np.array(design.mate, dtype=int), scored(design.nonmated))
+
+
+@dataclass(frozen=True, slots=True)
+class OpensetReport:
+    pack: str
+    sizes: tuple[int, ...]  # gallery sizes measured ("max" resolved)
+    halves: dict[str, dict[str, int]]  # per half: gallery, mated, nonmated counts
+    rows: tuple[OperatingRow, ...]
+    growth: tuple[GrowthRow, ...]
+    video_point: VideoPoint | None
+    embedded: int  # images embedded in this run (the rest came from the cache)
+    seconds: float
+    cache: str
+    conditions: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["video_point"] = self.video_point.to_dict() if self.video_point else None
+        return json.dumps(data)
+
+
+def run_openset(
+    settings: Settings,
+    pack: ModelPack,
+    *,
+    lfw: Path,
+    cache_dir: Path,
+    options: OpensetOptions,
+    progress: Progress | None = None,
+) -> OpensetReport:
+    """Embed what the cache lacks, then measure both halves (see the module docstring)."""
+    started = time.perf_counter()
+    images = lfw_root(lfw) / "lfw-deepfunneled"
+    identities = lfw_identities(images)
+    largest = max(options.sizes) if 0 not in options.sizes else len(identities)
+    designs = {
+        half: design_half(
+            identities,
+            half,
+            gallery_size=largest,
+            mated_per_id=options.mated_per_id,
+            nonmated=options.nonmated,
+        )
+        for half in ("tune", "report")
+    }
+    room = min(len(d.gallery) for d in designs.values())
+    sizes = tuple(sorted({min(room, n) if n else room for n in options.sizes}))
+    cache = EmbeddingCache(cache_dir, pack.name, settings)
+    work = _Embedder(pack, images, cache, progress)
+    keys = sorted(set().union(*(d.keys for d in designs.values())))
+    still = work.stills(keys)
+    variants: dict[str, dict[str, Searches]] = {
+        "clean": {h: searches(d, still, still) for h, d in designs.items()}
+    }
+    if options.cctv:
+        probes = sorted(set().union(*(set(d.mated) | set(d.nonmated) for d in designs.values())))
+        marks = work.landmarks(probes)
+        dim = next(iter(still.values())).shape[0]
+        for face_px in options.face_sizes:
+            shrunk = work.cctv(probes, face_px, marks, dim)
+            variants[f"cctv{face_px}"] = {h: searches(d, still, shrunk) for h, d in designs.items()}
+    rows = tuple(
+        operating_row(name, n, target, by_half["tune"], by_half["report"])
+        for name, by_half in variants.items()
+        for n in sizes
+        for target in TARGETS
+    )
+    point = _video_point(pack.name, variants, options, sizes) if options.cctv else None
+    rises = _growth(settings, pack.name, variants["clean"], sizes)
+    if point is not None:
+        cctv = variants[f"cctv{point.min_face_px}"]["report"]
+        label = f"video threshold, CCTV-like {point.min_face_px} px faces"
+        rises += growth(cctv, point.threshold, label, _ladder(cctv, sizes))
+    return OpensetReport(
+        pack=pack.name,
+        sizes=sizes,
+        halves={
+            h: {"gallery": len(d.gallery), "mated": len(d.mated), "nonmated": len(d.nonmated)}
+            for h, d in designs.items()
+        },
+        rows=rows,
+        growth=tuple(rises),
+        video_point=point,
+        embedded=work.embedded,
+        seconds=time.perf_counter() - started,
+        cache=str(cache.folder),
+        conditions={
+            "face_sizes": list(options.face_sizes),
+            "jpeg_quality": JPEG_QUALITY,
+            "blur_sigma_px": BLUR_SIGMA,
+            "mated_per_id": options.mated_per_id,
+            "nonmated": options.nonmated,
+            "split": "sha256(name) first byte parity: even=tune, odd=report",
+        },
+    )
+
+
+def _ladder(searches: Searches, sizes: tuple[int, ...]) -> list[int]:
+    return sorted({n for n in (1, 10, 100, 1000, *sizes) if n <= searches.gallery_size})
+
+
+def _growth(
+    settings: Settings, pack: str, clean: dict[str, Searches], sizes: tuple[int, ...]
+) -> list[GrowthRow]:
+    report = clean["report"]
+    ladder = _ladder(report, sizes)
+    fixed = [(getattr(settings, pack).threshold, "configured threshold")]
+    small = min(ladder, key=lambda n: abs(n - 100))
+    tuned = threshold_at_fpir(clean["tune"].at(small).nonmated_top, 0.001)
+    fixed.append((tuned, f"FPIR 0.1% tuned at N={small}"))
+    return [row for t, label in fixed for row in growth(report, t, label, ladder)]
+
+
+def _video_point(
+    pack: str,
+    variants: dict[str, dict[str, Searches]],
+    options: OpensetOptions,
+    sizes: tuple[int, ...],
+) -> VideoPoint:
+    n = min(options.video_n, max(sizes))
+    tune = {px: variants[f"cctv{px}"]["tune"] for px in options.face_sizes}
+    report = {px: variants[f"cctv{px}"]["report"] for px in options.face_sizes}
+    return choose_video_point(
+        pack, tune, report, target_fpir=options.video_fpir, n=n, max_fnir=options.video_max_fnir
+    )

@@ -1,0 +1,50 @@
+"""The text of a `vigil bench openset` report: tables an operator (and the README) can read."""
+
+from __future__ import annotations
+
+from vigil.bench.openset import OpensetReport
+
+
+def _pct(value: float) -> str:
+    return "   n/a" if value != value else f"{value * 100:6.2f}%"
+
+
+def report_lines(report: OpensetReport) -> list[str]:
+    """Operating points per variant and N, FPIR growth with N, and the chosen video point."""
+    counts = "; ".join(
+        f"{half}: {c['gallery']} enrollable, {c['mated']} mated, {c['nonmated']} non-mated probes"
+        for half, c in report.halves.items()
+    )
+    lines = [
+        f"open-set LFW, {report.pack} pack: thresholds chosen on the tuning half, figures "
+        f"measured on the reporting half ({counts}); {report.embedded} images embedded, "
+        f"{report.seconds:.0f} s",
+        "variant   N     target FPIR  threshold  FNIR     FPIR     mated  non-mated  misses",
+    ]
+    for r in report.rows:
+        lines.append(
+            f"{r.variant:8} {r.n:5d}  {r.target_fpir * 100:9.2f}%  {r.threshold:9.4f}  "
+            f"{_pct(r.fnir)}  {_pct(r.fpir)}  {r.mated:5d}  {r.nonmated:9d}  "
+            f"{r.mated_misses}+{r.nonmated_misses}"
+        )
+    lines.append("FPIR grows with N at a fixed threshold (reporting half; clean unless named):")
+    for g in report.growth:
+        lines.append(
+            f"  threshold {g.threshold:.4f} ({g.label}): N={g.n:5d}  FPIR {_pct(g.fpir)}  "
+            f"FNIR {_pct(g.fnir)}"
+        )
+    point = report.video_point
+    if point is not None:
+        lines.append(
+            f"video operating point: threshold {point.threshold:.4f}, minimum face size "
+            f"{point.min_face_px} px (chosen on tuning at FPIR {point.target_fpir * 100:.2f}%, "
+            f"N={point.n}, FNIR <= {point.max_fnir * 100:.0f}%); reporting half:"
+        )
+        for r in point.rows:
+            lines.append(
+                f"  face {r.variant.removeprefix('cctv'):>3} px: FNIR {_pct(r.fnir)}  "
+                f"FPIR {_pct(r.fpir)}  ({r.mated_misses} of {r.mated} mated probes not detected)"
+            )
+    lines.append("misses = probes where the detector found no face: mated+non-mated; a mated miss")
+    lines.append("counts as a false negative, a non-mated miss as no alert.")
+    return lines

@@ -1,0 +1,154 @@
+"""`vigil bench openset`: CCTV-like degradation, the embedding cache, options, a tiny real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from vigil.accountability.threshold import current_min_face, current_threshold
+from vigil.bench.openset import (
+    JPEG_QUALITY,
+    MIN_CANVAS,
+    EmbeddingCache,
+    cctv_like,
+    parse_face_sizes,
+    parse_sizes,
+)
+from vigil.cli.main import app
+from vigil.config import Settings, settings_environment
+from vigil.context import AppContext
+from vigil.db.models import AuditEvent
+from vigil.errors import InputError
+from vigil.faces.geometry import face_size_px
+
+# Landmarks of a face 100 px wide (eye distance 40 px) in a 250x250 image.
+MARKS = np.array([[105, 110], [145, 110], [125, 135], [110, 160], [140, 160]], np.float32)
+
+
+@pytest.mark.parametrize("face_px", [24, 32, 48, 64])
+def test_cctv_like_shrinks_the_face_to_the_asked_size(face_px: int) -> None:
+    image = np.random.default_rng(0).integers(0, 255, (250, 250, 3), dtype=np.uint8)
+    out = cctv_like(image, MARKS, face_px)
+    scale = face_px / face_size_px(MARKS)
+    inner = round(250 * scale)
+    assert out.shape[0] == out.shape[1] >= MIN_CANVAS
+    assert out.shape[0] - inner in (MIN_CANVAS - inner, MIN_CANVAS - inner + 1)
+    assert face_size_px(MARKS * scale) == pytest.approx(face_px)
+
+
+def test_cctv_like_blurs_and_compresses() -> None:
+    """Fine detail is lost: far less high-frequency energy than a plain resize keeps."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (250, 250, 3), dtype=np.uint8)
+    out = cctv_like(image, MARKS * 0.5, 64)  # a 50 px face is never enlarged
+    assert out.shape[:2] == (250, 250)
+    plain = image.astype(np.float64)
+    sharp = cv2.Laplacian(plain, cv2.CV_64F).var()
+    soft = cv2.Laplacian(out.astype(np.float64), cv2.CV_64F).var()
+    assert soft < 0.5 * sharp
+    assert JPEG_QUALITY == 40
+
+
+def test_the_cache_round_trips_and_depends_on_the_pack_config(
+    tmp_path: Path, settings: Settings
+) -> None:
+    cache = EmbeddingCache(tmp_path, "dlib", settings)
+    assert cache.load("still") == {}
+    vectors = {"A/A_0001.jpg": np.ones(4, np.float32), "B/B_0001.jpg": np.full(4, np.nan)}
+    cache.save("still", vectors)
+    back = cache.load("still")
+    assert sorted(back) == sorted(vectors) and np.isnan(back["B/B_0001.jpg"]).all()
+    other = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"upsample": 0})})
+    assert EmbeddingCache(tmp_path, "dlib", other).load("still") == {}
+    # the match settings change no embedding: the cache stays valid
+    same = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"threshold": 0.5})})
+    assert sorted(EmbeddingCache(tmp_path, "dlib", same).load("still")) == sorted(vectors)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "error"),
+    [
+        ("100,1000,max", (100, 1000, 0), None),
+        ("max", (0,), None),
+        ("100,100", (100,), None),
+        ("0", None, "not a gallery size"),
+        ("ten", None, "not a gallery size"),
+        ("", None, "not a gallery size"),
+    ],
+)
+def test_parse_sizes(text: str, expected: tuple[int, ...] | None, error: str | None) -> None:
+    if error:
+        with pytest.raises(InputError, match=error):
+            parse_sizes(text)
+    else:
+        assert parse_sizes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "error"),
+    [("64,24", (24, 64), None), ("4", None, "8 to 200"), ("x", None, "8 to 200")],
+)
+def test_parse_face_sizes(text: str, expected: tuple[int, ...] | None, error: str | None) -> None:
+    if error:
+        with pytest.raises(InputError, match=error):
+            parse_face_sizes(text)
+    else:
+        assert parse_face_sizes(text) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_a_tiny_real_run_then_calibrate_from_it(
+    onnx_context: AppContext, onnx_settings: Settings, tmp_path: Path
+) -> None:
+    env = settings_environment(onnx_settings)
+    runner = CliRunner()
+    args = ["bench", "openset", "--pack", "onnx", "--n", "4,8", "--nonmated", "10"]
+    args += ["--mated-per-id", "1", "--cctv", "--face-sizes", "32,64", "--video-n", "8"]
+    args += ["--cache", str(tmp_path / "cache"), "--json"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert "FPIR grows with N at a fixed threshold" in result.output
+    assert any(line.startswith("cctv32 ") for line in lines)
+    data = json.loads(lines[-1])
+    assert data["pack"] == "onnx" and data["sizes"] == [4, 8]
+    assert {(r["variant"], r["n"], r["target_fpir"]) for r in data["rows"]} == {
+        (v, n, t) for v in ("clean", "cctv32", "cctv64") for n in (4, 8) for t in (0.01, 0.001)
+    }
+    assert all(0.0 <= r["fnir"] <= 1.0 and 0.0 <= r["fpir"] <= 1.0 for r in data["rows"])
+    assert data["halves"]["tune"]["nonmated"] == data["halves"]["report"]["nonmated"] == 10
+    assert data["embedded"] > 0
+    configured = [g for g in data["growth"] if g["label"] == "configured threshold"]
+    assert [g["n"] for g in configured] == [1, 4, 8]
+    fpirs = [g["fpir"] for g in configured]
+    assert fpirs == sorted(fpirs)  # nested galleries: FPIR never falls as N grows
+    assert any(g["label"].startswith("video threshold") for g in data["growth"])
+    point = data["video_point"]
+    assert point["min_face_px"] in (32, 64) and point["n"] == 8
+
+    rerun = runner.invoke(app, args, env=env)
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.output.strip().splitlines()[-1])["embedded"] == 0  # all cached
+
+    report = tmp_path / "openset.json"
+    report.write_text(result.output)
+    done = runner.invoke(
+        app, ["calibrate", "--pack", "onnx", "--from-openset", str(report)], env=env
+    )
+    assert done.exit_code == 0, done.output
+    with onnx_context.db.read() as s:
+        threshold = current_threshold(s, onnx_settings, "onnx")
+        min_face = current_min_face(s, onnx_settings, "onnx")
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "threshold.change")).one()
+    assert threshold.source == "calibrated"
+    assert threshold.threshold == pytest.approx(point["threshold"])
+    assert (min_face.source, min_face.min_face_px) == ("calibrated", point["min_face_px"])
+    assert event.details["min_face_px"] == point["min_face_px"]
+    assert "CCTV-like" in event.details["protocol"]
