@@ -212,6 +212,22 @@ class CandidateAlert:
     crop_jpeg: bytes  # best probe crop, bystanders masked
     captured_monotonic: float  # monotonic time of the best frame: for latency
     context_jpeg: bytes | None = None
+    seen_at: datetime | None = None  # capture time of the best frame (None: last_seen)
+
+
+@dataclass(frozen=True, slots=True)
+class SightingUpdate:
+    """A matched track's place in an alert: a new sighting, or a better shot of its own one.
+
+    ``ordinal`` is the track's place among the alert's matched tracks (1 = the track that opened
+    the alert): the pipeline maps its in-memory track key to it; no track identity is stored.
+    ``conflicting``: another track matched the same subject on this camera at an overlapping time.
+    """
+
+    alert_id: int
+    ordinal: int
+    candidate: CandidateAlert
+    conflicting: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,8 @@ def test_rotation_reencrypts_everything(
     crops = [plain_crop(onnx_ctx, i) for i in stored]
     old_key = load_or_create_key(key_path, create=False)
     result = rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx))
-    assert (result.templates, result.photos, result.crops) == (1, 1, 2)
+    # crops: the two alerts' and their two sightings' (each alert's first sighting has its own)
+    assert (result.templates, result.photos, result.crops) == (1, 1, 4)
     assert result.old_key_id != result.new_key_id
     assert key_path.stat().st_mode & 0o777 == 0o600
     assert not list(key_path.parent.glob("data.key.*")), "backup or new key left behind"
@@ -118,7 +119,7 @@ def test_rotation_with_wrong_key_fails_cleanly(onnx_ctx: AppContext, stored: lis
         "data.key"
     ]
     key_path.write_bytes(original)
-    assert rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx)).crops == 2
+    assert rotate_key(onnx_ctx.db, key_path, actor="tester", lock=_lock(onnx_ctx)).crops == 4
 
 
 def _lock(ctx: AppContext) -> DeploymentLock:

@@ -28,6 +28,7 @@ from vigil.types import (
     Frame,
     GalleryEntry,
     Quality,
+    SightingUpdate,
     Track,
 )
 
@@ -111,12 +112,17 @@ class RecordingSink:
     def __init__(self) -> None:
         self.saved: list[CandidateAlert] = []
         self.ended: list[tuple[int, datetime]] = []
+        self.sightings: list[SightingUpdate] = []
 
     def save(self, candidate: CandidateAlert) -> int | None:
         self.saved.append(candidate)
         return len(self.saved)
 
-    def update_last_seen(self, alert_id: int, track: Track) -> None:
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        self.sightings.append(update)
+        return True
+
+    def update_last_seen(self, alert_id: int, track: Track, ordinal: int = 1) -> None:
         self.ended.append((alert_id, track.last_seen))
 
 
@@ -271,3 +277,115 @@ def test_nothing_is_embedded_where_no_entry_may_be_matched() -> None:
     assert pipeline.flush() == []
     assert embedder.embedded == []
     assert counter.totals().tracks == 1 and counter.totals().embedded_tracks == 0
+
+
+# --- Sightings: every matched track of a passage is its own sighting, never merged silently.
+# Identity 7 is a look-alike: it matches "Wanted" (identity 1) at cosine 0.95 (threshold 0.9).
+LOOKALIKE = 7
+LOOKALIKE_SCORE = 0.95
+
+
+class LookalikeEmbedder(CountingEmbedder):
+    def embed(self, faces: list[AlignedFace]) -> list[Embedding]:
+        out = []
+        for f in faces:
+            i = int(f.image[0, 0, 0])
+            self.embedded.append(i)
+            if i == LOOKALIKE:
+                v = LOOKALIKE_SCORE * unit(1) + np.sqrt(1 - LOOKALIKE_SCORE**2) * unit(2)
+                out.append(Embedding.normalised(v, "fake"))
+            else:
+                out.append(Embedding(unit(i), "fake"))
+        return out
+
+
+class RefusingSink(RecordingSink):
+    """The alert takes no more sightings (decided meanwhile)."""
+
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        self.sightings.append(update)
+        return False
+
+
+def run_sightings(script, frames: int, sink: RecordingSink, config: TrackingConfig | None = None):
+    embedder = LookalikeEmbedder()
+    pipeline = build_pipeline(
+        "cam1",
+        ModelPack("fake", ScriptedDetector(script), embedder),
+        Matcher(Gallery({1: "Wanted"}), 3),
+        config or TrackingConfig(),
+        ScoreGate(),
+        sink=sink,
+    )
+    for i in range(frames):
+        image = np.zeros((240, 320, 3), np.uint8)
+        image[0, 0, 0] = i
+        pipeline.process(Frame("cam1", i, T0 + timedelta(seconds=i / FPS), float(i), image))
+    pipeline.flush()
+    return embedder
+
+
+def _frames(frames: range, *faces: Detection) -> dict[int, list[Detection]]:
+    return {i: list(faces) for i in frames}
+
+
+def _merge(*scripts: dict[int, list[Detection]]) -> dict[int, list[Detection]]:
+    out: dict[int, list[Detection]] = {}
+    for script in scripts:
+        for i, faces in script.items():
+            out.setdefault(i, []).extend(faces)
+    return out
+
+
+WRONG_THEN_RIGHT_AT_ONCE = _merge(
+    _frames(range(15), face(20, LOOKALIKE, 0.9)), _frames(range(3, 15), face(200, 1, 0.9))
+)
+WRONG_THEN_RIGHT_LATER = _merge(
+    _frames(range(7), face(100, LOOKALIKE, 0.9)), _frames(range(15, 23), face(100, 1, 0.9))
+)
+
+
+@pytest.mark.parametrize(
+    ("script", "gap", "sink_type", "alerts", "sightings"),
+    [
+        # a look-alike matches first and lower; the right face, in view at the same time, joins
+        # the alert as its own sighting, flagged as conflicting
+        (WRONG_THEN_RIGHT_AT_ONCE, 10.0, RecordingSink, [0.95], [(2, 1.0, True)]),
+        # one after the other within the passage gap: a second sighting, not conflicting
+        (WRONG_THEN_RIGHT_LATER, 10.0, RecordingSink, [0.95], [(2, 1.0, False)]),
+        # beyond the passage gap: two alerts, no sighting added
+        (WRONG_THEN_RIGHT_LATER, 1.0, RecordingSink, [0.95, 1.0], []),
+        # the alert takes no more sightings (decided): the right face opens its own alert
+        (WRONG_THEN_RIGHT_AT_ONCE, 10.0, RefusingSink, [0.95, 1.0], [(2, 1.0, True)]),
+    ],
+)
+def test_another_track_of_the_subject_is_its_own_sighting_never_merged(
+    script, gap, sink_type, alerts, sightings
+) -> None:
+    sink = sink_type()
+    run_sightings(script, 25, sink, TrackingConfig(passage_gap_seconds=gap))
+    assert [round(c.match.score, 2) for c in sink.saved] == alerts
+    got = [(u.ordinal, round(u.candidate.match.score, 2), u.conflicting) for u in sink.sightings]
+    assert got == sightings
+    assert all(u.alert_id == 1 and u.candidate.crop_jpeg[:2] == b"\xff\xd8" for u in sink.sightings)
+
+
+def test_a_matched_track_with_a_clearly_better_later_shot_improves_its_own_sighting() -> None:
+    # Decided at 1 s on fair look-alike-ish shots; sharper shots of the same track come later.
+    script = _merge(
+        _frames(range(8), face(100, LOOKALIKE, 0.8)), _frames(range(8, 20), face(100, 1, 0.95))
+    )
+    sink = RecordingSink()
+    embedder = run_sightings(script, 20, sink)
+    assert [round(c.match.score, 2) for c in sink.saved] == [0.95]
+    assert [(u.alert_id, u.ordinal, round(u.candidate.match.score, 2)) for u in sink.sightings] == [
+        (1, 1, 1.0)
+    ]
+    assert embedder.embedded == [LOOKALIKE] * 3 + [1] * 3  # matched once more, at its end
+
+
+def test_a_matched_track_without_a_better_shot_is_not_matched_again() -> None:
+    sink = RecordingSink()
+    embedder = run_sightings(_frames(range(20), face(100, 1, 0.9)), 20, sink)
+    assert len(sink.saved) == 1 and sink.sightings == []
+    assert len(embedder.embedded) == 3

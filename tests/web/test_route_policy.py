@@ -61,6 +61,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/alerts/awaiting"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/crop"): REVIEWERS,
+    ("GET", "/api/alerts/{alert_id}/sightings/{sighting_id}/crop"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
     ("POST", "/api/alerts/{alert_id}/reviews"): REVIEWERS,
     ("GET", "/api/audit"): frozenset({U, A}),

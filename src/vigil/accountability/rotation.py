@@ -39,7 +39,7 @@ from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, write_keyring
 from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.db.session import Database
-from vigil.repositories.sealed import SealedDataRepo
+from vigil.repositories.sealed import SealedDataRepo, sighting_aad
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,7 @@ class _Resealer:
     def run(self) -> ResealCounts:
         self._each_batch(self._templates)  # its first transaction always runs: writes the ring
         self._each_batch(self._crops)
+        self._each_batch(self._sighting_crops)
         return ResealCounts(self.templates, self.photos, self.crops)
 
     def _each_batch(self, step: Callable[[Session, int], tuple[int, int]]) -> None:
@@ -129,6 +130,16 @@ class _Resealer:
             )
             alert.crop = crop or alert.crop
             alert.crop_encrypted = True
+            self.crops += crop is not None
+        return (rows[-1].id if rows else after), len(rows)
+
+    def _sighting_crops(self, s: Session, after: int) -> tuple[int, int]:
+        rows = SealedDataRepo(s).sightings_with_crops_after(after, self.batch)
+        for row in rows:
+            aad = sighting_aad(row.alert_id, row.id)
+            crop = self._reseal(row.crop or b"", aad, row.crop_encrypted)
+            row.crop = crop or row.crop
+            row.crop_encrypted = True
             self.crops += crop is not None
         return (rows[-1].id if rows else after), len(rows)
 

@@ -158,6 +158,35 @@ class Alert(Base):
     reviews: Mapped[list[Review]] = relationship(
         back_populates="alert", cascade="all, delete-orphan", passive_deletes=True
     )
+    sightings: Mapped[list[AlertSighting]] = relationship(
+        back_populates="alert", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class AlertSighting(Base):
+    """One matched track of an alert: its best probe crop (sealed), score and times.
+
+    ``ordinal`` is the track's place among the alert's matched tracks, not a track identity:
+    unmatched tracks are never stored. Deleted with its alert (every purge path deletes alerts).
+    """
+
+    __tablename__ = "alert_sightings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    conflicting: Mapped[bool] = mapped_column(Boolean, default=False)
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed JPEG
+    crop_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    alert: Mapped[Alert] = relationship(back_populates="sightings")
+    __table_args__ = (
+        UniqueConstraint("alert_id", "ordinal"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class Review(Base):

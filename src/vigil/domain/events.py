@@ -51,6 +51,22 @@ class ReviewPublic(_Frozen):
     created_at: datetime = Field(..., description="when the review was given (UTC)")
 
 
+class SightingPublic(_Frozen):
+    """One matched track of an alert: its best shot's score and time, its crop by URL."""
+
+    id: int
+    ordinal: int = Field(..., ge=1, description="the track's place in the alert (1 = first)")
+    score: float
+    seen_at: datetime = Field(..., description="when its best shot was taken (UTC)")
+    first_seen: datetime
+    last_seen: datetime
+    conflicting: bool = Field(
+        False, description="another track matched the same subject here at an overlapping time"
+    )
+    has_crop: bool
+    crop_url: str = Field(..., description="GET it for the probe crop (viewing is audited)")
+
+
 class AlertPublic(_Frozen):
     """An alert as reviewers and outside systems see it: names resolved, no image bytes."""
 
@@ -73,6 +89,14 @@ class AlertPublic(_Frozen):
     has_crop: bool = Field(..., description="a face crop can be fetched (not yet retained away)")
     reviews: tuple[ReviewPublic, ...] = ()
     confirmations: int = Field(0, ge=0, le=2, description="confirmations so far (two confirm)")
+    sightings: tuple[SightingPublic, ...] = Field(
+        (), description="every matched track, best score first (the headline is the first)"
+    )
+    conflicting_sightings: bool = Field(
+        False,
+        description="two different tracks matched this subject at overlapping times on this "
+        "camera: at least one of them is someone else",
+    )
 
     @property
     def confirmed_by(self) -> tuple[str, ...]:

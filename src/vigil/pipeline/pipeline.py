@@ -14,12 +14,18 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
   the sink (an :class:`AlertSink`, e.g. the runtime's AlertStore adapter); when the track ends
   its last-seen time is updated.
+* One alert per passage (:class:`Passages`), but never one face per alert: every matched track of
+  the passage is its own sighting (:class:`~vigil.types.SightingUpdate`, keyed by its ordinal in
+  the alert; the track key stays in memory), flagged as conflicting when two tracks of the same
+  subject were in view at once. A matched track keeps its best shots; if it ends with a clearly
+  better one it is matched again and its own sighting gets the better crop and score.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from vigil.config import TrackingConfig
@@ -29,7 +35,7 @@ from vigil.pipeline.masking import FaceCropper
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.quality import QualityGate
 from vigil.pipeline.tracker import Tracker
-from vigil.types import CandidateAlert, Detection, FaceShot, Frame, Track
+from vigil.types import CandidateAlert, Detection, FaceShot, Frame, SightingUpdate, Track
 
 log = logging.getLogger(__name__)
 # A track is decided early (at decide_after_seconds) only with ``best_shots`` shots of at least
@@ -37,14 +43,20 @@ log = logging.getLogger(__name__)
 # it has, so that a few blurred early shots do not decide the whole passage.
 GOOD_SHOT = 0.75
 PATIENCE = 3.0
+# A matched track keeps its best shots; when it ends with a shot this much better than the one
+# it was decided on, it is matched again and its own sighting gets the better crop and score.
+REFINE_MARGIN = 0.05
 
 
 class AlertSink(Protocol):
     def save(self, candidate: CandidateAlert) -> int | None:
         """Store a candidate; its id, or None if it was refused (authority lapsed)."""
 
-    def update_last_seen(self, alert_id: int, track: Track) -> None:
-        """The alert's track ended (or moved on): record its last-seen time."""
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        """Add a track's sighting to its alert, or improve its own; False if the alert is gone."""
+
+    def update_last_seen(self, alert_id: int, track: Track, ordinal: int = 1) -> None:
+        """The alert's track (its ``ordinal``-th sighting) ended: record its last-seen time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,27 +119,82 @@ class ShotKeeper:
         track.best_shots = []
 
 
+@dataclass
+class PassageTrack:
+    """A matched track within a passage: its ordinal in the alert and its best decided shot."""
+
+    track: Track
+    ordinal: int
+    quality: float  # quality of the best shot behind its latest match decision
+
+
+@dataclass
+class Passage:
+    """One alert: a subject's matched tracks on this camera, each its own sighting.
+
+    Keyed by the tracker's ephemeral track id, in memory only; the alert stores only ordinals.
+    """
+
+    subject_id: int
+    alert_id: int | None
+    tracks: dict[int, PassageTrack] = field(default_factory=dict)
+
+    def last_seen(self) -> datetime:
+        return max(member.track.last_seen for member in self.tracks.values())
+
+    def add(self, track: Track, quality: float) -> PassageTrack:
+        member = PassageTrack(track, len(self.tracks) + 1, quality)
+        self.tracks[track.track_id] = member
+        return member
+
+    def overlaps(self, track: Track) -> bool:
+        """Another of its tracks was in view while ``track`` was: two faces matched at once."""
+        return any(
+            key != track.track_id
+            and member.track.first_seen <= track.last_seen
+            and track.first_seen <= member.track.last_seen
+            for key, member in self.tracks.items()
+        )
+
+
 class Passages:
     """One alert per passage: a subject matched again on this camera soon after is the same alert.
 
-    One verb: :meth:`continues` gives the earlier track of the same subject whose last sighting
-    is within ``passage_gap_seconds`` of the new track's first (tracks break when a face turns
-    away or is hidden for a moment).
+    Verbs: :meth:`continues` gives the subject's passage whose last sighting is within
+    ``passage_gap_seconds`` of the new track's first (tracks break when a face turns away or is
+    hidden for a moment); :meth:`open` starts one for a new alert; :meth:`of` finds a track's.
+    A different track never merges silently: it joins the passage as its own sighting.
     """
 
     def __init__(self, gap_seconds: float) -> None:
         self.gap_seconds = gap_seconds
-        self._last: dict[int, Track] = {}
+        self._latest: dict[int, Passage] = {}  # subject id -> its latest passage
+        self._live: dict[int, Passage] = {}  # live matched track id -> its passage
 
-    def continues(self, candidate: CandidateAlert) -> Track | None:
-        earlier = self._last.get(candidate.match.entry.subject_id)
-        if earlier is None:
+    def continues(self, candidate: CandidateAlert) -> Passage | None:
+        passage = self._latest.get(candidate.match.entry.subject_id)
+        if passage is None:
             return None
-        gap = (candidate.first_seen - earlier.last_seen).total_seconds()
-        return earlier if gap <= self.gap_seconds else None
+        gap = (candidate.first_seen - passage.last_seen()).total_seconds()
+        return passage if gap <= self.gap_seconds else None
 
-    def remember(self, candidate: CandidateAlert, track: Track) -> None:
-        self._last[candidate.match.entry.subject_id] = track
+    def open(self, candidate: CandidateAlert, track: Track, quality: float) -> Passage:
+        passage = Passage(candidate.match.entry.subject_id, track.alert_id)
+        self._latest[passage.subject_id] = passage
+        self.join(passage, track, quality)
+        return passage
+
+    def join(self, passage: Passage, track: Track, quality: float) -> PassageTrack:
+        self._live[track.track_id] = passage
+        return passage.add(track, quality)
+
+    def of(self, track: Track) -> tuple[Passage, PassageTrack] | None:
+        passage = self._live.get(track.track_id)
+        return None if passage is None else (passage, passage.tracks[track.track_id])
+
+    def end(self, track: Track) -> None:
+        """The track ended: it stays in its passage (for gaps and overlaps), no longer live."""
+        self._live.pop(track.track_id, None)
 
 
 class Decider:
@@ -157,6 +224,7 @@ class Decider:
             match=matches[0],
             crop_jpeg=crop,
             captured_monotonic=best.shot.frame.monotonic,
+            seen_at=best.shot.frame.captured_at,
         )
 
 
@@ -197,8 +265,9 @@ class CameraPipeline:
         return alerts
 
     def _gate(self, frame: Frame, tracks: list[Track], faces: tuple[Detection, ...]) -> None:
+        """Score the shots of undecided tracks, and of matched ones (for a better sighting)."""
         for track, detection in zip(tracks, faces, strict=True):
-            if track.decided:
+            if track.decided and track.alert_id is None:  # an unmatched passer-by: nothing kept
                 continue
             quality = self.gate.score(frame.image, detection)
             if self.gate.passes(quality):
@@ -223,24 +292,71 @@ class CameraPipeline:
         candidate = self.decider.decide(track, shots)
         if candidate is None:
             return []
-        earlier = self.passages.continues(candidate)
-        if earlier is not None:  # the same person again within the passage gap: same alert
-            track.alert_id = earlier.alert_id
-            self.passages.remember(candidate, track)
-            return []
+        quality = shots[0].shot.quality.score
+        passage = self.passages.continues(candidate)
+        if passage is not None and self._join(passage, track, candidate, quality):
+            return []  # the same subject again within the gap: its own sighting of that alert
+        return self._open(track, candidate, quality)
+
+    def _open(
+        self, track: Track, candidate: CandidateAlert, quality: float
+    ) -> list[CandidateAlert]:
+        """A new alert (stored by the sink, if any) and a new passage with this track first."""
         if self.sink is not None:
             track.alert_id = self.sink.save(candidate)
             if track.alert_id is None:
                 return []
-        self.passages.remember(candidate, track)
+        self.passages.open(candidate, track, quality)
         return [candidate]
 
+    def _join(
+        self, passage: Passage, track: Track, candidate: CandidateAlert, quality: float
+    ) -> bool:
+        """A different track of the subject: its own sighting, never merged silently.
+
+        False when the alert takes no more sightings (decided, or gone): a new alert then.
+        """
+        if self.sink is not None and passage.alert_id is not None:
+            ordinal = len(passage.tracks) + 1
+            conflicting = passage.overlaps(track)
+            update = SightingUpdate(passage.alert_id, ordinal, candidate, conflicting)
+            if not self.sink.save_sighting(update):
+                return False
+        self.passages.join(passage, track, quality)
+        track.alert_id = passage.alert_id
+        return True
+
+    def _refine(self, track: Track) -> None:
+        """A matched track ends with a clearly better shot: match again, update its sighting."""
+        shots = self.keeper.shots(track)
+        self.keeper.forget(track)
+        found = self.passages.of(track)
+        if found is None or not shots or self.sink is None or track.alert_id is None:
+            return
+        passage, member = found
+        quality = shots[0].shot.quality.score
+        if quality < member.quality + REFINE_MARGIN or not self.decider.can_match(track):
+            return
+        candidate = self.decider.decide(track, shots)
+        if candidate is None or candidate.match.entry.subject_id != passage.subject_id:
+            return
+        member.quality = quality
+        update = SightingUpdate(track.alert_id, member.ordinal, candidate, passage.overlaps(track))
+        if not self.sink.save_sighting(update):
+            track.alert_id = None
+
     def _end(self, track: Track) -> list[CandidateAlert]:
-        alerts = [] if track.decided else self._decide(track)
+        alerts: list[CandidateAlert] = []
+        if track.decided:
+            self._refine(track)
+        else:
+            alerts = self._decide(track)
         self.counter.count_track(track.first_seen, embedded=track.track_id in self._embedded_tracks)
         self._embedded_tracks.discard(track.track_id)
-        if track.alert_id is not None and self.sink is not None:
-            self.sink.update_last_seen(track.alert_id, track)
+        found = self.passages.of(track)
+        if track.alert_id is not None and self.sink is not None and found is not None:
+            self.sink.update_last_seen(track.alert_id, track, found[1].ordinal)
+        self.passages.end(track)
         return alerts
 
 

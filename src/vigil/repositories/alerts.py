@@ -2,22 +2,46 @@
 
 :meth:`AlertRepo.records` loads alerts with the names reviewers need (subject, watchlist,
 authorization reference and purpose) in ONE joined query, their reviews in one more
-(``selectinload``), and whether a crop exists without reading the crop bytes: no N+1.
+(``selectinload``), their sightings in one more (:class:`SightingRecord`, no crop bytes), and
+whether a crop exists without reading the crop bytes: no N+1.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from vigil.db.models import Alert, Authorization, Review, Subject, Template, Watchlist
+from vigil.db.models import (
+    Alert,
+    AlertSighting,
+    Authorization,
+    Review,
+    Subject,
+    Template,
+    Watchlist,
+)
 from vigil.domain.enums import AlertStatus, Purpose
 from vigil.errors import NotFound
 from vigil.repositories._rows import rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRecord:
+    """One sighting of an alert as reviewers list it: no crop bytes, only whether there is one."""
+
+    id: int
+    ordinal: int
+    score: float
+    seen_at: datetime
+    first_seen: datetime
+    last_seen: datetime
+    conflicting: bool
+    has_crop: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +54,7 @@ class AlertRecord:
     authorization_reference: str
     purpose: Purpose
     has_crop: bool
+    sightings: tuple[SightingRecord, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +132,7 @@ class AlertRepo:
             q = q.where(Alert.status == f.status)
         if f.before_id:
             q = q.where(Alert.id < f.before_id)
-        return [_record(row) for row in self.s.execute(q).all()]
+        return self._with_sightings([_record(row) for row in self.s.execute(q).all()])
 
     def record(self, alert_id: int) -> AlertRecord:
         """One alert with its names; NotFound if there is none."""
@@ -115,7 +140,58 @@ class AlertRepo:
         row = self.s.execute(q).one_or_none()
         if row is None:
             raise NotFound(f"no alert with id {alert_id}", hint="see GET /api/alerts")
-        return _record(row)
+        return self._with_sightings([_record(row)])[0]
+
+    def _with_sightings(self, records: builtins.list[AlertRecord]) -> builtins.list[AlertRecord]:
+        """The records with their sightings, read in ONE query without the crop bytes."""
+        if not records:
+            return records
+        q = (
+            select(
+                AlertSighting.alert_id,
+                AlertSighting.id,
+                AlertSighting.ordinal,
+                AlertSighting.score,
+                AlertSighting.seen_at,
+                AlertSighting.first_seen,
+                AlertSighting.last_seen,
+                AlertSighting.conflicting,
+                AlertSighting.crop.is_not(None),
+            )
+            .where(AlertSighting.alert_id.in_([r.alert.id for r in records]))
+            .order_by(AlertSighting.alert_id, AlertSighting.ordinal)
+        )
+        found: dict[int, builtins.list[SightingRecord]] = {}
+        for row in self.s.execute(q).all():
+            alert_id, sid, ordinal, score, seen_at, first, last, conflicting, has_crop = row
+            found.setdefault(alert_id, []).append(
+                SightingRecord(
+                    sid, ordinal, score, seen_at, first, last, bool(conflicting), bool(has_crop)
+                )
+            )
+        return [replace(r, sightings=tuple(found.get(r.alert.id, ()))) for r in records]
+
+    def sighting(self, alert_id: int, ordinal: int) -> AlertSighting | None:
+        """The alert's ``ordinal``-th sighting, or None if it has none (yet)."""
+        q = select(AlertSighting).where(
+            AlertSighting.alert_id == alert_id, AlertSighting.ordinal == ordinal
+        )
+        return self.s.scalars(q).one_or_none()
+
+    def get_sighting(self, alert_id: int, sighting_id: int) -> AlertSighting:
+        """One sighting of one alert; NotFound if the alert has no sighting with that id."""
+        found = self.s.get(AlertSighting, sighting_id)
+        if found is None or found.alert_id != alert_id:
+            raise NotFound(
+                f"alert {alert_id} has no sighting {sighting_id}",
+                hint=f"see GET /api/alerts/{alert_id} for its sightings",
+            )
+        return found
+
+    def add_sighting(self, sighting: AlertSighting) -> AlertSighting:
+        self.s.add(sighting)
+        self.s.flush()
+        return sighting
 
     def count_awaiting(self, username: str) -> int:
         """Alerts that ``username`` may still review: candidates, and pending_second ones this

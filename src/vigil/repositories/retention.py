@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from vigil.db.models import Alert, CameraSession, FaceCount, RetentionRun
+from vigil.db.models import Alert, AlertSighting, CameraSession, FaceCount, RetentionRun
 from vigil.domain.enums import AlertStatus
 from vigil.repositories._rows import rowcount
 
@@ -28,13 +28,21 @@ class RetentionRepo:
         return rowcount(self.s.execute(stmt, execution_options=_BULK))
 
     def drop_crops(self, created_before: datetime) -> int:
-        """Remove the face crop of alerts created before the cut (the alert row stays)."""
+        """Remove the face crops of alerts created before the cut, their sightings' too (the
+        rows stay); counts every crop removed."""
+        old = select(Alert.id).where(Alert.created_at < created_before)
+        sightings = (
+            update(AlertSighting)
+            .where(AlertSighting.crop.is_not(None), AlertSighting.alert_id.in_(old))
+            .values(crop=None, crop_encrypted=False)
+        )
         stmt = (
             update(Alert)
             .where(Alert.crop.is_not(None), Alert.created_at < created_before)
             .values(crop=None, crop_encrypted=False)
         )
-        return rowcount(self.s.execute(stmt, execution_options=_BULK))
+        dropped = rowcount(self.s.execute(sightings, execution_options=_BULK))
+        return dropped + rowcount(self.s.execute(stmt, execution_options=_BULK))
 
     def delete_counts(self, minute_before: datetime) -> int:
         return rowcount(self.s.execute(delete(FaceCount).where(FaceCount.minute < minute_before)))

@@ -1,4 +1,5 @@
-"""Rows holding biometric data sealed with the data key: templates (and photos), alert crops."""
+"""Rows holding biometric data sealed with the data key: templates (and photos), alert and
+sighting crops."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vigil.db.models import Alert, Template
+from vigil.db.models import Alert, AlertSighting, Template
 
 # A sealed blob starts with MAGIC (4 bytes) then the id of the key that sealed it (8 bytes).
 _KEY_ID_START, _KEY_ID_LEN = 5, 8
+
+
+def sighting_aad(alert_id: int, sighting_id: int) -> bytes:
+    """The associated data a sighting's crop is sealed with (binds the blob to its row)."""
+    return f"alert:{alert_id}:sighting:{sighting_id}".encode()
 
 
 class SealedDataRepo:
@@ -40,16 +46,28 @@ class SealedDataRepo:
         )
         return self.s.scalars(query).all()
 
+    def sightings_with_crops_after(self, after: int, limit: int) -> Sequence[AlertSighting]:
+        """The next ``limit`` alert sightings holding a crop with an id above ``after``."""
+        query = (
+            select(AlertSighting)
+            .where(AlertSighting.crop.is_not(None), AlertSighting.id > after)
+            .order_by(AlertSighting.id)
+            .limit(limit)
+        )
+        return self.s.scalars(query).all()
+
     def key_ids_in_use(self) -> set[bytes]:
         """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
         return set(self.key_id_counts())
 
     def key_id_counts(self) -> dict[bytes, int]:
-        """How many sealed blobs (template vectors, photos, alert crops) each key id sealed."""
+        """How many sealed blobs (template vectors, photos, alert and sighting crops) each key
+        id sealed."""
         sealed = (
             (Template.vector, Template.encrypted),
             (Template.photo, Template.encrypted),
             (Alert.crop, Alert.crop_encrypted),
+            (AlertSighting.crop, AlertSighting.crop_encrypted),
         )
         counts: dict[bytes, int] = {}
         for column, encrypted in sealed:

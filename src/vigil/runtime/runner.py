@@ -28,7 +28,7 @@ from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import redact_url
 from vigil.sources.worker import CameraStatus, CameraWorker
 from vigil.threads import BackgroundLoop
-from vigil.types import CandidateAlert, Frame, Track
+from vigil.types import CandidateAlert, Frame, SightingUpdate, Track
 
 log = logging.getLogger(__name__)
 ACTOR = "system:runtime"
@@ -52,8 +52,16 @@ class StoreSink:
         self.saved.append(alert_id)
         return alert_id
 
-    def update_last_seen(self, alert_id: int, track: Track) -> None:
-        self.store.update_last_seen(alert_id, track.last_seen)
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        try:
+            return self.store.save_sighting(update)
+        except PermissionDenied as exc:
+            self.refused += 1
+            log.warning("sighting discarded: %s", exc)
+            return False
+
+    def update_last_seen(self, alert_id: int, track: Track, ordinal: int = 1) -> None:
+        self.store.update_last_seen(alert_id, track.last_seen, ordinal)
 
 
 def build_camera_pipeline(

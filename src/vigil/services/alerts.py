@@ -6,6 +6,12 @@ still active and covers the camera at that time; otherwise it raises PermissionD
 is stored. The crop is sealed with the data cipher (aad ``b"alert:<id>"``) and an
 ``alert.candidate`` audit event names the input (camera, time range, template id).
 
+Every matched track of an alert is its own sighting (``alert_sightings``: probe crop sealed with
+aad ``b"alert:<id>:sighting:<sid>"``, score, times): :meth:`AlertStore.save` writes the first,
+:meth:`AlertStore.save_sighting` adds another track's or improves a track's own (a better shot).
+The alert's headline crop and score are always its best sighting's; a decided alert takes no new
+sighting (the pipeline opens a new alert, so no match hides behind a decision).
+
 :class:`AlertBus` is the one publisher of alert events. Every producer holds it: AlertStore
 (``candidate``, ``updated``), ReviewService (``reviewed``, ``confirmed``, ``rejected``) and the
 authorization purge (``purged``). Producers publish AFTER their transaction commits. Callbacks run
@@ -31,21 +37,23 @@ from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
 from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
-from vigil.db.models import Alert, Authorization, Template
+from vigil.db.models import Alert, AlertSighting, Authorization, Template
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
-from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic
-from vigil.errors import NotFound, PermissionDenied
-from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo
+from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic, SightingPublic
+from vigil.errors import Conflict, NotFound, PermissionDenied
+from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo, SightingRecord
 from vigil.repositories.authorizations import AuthorizationRepo
+from vigil.repositories.sealed import sighting_aad
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.timeutil import utcnow
-from vigil.types import CandidateAlert
+from vigil.types import CandidateAlert, SightingUpdate
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:pipeline"
+OPEN = (AlertStatus.candidate, AlertStatus.pending_second)  # statuses that take new sightings
 
 Subscriber = Callable[[AlertEvent], None]
 
@@ -78,12 +86,41 @@ class AlertBus:
                 log.exception("alert subscriber %r failed on alert %s", callback, event.alert_id)
 
 
+def public_sightings(record: AlertRecord) -> tuple[SightingPublic, ...]:
+    """The alert's sightings, best score first; overlapping ones are flagged as conflicting."""
+    rows = record.sightings
+
+    def overlaps(row: SightingRecord) -> bool:
+        return any(
+            other.id != row.id
+            and other.first_seen <= row.last_seen
+            and row.first_seen <= other.last_seen
+            for other in rows
+        )
+
+    return tuple(
+        SightingPublic(
+            id=row.id,
+            ordinal=row.ordinal,
+            score=row.score,
+            seen_at=row.seen_at,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            conflicting=row.conflicting or overlaps(row),
+            has_crop=row.has_crop,
+            crop_url=f"/api/alerts/{record.alert.id}/sightings/{row.id}/crop",
+        )
+        for row in sorted(rows, key=lambda r: (-r.score, r.ordinal))
+    )
+
+
 def public_alert(record: AlertRecord) -> AlertPublic:
     """The public shape of one alert row with its names resolved."""
     alert = record.alert
     reviews = tuple(
         ReviewPublic.model_validate(r) for r in sorted(alert.reviews, key=lambda r: r.id)
     )
+    sightings = public_sightings(record)
     return AlertPublic(
         id=alert.id,
         camera=alert.camera,
@@ -104,6 +141,8 @@ def public_alert(record: AlertRecord) -> AlertPublic:
         has_crop=record.has_crop,
         reviews=reviews,
         confirmations=sum(r.decision == "confirm" for r in reviews),
+        sightings=sightings,
+        conflicting_sightings=any(x.conflicting for x in sightings),
     )
 
 
@@ -158,6 +197,7 @@ class AlertStore:
             )
             alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
             alert.crop_encrypted = True
+            self._new_sighting(s, alert, SightingUpdate(alert.id, 1, candidate))
             audit.record(
                 s,
                 actor=ACTOR,
@@ -169,17 +209,98 @@ class AlertStore:
         self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
         return public.id
 
-    def update_last_seen(self, alert_id: int, last_seen: datetime) -> None:
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        """Add a track's sighting to its alert, or give a track's own a better shot.
+
+        False when the alert takes none: purged meanwhile, or already decided (then the pipeline
+        opens a new alert). PermissionDenied when the authority no longer holds. The headline
+        crop and score follow the best sighting; announces an 'updated' event.
+        """
+        candidate = update.candidate
+        with self.db.write() as s:
+            repo = AlertRepo(s)
+            alert = repo.find(update.alert_id)
+            if alert is None or alert.status not in OPEN:
+                return False
+            _check_authority(AuthorizationRepo(s).get_by_id(alert.authorization_id), candidate)
+            if candidate.match.entry.subject_id != alert.subject_id:
+                raise Conflict(
+                    f"a sighting of subject {candidate.match.entry.subject_id} cannot join alert "
+                    f"{alert.id} of subject {alert.subject_id}",
+                    hint="a different subject's match is a new alert",
+                )
+            row = repo.sighting(alert.id, update.ordinal)
+            if row is None:
+                row = self._new_sighting(s, alert, update)
+            elif candidate.match.score > row.score:
+                self._improve(row, update)
+            else:
+                row.last_seen = max(row.last_seen, candidate.last_seen)
+                row.conflicting = row.conflicting or update.conflicting
+            alert.last_seen = max(alert.last_seen, candidate.last_seen)
+            if row.score > alert.score:  # the best sighting is the headline
+                alert.score = row.score
+                alert.template_id = candidate.match.entry.template_id
+                alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
+                alert.crop_encrypted = True
+            details = _sighting_details(update, row)
+            audit.record(
+                s, actor=ACTOR, action="alert.sighting", target=f"alert:{alert.id}", details=details
+            )
+            public = load_public(s, alert.id)
+        self.bus.publish(AlertEvent.of("updated", public, utcnow(), candidate.captured_monotonic))
+        return True
+
+    def _new_sighting(self, s: Session, alert: Alert, update: SightingUpdate) -> AlertSighting:
+        candidate = update.candidate
+        row = AlertRepo(s).add_sighting(
+            AlertSighting(
+                alert_id=alert.id,
+                ordinal=update.ordinal,
+                score=candidate.match.score,
+                seen_at=candidate.seen_at or candidate.last_seen,
+                first_seen=candidate.first_seen,
+                last_seen=candidate.last_seen,
+                conflicting=update.conflicting,
+                crop=None,
+                crop_encrypted=False,
+            )
+        )
+        self._seal(row, candidate.crop_jpeg)
+        return row
+
+    def _improve(self, row: AlertSighting, update: SightingUpdate) -> None:
+        """The same track, a better shot: its sighting takes the better crop and score."""
+        candidate = update.candidate
+        row.score = candidate.match.score
+        row.seen_at = candidate.seen_at or candidate.last_seen
+        row.first_seen = min(row.first_seen, candidate.first_seen)
+        row.last_seen = max(row.last_seen, candidate.last_seen)
+        row.conflicting = row.conflicting or update.conflicting
+        self._seal(row, candidate.crop_jpeg)
+
+    def _seal(self, row: AlertSighting, crop_jpeg: bytes) -> None:
+        row.crop = self.cipher.seal(crop_jpeg, sighting_aad(row.alert_id, row.id))
+        row.crop_encrypted = True
+
+    def update_last_seen(
+        self, alert_id: int, last_seen: datetime, ordinal: int | None = None
+    ) -> None:
         """The alert's person was still in view until ``last_seen``; announces an 'updated' event.
 
-        A purged alert (its authorization was revoked meanwhile) is silently gone: nothing to do.
+        ``ordinal`` names the sighting (track) that ended. A purged alert (its authorization was
+        revoked meanwhile) is silently gone: nothing to do.
         """
         with self.db.write() as s:
-            alert = AlertRepo(s).find(alert_id)
+            repo = AlertRepo(s)
+            alert = repo.find(alert_id)
             if alert is None:
                 return
             if last_seen > alert.last_seen:
                 alert.last_seen = last_seen
+            row = None if ordinal is None else repo.sighting(alert.id, ordinal)
+            if row is not None and last_seen > row.last_seen:
+                row.last_seen = last_seen
             public = load_public(s, alert.id)
         self.bus.publish(AlertEvent.of("updated", public, utcnow()))
 
@@ -194,6 +315,23 @@ def _check_authority(auth: Authorization, candidate: CandidateAlert) -> None:
             f"{candidate.camera!r} at {candidate.last_seen.isoformat()}; "
             "the candidate was discarded"
         )
+
+
+def _sighting_details(update: SightingUpdate, row: AlertSighting) -> dict[str, object]:
+    candidate = update.candidate
+    return {
+        "input": {
+            "camera": candidate.camera,
+            "from": candidate.first_seen.isoformat(),
+            "to": candidate.last_seen.isoformat(),
+            "template_id": candidate.match.entry.template_id,
+        },
+        "sighting": row.id,
+        "ordinal": update.ordinal,
+        "score": round(candidate.match.score, 4),
+        "kept_score": round(row.score, 4),
+        "conflicting": update.conflicting,
+    }
 
 
 def _audit_details(
@@ -284,6 +422,24 @@ class AlertQueries:
                 else alert.crop
             )
             _audit_view(s, viewer, f"alert:{alert_id}", {"what": "alert crop"})
+            return data
+
+    def sighting_crop(self, alert_id: int, sighting_id: int, *, viewer: str) -> bytes:
+        """One sighting's probe crop (bystanders masked), decrypted; the viewing is audited."""
+        with self.db.write() as s:
+            row = AlertRepo(s).get_sighting(alert_id, sighting_id)
+            if row.crop is None:
+                raise NotFound(
+                    f"sighting {sighting_id} of alert {alert_id} has no face crop "
+                    "(removed by retention)"
+                )
+            data = (
+                self.cipher.open(row.crop, sighting_aad(alert_id, row.id))
+                if row.crop_encrypted
+                else row.crop
+            )
+            details = {"what": "sighting crop", "sighting": row.id, "ordinal": row.ordinal}
+            _audit_view(s, viewer, f"alert:{alert_id}", details)
             return data
 
     def enrolled_photo(self, alert_id: int, *, viewer: str) -> bytes:

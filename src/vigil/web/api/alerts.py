@@ -90,6 +90,18 @@ def alert_crop(alert_id: EntityId, alerts: Alerts, user: Reviewer) -> Response:
 
 
 @router.get(
+    "/alerts/{alert_id}/sightings/{sighting_id}/crop",
+    response_class=Response,
+    summary="One sighting's probe face crop, bystanders masked (JPEG; viewing is audited)",
+)
+def sighting_crop(
+    alert_id: EntityId, sighting_id: EntityId, alerts: Alerts, user: Reviewer
+) -> Response:
+    data = alerts.sighting_crop(alert_id, sighting_id, viewer=user.username)
+    return Response(data, media_type="image/jpeg", headers=NO_STORE)
+
+
+@router.get(
     "/alerts/{alert_id}/enrolled-photo",
     response_class=Response,
     summary="The enrolled photo that matched (JPEG; viewing is audited)",

@@ -19,13 +19,32 @@
     return a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
   }
 
+  /* The headline face is the best sighting's (alerts stored before sightings: the alert crop). */
+  function headlineCrop(a) {
+    const best = (a.sightings || [])[0];
+    return best && best.has_crop ? best.crop_url : `/api/alerts/${a.id}/crop`;
+  }
+
+  const CONFLICT = "Two different faces matched this person at the same time on this camera: at least one is someone else. Compare every sighting.";
+
+  /* One line per sighting on the card (scores only: its face is fetched on the review page). */
+  function sightingsLine(a) {
+    const list = a.sightings || [];
+    const warn = a.conflicting_sightings
+      ? `<div class="pill warn" data-role="conflict" title="${esc(CONFLICT)}">two faces matched at once</div>` : "";
+    if (list.length < 2) return warn;
+    const scores = list.map((x) => `${x.score.toFixed(2)}${x.conflicting ? "⚠" : ""}`).join(" · ");
+    return `${warn}<div class="muted" data-role="sighting-scores">${list.length} sightings, best first: ${scores}</div>`;
+  }
+
   function card(a, fresh) {
     return `<div class="alert-card${fresh ? " fresh" : ""}" id="alert-${a.id}" data-status="${esc(a.status)}">
       <div class="faces">
-        <figure><img loading="lazy" alt="seen" src="/api/alerts/${a.id}/crop"><figcaption>seen</figcaption></figure>
+        <figure><img loading="lazy" alt="seen" data-role="headline" src="${esc(headlineCrop(a))}"><figcaption>seen (best)</figcaption></figure>
         <figure><img loading="lazy" alt="enrolled" src="/api/alerts/${a.id}/enrolled-photo"><figcaption>enrolled</figcaption></figure>
       </div>
-      <div><dl class="facts" data-role="facts">${facts(a)}</dl><div data-role="note">${note(a)}</div></div>
+      <div><dl class="facts" data-role="facts">${facts(a)}</dl><div data-role="note">${note(a)}</div>
+        <div data-role="sightings" style="margin-top:6px; display:grid; gap:4px; justify-items:start">${sightingsLine(a)}</div></div>
       <div style="text-align:right; display:grid; gap:10px; justify-items:end">
         <span class="score">${a.score.toFixed(2)}</span>
         <span data-role="status">${statusPill(a.status)}</span>
@@ -33,12 +52,17 @@
       </div></div>`;
   }
 
-  /* Update a card in place (the face images are not fetched again: each viewing is audited). */
+  /* Update a card in place. Face images are fetched again only when the best sighting changed
+     (each viewing is audited). */
   function refresh(el, a) {
     el.dataset.status = a.status;
     el.querySelector('[data-role="facts"]').innerHTML = facts(a);
     el.querySelector('[data-role="note"]').innerHTML = note(a);
     el.querySelector('[data-role="status"]').innerHTML = statusPill(a.status);
+    el.querySelector('[data-role="sightings"]').innerHTML = sightingsLine(a);
+    el.querySelector(".score").textContent = a.score.toFixed(2);
+    const img = el.querySelector('[data-role="headline"]');
+    if (img.getAttribute("src") !== headlineCrop(a)) img.setAttribute("src", headlineCrop(a));
   }
 
   function query(before) {
@@ -89,7 +113,30 @@
   };
 
   /* ---- review page ---- */
+  let shownSightings = null;
+
+  /* Every sighting with its own face, best first; re-drawn only when they changed (audited). */
+  function showSightings(a) {
+    const list = a.sightings || [];
+    const key = JSON.stringify(list.map((x) => [x.id, x.score, x.conflicting, x.has_crop, x.last_seen]));
+    document.getElementById("conflict-warning").classList.toggle("hidden", !a.conflicting_sightings);
+    const probe = document.getElementById("probe");
+    if (probe.getAttribute("src") !== headlineCrop(a)) probe.setAttribute("src", headlineCrop(a));
+    if (key === shownSightings) return;
+    shownSightings = key;
+    document.getElementById("sightings-count").textContent = String(list.length);
+    document.getElementById("sightings").innerHTML = list.length
+      ? list.map((x, i) => `<li class="sighting${x.conflicting ? " conflicting" : ""}" data-sighting-id="${x.id}" style="display:flex; gap:10px; align-items:center">
+          <div class="faces"><figure>${!x.has_crop ? `<span class="muted">crop removed by retention</span>`
+            : i === 0 ? `<span class="muted">the face above</span>`
+            : `<img loading="lazy" alt="sighting ${i + 1}" src="${esc(x.crop_url)}">`}</figure></div>
+          <div><b>${i === 0 ? "Best · " : ""}score ${x.score.toFixed(3)}</b> ${x.conflicting ? `<span class="pill warn">overlaps another face</span>` : ""}
+            <div class="muted">track ${x.ordinal} in this alert · best shot ${time(x.seen_at)} · in view ${time(x.first_seen)} → ${time(x.last_seen)}</div></div></li>`).join("")
+      : `<li class="muted">No separate sightings (an alert stored before sightings existed).</li>`;
+  }
+
   function showReview(a) {
+    showSightings(a);
     document.getElementById("facts").innerHTML = facts(a);
     document.getElementById("status").innerHTML = statusPill(a.status);
     const reviews = a.reviews || [];

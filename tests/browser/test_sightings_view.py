@@ -1,0 +1,69 @@
+"""Sightings in a real headless Chromium: the alert card warns of two faces matched at once and
+follows the best sighting live; the review page shows every sighting, best first, with its face."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from vigil.imaging import encode_jpeg
+from vigil.services.alerts import AlertStore
+from vigil.services.gallery import ActiveGallery
+from vigil.timeutil import utcnow
+from vigil.types import CandidateAlert, Match, SightingUpdate
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.shared]
+
+
+def _candidate(entry, score: float, shade: int, start: float, end: float) -> CandidateAlert:
+    now = utcnow()
+    return CandidateAlert(
+        camera="gate",
+        first_seen=now - timedelta(seconds=start),
+        last_seen=now - timedelta(seconds=end),
+        match=Match(entry, score),
+        crop_jpeg=encode_jpeg(np.full((60, 60, 3), shade, np.uint8)),
+        captured_monotonic=0.0,
+        seen_at=now - timedelta(seconds=end),
+    )
+
+
+def test_the_card_and_the_review_page_show_every_sighting(log_in, live_server) -> None:
+    runtime = live_server.server
+    ctx = runtime.context
+    (entry,) = ActiveGallery(ctx.db, ctx.cipher, ctx.settings, ctx.pack.name).refresh().entries
+    store = AlertStore(ctx.db, ctx.cipher, ctx.settings, runtime.bus)
+    page = log_in("operator")
+    page.goto(f"{live_server.url}/alerts")
+    page.select_option("#filter-status", "")
+    page.wait_for_selector("#live-text:has-text('live alerts on')", timeout=30_000)
+
+    alert_id = store.save(_candidate(entry, 0.46, 40, 20, 10))
+    card = page.locator(f"#alert-{alert_id}")
+    card.wait_for(timeout=30_000)
+    assert card.locator('[data-role="conflict"]').count() == 0
+    first_src = card.locator('[data-role="headline"]').get_attribute("src")
+
+    assert store.save_sighting(
+        SightingUpdate(alert_id, 2, _candidate(entry, 0.94, 220, 15, 5), conflicting=True)
+    )
+    card.locator('[data-role="conflict"]').wait_for(timeout=30_000)
+    assert "2 sightings, best first: 0.94⚠ · 0.46⚠" in card.inner_text()
+    assert card.locator(".score").inner_text() == "0.94"
+    best_src = card.locator('[data-role="headline"]').get_attribute("src")
+    assert best_src != first_src and "/sightings/" in best_src
+
+    page.goto(f"{live_server.url}/alerts/{alert_id}")
+    page.wait_for_selector("#sightings li.sighting")
+    assert page.locator("#conflict-warning").is_visible()
+    items = page.locator("#sightings li.sighting")
+    assert items.count() == 2
+    assert "Best" in items.nth(0).inner_text() and "0.940" in items.nth(0).inner_text()
+    assert "0.460" in items.nth(1).inner_text() and "track 1" in items.nth(1).inner_text()
+    page.wait_for_function(
+        "() => [document.querySelector('#probe'), document.querySelector('#sightings img')]"
+        ".every(i => i && i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("#probe").get_attribute("src") == best_src
