@@ -13,6 +13,22 @@ Every record made on behalf of a web principal names the credential used (``deta
 ``session:<16 hex of the session's hash>`` or ``token:<id>``, never a secret). A caller passes it
 to :func:`record`, or the web layer binds it once per request with :func:`bind_credential` (a
 context variable: each request runs in its own task, so nothing leaks between requests).
+
+Nothing identifying a watchlist subject goes into a record: services name a subject by its
+pseudonymous reference (:mod:`vigil.accountability.pseudonyms`), whose key a purge destroys. The
+chain therefore hashes only what may stay forever, and a purge never touches the chain.
+
+Records written before that (migration 0003) named subjects. Redacting them in place would
+break their hashes, and a chain that hashes a commitment to the name (a salted hash kept aside)
+would still need the salt deleted per person: both change what was signed. So migration 0003
+rewrites those records once and *re-chains*: it re-hashes every record from the first rewritten
+one, and appends an ``audit.rechained`` record (:data:`RECHAINED`) stating the old head's id and
+hash, how many records were rewritten and re-hashed, and the head signatures the rewrite
+superseded (moved out of ``audit_signatures`` into that record, so they stay checkable:
+:mod:`vigil.accountability.chain` verifies each with the signing key and lists every
+re-chaining in its report). An auditor who kept an earlier signed head can find it there, and
+the next periodic head signature covers the re-chained log. Anything written after that is
+tamper-evident as before.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from vigil.timeutil import utcnow
 GENESIS = "0" * 64
 HEAD = "head"
 ANCHOR = "anchor"
+RECHAINED = "audit.rechained"  # the action of a re-chaining record (see the module docstring)
 CREDENTIAL = "credential"  # the details key naming the credential a web principal used
 
 _credential: ContextVar[str | None] = ContextVar("vigil_audit_credential", default=None)
