@@ -57,7 +57,8 @@ def _rows(s: Session, now: datetime) -> None:
     )
     s.execute(
         text(
-            "INSERT INTO watchlists (id, name, authorization_id, created_at) VALUES (1, 'wanted', 1, :now)"
+            "INSERT INTO watchlists (id, name, authorization_id, created_at)"
+            " VALUES (1, 'wanted', 1, :now)"
         ),
         t,
     )
