@@ -162,3 +162,26 @@ def test_the_migration_copies_match_the_live_functions() -> None:
     assert module.canonical(row, 9, "p" * 64) == canonical(
         9, ts, "a", "b", "c", row["details"], "p" * 64
     )
+
+
+def test_a_key_rotation_reseals_subject_keys_and_references_still_resolve(
+    context: AppContext, scene: dict[str, int]
+) -> None:
+    from vigil.accountability.crypto import blob_key_id, read_keyring
+    from vigil.accountability.deployment_lock import DeploymentLock
+    from vigil.accountability.rotation import rotate_key
+
+    with context.db.read() as s:
+        before = SubjectRefs(context.cipher).of(s, scene["max"])
+    result = rotate_key(
+        context.db,
+        Path(context.key_path),
+        actor="admin",
+        lock=DeploymentLock(context.settings.home),
+    )
+    assert result.retired_key_ids == (result.old_key_id,)  # nothing kept the old key alive
+    (current,) = read_keyring(Path(context.key_path)).ids
+    with context.db.read() as s:
+        keys = s.scalars(select(SubjectKey)).all()
+        assert {blob_key_id(k.key) for k in keys} == {current}
+        assert SubjectRefs(context.cipher).resolve(s, [before]) == {before: f"wanted/{MAX}"}
