@@ -185,3 +185,27 @@ def test_a_key_rotation_reseals_subject_keys_and_references_still_resolve(
         keys = s.scalars(select(SubjectKey)).all()
         assert {blob_key_id(k.key) for k in keys} == {current}
         assert SubjectRefs(context.cipher).resolve(s, [before]) == {before: f"wanted/{MAX}"}
+
+
+@pytest.mark.parametrize(
+    ("target", "details", "refused"),
+    [
+        ("alert:1", {"subject": "Jane Roe"}, True),
+        ("subject:3", {}, True),
+        ("subject:missing/Jane Roe", {}, True),
+        ("alert:1", {"subject": "ps-" + "0" * 32}, False),
+        ("subject:ps-" + "a" * 32, {"watchlist": "missing"}, False),
+        ("subjects", {"count": 2}, False),
+    ],
+)
+def test_the_audit_writer_refuses_a_subject_named_otherwise_than_by_reference(
+    context: AppContext, target: str, details: dict[str, object], refused: bool
+) -> None:
+    from vigil.accountability import audit
+
+    with context.db.write() as s:
+        if refused:
+            with pytest.raises(ValueError, match="pseudonymous reference"):
+                audit.record(s, actor="t", action="x", target=target, details=details)
+        else:
+            assert audit.record(s, actor="t", action="x", target=target, details=details).id

@@ -1,8 +1,9 @@
 """A database at schema 0002 holding what 0002's code wrote: subjects named in the audit, a purge
 already done (alerts 2 and 3 and John Doe deleted), signed chain heads.
 
-Rows are written with plain SQL (the models may have moved on since 0002); audit records with
-the live chain writer, whose record format 0002 shares (the test of the migration checks that).
+Rows are written with plain SQL (the models may have moved on since 0002); audit records as
+0002's writer made them (no check of subject names), hashed with the live record format, which
+0002 shares (the migration's own copy of it is tested against the live one).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.signing import Signer
+from vigil.db.models import AuditEvent
 from vigil.db.session import MIGRATIONS_DIR, Database
+from vigil.repositories.audit import AuditRepo
 from vigil.timeutil import utcnow
 
 LIVING = "Jane Roe"
@@ -81,6 +84,24 @@ def _rows(s: Session, now: datetime) -> None:
         )
 
 
+def _record(s: Session, *, actor: str, action: str, target: str, details: dict) -> AuditEvent:
+    """What 0002's ``audit.record`` did: append one hashed record to the chain."""
+    repo = AuditRepo(s)
+    head = repo.head()
+    event = AuditEvent(
+        id=(head.id + 1) if head else 1,
+        ts=utcnow(),
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        prev_hash=head.hash if head else audit.GENESIS,
+    )
+    event.hash = audit.record_hash(event)
+    repo.append(event)
+    return event
+
+
 def _candidate(s: Session, alert_id: int, name: str) -> None:
     details = {
         "input": {"camera": "gate-1", "from": "x", "to": "y", "template_id": None},
@@ -91,7 +112,7 @@ def _candidate(s: Session, alert_id: int, name: str) -> None:
         "threshold": 0.5,
         "pack": "dlib",
     }
-    audit.record(
+    _record(
         s, actor="system", action="alert.candidate", target=f"alert:{alert_id}", details=details
     )
 
@@ -100,12 +121,12 @@ def seed(db: Database, signer: Signer) -> Legacy:
     """Fill a database at 0002 (see the module docstring)."""
     with db.write() as s:
         _rows(s, utcnow())
-        audit.record(s, actor="sup", action="authorization.create", target="ORD-1", details={})
-        audit.record(s, actor="sup", action="watchlist.create", target="wanted", details={})
+        _record(s, actor="sup", action="authorization.create", target="ORD-1", details={})
+        _record(s, actor="sup", action="watchlist.create", target="wanted", details={})
     audit.sign_head(db, signer)
     with db.write() as s:
         for name in (LIVING, PURGED):
-            audit.record(
+            _record(
                 s,
                 actor="sup",
                 action="subject.enroll",
@@ -114,18 +135,18 @@ def seed(db: Database, signer: Signer) -> Legacy:
             )
         for alert_id, name in ((1, LIVING), (2, PURGED), (3, PURGED)):
             _candidate(s, alert_id, name)
-        audit.record(s, actor="op", action="biometric.view", target="subject:1", details={})
+        _record(s, actor="op", action="biometric.view", target="subject:1", details={})
     audit.sign_head(db, signer)
     with db.write() as s:  # 0002's removal of John Doe: rows deleted, the audit names him
         s.execute(text("DELETE FROM alerts WHERE subject_id = 2"))
         s.execute(text("DELETE FROM subjects WHERE id = 2"))
-        audit.record(
+        _record(
             s,
             actor="sup",
             action="subject.delete",
             target=f"wanted/{PURGED}",
             details={"alerts": 2, "templates": 0, "subjects": 1},
         )
-        head = audit.record(s, actor="sup", action="user.login", target="sup", details={})
+        head = _record(s, actor="sup", action="user.login", target="sup", details={})
     audit.sign_head(db, signer)
     return Legacy(jane_id=1, last_alert_id=3, last_subject_id=2, head_id=head.id, early_signed=2)

@@ -111,3 +111,32 @@ def test_a_forged_superseded_signature_is_caught(migrated) -> None:
     report = verify_chain(ctx.db, signer)
     assert report.problem is not None
     assert (report.problem.kind, report.problem.event_id) == ("signature", forged_id)
+
+
+def test_a_record_tampered_before_the_migration_stays_reported(
+    settings: Settings, make_context
+) -> None:
+    """Re-hashing must not launder an earlier edit: the re-chaining record names it."""
+    migrate_to(settings.db_url, "0002")
+    legacy_db = Database(settings.db_url)
+    signer = settings_signer(settings)
+    seed(legacy_db, signer)
+    legacy_db.dispose()
+    conn = sqlite3.connect(settings.home / "vigil.db")
+    try:  # someone hid that John Doe's removal took 2 alerts with it
+        conn.execute(
+            "UPDATE audit_events SET details = json_set(details, '$.alerts', 0) "
+            "WHERE action = 'subject.delete'"
+        )
+        conn.commit()
+        (tampered,) = conn.execute(
+            "SELECT id FROM audit_events WHERE action = 'subject.delete'"
+        ).fetchone()
+    finally:
+        conn.close()
+
+    ctx = make_context(settings)
+
+    report = verify_chain(ctx.db, signer)
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.event_id) == ("modified", tampered)

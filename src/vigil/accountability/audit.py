@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -42,6 +43,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vigil.accountability.pseudonyms import REF_PATTERN
 from vigil.accountability.signing import Signer
 from vigil.db.models import AuditEvent, AuditSignature
 from vigil.db.session import Database
@@ -52,6 +54,8 @@ GENESIS = "0" * 64
 HEAD = "head"
 ANCHOR = "anchor"
 RECHAINED = "audit.rechained"  # the action of a re-chaining record (see the module docstring)
+SUBJECT = "subject"  # details key and target prefix: a subject, by pseudonymous reference only
+_SUBJECT_TARGET = re.compile(rf"{SUBJECT}:{REF_PATTERN.pattern}")
 CREDENTIAL = "credential"  # the details key naming the credential a web principal used
 
 _credential: ContextVar[str | None] = ContextVar("vigil_audit_credential", default=None)
@@ -119,6 +123,7 @@ def record(
     prev_hash = last.hash if last else _anchor_hash(repo)
     next_id = (last.id + 1) if last else _anchor_id(repo) + 1
     body = dict(details or {})
+    _refuse_subject_names(target, body)
     used = credential or _credential.get()
     if used and CREDENTIAL not in body:
         body[CREDENTIAL] = used
@@ -135,6 +140,17 @@ def record(
     event.hash = record_hash(event)
     repo.append(event)
     return event
+
+
+def _refuse_subject_names(target: str, details: Mapping[str, Any]) -> None:
+    """A record names a subject only by reference (a programming error otherwise)."""
+    subject = details.get(SUBJECT)
+    named = subject is not None and not REF_PATTERN.fullmatch(str(subject))
+    if named or (target.startswith(f"{SUBJECT}:") and not _SUBJECT_TARGET.fullmatch(target)):
+        raise ValueError(
+            "an audit record must name a subject by its pseudonymous reference "
+            "(vigil.accountability.pseudonyms.SubjectRefs.of), never by name or id"
+        )
 
 
 def _anchor_id(repo: AuditRepo) -> int:

@@ -192,10 +192,20 @@ def _head_problem(row: _Row, sigs: _Sigs, last_good: int | None) -> ChainProblem
 
 
 def _rechain_problem(row: _Row, signer: Signer | PublicVerifier) -> ChainProblem | None:
-    """An ``audit.rechained`` record's superseded head signatures must verify with the key."""
+    """An ``audit.rechained`` record's superseded head signatures must verify with the key, and
+    it must name no record found broken before the re-chaining."""
     _ts, _actor, action, _target, details = row.content
     if action != RECHAINED:
         return None
+    broken: Any = (details or {}).get("broken_before") or []
+    if broken:
+        first = broken[0] if isinstance(broken, list) else row.id
+        return ChainProblem(
+            "modified",
+            int(first) if isinstance(first, int) else row.id,
+            f"record {first} no longer matched its hash when record {row.id} re-chained the log "
+            "(it had been modified before the re-chaining)",
+        )
     heads: Any = (details or {}).get("superseded_heads", [])
     listed: list[Any] = heads if isinstance(heads, list) else [None]
     for head in listed:

@@ -278,6 +278,7 @@ class _Rechain:
     rehashed: int = 0
     prev: str = ""  # the new hash of the last record seen
     old_head: tuple[int, str] | None = None
+    broken: list[int] = field(default_factory=list)  # records that failed their check before
 
 
 def _pseudonymise(bind: sa.Connection) -> None:
@@ -292,7 +293,14 @@ def _pseudonymise(bind: sa.Connection) -> None:
 
 
 def _step(bind: sa.Connection, row: dict[str, Any], refs: _Refs, state: _Rechain) -> None:
-    """Rewrite one record if it names a subject; re-hash it once the chain has changed."""
+    """Rewrite one record if it names a subject; re-hash it once the chain has changed.
+
+    Each record is checked first (its hash, its link to the one before): re-hashing must not
+    hide an earlier break, so a broken record is named in the re-chaining record."""
+    old_prev = state.old_head[1] if state.old_head else None
+    intact = _hash(row, row["id"], row["prev_hash"]) == row["hash"]
+    if not intact or (old_prev is not None and row["prev_hash"] != old_prev):
+        state.broken.append(row["id"])
     state.old_head = (row["id"], row["hash"])
     new = _rewrite(row, refs)
     if new is not None:
@@ -334,6 +342,8 @@ def _append_rechained(bind: sa.Connection, state: _Rechain) -> None:
             "rewritten": state.rewritten,
             "rehashed": state.rehashed,
             "old_head": {"id": head_id, "hash": head_hash},
+            # records that did not match their hash or link before the re-chaining (tampered)
+            "broken_before": state.broken[:100],
             "superseded_heads": [
                 {"event_id": s.event_id, "head_hash": s.head_hash, "signature": s.signature}
                 for s in superseded
