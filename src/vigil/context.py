@@ -24,6 +24,7 @@ from vigil.accountability.crypto import (
     env_key,
     load_or_create_keyring,
 )
+from vigil.accountability.pseudonyms import seal_pending_keys
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.errors import NotFound, StorageError
@@ -138,6 +139,7 @@ def build_context(settings: Settings, *, create: bool = True) -> AppContext:
         if key is None:
             load_or_create_keyring(key_file, create=not _has_templates(db))
         cipher = DataCipher(key) if key is not None else DataCipher.from_file(key_file)
+        seal_pending_keys(db, cipher)  # subject keys a migration stored before a key was at hand
     except BaseException:
         db.dispose()
         raise

@@ -385,10 +385,11 @@ def test_keys_list_shows_each_key_its_blobs_and_the_server(server: AppContext) -
     assert lost is not None
     with DeploymentLock(server.settings.home).hold_for_server():
         listed = _keys_list(server)
+    # Per key: a template's vector and photo, and its subject's (audit reference) key.
     assert listed == {
         "keys": [
-            {"key_id": key_id(old).hex(), "current": False, "in_keyring": True, "blobs": 2},
-            {"key_id": key_id(new).hex(), "current": True, "in_keyring": True, "blobs": 1},
+            {"key_id": key_id(old).hex(), "current": False, "in_keyring": True, "blobs": 3},
+            {"key_id": key_id(new).hex(), "current": True, "in_keyring": True, "blobs": 2},
             {"key_id": lost.hex(), "current": False, "in_keyring": False, "blobs": 1},
         ],
         "server_running": True,

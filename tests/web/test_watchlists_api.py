@@ -61,8 +61,18 @@ def test_authorization_and_watchlist_flow(env: Any, make_alert: Callable[..., in
         t.encrypted and t.photo and t.photo[:4] == b"VGL1" for t in stored
     )  # sealed at rest
 
+    # The audit names the subject by a pseudonymous reference that an auditor sees resolved ...
+    auditor = env.client(Role.auditor)
+    (enrolment,) = auditor.get("/api/audit", params={"action": "subject.enroll"}).json()
+    ref = enrolment["target"].removeprefix("subject:")
+    assert ref.startswith("ps-") and "Jane" not in str(enrolment["details"])
+    assert enrolment["subjects"] == {ref: "missing/Jane Roe"}
+
     purged = sup.post(f"/api/authorizations/{auth_id}/revoke").json()
     assert purged == {"alerts": 0, "templates": 1, "subjects": 1}
+    # ... until the purge destroys its key.
+    (enrolment,) = auditor.get("/api/audit", params={"action": "subject.enroll"}).json()
+    assert enrolment["subjects"] == {ref: "purged subject"}
     assert sup.get(f"/api/authorizations/{auth_id}").json()["status"] == "revoked"
     again = sup.post(f"/api/authorizations/{auth_id}/refuse")
     assert again.status_code == 409 and "already revoked" in again.json()["message"]

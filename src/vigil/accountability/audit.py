@@ -13,12 +13,29 @@ Every record made on behalf of a web principal names the credential used (``deta
 ``session:<16 hex of the session's hash>`` or ``token:<id>``, never a secret). A caller passes it
 to :func:`record`, or the web layer binds it once per request with :func:`bind_credential` (a
 context variable: each request runs in its own task, so nothing leaks between requests).
+
+Nothing identifying a watchlist subject goes into a record: services name a subject by its
+pseudonymous reference (:mod:`vigil.accountability.pseudonyms`), whose key a purge destroys. The
+chain therefore hashes only what may stay forever, and a purge never touches the chain.
+
+Records written before that (migration 0003) named subjects. Redacting them in place would
+break their hashes, and a chain that hashes a commitment to the name (a salted hash kept aside)
+would still need the salt deleted per person: both change what was signed. So migration 0003
+rewrites those records once and *re-chains*: it re-hashes every record from the first rewritten
+one, and appends an ``audit.rechained`` record (:data:`RECHAINED`) stating the old head's id and
+hash, how many records were rewritten and re-hashed, and the head signatures the rewrite
+superseded (moved out of ``audit_signatures`` into that record, so they stay checkable:
+:mod:`vigil.accountability.chain` verifies each with the signing key and lists every
+re-chaining in its report). An auditor who kept an earlier signed head can find it there, and
+the next periodic head signature covers the re-chained log. Anything written after that is
+tamper-evident as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -26,6 +43,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vigil.accountability.pseudonyms import REF_PATTERN
 from vigil.accountability.signing import Signer
 from vigil.db.models import AuditEvent, AuditSignature
 from vigil.db.session import Database
@@ -35,6 +53,9 @@ from vigil.timeutil import utcnow
 GENESIS = "0" * 64
 HEAD = "head"
 ANCHOR = "anchor"
+RECHAINED = "audit.rechained"  # the action of a re-chaining record (see the module docstring)
+SUBJECT = "subject"  # details key and target prefix: a subject, by pseudonymous reference only
+_SUBJECT_TARGET = re.compile(rf"{SUBJECT}:{REF_PATTERN.pattern}")
 CREDENTIAL = "credential"  # the details key naming the credential a web principal used
 
 _credential: ContextVar[str | None] = ContextVar("vigil_audit_credential", default=None)
@@ -102,6 +123,7 @@ def record(
     prev_hash = last.hash if last else _anchor_hash(repo)
     next_id = (last.id + 1) if last else _anchor_id(repo) + 1
     body = dict(details or {})
+    _refuse_subject_names(target, body)
     used = credential or _credential.get()
     if used and CREDENTIAL not in body:
         body[CREDENTIAL] = used
@@ -118,6 +140,17 @@ def record(
     event.hash = record_hash(event)
     repo.append(event)
     return event
+
+
+def _refuse_subject_names(target: str, details: Mapping[str, Any]) -> None:
+    """A record names a subject only by reference (a programming error otherwise)."""
+    subject = details.get(SUBJECT)
+    named = subject is not None and not REF_PATTERN.fullmatch(str(subject))
+    if named or (target.startswith(f"{SUBJECT}:") and not _SUBJECT_TARGET.fullmatch(target)):
+        raise ValueError(
+            "an audit record must name a subject by its pseudonymous reference "
+            "(vigil.accountability.pseudonyms.SubjectRefs.of), never by name or id"
+        )
 
 
 def _anchor_id(repo: AuditRepo) -> int:

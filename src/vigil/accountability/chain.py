@@ -4,6 +4,11 @@ It checks that ids are consecutive, that every record's hash matches its content
 record links to the hash of the one before, that the first record links to the genesis value or
 to a signed retention anchor, and that every head signature verifies and matches its record. At
 the first break it names the record that was modified, deleted, inserted or reordered.
+
+An ``audit.rechained`` record (written by migration 0003, which replaced subject names by
+pseudonymous references, see :mod:`vigil.accountability.audit`) carries the head signatures the
+rewrite superseded; each must still verify with the deployment's key over the (old) head it
+names, and the report lists every re-chaining so an auditor sees it happened and where.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from vigil.accountability.audit import (
     ANCHOR,
     GENESIS,
     HEAD,
+    RECHAINED,
     canonical,
     signed_message,
     split_signature,
@@ -46,6 +52,7 @@ class ChainReport:
     signed_through: int | None  # highest record id covered by a valid head signature
     problem: ChainProblem | None = None
     public_key: str = ""
+    rechained: tuple[int, ...] = ()  # ids of ``audit.rechained`` records (see module docstring)
 
     @property
     def ok(self) -> bool:
@@ -184,6 +191,39 @@ def _head_problem(row: _Row, sigs: _Sigs, last_good: int | None) -> ChainProblem
     return None
 
 
+def _rechain_problem(row: _Row, signer: Signer | PublicVerifier) -> ChainProblem | None:
+    """An ``audit.rechained`` record's superseded head signatures must verify with the key, and
+    it must name no record found broken before the re-chaining."""
+    _ts, _actor, action, _target, details = row.content
+    if action != RECHAINED:
+        return None
+    broken: Any = (details or {}).get("broken_before") or []
+    if broken:
+        first = broken[0] if isinstance(broken, list) else row.id
+        return ChainProblem(
+            "modified",
+            int(first) if isinstance(first, int) else row.id,
+            f"record {first} no longer matched its hash when record {row.id} re-chained the log "
+            "(it had been modified before the re-chaining)",
+        )
+    heads: Any = (details or {}).get("superseded_heads", [])
+    listed: list[Any] = heads if isinstance(heads, list) else [None]
+    for head in listed:
+        try:
+            kind, sig = split_signature(str(head["signature"]))
+            message = signed_message(kind, int(head["event_id"]), str(head["head_hash"]))
+        except (TypeError, KeyError, ValueError):
+            kind, sig, message = "", "", b""
+        if kind != HEAD or not signer.verify(message, sig):
+            return ChainProblem(
+                "signature",
+                row.id,
+                f"the re-chaining record {row.id} lists a superseded head signature that does "
+                "not verify with this deployment's signing key",
+            )
+    return None
+
+
 def _pairs(rows: Iterator[_Row]) -> Iterator[tuple[_Row, _Row | None]]:
     current = next(rows, None)
     while current is not None:
@@ -200,6 +240,7 @@ def verify_chain(
     problem = _check_signatures(signer, sigs)
     count, first_id, last_id, signed = 0, None, None, None
     prev_hash = ""
+    rechained: list[int] = []
     for row, nxt in _pairs(_stream(db, batch)):
         if problem is not None:
             break
@@ -209,9 +250,14 @@ def verify_chain(
             prev_hash = row.prev_hash
             expected = row.id
         problem = (
-            problem or _diagnose(row, nxt, expected, prev_hash) or _head_problem(row, sigs, signed)
+            problem
+            or _diagnose(row, nxt, expected, prev_hash)
+            or _head_problem(row, sigs, signed)
+            or _rechain_problem(row, signer)
         )
         if problem is None:
+            if row.content[2] == RECHAINED:
+                rechained.append(row.id)
             if row.id in sigs.by_event:
                 signed = (
                     row.id
@@ -221,7 +267,16 @@ def verify_chain(
             count, last_id, prev_hash, expected = count + 1, row.id, row.hash, row.id + 1
     if problem is None:
         problem = _tail_problem(sigs, last_id)
-    return ChainReport(count, first_id, last_id, sigs.count, signed, problem, signer.public_b64)
+    return ChainReport(
+        count,
+        first_id,
+        last_id,
+        sigs.count,
+        signed,
+        problem,
+        signer.public_b64,
+        tuple(rechained),
+    )
 
 
 def _tail_problem(sigs: _Sigs, last_id: int | None) -> ChainProblem | None:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, write_keyring
 from vigil.accountability.deployment_lock import DeploymentLock
+from vigil.accountability.pseudonyms import key_aad
 from vigil.db.session import Database
 from vigil.repositories.sealed import SealedDataRepo, sighting_aad
 
@@ -85,6 +86,7 @@ class _Resealer:
         self._each_batch(self._templates)  # its first transaction always runs: writes the ring
         self._each_batch(self._crops)
         self._each_batch(self._sighting_crops)
+        self._each_batch(self._subject_keys)
         return ResealCounts(self.templates, self.photos, self.crops)
 
     def _each_batch(self, step: Callable[[Session, int], tuple[int, int]]) -> None:
@@ -142,6 +144,14 @@ class _Resealer:
             row.crop_encrypted = True
             self.crops += crop is not None
         return (rows[-1].id if rows else after), len(rows)
+    def _subject_keys(self, s: Session, after: int) -> tuple[int, int]:
+        """The keys of subjects' pseudonymous audit references (not counted: no biometric)."""
+        rows = SealedDataRepo(s).subject_keys_after(after, self.batch)
+        for row in rows:
+            aad = key_aad(row.subject_id)
+            row.key = self._reseal(row.key, aad, row.encrypted) or row.key
+            row.encrypted = True
+        return (rows[-1].subject_id if rows else after), len(rows)
 
 
 def retire_unused_keys(db: Database, key_path: Path, *, actor: str) -> tuple[str, ...]:

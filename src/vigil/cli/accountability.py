@@ -43,6 +43,7 @@ from vigil.cli.common import (
     state,
 )
 from vigil.errors import InputError, IntegrityError
+from vigil.services.audit_log import AuditFilter, search_audit_resolved
 from vigil.timeutil import parse_iso, utcnow
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -93,6 +94,12 @@ def audit_verify(
             f"{report.records:,} records ({report.first_id}..{report.last_id}), "
             f"{report.signatures} signatures, {signed}; signing key {report.public_key}"
         )
+        for event_id in report.rechained:
+            console.print(
+                f"re-chained at record {event_id} (it states the old head and carries the "
+                "superseded head signatures, which verify)",
+                markup=False,
+            )
     if report.problem is not None:
         p = report.problem
         raise IntegrityError(f"audit chain broken: record {p.event_id} {p.kind}: {p.message}")
@@ -111,26 +118,31 @@ def audit_list(
 ) -> None:
     """Newest audit records first."""
     start = parse_iso(since, name="--since") if since else None
-    with state(ctx).context().db.read() as s:
-        events = audit.list_events(s, action=action, since=start, limit=limit)
-        rows: list[dict[str, Any]] = [
-            {
-                "id": e.id,
-                "ts": e.ts.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "details": e.details,
-            }
-            for e in events
-        ]
+    context = state(ctx).context()
+    entries = search_audit_resolved(
+        context.db, context.cipher, AuditFilter(action=action, since=start, limit=limit)
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.event.id,
+            "ts": e.event.ts.isoformat(),
+            "actor": e.event.actor,
+            "action": e.event.action,
+            "target": e.event.target,
+            "details": e.event.details,
+            "subjects": dict(e.subjects),  # pseudonymous references: who, or "purged subject"
+        }
+        for e in entries
+    ]
     if as_json:
         console.print_json(json.dumps(rows))
         return
     for r in rows:
+        who = "".join(f"  [{ref[:11]}… = {name}]" for ref, name in r["subjects"].items())
         console.print(
-            f"{r['id']:>7} {r['ts'][:19]} {r['actor']:<18} {r['action']:<24} {r['target']}",
+            f"{r['id']:>7} {r['ts'][:19]} {r['actor']:<18} {r['action']:<24} {r['target']}{who}",
             highlight=False,
+            markup=False,
         )
 
 

@@ -7,6 +7,7 @@ leave only the aggregate per-camera per-minute counts in ``face_counts``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -52,8 +53,15 @@ class Base(DeclarativeBase):
     pass
 
 
+# Ids of audited entities are never reused (the audit's "alert:7" is one alert forever): SQLite
+# reuses the highest rowid after a delete unless the table is AUTOINCREMENT; PostgreSQL's
+# serial/identity columns never reuse. Every new table whose ids the audit names needs this.
+AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Authorization(Base):
     __tablename__ = "authorizations"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(128), unique=True, index=True)
     legal_basis: Mapped[str] = mapped_column(Text)
@@ -73,6 +81,7 @@ class Authorization(Base):
 
 class Watchlist(Base):
     __tablename__ = "watchlists"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True, index=True)
     authorization_id: Mapped[int] = mapped_column(
@@ -97,13 +106,30 @@ class Subject(Base):
     templates: Mapped[list[Template]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", passive_deletes=True
     )
-    __table_args__ = (UniqueConstraint("watchlist_id", "name"),)
+    __table_args__ = (UniqueConstraint("watchlist_id", "name"), AUTOINCREMENT)
+
+
+class SubjectKey(Base):
+    """The random key behind a subject's pseudonymous audit reference (see
+    :mod:`vigil.accountability.pseudonyms`), sealed with the data key (``encrypted`` is False only
+    between the migration that made it and the first start with the data key, which seals it).
+    Deleted with its subject (ON DELETE CASCADE): then no one can link the reference to anyone.
+    """
+
+    __tablename__ = "subject_keys"
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Template(Base):
     """One enrolled face: embedding per pack and the enrolled photo's face crop (biometric)."""
 
     __tablename__ = "templates"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(
         ForeignKey("subjects.id", ondelete="CASCADE"), index=True
@@ -120,6 +146,7 @@ class Template(Base):
 
 class Camera(Base):
     __tablename__ = "cameras"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     url: Mapped[str] = mapped_column(Text)
@@ -130,6 +157,7 @@ class Camera(Base):
 
 class Alert(Base):
     __tablename__ = "alerts"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera: Mapped[str] = mapped_column(String(64), index=True)
     subject_id: Mapped[int] = mapped_column(
@@ -191,6 +219,7 @@ class AlertSighting(Base):
 
 class Review(Base):
     __tablename__ = "reviews"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     username: Mapped[str] = mapped_column(String(128))
@@ -217,6 +246,7 @@ class CameraSession(Base):
     """One 'use' of the system: a camera run from start to stop (EU AI Act Art 12(3))."""
 
     __tablename__ = "camera_sessions"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera: Mapped[str] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -228,6 +258,7 @@ class CameraSession(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(128), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
@@ -241,6 +272,7 @@ class User(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -265,6 +297,7 @@ class AuditEvent(Base):
 
 class AuditSignature(Base):
     __tablename__ = "audit_signatures"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(Integer)
     head_hash: Mapped[str] = mapped_column(String(64))
@@ -284,6 +317,7 @@ class Setting(Base):
 
 class RetentionRun(Base):
     __tablename__ = "retention_runs"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # counts per data class
@@ -293,6 +327,7 @@ class LoginSession(Base):
     """A browser login (server-side session). Only the SHA-256 of the cookie's token is stored."""
 
     __tablename__ = "login_sessions"
+    __table_args__ = AUTOINCREMENT
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -338,4 +373,4 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    __table_args__ = (Index("ix_outbox_status_due_at", "status", "due_at"),)
+    __table_args__ = (Index("ix_outbox_status_due_at", "status", "due_at"), AUTOINCREMENT)

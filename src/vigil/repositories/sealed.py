@@ -1,5 +1,5 @@
-"""Rows holding biometric data sealed with the data key: templates (and photos), alert and
-sighting crops."""
+"""Rows holding data sealed with the data key: templates (and photos), alert and sighting crops,
+subject keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vigil.db.models import Alert, AlertSighting, Template
+from vigil.db.models import Alert, AlertSighting, SubjectKey, Template
 
 # A sealed blob starts with MAGIC (4 bytes) then the id of the key that sealed it (8 bytes).
 _KEY_ID_START, _KEY_ID_LEN = 5, 8
@@ -56,18 +56,29 @@ class SealedDataRepo:
         )
         return self.s.scalars(query).all()
 
+    def subject_keys_after(self, after: int, limit: int) -> Sequence[SubjectKey]:
+        """The next ``limit`` subject keys (of pseudonymous references) above subject ``after``."""
+        query = (
+            select(SubjectKey)
+            .where(SubjectKey.subject_id > after)
+            .order_by(SubjectKey.subject_id)
+            .limit(limit)
+        )
+        return self.s.scalars(query).all()
+
     def key_ids_in_use(self) -> set[bytes]:
         """The key ids recorded in every sealed blob (templates, photos, alert crops)."""
         return set(self.key_id_counts())
 
     def key_id_counts(self) -> dict[bytes, int]:
-        """How many sealed blobs (template vectors, photos, alert and sighting crops) each key
-        id sealed."""
+        """How many sealed blobs (template vectors, photos, alert and sighting crops, subject keys)
+        each key id sealed."""
         sealed = (
             (Template.vector, Template.encrypted),
             (Template.photo, Template.encrypted),
             (Alert.crop, Alert.crop_encrypted),
             (AlertSighting.crop, AlertSighting.crop_encrypted),
+            (SubjectKey.key, SubjectKey.encrypted),
         )
         counts: dict[bytes, int] = {}
         for column, encrypted in sealed:

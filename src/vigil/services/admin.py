@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from vigil.accountability.crypto import DataCipher
 from vigil.config import AlertsOutConfig
-from vigil.db.models import AuditEvent
 from vigil.db.session import Database
-from vigil.services.audit_log import AuditFilter, search_audit
+from vigil.services.audit_log import AuditEntry, AuditFilter, search_audit_resolved
 from vigil.services.outbound import safe_destination
 from vigil.services.settings_store import get_setting, set_setting
 
@@ -37,13 +37,17 @@ class AdminService:
         db: Database,
         alerts_out: AlertsOutConfig,
         apply_blur: Callable[[bool], None] | None = None,
+        *,
+        cipher: DataCipher,
     ) -> None:
         self.db = db
+        self.cipher = cipher  # resolves subjects' pseudonymous references for auditors
         self.alerts_out = alerts_out
         self.apply_blur = apply_blur
 
-    def audit(self, f: AuditFilter) -> Sequence[AuditEvent]:
-        return search_audit(self.db, f)
+    def audit(self, f: AuditFilter) -> Sequence[AuditEntry]:
+        """Newest first, each record with the subjects its references stand for."""
+        return search_audit_resolved(self.db, self.cipher, f)
 
     def preview_blur(self) -> bool:
         return load_preview_blur(self.db)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
+from vigil.accountability.pseudonyms import SubjectRefs
 from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
 from vigil.db.models import Alert, AlertSighting, Authorization, Template
@@ -203,7 +204,13 @@ class AlertStore:
                 actor=ACTOR,
                 action="alert.candidate",
                 target=f"alert:{alert.id}",
-                details=_audit_details(candidate, alert, watchlist.name, auth.reference),
+                details=_audit_details(
+                    candidate,
+                    alert,
+                    SubjectRefs(self.cipher).of(s, subject.id),
+                    watchlist.name,
+                    auth.reference,
+                ),
             )
             public = load_public(s, alert.id)
         self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
@@ -335,9 +342,11 @@ def _sighting_details(update: SightingUpdate, row: AlertSighting) -> dict[str, o
 
 
 def _audit_details(
-    candidate: CandidateAlert, alert: Alert, watchlist: str, reference: str
+    candidate: CandidateAlert, alert: Alert, subject_ref: str, watchlist: str, reference: str
 ) -> dict[str, object]:
-    """What EU AI Act Art 12(3) asks of a match: the input, the reference database, the score."""
+    """What EU AI Act Art 12(3) asks of a match: the input, the reference database, the score.
+
+    The subject is named by its pseudonymous reference, never by name (a purge unlinks it)."""
     return {
         "input": {
             "camera": candidate.camera,
@@ -345,7 +354,7 @@ def _audit_details(
             "to": candidate.last_seen.isoformat(),
             "template_id": candidate.match.entry.template_id,
         },
-        "subject": candidate.match.entry.subject_name,
+        "subject": subject_ref,
         "watchlist": watchlist,
         "authorization": reference,
         "score": round(candidate.match.score, 4),
@@ -457,7 +466,8 @@ class AlertQueries:
             data = _open_photo(
                 self.cipher, TemplateRepo(s).first_for_subject(subject.id), f"subject {subject_id}"
             )
-            _audit_view(s, viewer, f"subject:{subject_id}", {"what": "enrolled photo"})
+            ref = SubjectRefs(self.cipher).of(s, subject.id)
+            _audit_view(s, viewer, f"subject:{ref}", {"what": "enrolled photo"})
             return data
 
 

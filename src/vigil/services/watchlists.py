@@ -9,6 +9,7 @@ import numpy as np
 
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
+from vigil.accountability.pseudonyms import SubjectRefs
 from vigil.db.models import Subject, Template, Watchlist
 from vigil.db.session import Database
 from vigil.errors import InputError
@@ -104,12 +105,13 @@ class WatchlistService:
                     face.embedding.vector.astype(np.float32).tobytes(), aad
                 )
                 tpl.photo = self.cipher.seal(face.crop_jpeg, aad + b":photo")
+            # Named by its pseudonymous reference; photo file names may name the person.
             audit.record(
                 s,
                 actor=actor,
                 action="subject.enroll",
-                target=f"{wl.name}/{subject.name}",
-                details={"photos": [f.source_name for f in faces], "templates": len(faces)},
+                target=f"subject:{SubjectRefs(self.cipher).of(s, subject.id)}",
+                details={"watchlist": wl.name, "photos": len(faces), "templates": len(faces)},
             )
             return EnrollResult(subject.id, subject.name, len(faces))
 
@@ -117,7 +119,10 @@ class WatchlistService:
         with self.db.write() as s:
             repo = SubjectRepo(s)
             subject = repo.get(subject_id)
-            label = f"{subject.watchlist.name}/{subject.name}"
-            counts = repo.delete(subject)
-            audit.record(s, actor=actor, action="subject.delete", target=label, details=counts)
+            target = f"subject:{SubjectRefs(self.cipher).of(s, subject.id)}"
+            details: dict[str, object] = {"watchlist": subject.watchlist.name}
+            counts = repo.delete(subject)  # its key goes with it: the reference is unlinked
+            audit.record(
+                s, actor=actor, action="subject.delete", target=target, details=details | counts
+            )
             return counts

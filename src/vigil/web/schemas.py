@@ -351,6 +351,11 @@ class AuditEventPublic(_Out):
     action: str
     target: str
     details: dict[str, Any]
+    subjects: dict[str, str] = Field(
+        default_factory=dict,
+        description="who each pseudonymous subject reference (ps-...) in this record stands for: "
+        "'watchlist/name' while the subject lives, 'purged subject' once it was purged",
+    )
 
 
 class SettingsPublic(_Out):

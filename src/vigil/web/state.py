@@ -89,7 +89,9 @@ class WebState:
     @cached_property
     def admin(self) -> AdminService:
         apply = self.supervisor.set_preview_blur if self.supervisor is not None else None
-        return AdminService(self.context.db, self.settings.alerts_out, apply)
+        return AdminService(
+            self.context.db, self.settings.alerts_out, apply, cipher=self.context.cipher
+        )
 
     @cached_property
     def reports(self) -> ReportService:

@@ -42,7 +42,10 @@ def list_audit(
     f = AuditFilter(
         action=action, actor=actor, since=since, until=until, before_id=before_id, limit=limit
     )
-    return [AuditEventPublic.model_validate(e) for e in admin.audit(f)]
+    return [
+        AuditEventPublic.model_validate(e.event).model_copy(update={"subjects": dict(e.subjects)})
+        for e in admin.audit(f)
+    ]
 
 
 @router.get(

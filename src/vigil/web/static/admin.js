@@ -199,13 +199,20 @@
     return text === "{}" ? "" : `<span class="mono" title="${esc(text)}">${esc(text.length > 140 ? text.slice(0, 140) + "…" : text)}</span>`;
   }
 
+  /* Pseudonymous subject references (ps-...) with who they stand for: the name while the subject
+     lives, "purged subject" once purged (the server resolves them for auditors). */
+  function subjects(s) {
+    const pairs = Object.entries(s || {});
+    return pairs.map(([ref, who]) => `<div class="muted subject-ref" title="${esc(ref)}">${esc(ref.slice(0, 11))}… = ${esc(who)}</div>`).join("");
+  }
+
   async function loadAudit(append) {
     const body = document.getElementById("audit-rows");
     try {
       const events = await api("GET", URLS.audit + "?" + auditQuery(append ? auditOldest : null));
       hide("audit-error");
       const html = events.map((e) => `<tr><td class="mono">${e.id}</td><td style="white-space:nowrap">${time(e.ts)}</td><td>${esc(e.actor)}</td>
-        <td><span class="pill info">${esc(e.action)}</span></td><td>${esc(e.target)}</td><td class="details">${details(e.details)}</td></tr>`).join("");
+        <td><span class="pill info">${esc(e.action)}</span></td><td>${esc(e.target)}</td><td class="details">${details(e.details)}${subjects(e.subjects)}</td></tr>`).join("");
       if (append) body.insertAdjacentHTML("beforeend", html);
       else body.innerHTML = html || `<tr><td colspan="6" class="muted">No event matches this filter.</td></tr>`;
       if (events.length) auditOldest = events[events.length - 1].id;
