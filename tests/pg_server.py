@@ -260,6 +260,14 @@ def module_make_database(
 
 
 @pytest.fixture()
+def pg_database(pg_cluster: PgCluster) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database's URL, whatever the test's backend (PG-only tests)."""
+    maker = DatabaseMaker(POSTGRESQL, pg_cluster)
+    yield str(maker())
+    maker.close()
+
+
+@pytest.fixture()
 def database_url(make_database: DatabaseMaker) -> str | None:
     """This test's database: None for SQLite (the default file in HOME), else a fresh PG URL."""
     return make_database()
