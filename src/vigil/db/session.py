@@ -21,14 +21,18 @@ interleaves with another process's; reads take no lock. :meth:`Database.vacuum` 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,6 +70,74 @@ def take_writer_lock(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a lock name."""
+    return int.from_bytes(hashlib.sha256(f"vigil:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class SessionLock:
+    """A named lock held until :meth:`release` or the holder's death, on every database.
+
+    PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection (the server drops it when the
+    connection ends: a crashed or killed holder frees it). SQLite: ``flock`` on a file beside
+    the database (the kernel drops it when the process ends).
+    """
+
+    def __init__(self, release: Callable[[], None], alive: Callable[[], bool]) -> None:
+        self._release = release
+        self._alive = alive
+        self.held = True
+
+    def alive(self) -> bool:
+        """Still held (PostgreSQL: the connection holding it still answers)."""
+        if self.held and not self._alive():
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            with contextlib.suppress(Exception):
+                self._release()
+
+
+def _pg_session_lock(engine: Engine, name: str, shared: bool) -> SessionLock | None:
+    fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        got = conn.execute(text(f"SELECT {fn}(:key)"), {"key": lock_key(name)}).scalar_one()
+    except BaseException:
+        conn.close()
+        raise
+    if not got:
+        conn.close()
+        return None
+
+    def alive() -> bool:
+        try:
+            conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def release() -> None:
+        conn.invalidate()  # closing the server connection drops its session locks
+        conn.close()
+
+    return SessionLock(release, alive)
+
+
+def _file_session_lock(path: Path, shared: bool) -> SessionLock | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return SessionLock(lambda: os.close(fd), lambda: True)
 
 
 class Database:
@@ -143,6 +215,16 @@ class Database:
                 raise StorageError(f"WAL checkpoint failed: {exc}", hint="try again") from exc
             finally:
                 raw.close()
+
+    def try_lock(self, name: str, *, shared: bool = False) -> SessionLock | None:
+        """Take the named lock now (exclusive, or shared with other shared holders), or None
+        when another process holds it in a conflicting mode. Never waits."""
+        if self.is_postgresql:
+            return _pg_session_lock(self.engine, name, shared)
+        path = make_url(self.url).database
+        if not path or path == ":memory:":  # one process owns an in-memory database
+            return SessionLock(lambda: None, lambda: True)
+        return _file_session_lock(Path(f"{path}.{name}.lock"), shared)
 
     def vacuum(self, *tables: str, full: bool = True) -> None:
         """PostgreSQL: ``VACUUM FULL`` (or plain ``VACUUM``) these tables, outside a transaction.
