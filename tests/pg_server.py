@@ -11,9 +11,10 @@ a file copy: milliseconds) and dropped after the test.
 
 The db parametrization: the tests of the db, repositories, services, accountability and web layers
 (:data:`PG_DIRS`) that use the ``settings`` / ``database_url`` fixtures run twice, on ``sqlite``
-and on ``postgresql`` (this plugin's ``pytest_generate_tests``), except those marked ``slow`` (their cost is a real
-model, not SQL) or ``sqlite_only`` (they test SQLite itself). Without PostgreSQL binaries
-the ``postgresql`` variants skip, naming the fix, except in CI (``CI=true``) where they fail.
+and on ``postgresql`` (this plugin's ``pytest_generate_tests``), except those marked ``slow``
+(their cost is a real model, not SQL) or ``sqlite_only`` (they test SQLite itself). Without
+PostgreSQL binaries the ``postgresql`` variants skip, naming the fix, except in CI (``CI=true``)
+where they fail.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
+from pg_seed import enroll_under
 from pg_server import PgCluster
 from vigil.accountability import audit
 from vigil.config import Settings, load_settings, settings_environment
@@ -106,45 +107,6 @@ def test_the_audit_chain_stays_linear_with_four_writer_processes(
 # --- purge: no biometric bytes left in the table files -------------------------------------
 
 
-def _face(seed: int):
-    import numpy as np
-
-    from vigil.imaging import encode_jpeg
-    from vigil.types import Embedding, Quality, ValidatedFace
-
-    rng = np.random.default_rng(seed)
-    return ValidatedFace(
-        embedding=Embedding.normalised(rng.normal(size=128), "dlib"),
-        quality=Quality(size=1.0, sharpness=1.0, pose=1.0, score=0.9),
-        crop_jpeg=encode_jpeg(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)),
-        source_name=f"face{seed}.jpg",
-    )
-
-
-def _enroll_under(context: AppContext, reference: str, subjects: int) -> None:
-    from datetime import timedelta
-
-    from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-    from vigil.services.watchlists import WatchlistService
-    from vigil.timeutil import utcnow
-
-    AuthorizationService(context.db).create(
-        AuthorizationInput(
-            reference=reference,
-            purpose="missing_person",
-            legal_basis="court order",
-            authority="District Court",
-            expires_at=utcnow() + timedelta(days=7),
-        ),
-        actor="test",
-    )
-    watchlists = WatchlistService(context.db, context.cipher)
-    watchlists.create(f"list-{reference}", reference, actor="test")
-    for i in range(subjects):
-        face = _face(hash((reference, i)) % 10_000)
-        watchlists.enroll(f"list-{reference}", f"{reference} person {i}", [face], actor="test")
-
-
 def _sealed_blobs(context: AppContext, reference: str) -> list[bytes]:
     sql = text(
         "SELECT t.vector, t.photo FROM templates t JOIN subjects s ON s.id = t.subject_id "
@@ -184,17 +146,15 @@ def test_a_purge_leaves_no_biometric_bytes_in_the_table_files(
     from vigil.domain.enums import AuthorizationStatus
     from vigil.services.authorizations import AuthorizationService
 
-    _enroll_under(pg_context, "ORDER-KEPT", 2)  # rows that stay: the table is not emptied
-    _enroll_under(pg_context, "ORDER-GONE", 3)
+    enroll_under(pg_context, "ORDER-KEPT", 2)  # rows that stay: the table is not emptied
+    enroll_under(pg_context, "ORDER-GONE", 3)
     gone = _sealed_blobs(pg_context, "ORDER-GONE")
     kept = _sealed_blobs(pg_context, "ORDER-KEPT")
     assert len(gone) == 6 and len(kept) == 4
     before = _table_files(pg_context, pg_cluster, "templates", "alerts")
     assert all(piece in before for blob in gone for piece in _slices(blob))  # the probe works
 
-    AuthorizationService(pg_context.db).end(
-        "ORDER-GONE", AuthorizationStatus.revoked, actor="test"
-    )
+    AuthorizationService(pg_context.db).end("ORDER-GONE", AuthorizationStatus.revoked, actor="test")
 
     after = _table_files(pg_context, pg_cluster, "templates", "alerts")
     left = [i for i, blob in enumerate(gone) if any(p in after for p in _slices(blob))]

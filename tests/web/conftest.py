@@ -1,4 +1,5 @@
-"""Fixtures for the API tests: a real database (SQLite, and PostgreSQL: tests/pg_server.py), the real app, one user per role.
+"""Fixtures for the API tests: a real database (SQLite and PostgreSQL, tests/pg_server.py), the
+real app, one user per role.
 
 ``make_alert`` stores a real candidate alert through the pipeline's AlertStore (authorization,
 watchlist, subject with a sealed template and photo, sealed crop), so the review and image routes
