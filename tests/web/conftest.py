@@ -184,9 +184,7 @@ def _close(built: list[Env]) -> None:
 
 
 @pytest.fixture()
-def env_factory(
-    tmp_path: Path, make_database: DatabaseMaker
-) -> Iterator[Callable[..., Env]]:
+def env_factory(tmp_path: Path, make_database: DatabaseMaker) -> Iterator[Callable[..., Env]]:
     """Build an environment with settings overrides: ``env_factory(max_image_bytes=60_000)``."""
     build, built = _factory(tmp_path, make_database)
     yield build

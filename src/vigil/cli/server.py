@@ -315,7 +315,7 @@ class Runtime:
         check_port_free(options.host, options.port)
         self.options = options
         # Held while this server runs: `vigil keys rotate` refuses meanwhile (deployment_lock).
-        self.lock = DeploymentLock(settings.home).hold_for_server()
+        self.lock = DeploymentLock(settings.home, settings.db_url).hold_for_server()
         try:
             self.context = context or build_context(settings, create=False)
         except BaseException:
