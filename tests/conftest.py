@@ -72,12 +72,18 @@ def vigil_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def settings(vigil_home: Path) -> Settings:
-    return load_settings({"VIGIL_HOME": str(vigil_home)})
+def settings(vigil_home: Path, database_url: str | None) -> Settings:
+    """A fresh home; its database is the test's backend (SQLite in HOME, or a fresh PG one)."""
+    env = {"VIGIL_HOME": str(vigil_home)}
+    if database_url:
+        env["VIGIL_DATABASE_URL"] = database_url
+    return load_settings(env)
 
 
 @pytest.fixture()
-def onnx_settings(vigil_home: Path, onnx_models: tuple[Path, Path]) -> Settings:
+def onnx_settings(
+    vigil_home: Path, onnx_models: tuple[Path, Path], database_url: str | None
+) -> Settings:
     det, emb = onnx_models
     return load_settings(
         {
@@ -86,6 +92,7 @@ def onnx_settings(vigil_home: Path, onnx_models: tuple[Path, Path]) -> Settings:
             "VIGIL_ONNX_DETECTOR": str(det),
             "VIGIL_ONNX_EMBEDDER": str(emb),
         }
+        | ({"VIGIL_DATABASE_URL": database_url} if database_url else {})
     )
 
 
@@ -137,5 +144,6 @@ def any_pack(request: pytest.FixtureRequest):
 
 # --- root fixtures: context, onnx_context, make_context, lin_context, make_camera, running_camera.
 # They live in tests/root_fixtures.py, a plugin (pytest's own plugin is named "fixtures").
+# tests/pg_server.py: the session's PostgreSQL cluster and the db_backend / database_url fixtures.
 
-pytest_plugins = ["root_fixtures"]
+pytest_plugins = ["pg_server", "root_fixtures"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from enrolled_context import lin_context
+from pg_server import database_env
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 
@@ -43,8 +44,9 @@ CAMERA_FPS = 5.0
 class ContextFactory:
     """Opens contexts for one test and closes them all at :meth:`close` (newest first)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.home = home
+        self.database_url = database_url
         self.built: list[AppContext] = []
 
     def __call__(
@@ -58,7 +60,8 @@ class ContextFactory:
         if settings is not None and (env or sections):
             raise TypeError("make_context takes either settings or env/sections, not both")
         if settings is None:
-            settings = load_settings({"VIGIL_HOME": str(self.home), **(env or {})}, **sections)
+            base = {"VIGIL_HOME": str(self.home), **database_env(self.database_url)}
+            settings = load_settings({**base, **(env or {})}, **sections)
         context = build_context(settings)
         self.built.append(context)
         return context
@@ -150,9 +153,10 @@ class CameraFactory:
 
 
 @pytest.fixture()
-def make_context(vigil_home: Path) -> Iterator[ContextFactory]:
-    """Open contexts (see the module docstring); all are closed after the test."""
-    factory = ContextFactory(vigil_home)
+def make_context(vigil_home: Path, database_url: str | None) -> Iterator[ContextFactory]:
+    """Open contexts (see the module docstring) on the test's database backend; all are closed
+    after the test."""
+    factory = ContextFactory(vigil_home, database_url)
     yield factory
     factory.close()
 

@@ -163,6 +163,7 @@ def test_intact_chain_verifies(chain: Database, signer: Signer) -> None:
 @pytest.mark.parametrize(
     ("name", "tamper", "kind", "event_id"), TAMPERING, ids=[t[0] for t in TAMPERING]
 )
+@pytest.mark.sqlite_only  # tampers through a raw sqlite3 connection
 def test_tampering_is_detected_and_named(
     chain: Database,
     signer: Signer,

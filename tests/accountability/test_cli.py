@@ -34,6 +34,7 @@ def ctx(context: AppContext) -> AppContext:
     return context
 
 
+@pytest.mark.sqlite_only  # tampers through sqlite3
 def test_audit_verify_ok_then_tampered(ctx: AppContext, settings: Settings) -> None:
     assert run(settings, "audit", "sign")[0] == 0
     code, out = run(settings, "audit", "verify")

@@ -87,6 +87,8 @@ def test_rotation_with_an_environment_key_is_refused_with_the_way_out(
     vector = _enroll_one(make_context, key)
     monkeypatch.setenv("VIGIL_HOME", str(vigil_home))
     monkeypatch.setenv("VIGIL_DATA_KEY", key)
+    if make_context.database_url:
+        monkeypatch.setenv("VIGIL_DATABASE_URL", make_context.database_url)
     result = CliRunner().invoke(app, ["keys", "rotate", "--yes"])
     assert result.exit_code != 0
     assert "VIGIL_KEY_FILE" in result.output

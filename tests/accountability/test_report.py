@@ -15,7 +15,7 @@ from vigil.accountability.crypto import DataCipher
 from vigil.accountability.report import Report, build_report
 from vigil.accountability.report_render import render, to_dict
 from vigil.cli.main import app
-from vigil.config import Settings
+from vigil.config import Settings, settings_environment
 from vigil.db.models import (
     Alert,
     Authorization,
@@ -232,7 +232,7 @@ def test_empty_period_is_an_error(seeded: Database, settings: Settings) -> None:
 
 
 def test_cli_report(seeded: Database, settings: Settings, tmp_path: Path) -> None:
-    env = {"VIGIL_HOME": str(settings.home)}
+    env = settings_environment(settings)
     out = tmp_path / "r.json"
     args = [
         "report",

@@ -95,6 +95,7 @@ def _seed(db: Database, cipher: DataCipher) -> None:
             s.add(FaceCount(camera="c", minute=to_minute(now - timedelta(days=age)), faces=3))
 
 
+@pytest.mark.sqlite_only
 def test_secure_delete_is_on(db: Database) -> None:
     with db.read() as s:
         assert s.execute(text("PRAGMA secure_delete")).scalar() == 1

@@ -29,6 +29,7 @@ def test_migrate_is_idempotent_and_creates_schema(tmp_path: Path) -> None:
     assert not any("track" in t or "stranger" in t or "probe" in t for t in tables)
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas_secure_delete_and_foreign_keys(db: Database) -> None:
     with db.read() as s:
         assert s.execute(text("PRAGMA secure_delete")).scalar() == 1

@@ -1,4 +1,5 @@
-"""Fixtures for the API tests: a real SQLite database, the real app, one user per role.
+"""Fixtures for the API tests: a real database (SQLite and PostgreSQL, tests/pg_server.py), the
+real app, one user per role.
 
 ``make_alert`` stores a real candidate alert through the pipeline's AlertStore (authorization,
 watchlist, subject with a sealed template and photo, sealed crop), so the review and image routes
@@ -19,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from pg_server import DatabaseMaker, database_env
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 from vigil.domain.enums import Role
@@ -69,11 +71,11 @@ def login(client: TestClient, username: str, password: str) -> str:
 TEST_SOURCES = {"allowed_networks": ["0.0.0.0/0", "::/0", "127.0.0.0/8"]}
 
 
-def make_settings(home: Path, **overrides: Any) -> Settings:
+def make_settings(home: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     overrides.setdefault("sources", TEST_SOURCES)
     # The test client speaks plain http://testserver, where Secure cookies are not sent back.
     overrides["server"] = {"secure_cookies": False, **overrides.get("server", {})}
-    settings = load_settings({"VIGIL_HOME": str(home)}, **overrides)
+    settings = load_settings({"VIGIL_HOME": str(home), **database_env(database_url)}, **overrides)
     settings.server.secret_key = secrets.token_urlsafe(40)  # type: ignore[assignment]
     return settings
 
@@ -137,11 +139,12 @@ class Env:
 def build_env(
     home: Path,
     *,
+    database_url: str | None = None,
     supervisor: object = None,
     supervisor_factory: Callable[[AppContext, AlertBus], object] | None = None,
     **overrides: object,
 ) -> Env:
-    settings = make_settings(home, **overrides)
+    settings = make_settings(home, database_url, **overrides)
     context = build_context(settings)
     bus = AlertBus()
     events: list[AlertEvent] = []
@@ -156,18 +159,18 @@ def build_env(
 
 
 @pytest.fixture()
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = build_env(tmp_path / "home")
+def env(tmp_path: Path, database_url: str | None) -> Iterator[Env]:
+    e = build_env(tmp_path / "home", database_url=database_url)
     yield e
     e.state.close()
     e.context.close()
 
 
-def _factory(root: Path) -> tuple[Callable[..., Env], list[Env]]:
+def _factory(root: Path, databases: DatabaseMaker) -> tuple[Callable[..., Env], list[Env]]:
     built: list[Env] = []
 
     def build(**overrides: object) -> Env:
-        e = build_env(root / f"home{len(built)}", **overrides)
+        e = build_env(root / f"home{len(built)}", database_url=databases(), **overrides)
         built.append(e)
         return e
 
@@ -181,25 +184,30 @@ def _close(built: list[Env]) -> None:
 
 
 @pytest.fixture()
-def env_factory(tmp_path: Path) -> Iterator[Callable[..., Env]]:
+def env_factory(tmp_path: Path, make_database: DatabaseMaker) -> Iterator[Callable[..., Env]]:
     """Build an environment with settings overrides: ``env_factory(max_image_bytes=60_000)``."""
-    build, built = _factory(tmp_path)
+    build, built = _factory(tmp_path, make_database)
     yield build
     _close(built)
 
 
 @pytest.fixture(scope="module")
-def module_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Env]]:
+def module_env_factory(
+    tmp_path_factory: pytest.TempPathFactory, module_make_database: DatabaseMaker
+) -> Iterator[Callable[..., Env]]:
     """Like env_factory, shared by a module (argon2 makes each environment cost ~2 s)."""
-    build, built = _factory(tmp_path_factory.mktemp("web"))
+    build, built = _factory(tmp_path_factory.mktemp("web"), module_make_database)
     yield build
     _close(built)
 
 
 @pytest.fixture(scope="module")
-def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def module_env(
+    tmp_path_factory: pytest.TempPathFactory, module_make_database: DatabaseMaker
+) -> Iterator[Env]:
     """One app for a whole test module (read-mostly tests such as the route walk)."""
-    e = build_env(tmp_path_factory.mktemp("web") / "home")
+    home = tmp_path_factory.mktemp("web") / "home"
+    e = build_env(home, database_url=module_make_database())
     yield e
     e.state.close()
     e.context.close()

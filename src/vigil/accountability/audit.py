@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from vigil.accountability.pseudonyms import REF_PATTERN
 from vigil.accountability.signing import Signer
 from vigil.db.models import AuditEvent, AuditSignature
-from vigil.db.session import Database
+from vigil.db.session import Database, take_writer_lock
 from vigil.repositories.audit import AuditQuery, AuditRepo
 from vigil.timeutil import utcnow
 
@@ -118,6 +118,7 @@ def record(
 
     ``credential`` (default: the one bound to the request) is added as ``details.credential``.
     """
+    take_writer_lock(session)  # PostgreSQL: one appender at a time across processes (no-op if held)
     repo = AuditRepo(session)
     last = repo.head()
     prev_hash = last.hash if last else _anchor_hash(repo)

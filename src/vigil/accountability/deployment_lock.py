@@ -8,8 +8,13 @@ The kernel drops a ``flock`` when its process ends, crash or ``kill -9`` include
 left behind by a dead server is stale by construction and never blocks (the holder details
 written in it are only shown in the error message).
 
-The lock covers one machine's processes on one data folder; a deployment whose servers run on
-several hosts against one PostgreSQL database must stop them all by hand before a rotation.
+On PostgreSQL the servers may run on several machines, each with its own data folder: the
+``flock`` only sees one machine. So with a PostgreSQL ``database_url`` the same two locks are
+ALSO taken in the database, as session advisory locks (:meth:`Database.try_lock`): a server holds
+``deployment`` shared, a rotation takes it exclusive (refused while any server anywhere runs,
+unless ``--online``) and ``rotation`` exclusive (one rotation at a time). PostgreSQL drops them
+when the holder's connection ends, crash included. (The key file itself is per machine: after a
+rotation, copy the new keyring to every server's data folder before starting them.)
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from vigil.db.session import Database, SessionLock
 from vigil.errors import Conflict, StorageError
 from vigil.timeutil import utcnow
 
@@ -42,12 +48,16 @@ class LockHolder:
 
 
 class HeldLock:
-    """Taken locks (open lock files); ``release()`` (or leaving the ``with`` block) drops them."""
+    """Taken locks (open lock files, database locks); ``release()`` (or leaving the ``with``
+    block) drops them."""
 
-    def __init__(self, *fds: int) -> None:
+    def __init__(self, *fds: int, db_locks: tuple[SessionLock, ...] = ()) -> None:
         self._fds = list(fds)
+        self._db_locks = list(db_locks)
 
     def release(self) -> None:
+        while self._db_locks:
+            self._db_locks.pop().release()
         while self._fds:
             fd = self._fds.pop()
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -62,23 +72,41 @@ class HeldLock:
         self.release()
 
 
-class DeploymentLock:
-    """HOME/vigil.lock: shared for servers, exclusive for a key rotation."""
+DB_LOCK = "deployment"  # the database twin of HOME/vigil.lock (PostgreSQL)
+DB_ROTATION_LOCK = "rotation"  # the database twin of HOME/vigil.rotation.lock
 
-    def __init__(self, home: Path) -> None:
+
+class DeploymentLock:
+    """HOME/vigil.lock: shared for servers, exclusive for a key rotation; with a PostgreSQL
+    ``database_url`` also the same locks in the database (servers on several machines)."""
+
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.path = home / LOCK_NAME
         self.rotation_path = home / ROTATION_LOCK_NAME
+        pg = database_url is not None and database_url.startswith("postgresql")
+        self._db = Database(database_url) if pg and database_url else None
+
+    def _db_lock(self, name: str, *, shared: bool = False) -> SessionLock | bool | None:
+        """The database lock (True when there is no PostgreSQL database: nothing to take)."""
+        return True if self._db is None else self._db.try_lock(name, shared=shared)
+
+    @staticmethod
+    def _held(*locks: SessionLock | bool | None) -> tuple[SessionLock, ...]:
+        return tuple(lock for lock in locks if isinstance(lock, SessionLock))
 
     def hold_for_server(self, command: str = "vigil serve") -> HeldLock:
         """Taken by a server for its lifetime; refuses while a key rotation runs."""
         fd = self._take(self.path, fcntl.LOCK_SH)
-        if fd is None:
+        shared = self._db_lock(DB_LOCK, shared=True) if fd is not None else None
+        if fd is None or shared is None:
+            HeldLock(*([fd] if fd is not None else [])).release()
+            where = self._describe_holder() if fd is None else "in the database"
             raise Conflict(
-                f"a data key rotation holds this deployment ({self._describe_holder()})",
+                f"a data key rotation holds this deployment ({where})",
                 hint="wait for `vigil keys rotate` to finish, then start the server again",
             )
         self._write_holder(command)
-        return HeldLock(fd)
+        return HeldLock(fd, db_locks=self._held(shared))
 
     def hold_for_rotation(
         self, command: str = "vigil keys rotate", *, online: bool = False
@@ -86,24 +114,31 @@ class DeploymentLock:
         """Taken by a key rotation: refuses while another rotation runs and, unless ``online``,
         while any server holds the deployment."""
         mutex = self._take(self.rotation_path, fcntl.LOCK_EX)
+        db_mutex = self._db_lock(DB_ROTATION_LOCK) if mutex is not None else None
+        if mutex is not None and db_mutex is None:
+            HeldLock(mutex).release()
+            mutex = None
         if mutex is None:
             raise Conflict(
                 "another `vigil keys rotate` is running on this deployment",
                 hint="wait for it to finish; one rotation at a time keeps every key in the ring",
             )
         if online:
-            return HeldLock(mutex)
+            return HeldLock(mutex, db_locks=self._held(db_mutex))
         fd = self._take(self.path, fcntl.LOCK_EX)
-        if fd is None:
-            HeldLock(mutex).release()
+        exclusive = self._db_lock(DB_LOCK) if fd is not None else None
+        if fd is None or exclusive is None:
+            taken = [f for f in (mutex, fd) if f is not None]
+            HeldLock(*taken, db_locks=self._held(db_mutex)).release()
+            where = self._describe_holder() if fd is None else "a server on another machine"
             raise Conflict(
-                f"a running server holds this deployment ({self._describe_holder()}): it keeps "
+                f"a running server holds this deployment ({where}): it keeps "
                 "the data keys in memory and seals new data while the rotation runs",
                 hint="stop `vigil serve` (Ctrl-C or SIGTERM), then run `vigil keys rotate --yes` "
                 "again; or add --online to rotate while it runs (it picks the new key up)",
             )
         self._write_holder(command)
-        return HeldLock(mutex, fd)
+        return HeldLock(mutex, fd, db_locks=self._held(db_mutex, exclusive))
 
     def holder(self) -> LockHolder | None:
         """The last holder written in the lock file, if readable (may be stale)."""
@@ -118,8 +153,14 @@ class DeploymentLock:
         fd = self._take(self.path, fcntl.LOCK_EX)
         if fd is None:
             return True
-        HeldLock(fd).release()
-        return False
+        exclusive = self._db_lock(DB_LOCK)
+        HeldLock(fd, db_locks=self._held(exclusive)).release()
+        return exclusive is None
+
+    def close(self) -> None:
+        """Close the database handle (its locks are released by their HeldLock first)."""
+        if self._db is not None:
+            self._db.dispose()
 
     def _take(self, path: Path, mode: int) -> int | None:
         """An open descriptor of ``path`` locked with ``mode``, or None when someone holds it."""

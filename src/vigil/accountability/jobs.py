@@ -2,6 +2,13 @@
 
 ``vigil serve`` (or any long-running process) builds ``AccountabilityJobs(db, settings)`` and calls
 :meth:`start`; :meth:`run_once` does one round synchronously (also used by tests and the CLI).
+
+Several servers may share one database (PostgreSQL: on several machines). The periodic rounds
+run exactly once across them: a round runs only in the process that holds the deployment's
+:data:`JOBS_LOCK` (:class:`Leadership`: a PostgreSQL session advisory lock, or a ``flock``
+beside a SQLite file). The others try to take it at each round, so when the leader stops or
+dies (its connection closes and PostgreSQL drops the lock) another one takes over at its next
+round. Which process leads is written in the log, not left to luck.
 """
 
 from __future__ import annotations
@@ -15,11 +22,35 @@ from vigil.accountability.retention import RetentionResult, RetentionService
 from vigil.accountability.signing import Signer, settings_signer
 from vigil.config import Settings
 from vigil.db.models import AuditSignature
-from vigil.db.session import Database
+from vigil.db.session import Database, SessionLock
 from vigil.threads import BackgroundLoop
 
 log = logging.getLogger(__name__)
 DEFAULT_SIGN_EVERY_SECONDS = 300.0
+JOBS_LOCK = "accountability-jobs"
+
+
+class Leadership:
+    """Holds (or tries to take) one named database lock; verb :meth:`lead`."""
+
+    def __init__(self, db: Database, name: str = JOBS_LOCK) -> None:
+        self.db = db
+        self.name = name
+        self._held: SessionLock | None = None
+
+    def lead(self) -> bool:
+        """True while this process holds the lock (taken now if free)."""
+        if self._held is not None and self._held.alive():
+            return True
+        self._held = self.db.try_lock(self.name)
+        if self._held is not None:
+            log.info("this process now runs the periodic jobs (%s)", self.name)
+        return self._held is not None
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +67,7 @@ class AccountabilityJobs:
         self.settings = settings
         self.signer = signer or settings_signer(settings)
         self.retention = RetentionService(db, settings.retention, self.signer)
+        self.leadership = Leadership(db)
         self._loop: BackgroundLoop | None = None
         self._last_retention: float | None = None
 
@@ -57,9 +89,11 @@ class AccountabilityJobs:
         self._loop = BackgroundLoop.periodic("vigil-accountability", self._round, interval).start()
 
     def _round(self) -> None:
-        self.run_once(retention=self._retention_due())
+        if self.leadership.lead():  # another process leads: its rounds do the work
+            self.run_once(retention=self._retention_due())
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop is not None:
             self._loop.stop(timeout)
             self._loop = None
+        self.leadership.release()

@@ -88,9 +88,16 @@ class RetentionService:
         return RetentionResult(now, deleted, run_id)
 
 
-def scrub(db: Database) -> None:
-    """Move the write-ahead log into the database file and truncate it (SQLite only).
+# The tables whose rows carry biometric bytes (templates, enrolled photos, alert crops).
+BIOMETRIC_TABLES = ("templates", "alerts")
 
-    Deleted cells are already zeroed by ``secure_delete``; this removes the WAL's older copies.
+
+def scrub(db: Database) -> None:
+    """Remove the deleted rows' bytes from the database files after a purge.
+
+    SQLite: deleted cells are already zeroed by ``secure_delete``; the checkpoint removes the
+    WAL's older copies. PostgreSQL: ``VACUUM FULL`` rewrites the biometric tables without the
+    dead tuples (docs/postgresql.md).
     """
     db.checkpoint()  # outside a transaction: writes begin with BEGIN IMMEDIATE (vigil.db.session)
+    db.vacuum(*BIOMETRIC_TABLES)

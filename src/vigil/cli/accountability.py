@@ -183,7 +183,7 @@ def keys_rotate(
         context.db,
         Path(context.key_path),
         actor=actor(),
-        lock=DeploymentLock(context.settings.home),
+        lock=DeploymentLock(context.settings.home, context.settings.db_url),
         online=online,
     )
     console.print(
@@ -207,7 +207,7 @@ def keys_list(
             hint="see `vigil keys rotate` for moving it to a key file",
         )
     rows = key_usage(context.db, Path(context.key_path))
-    server = DeploymentLock(context.settings.home).is_held()
+    server = DeploymentLock(context.settings.home, context.settings.db_url).is_held()
     if as_json:
         print(json.dumps({"keys": [asdict(r) for r in rows], "server_running": server}))
         return

@@ -308,19 +308,26 @@ class Runtime:
     ) -> None:
         from vigil.accountability.jobs import AccountabilityJobs
         from vigil.runtime.supervisor import Supervisor
+        from vigil.services.alert_relay import PgAlertRelay
         from vigil.services.alerts import AlertBus
         from vigil.web.app import create_app
 
         check_port_free(options.host, options.port)
         self.options = options
         # Held while this server runs: `vigil keys rotate` refuses meanwhile (deployment_lock).
-        self.lock = DeploymentLock(settings.home).hold_for_server()
+        self.lock = DeploymentLock(settings.home, settings.db_url).hold_for_server()
         try:
             self.context = context or build_context(settings, create=False)
         except BaseException:
             self.lock.release()
             raise
         self.bus = AlertBus()
+        # Several servers on one PostgreSQL: each one's alert events reach the others' buses.
+        self.relay = (
+            PgAlertRelay(self.context.db, self.bus).start()
+            if self.context.db.is_postgresql
+            else None
+        )
         self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
         # Audit-head signing and retention enforcement run beside the cameras.
         self.jobs = AccountabilityJobs(self.context.db, self.context.settings)
@@ -357,6 +364,8 @@ class Runtime:
         try:
             self.supervisor.stop_all()
             self.jobs.stop()
+            if self.relay is not None:
+                self.relay.stop()
             self.context.close()
         finally:
             self.lock.release()

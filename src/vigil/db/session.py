@@ -10,18 +10,29 @@ with ``BEGIN IMMEDIATE``: it takes the database's write lock at the start (other
 to ``busy_timeout``). Reads start with a plain deferred ``BEGIN`` and never wait for writers
 (WAL). This is SQLAlchemy's pysqlite recipe: pysqlite's own implicit BEGIN is switched off
 (``isolation_level = None``) and the ``begin`` event emits ours.
+
+PostgreSQL gives the same guarantee across processes and machines: every :meth:`Database.write`
+transaction first takes the transaction-level advisory lock :data:`WRITER_LOCK`
+(``pg_advisory_xact_lock``, released at COMMIT or ROLLBACK, also when the client dies). Writers
+queue on it in order, so a read-then-write (the audit chain's head, then its next record) never
+interleaves with another process's; reads take no lock. :meth:`Database.vacuum` runs PostgreSQL's
+``VACUUM`` after a purge (docs/postgresql.md says what it does and cannot do).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +40,8 @@ from vigil.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "vigil_write"  # execution option set on the engine that Database.write uses
+# PostgreSQL advisory lock keys (one 64-bit key space per database; "vigil" in ASCII as a prefix).
+WRITER_LOCK = 0x76696769_6C000001  # every Database.write transaction (the audit chain's order)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -51,10 +64,87 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def take_writer_lock(session: Session) -> None:
+    """PostgreSQL: wait for :data:`WRITER_LOCK` until this transaction ends (a no-op when held
+    already, and on SQLite, whose BEGIN IMMEDIATE took the database's write lock)."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for a lock name."""
+    return int.from_bytes(hashlib.sha256(f"vigil:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class SessionLock:
+    """A named lock held until :meth:`release` or the holder's death, on every database.
+
+    PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection (the server drops it when the
+    connection ends: a crashed or killed holder frees it). SQLite: ``flock`` on a file beside
+    the database (the kernel drops it when the process ends).
+    """
+
+    def __init__(self, release: Callable[[], None], alive: Callable[[], bool]) -> None:
+        self._release = release
+        self._alive = alive
+        self.held = True
+
+    def alive(self) -> bool:
+        """Still held (PostgreSQL: the connection holding it still answers)."""
+        if self.held and not self._alive():
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            with contextlib.suppress(Exception):
+                self._release()
+
+
+def _pg_session_lock(engine: Engine, name: str, shared: bool) -> SessionLock | None:
+    fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        got = conn.execute(text(f"SELECT {fn}(:key)"), {"key": lock_key(name)}).scalar_one()
+    except BaseException:
+        conn.close()
+        raise
+    if not got:
+        conn.close()
+        return None
+
+    def alive() -> bool:
+        try:
+            conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def release() -> None:
+        conn.invalidate()  # closing the server connection drops its session locks
+        conn.close()
+
+    return SessionLock(release, alive)
+
+
+def _file_session_lock(path: Path, shared: bool) -> SessionLock | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return SessionLock(lambda: os.close(fd), lambda: True)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.is_postgresql = url.startswith("postgresql")
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
             path = url.split("sqlite:///", 1)[-1]
@@ -93,6 +183,7 @@ class Database:
         with self._write_lock:
             session = self._factory(bind=self._write_engine)
             try:
+                take_writer_lock(session)
                 yield session
                 session.commit()
             except SQLAlchemyError as exc:
@@ -125,6 +216,36 @@ class Database:
             finally:
                 raw.close()
 
+    def try_lock(self, name: str, *, shared: bool = False) -> SessionLock | None:
+        """Take the named lock now (exclusive, or shared with other shared holders), or None
+        when another process holds it in a conflicting mode. Never waits."""
+        if self.is_postgresql:
+            return _pg_session_lock(self.engine, name, shared)
+        path = make_url(self.url).database
+        if not path or path == ":memory:":  # one process owns an in-memory database
+            return SessionLock(lambda: None, lambda: True)
+        return _file_session_lock(Path(f"{path}.{name}.lock"), shared)
+
+    def vacuum(self, *tables: str, full: bool = True) -> None:
+        """PostgreSQL: ``VACUUM FULL`` (or plain ``VACUUM``) these tables, outside a transaction.
+
+        A purge runs it on the tables that held biometric bytes. Plain VACUUM only marks dead
+        tuples' space reusable: their bytes stay in the pages until new rows overwrite them.
+        VACUUM FULL rewrites the table (and its TOAST table) into new files without them, under
+        an ACCESS EXCLUSIVE lock for the rewrite. See docs/postgresql.md for what neither
+        reaches (freed file-system blocks, the WAL, backups). Does nothing on SQLite, whose
+        ``secure_delete`` zeroes deleted cells at once.
+        """
+        if not self.is_postgresql or not tables:
+            return
+        quote = self.engine.dialect.identifier_preparer.quote
+        names = ", ".join(quote(t) for t in tables)
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f"VACUUM {'(FULL) ' if full else ''}{names}")
+        except SQLAlchemyError as exc:
+            raise StorageError(f"VACUUM after a purge failed: {exc}", hint="try again") from exc
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command
@@ -142,6 +263,8 @@ class Database:
                 raw.execute("PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
+                    if self.is_postgresql:  # two servers starting at once: one migrates, one waits
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
             finally:

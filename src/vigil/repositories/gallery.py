@@ -42,6 +42,7 @@ class GalleryRepo:
                 Authorization.status == AuthorizationStatus.active,
                 Authorization.expires_at > now,
             )
+            .order_by(Template.id)  # one order on every database (PostgreSQL has no implicit one)
         ).all()
         out = []
         for tpl, subj, wl, auth in rows:

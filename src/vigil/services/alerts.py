@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -59,12 +60,27 @@ OPEN = (AlertStatus.candidate, AlertStatus.pending_second)  # statuses that take
 Subscriber = Callable[[AlertEvent], None]
 
 
+class Relay(Protocol):
+    """Carries a published event to the other processes (:mod:`vigil.services.alert_relay`)."""
+
+    def send(self, event: AlertEvent) -> None: ...
+
+
 class AlertBus:
-    """In-process publish/subscribe for alert events (the one publisher every producer holds)."""
+    """Publish/subscribe for alert events (the one publisher every producer holds).
+
+    :meth:`publish` delivers to this process's subscribers, then hands the event to the attached
+    relay, if any (several servers on one PostgreSQL: LISTEN/NOTIFY); the relay delivers the
+    other processes' events here with :meth:`deliver`, which reaches local subscribers only.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
+        self._relay: Relay | None = None
+
+    def attach_relay(self, relay: Relay | None) -> None:
+        self._relay = relay
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         with self._lock:
@@ -78,6 +94,19 @@ class AlertBus:
         return unsubscribe
 
     def publish(self, event: AlertEvent) -> None:
+        """An event raised in this process: local subscribers, then the other processes."""
+        self.deliver(event)
+        relay = self._relay
+        if relay is not None:
+            try:
+                relay.send(event)
+            except Exception:  # the local delivery stands; other processes miss this one
+                log.exception(
+                    "alert %s: could not relay the event to other processes", event.alert_id
+                )
+
+    def deliver(self, event: AlertEvent) -> None:
+        """Hand ``event`` to this process's subscribers only."""
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
