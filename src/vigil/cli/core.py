@@ -425,6 +425,12 @@ def bench_gallery(
     dim: int = typer.Option(128, "--dim", min=2, max=4096, help="vector dimension"),
     index: str = typer.Option("auto", "--index", help="auto, numpy, hnsw, ivf or faiss"),
     probes: int = typer.Option(1000, "--probes", min=10, max=100_000, help="probes searched"),
+    authorizations: int = typer.Option(
+        4, "--authorizations", min=1, max=1000, help="authorizations (the last is out of scope)"
+    ),
+    exact_below: int = typer.Option(
+        50_000, "--exact-below", min=0, help="a partition under this size is searched exactly"
+    ),
     as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
 ) -> None:
     """Gallery index: build time, p50/p99 search on one core, recall@1 vs exact, RSS."""
@@ -433,7 +439,15 @@ def bench_gallery(
 
     if index not in INDEX_KINDS:
         raise InputError(f"unknown index {index!r}", hint=f"use one of {', '.join(INDEX_KINDS)}")
-    result = run_gallery_bench(GalleryBenchConfig(size, dim, index=index, probes=probes))
+    config = GalleryBenchConfig(
+        size,
+        dim,
+        index=index,
+        probes=probes,
+        authorizations=authorizations,
+        exact_below=exact_below,
+    )
+    result = run_gallery_bench(config)
     console.print(
         f"gallery {result.size} x {result.dim} ({', '.join(result.index_kinds)}): build "
         f"{result.build_seconds:.1f} s, search p50 {result.search_p50_ms:.2f} ms p99 "
