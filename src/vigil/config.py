@@ -204,9 +204,24 @@ class TrackingConfig(_Strict):
 
 class MatchingConfig(_Strict):
     top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
-    index: Literal["numpy", "faiss"] = Field("numpy", description="gallery index backend")
+    index: Literal["auto", "numpy", "hnsw", "ivf", "faiss"] = Field(
+        "auto",
+        description="gallery index per authorization: auto (exact below 50,000 entries, then "
+        "ANN), numpy (exact), hnsw, ivf (faiss IVF) or faiss (exact faiss)",
+    )
     gallery_refresh_seconds: float = Field(
-        15.0, gt=0.0, le=60.0, description="how often running cameras reload authorized entries"
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="how often running cameras look for gallery changes (enrolled, removed, "
+        "revoked entries; applied in place)",
+    )
+    gallery_reconcile_seconds: float = Field(
+        300.0,
+        gt=0.0,
+        le=86_400.0,
+        description="how often the running gallery checks every template id against the "
+        "database (safety net)",
     )
 
 

@@ -57,9 +57,9 @@ def test_loads_active_templates_of_its_pack_only_and_opens_them(context: AppCont
     seed_subject(context, "A")
     snap = ActiveGallery(context.db, context.cipher, context.settings, "dlib").refresh()
     assert [e.subject_name for e in snap.entries] == ["person-A", "person-A"]
-    query = face(1).embedding.vector[None, :]  # the first template's own vector: opened correctly
-    (result,) = snap.index.search(query, 1)
-    assert result.scores[0] == pytest.approx(1.0, abs=1e-5)
+    query = face(1).embedding.vector  # the first template's own vector: opened correctly
+    (result,) = snap.search(query, "cam", utcnow(), 1)
+    assert result.score == pytest.approx(1.0, abs=1e-5)
     assert snap.threshold == context.settings.dlib.threshold
 
 
@@ -147,8 +147,8 @@ def test_an_unreadable_template_is_logged_and_skipped(
         snap = gallery.refresh()
     assert [e.template_id for e in snap.entries] == [second.template_id]
     assert f"template {first.template_id} {message}" in caplog.text
-    (result,) = snap.index.search(face(101).embedding.vector[None, :], 1)
-    assert result.scores[0] == pytest.approx(1.0, abs=1e-5)  # the other one still matches
+    (result,) = snap.search(face(101).embedding.vector, "cam", utcnow(), 1)
+    assert result.score == pytest.approx(1.0, abs=1e-5)  # the other one still matches
 
 
 def test_a_template_of_another_dimension_is_skipped(

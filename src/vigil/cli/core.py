@@ -9,6 +9,7 @@
     vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N] [--lfw DIR]
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
     vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json] [--cache DIR]
+    vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|ivf|faiss] [--json]
 """
 
 from __future__ import annotations
@@ -483,6 +484,43 @@ def bench_openset(
         console.print(line, highlight=False, markup=False)
     if as_json:
         console.print(report.to_json(), highlight=False, soft_wrap=True)
+def bench_gallery(
+    size: int = typer.Option(100_000, "--size", min=1, max=20_000_000, help="templates"),
+    dim: int = typer.Option(128, "--dim", min=2, max=4096, help="vector dimension"),
+    index: str = typer.Option("auto", "--index", help="auto, numpy, hnsw, ivf or faiss"),
+    probes: int = typer.Option(1000, "--probes", min=10, max=100_000, help="probes searched"),
+    authorizations: int = typer.Option(
+        4, "--authorizations", min=1, max=1000, help="authorizations (the last is out of scope)"
+    ),
+    exact_below: int = typer.Option(
+        50_000, "--exact-below", min=0, help="a partition under this size is searched exactly"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
+) -> None:
+    """Gallery index: build time, p50/p99 search on one core, recall@1 vs exact, RSS."""
+    from vigil.bench.gallery import GalleryBenchConfig, run_gallery_bench
+    from vigil.faces.index import INDEX_KINDS
+
+    if index not in INDEX_KINDS:
+        raise InputError(f"unknown index {index!r}", hint=f"use one of {', '.join(INDEX_KINDS)}")
+    config = GalleryBenchConfig(
+        size,
+        dim,
+        index=index,
+        probes=probes,
+        authorizations=authorizations,
+        exact_below=exact_below,
+    )
+    result = run_gallery_bench(config)
+    console.print(
+        f"gallery {result.size} x {result.dim} ({', '.join(result.index_kinds)}): build "
+        f"{result.build_seconds:.1f} s, search p50 {result.search_p50_ms:.2f} ms p99 "
+        f"{result.search_p99_ms:.2f} ms, recall@1 {result.recall_at_1:.4f}, gallery RSS "
+        f"{result.rss_gallery_mb:.0f} MiB",
+        highlight=False,
+    )
+    if as_json:
+        console.print(result.to_json(), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -494,4 +532,5 @@ def register(app: typer.Typer) -> None:
     bench_app.command("lfw")(bench_lfw)
     bench_app.command("throughput")(bench_throughput)
     bench_app.command("openset")(bench_openset)
+    bench_app.command("gallery")(bench_gallery)
     app.add_typer(bench_app, name="bench")

@@ -3,9 +3,10 @@
 The gallery itself (entries, index, threshold) is a :class:`vigil.faces.gallery.GallerySnapshot`
 that the runtime hands in through a :class:`GallerySource`; the pipeline never reads the database.
 
-:class:`Matcher` applies the safeguard that decides what may be matched: only entries whose
-:meth:`vigil.types.GalleryEntry.allows` is true for the camera and time are ever returned, and
-only at or above the threshold in force.
+:class:`Matcher` applies the safeguard that decides what may be matched: the snapshot searches
+only the entries whose authorization covers the camera at that time (the filter is inside the
+search, per authorization; see :class:`vigil.faces.gallery.FilteredGallery`), and only results
+at or above the threshold in force are returned.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 
 from vigil.faces.gallery import (
     FaissIndex,
+    FilteredGallery,
+    GalleryHit,
     GalleryIndex,
     GallerySnapshot,
     NumpyIndex,
@@ -27,6 +30,8 @@ from vigil.types import Embedding, Match
 
 __all__ = [
     "FaissIndex",
+    "FilteredGallery",
+    "GalleryHit",
     "GalleryIndex",
     "GallerySnapshot",
     "GallerySource",
@@ -50,36 +55,44 @@ SnapshotSource = GallerySource  # the earlier name, kept for callers
 class Matcher:
     """Matches a track's embeddings; one verb: :meth:`match`."""
 
+    CANDIDATES_PER_SUBJECT = 4  # templates asked for per wanted subject before widening
+
     def __init__(self, snapshot_source: GallerySource, top_k: int) -> None:
         self._source = snapshot_source
         self.top_k = top_k
 
     def can_match(self, camera: str, at: datetime) -> bool:
         """Whether any entry may be matched on ``camera`` at ``at`` (else nothing is embedded)."""
-        return any(e.allows(camera, at) for e in self._source.snapshot().entries)
+        return self._source.snapshot().allows_any(camera, at)
 
     def match(self, embeddings: list[Embedding], camera: str, at: datetime) -> list[Match]:
         """Subjects whose allowed entries score at least the threshold, best first (top-k).
 
-        A track's embeddings are averaged into one probe. Only entries whose authorization
-        covers ``camera`` at ``at`` are considered; one result per subject (its best template).
+        A track's embeddings are averaged into one probe. The gallery searches only the
+        entries whose authorization covers ``camera`` at ``at`` (the filter is inside the
+        search); one result per subject (its best template).
         """
         snap = self._source.snapshot()
-        if not embeddings or not snap.entries:
-            return []
-        allowed = np.array([e.allows(camera, at) for e in snap.entries], dtype=bool)
-        if not allowed.any():
+        if not embeddings or not snap.allows_any(camera, at):
             return []
         probe = Embedding.normalised(
             np.mean([e.vector for e in embeddings], axis=0), embeddings[0].pack
         )
-        # The full ranking: exact, and disallowed entries can never crowd out allowed ones.
-        result = snap.index.search(probe.vector[None, :], len(snap.entries))[0]
+        k = self.top_k * self.CANDIDATES_PER_SUBJECT
+        while True:
+            hits = snap.search(probe.vector, camera, at, k)
+            best = self._best_per_subject(hits, snap.threshold)
+            exhausted = len(hits) < k or hits[-1].score < snap.threshold
+            if len(best) >= self.top_k or exhausted:
+                return best[: self.top_k]
+            k *= 4  # many templates of few subjects filled the window: widen
+
+    @staticmethod
+    def _best_per_subject(hits: list[GalleryHit], threshold: float) -> list[Match]:
         best: dict[int, Match] = {}
-        for row, score in zip(result.rows.tolist(), result.scores.tolist(), strict=True):
-            entry = snap.entries[row]
-            if not allowed[row] or score < snap.threshold:
-                continue
-            if entry.subject_id not in best or best[entry.subject_id].score < score:
-                best[entry.subject_id] = Match(entry=entry, score=float(score))
-        return sorted(best.values(), key=lambda m: -m.score)[: self.top_k]
+        for hit in hits:
+            if hit.score < threshold:
+                break  # best first: nothing below clears the threshold
+            if hit.entry.subject_id not in best:
+                best[hit.entry.subject_id] = Match(entry=hit.entry, score=hit.score)
+        return list(best.values())

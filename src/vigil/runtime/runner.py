@@ -24,7 +24,7 @@ from vigil.pipeline.quality import QualityGate
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.camera_sessions import SessionInfo, SessionLog
 from vigil.services.counts import CountsWriter
-from vigil.services.gallery import ActiveGallery
+from vigil.services.gallery import ActiveGallery, GalleryHub
 from vigil.sources.capture import redact_url
 from vigil.sources.worker import CameraStatus, CameraWorker
 from vigil.threads import BackgroundLoop
@@ -101,11 +101,15 @@ class CameraRunner:
         pack_factory: Callable[[], ModelPack] | None = None,
         worker: CameraWorker | None = None,
         gallery: ActiveGallery | None = None,
+        galleries: GalleryHub | None = None,
     ) -> None:
+        """``galleries``: the process's shared galleries (the supervisor's); else ``gallery``,
+        else a gallery of this runner's own."""
         self.context = context
         self.camera = camera
         self.worker = worker or CameraWorker(camera, context.settings.sources)
         self._pack_factory = pack_factory or (lambda: context.pack)
+        self._galleries = galleries
         self.gallery = gallery or ActiveGallery(
             context.db, context.cipher, context.settings, context.settings.model_pack
         )
@@ -117,7 +121,10 @@ class CameraRunner:
 
     def start(self) -> CameraRunner:
         pack = self._pack_factory()
-        self.gallery.pack = pack.name
+        if self._galleries is not None:
+            self.gallery = self._galleries.gallery(pack.name)
+        else:
+            self.gallery.pack = pack.name
         self.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )

@@ -1,6 +1,7 @@
 """The supervisor: starts, stops and reports on every camera runner of a deployment.
 
-All cameras of a process share one model pack: ``context.pack``, the same one the web's
+All cameras of a process share one gallery per pack (:class:`vigil.services.gallery.GalleryHub`,
+kept current by change on one thread) and one model pack: ``context.pack``, the same one the web's
 enrollment validator uses (:class:`vigil.models.base.ModelPack` is thread-safe; measured against
 one pack per camera in scripts/bench_pack_sharing.py). ``pack_factory`` replaces it (tests,
 benchmarks); it is called once per camera start.
@@ -20,6 +21,7 @@ from vigil.errors import Conflict, NotFound
 from vigil.models.base import ModelPack
 from vigil.runtime.runner import CameraRunner
 from vigil.services.alerts import AlertBus
+from vigil.services.gallery import GalleryHub
 from vigil.sources.capture import source_kind
 from vigil.sources.worker import REALTIME, CameraStatus, CameraWorker, FilePlayback
 
@@ -45,6 +47,7 @@ class Supervisor:
         self._runners: dict[str, CameraRunner] = {}
         self._lock = threading.Lock()
         self._preview_blur = True
+        self.galleries = GalleryHub(context.db, context.cipher, context.settings)
 
     def _shared_pack(self) -> ModelPack:
         """The process's one pack (loaded on first use), shared by every camera and the web."""
@@ -64,7 +67,12 @@ class Supervisor:
                     playback=self.playback,
                 )
             runner = CameraRunner(
-                self.context, camera, self.bus, pack_factory=self._pack_factory, worker=worker
+                self.context,
+                camera,
+                self.bus,
+                pack_factory=self._pack_factory,
+                worker=worker,
+                galleries=self.galleries,
             )
             self._runners[camera.name] = runner
         try:
@@ -110,3 +118,4 @@ class Supervisor:
             self._runners.clear()
         for runner in runners:
             runner.stop()
+        self.galleries.stop()

@@ -1,16 +1,27 @@
-"""The gallery a running camera matches against: only templates under active authorizations.
+"""The gallery running cameras match against: templates under active authorizations, kept
+current by change, one per pack per process.
 
-:class:`ActiveGallery` loads entries through :meth:`GalleryRepo.active_templates` (status active,
-not expired), opens each sealed vector with the data cipher, and reloads every
-``matching.gallery_refresh_seconds`` so that an expiry or a revocation takes effect on running
-cameras without a restart. Scope and validity window are checked again per match by
-:class:`~vigil.pipeline.matcher.Matcher` through ``GalleryEntry.allows``.
+:class:`ActiveGallery` loads once (:meth:`ActiveGallery.refresh`: templates streamed in
+batches, sealed vectors opened, the photo column never read) and then follows the database
+with :meth:`ActiveGallery.sync`, a cheap poll every ``matching.gallery_refresh_seconds``:
 
-The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`, the one place
-that decides it. A template that cannot be opened (wrong key, damaged) or has the wrong number of
-dimensions is logged and left out; it never blocks the rest of the gallery. The pipeline sees only
-the resulting :class:`~vigil.faces.gallery.GallerySnapshot` (through ``snapshot()``): it knows
-neither the database nor the cipher.
+- authority (the few watchlist/authorization rows): a revoked, refused or expired authorization
+  is dropped from the index at once (one partition, whatever its size); a changed scope moves
+  its entries; a newly authorized or re-bound watchlist has its templates loaded;
+- new templates: ids above the template cursor are streamed, opened and added in place;
+- removals (a subject deleted, a retention purge...): audit events after the audit cursor
+  trigger an id reconcile (ids only; only missing templates are opened).
+
+Every ``matching.gallery_reconcile_seconds`` the id reconcile runs anyway, as a safety net.
+Expiry by time needs no poll: the index filters by each authorization's window at search time.
+Nothing is rebuilt and nothing already loaded is decrypted again.
+
+:class:`GalleryHub` holds the process's galleries (one per pack) shared by every camera, and
+syncs them on one background thread so camera threads never pay for it.
+
+The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`. A template
+that cannot be opened or has the wrong number of dimensions is logged and left out. The
+pipeline sees only the :class:`~vigil.faces.gallery.GallerySnapshot` (``snapshot()``).
 """
 
 from __future__ import annotations
@@ -18,26 +29,51 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from vigil.accountability.crypto import DataCipher
 from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.errors import IntegrityError
-from vigil.faces.gallery import GallerySnapshot, create_index
-from vigil.repositories.gallery import GalleryRepo, StoredTemplate
+from vigil.faces.gallery import FilteredGallery, GallerySnapshot, Scope
+from vigil.faces.index import IndexPolicy
+from vigil.repositories.gallery import GalleryRepo, StoredTemplate, WatchlistAuthority
+from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 from vigil.types import GalleryEntry
 
 log = logging.getLogger(__name__)
 
+# Audit actions after which templates may have disappeared: run the id reconcile.
+REMOVAL_ACTIONS = ("subject.delete", "template.", "watchlist.", "retention.", "keys.", "purge")
+
+
+@dataclass
+class SyncReport:
+    """What one :meth:`ActiveGallery.sync` changed."""
+
+    added: int = 0
+    removed: int = 0
+    dropped_authorizations: list[int] = field(default_factory=list)
+    rescoped_authorizations: list[int] = field(default_factory=list)
+    reconciled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursors:
+    template_id: int
+    audit_id: int
+    authority: dict[int, WatchlistAuthority]  # by watchlist id
+
 
 class ActiveGallery:
-    """Authorized templates of one pack, reloaded periodically; see :meth:`snapshot`."""
+    """Authorized templates of one pack, changed in place by id; see :meth:`snapshot`."""
 
     def __init__(
         self,
@@ -48,6 +84,7 @@ class ActiveGallery:
         *,
         refresh_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        policy: IndexPolicy | None = None,
     ) -> None:
         self.db = db
         self.cipher = cipher
@@ -58,58 +95,178 @@ class ActiveGallery:
             if refresh_seconds is None
             else refresh_seconds
         )
+        self.reconcile_seconds = settings.matching.gallery_reconcile_seconds
+        self.policy = policy or IndexPolicy(kind=settings.matching.index)
+        self.inline_sync = True  # False when a GalleryHub syncs on its own thread
         self._clock = clock
-        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self._snapshot: GallerySnapshot | None = None
-        self._loaded_at = 0.0
+        self._cursors = _Cursors(0, 0, {})
+        self._synced_at = 0.0
+        self._reconciled_at = 0.0
 
     def snapshot(self) -> GallerySnapshot:
-        """The current gallery, reloaded first if it is older than the refresh interval."""
-        with self._lock:
-            stale = (
-                self._snapshot is None or self._clock() - self._loaded_at >= self.refresh_seconds
-            )
-        return self.refresh() if stale else self._snapshot  # type: ignore[return-value]
+        """The current gallery; loaded on first use, then synced when the poll is due."""
+        snap = self._snapshot
+        if snap is None:
+            with self._sync_lock:
+                return self._snapshot or self._refresh_locked(None)
+        if self.inline_sync and self._clock() - self._synced_at >= self.refresh_seconds:
+            if self._sync_lock.acquire(blocking=False):  # one thread syncs, others match on
+                try:
+                    self._sync_locked(None)
+                finally:
+                    self._sync_lock.release()
+        return self._snapshot or snap
 
     def refresh(self, now: datetime | None = None) -> GallerySnapshot:
-        """Reload entries and threshold from the database now."""
-        at = now or utcnow()
-        with self.db.read() as s:
-            stored = GalleryRepo(s).active_templates(self.pack, at)
-            threshold = threshold_in_force(s, self.settings, self.pack)
-        entries, vectors = self._open(stored)
-        index = create_index(self.settings.matching.index)
-        index.build(vectors)
-        snap = GallerySnapshot(tuple(entries), index, threshold, self.pack)
-        with self._lock:
-            self._snapshot = snap
-            self._loaded_at = self._clock()
-        return snap
+        """A full load from the database now (cold start; a new index replaces the old)."""
+        with self._sync_lock:
+            return self._refresh_locked(now)
+
+    def sync(self, now: datetime | None = None) -> SyncReport:
+        """Apply what changed since the last load or sync (see the module docstring)."""
+        with self._sync_lock:
+            if self._snapshot is None:
+                self._refresh_locked(now)
+                return SyncReport(reconciled=True)
+            return self._sync_locked(now)
 
     @property
     def watchlists(self) -> list[str]:
         """Names of the watchlists with at least one loaded template."""
         return sorted({e.watchlist_name for e in self.snapshot().entries})
 
-    def _open(self, stored: list[StoredTemplate]) -> tuple[list[GalleryEntry], np.ndarray]:
+    def _refresh_locked(self, now: datetime | None) -> GallerySnapshot:
+        at = now or utcnow()
+        gallery = FilteredGallery(self.policy)
+        with self.db.read() as s:
+            repo = GalleryRepo(s)
+            cursors = _Cursors(
+                repo.max_template_id(self.pack),
+                repo.max_audit_id(),
+                {a.watchlist_id: a for a in repo.authority(at)},
+            )
+            threshold = threshold_in_force(s, self.settings, self.pack)
+            for batch in repo.stream_templates(self.pack, at):
+                self._add(gallery, batch)
+        snap = GallerySnapshot.of(gallery, threshold, self.pack)
+        self._snapshot, self._cursors = snap, cursors
+        self._synced_at = self._reconciled_at = self._clock()
+        return snap
+
+    def _sync_locked(self, now: datetime | None) -> SyncReport:
+        assert self._snapshot is not None
+        at, report, gallery = now or utcnow(), SyncReport(), self._snapshot.gallery
+        with self.db.read() as s:
+            repo = GalleryRepo(s)
+            authority = {a.watchlist_id: a for a in repo.authority(at)}
+            max_tid, max_audit = repo.max_template_id(self.pack), repo.max_audit_id()
+            self._apply_authority(s, gallery, authority, at, report)
+            if max_tid > self._cursors.template_id:
+                for batch in repo.stream_templates(
+                    self.pack, at, after_id=self._cursors.template_id
+                ):
+                    report.added += self._add(gallery, batch)
+            due = self._clock() - self._reconciled_at >= self.reconcile_seconds
+            if due or self._removals_since(repo, max_audit):
+                self._reconcile(s, gallery, at, report)
+            threshold = threshold_in_force(s, self.settings, self.pack)
+        self._cursors = _Cursors(max(max_tid, self._cursors.template_id), max_audit, authority)
+        if threshold != self._snapshot.threshold:
+            self._snapshot = GallerySnapshot.of(gallery, threshold, self.pack)
+        self._synced_at = self._clock()
+        return report
+
+    def _removals_since(self, repo: GalleryRepo, max_audit: int) -> bool:
+        if max_audit <= self._cursors.audit_id:
+            return False
+        actions = repo.audit_actions_after(self._cursors.audit_id)
+        return any(a.startswith(REMOVAL_ACTIONS) for a in actions)
+
+    def _apply_authority(
+        self,
+        s: Session,
+        gallery: FilteredGallery,
+        authority: dict[int, WatchlistAuthority],
+        at: datetime,
+        report: SyncReport,
+    ) -> None:
+        """Drop lapsed authorizations, move changed scopes, load newly authorized watchlists."""
+        live = {a.authorization_id for a in authority.values()}
+        for scope in gallery.scopes():
+            if scope.authorization_id not in live:
+                report.removed += gallery.drop_authorization(scope.authorization_id)
+                report.dropped_authorizations.append(scope.authorization_id)
+        for a in {a.authorization_id: a for a in authority.values()}.values():
+            scope = Scope(a.authorization_id, a.valid_from, a.expires_at, a.cameras)
+            if any(
+                s.authorization_id == scope.authorization_id and s != scope
+                for s in gallery.scopes()
+            ):
+                gallery.rescope(scope)
+                report.rescoped_authorizations.append(scope.authorization_id)
+        old = self._cursors.authority
+        changed = [
+            w
+            for w, a in authority.items()
+            if old.get(w) is None
+            or (old[w].watchlist_name, old[w].authorization_id, old[w].authorization_reference)
+            != (a.watchlist_name, a.authorization_id, a.authorization_reference)
+        ]
+        if changed:
+            wanted = set(changed)
+            report.removed += gallery.remove(
+                e.template_id for e in gallery.entries() if e.watchlist_id in wanted
+            )
+            for batch in GalleryRepo(s).stream_templates(
+                self.pack, at, watchlists=changed, after_id=0
+            ):
+                batch = [t for t in batch if t.entry.template_id <= self._cursors.template_id]
+                report.added += self._add(gallery, batch)
+
+    def _reconcile(
+        self, s: Session, gallery: FilteredGallery, at: datetime, report: SyncReport
+    ) -> None:
+        """Ids in the database against ids in the index: remove the gone, load the missing."""
+        stored = GalleryRepo(s).active_template_ids(self.pack, at)
+        held = gallery.template_ids()
+        report.removed += gallery.remove(held - stored)
+        missing = sorted(stored - held)
+        for start in range(0, len(missing), 900):  # bound the IN (...) list
+            chunk = missing[start : start + 900]
+            for batch in GalleryRepo(s).stream_templates(self.pack, at, template_ids=chunk):
+                report.added += self._add(gallery, batch)
+        report.reconciled = True
+        self._reconciled_at = self._clock()
+
+    def _add(self, gallery: FilteredGallery, stored: Iterable[StoredTemplate]) -> int:
+        entries, vectors = self._open(stored, gallery.dim)
+        if entries:
+            gallery.add(entries, vectors)
+        return len(entries)
+
+    def _open(
+        self, stored: Iterable[StoredTemplate], dim: int | None
+    ) -> tuple[list[GalleryEntry], np.ndarray]:
         entries: list[GalleryEntry] = []
         rows: list[np.ndarray] = []
         for item in stored:
             vector = self._vector(item)
             if vector is None:
                 continue
-            if rows and vector.shape != rows[0].shape:
+            dim = dim or vector.shape[0]
+            if vector.shape[0] != dim:
                 log.warning(
                     "template %s has %d dimensions, expected %d: not loaded; re-enroll it",
                     item.entry.template_id,
                     vector.shape[0],
-                    rows[0].shape[0],
+                    dim,
                 )
                 continue
             entries.append(item.entry)
             rows.append(vector)
-        dim = rows[0].shape[0] if rows else 0
-        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim or 0), np.float32)
         return entries, matrix
 
     def _vector(self, item: StoredTemplate) -> np.ndarray | None:
@@ -133,3 +290,42 @@ class ActiveGallery:
             )
             return None
         return np.frombuffer(raw, dtype=np.float32)
+
+
+class GalleryHub:
+    """The process's galleries, one per pack, shared by every camera and synced on one thread."""
+
+    def __init__(self, db: Database, cipher: DataCipher, settings: Settings) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.settings = settings
+        self._galleries: dict[str, ActiveGallery] = {}
+        self._lock = threading.Lock()
+        self._loop = BackgroundLoop("vigil-gallery-sync", self._run)
+
+    def gallery(self, pack: str) -> ActiveGallery:
+        """The one gallery of ``pack`` in this process (created on first use)."""
+        with self._lock:
+            found = self._galleries.get(pack)
+            if found is None:
+                found = self._galleries[pack] = ActiveGallery(
+                    self.db, self.cipher, self.settings, pack
+                )
+                found.inline_sync = False
+            if not self._loop.running:
+                self._loop.start()
+        return found
+
+    def _run(self) -> None:
+        every = self.settings.matching.gallery_refresh_seconds
+        while not self._loop.sleep(every):
+            with self._lock:
+                galleries = list(self._galleries.values())
+            for gallery in galleries:
+                try:
+                    gallery.sync()
+                except Exception:  # one failed poll must not stop the others; retried next time
+                    log.exception("gallery %s: sync failed; retrying", gallery.pack)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._loop.stop(timeout)

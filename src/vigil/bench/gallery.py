@@ -1,0 +1,250 @@
+"""Gallery index benchmark: build time, p50/p99 search, recall@1 against exact search, RSS.
+
+    vigil bench gallery --size 1000000 --dim 128 [--index auto|numpy|hnsw|ivf|faiss] [--json]
+
+The gallery is synthetic but shaped like a face gallery: ``size`` templates, two per subject
+(each a noisy copy of the subject's unit centre, same-subject cosine about 0.75), spread over
+``authorizations`` authorizations of which the last is scoped to another camera, so one in
+``authorizations`` entries is filtered out of every probe. Probes are new noisy shots of
+enrolled subjects. It is built the way the service builds it: batches of ``batch`` entries
+added to a :class:`~vigil.faces.gallery.FilteredGallery`. Searches run one probe at a time
+on one core (the process is pinned to one CPU while searching); recall@1 compares the top-1
+with an exact brute-force search over the same allowed entries. Data is generated batch by
+batch from fixed seeds so that ground truth needs no second copy of the gallery in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from vigil.faces.gallery import FilteredGallery, GallerySnapshot
+from vigil.faces.index import IndexPolicy
+from vigil.pipeline.matcher import Matcher
+from vigil.types import Embedding, GalleryEntry
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+CAMERA = "cam-a"
+NOISE = 0.6  # per-template noise relative to the unit centre (cosine ~0.75 within a subject)
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryBenchConfig:
+    size: int
+    dim: int
+    index: str = "auto"
+    probes: int = 1000
+    authorizations: int = 4
+    batch: int = 10_000
+    exact_below: int = 50_000
+    policy: IndexPolicy | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryFigures:
+    size: int
+    dim: int
+    index: str
+    index_kinds: list[str]
+    allowed_fraction: float
+    build_seconds: float
+    build_cpu_seconds: float
+    search_p50_ms: float  # wall clock
+    search_p99_ms: float
+    search_cpu_p50_ms: float  # CPU time of the searching thread (robust on a shared machine)
+    search_cpu_p99_ms: float
+    match_cpu_p50_ms: float  # Matcher.match (search + one result per subject), CPU time
+    match_cpu_p99_ms: float
+    recall_at_1: float  # probes of allowed enrolled subjects (what the system may match)
+    recall_at_1_all: float  # every probe, also those whose nearest allowed entry is a stranger
+    probes: int
+    rss_mb: float
+    rss_gallery_mb: float  # RSS growth while building (the gallery's own memory)
+    peak_rss_mb: float
+    cpu_count: int
+    load_average: list[float]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+BLOCK = 1024  # subjects per RNG stream
+
+
+def _centres(cfg: GalleryBenchConfig, subjects: np.ndarray) -> np.ndarray:
+    """Deterministic unit centre of each subject id (one RNG stream per block of subjects)."""
+    out = np.empty((subjects.shape[0], cfg.dim), np.float32)
+    blocks = subjects // BLOCK
+    for block in np.unique(blocks).tolist():
+        rows = np.nonzero(blocks == block)[0]
+        rng = np.random.default_rng((cfg.seed, 0, block))
+        out[rows] = rng.standard_normal((BLOCK, cfg.dim), np.float32)[subjects[rows] % BLOCK]
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _batch(cfg: GalleryBenchConfig, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Template ids [start, start+batch) and their unit vectors."""
+    ids = np.arange(start, min(start + cfg.batch, cfg.size), dtype=np.int64)
+    rng = np.random.default_rng((cfg.seed, 1, start))
+    centres = _centres(cfg, ids // 2)
+    noise = rng.standard_normal((ids.shape[0], cfg.dim), np.float32) * (NOISE / np.sqrt(cfg.dim))
+    vectors = centres + noise
+    return ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _entries(cfg: GalleryBenchConfig, ids: np.ndarray) -> list[GalleryEntry]:
+    scoped = cfg.authorizations - 1  # this authorization covers another camera only
+    out = []
+    for t in ids.tolist():
+        auth = (t // 2) % cfg.authorizations
+        out.append(
+            GalleryEntry(
+                template_id=t,
+                subject_id=t // 2,
+                subject_name=f"s{t // 2}",
+                watchlist_id=auth,
+                watchlist_name=f"wl{auth}",
+                authorization_id=auth,
+                authorization_reference=f"ORD-{auth}",
+                valid_from=NOW - timedelta(days=1),
+                expires_at=NOW + timedelta(days=30),
+                cameras=("cam-b",) if auth == scoped and cfg.authorizations > 1 else None,
+            )
+        )
+    return out
+
+
+def _allowed(cfg: GalleryBenchConfig, ids: np.ndarray) -> np.ndarray:
+    if cfg.authorizations == 1:
+        return np.ones(ids.shape[0], bool)
+    return ((ids // 2) % cfg.authorizations) != cfg.authorizations - 1
+
+
+def _probe_subjects(cfg: GalleryBenchConfig) -> np.ndarray:
+    return np.random.default_rng((cfg.seed, 2)).integers(0, max(cfg.size // 2, 1), cfg.probes)
+
+
+def _probes(cfg: GalleryBenchConfig) -> np.ndarray:
+    rng = np.random.default_rng((cfg.seed, 3))
+    subjects = _probe_subjects(cfg)
+    centres = _centres(cfg, subjects)
+    noise = rng.standard_normal(centres.shape, np.float32) * (NOISE / np.sqrt(cfg.dim))
+    probes = centres + noise
+    return (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _exact_top1(cfg: GalleryBenchConfig, probes: np.ndarray) -> np.ndarray:
+    best = np.full(probes.shape[0], -np.inf, np.float32)
+    best_id = np.full(probes.shape[0], -1, np.int64)
+    for start in range(0, cfg.size, cfg.batch):
+        ids, vectors = _batch(cfg, start)
+        keep = _allowed(cfg, ids)
+        if not keep.any():
+            continue
+        scores = probes @ vectors[keep].T
+        top = scores.argmax(axis=1)
+        value = scores[np.arange(probes.shape[0]), top]
+        better = value > best
+        best[better], best_id[better] = value[better], ids[keep][top[better]]
+    return best_id
+
+
+def _policy(cfg: GalleryBenchConfig) -> IndexPolicy:
+    """``hnsw``/``ivf`` as the product runs them: ``auto`` with that ANN above exact_below."""
+    if cfg.index in ("hnsw", "ivf"):
+        return IndexPolicy(kind="auto", ann=cfg.index, exact_below=cfg.exact_below)
+    return IndexPolicy(kind=cfg.index, exact_below=cfg.exact_below)
+
+
+class _Static:
+    def __init__(self, snap: GallerySnapshot) -> None:
+        self.snap = snap
+
+    def snapshot(self) -> GallerySnapshot:
+        return self.snap
+
+
+def run_gallery_bench(cfg: GalleryBenchConfig) -> GalleryFigures:
+    """Build the gallery, time searches on one core, compare with exact search."""
+    policy = cfg.policy or _policy(cfg)
+    probes = _probes(cfg)
+    rss0 = _rss_mb()
+    gallery = FilteredGallery(policy)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for start in range(0, cfg.size, cfg.batch):
+        ids, vectors = _batch(cfg, start)
+        gallery.add(_entries(cfg, ids), vectors)
+    build, build_cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    rss_gallery = _rss_mb() - rss0
+    search_ms, search_cpu, match_cpu, top1 = _time_searches(gallery, probes)
+    truth = _exact_top1(cfg, probes)
+    enrolled = _allowed(cfg, _probe_subjects(cfg) * 2)
+    kinds = sorted({type(p.index).__name__ for p in gallery._parts.values()})
+    return GalleryFigures(
+        size=cfg.size,
+        dim=cfg.dim,
+        index=cfg.index,
+        index_kinds=kinds,
+        allowed_fraction=float(_allowed(cfg, np.arange(min(cfg.size, 100_000))).mean()),
+        build_seconds=round(build, 2),
+        build_cpu_seconds=round(build_cpu, 2),
+        search_p50_ms=_pct(search_ms, 50),
+        search_p99_ms=_pct(search_ms, 99),
+        search_cpu_p50_ms=_pct(search_cpu, 50),
+        search_cpu_p99_ms=_pct(search_cpu, 99),
+        match_cpu_p50_ms=_pct(match_cpu, 50),
+        match_cpu_p99_ms=_pct(match_cpu, 99),
+        recall_at_1=round(float((top1 == truth)[enrolled].mean()), 4) if enrolled.any() else 1.0,
+        recall_at_1_all=round(float((top1 == truth).mean()), 4),
+        probes=cfg.probes,
+        rss_mb=round(_rss_mb(), 1),
+        rss_gallery_mb=round(rss_gallery, 1),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        cpu_count=os.cpu_count() or 0,
+        load_average=[round(x, 2) for x in os.getloadavg()],
+    )
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(values, q)), 3)
+
+
+def _time_searches(
+    gallery: FilteredGallery, probes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-probe search wall/CPU and match CPU times (ms) on one pinned core; top-1 ids."""
+    matcher = Matcher(_Static(GallerySnapshot.of(gallery, 0.3, "bench")), top_k=3)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    times = np.empty((3, probes.shape[0]))
+    top1 = np.full(probes.shape[0], -1, np.int64)
+    try:
+        for i, probe in enumerate(probes):
+            w0, c0 = time.perf_counter(), time.thread_time()
+            hits = gallery.search(probe, CAMERA, NOW, 12)
+            w1, c1 = time.perf_counter(), time.thread_time()
+            matcher.match([Embedding(probe, "bench")], CAMERA, NOW)
+            c2 = time.thread_time()
+            times[:, i] = ((w1 - w0) * 1e3, (c1 - c0) * 1e3, (c2 - c1) * 1e3)
+            top1[i] = hits[0].entry.template_id if hits else -1
+    finally:
+        os.sched_setaffinity(0, cpus)
+    return times[0], times[1], times[2], top1

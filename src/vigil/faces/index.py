@@ -1,0 +1,366 @@
+"""Incremental nearest-neighbour indexes keyed by template id (cosine = inner product).
+
+An :class:`IdIndex` holds unit vectors under integer ids and changes in place: :meth:`add`
+and :meth:`remove` by id, no rebuild. Three kinds, chosen by :class:`IndexPolicy`:
+
+- :class:`ExactIdIndex`: one matrix-vector product over the live rows (numpy); exact, and the
+  fastest below ``IndexPolicy.exact_below`` entries (measured: README "Gallery index").
+- :class:`HnswIdIndex`: hnswlib HNSW graph; deletions are tombstones reused by later inserts.
+- :class:`FaissIdIndex`: exact faiss ``IndexFlatIP`` under an id map (``matching.index: faiss``).
+
+All are picklable (the Ray runtime ships a gallery snapshot to remote actors).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vigil.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Nearest rows for one query: ids (or row indices) and cosine scores, best first."""
+
+    rows: np.ndarray  # int64 (k,)
+    scores: np.ndarray  # float32 (k,)
+
+    @staticmethod
+    def empty() -> SearchResult:
+        return SearchResult(np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPolicy:
+    """Which index a partition uses; defaults chosen by ``vigil bench gallery`` (README)."""
+
+    kind: str = "auto"  # auto | numpy | hnsw | ivf | faiss
+    exact_below: int = 50_000  # auto: exact under this many entries, ANN (``ann``) from it
+    ann: str = "hnsw"  # what auto switches to: hnsw | ivf
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 100
+    hnsw_ef_search: int = 64
+    ivf_lists: int = 1024
+    ivf_probes: int = 24
+    build_threads: int = 2
+
+    def ann_kind(self, size: int) -> str | None:
+        """``hnsw`` or ``ivf`` when a partition of ``size`` entries wants an ANN index."""
+        if self.kind in ("hnsw", "ivf"):
+            return self.kind
+        if self.kind == "auto" and size >= self.exact_below:
+            return self.ann
+        return None
+
+
+def as_matrix(vectors: np.ndarray, what: str) -> np.ndarray:
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D float32 array (n, dim), got shape {matrix.shape}")
+    return np.ascontiguousarray(matrix)
+
+
+def _as_ids(ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    return np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
+
+
+class IdIndex(ABC):
+    """Unit vectors under int ids; ``add``/``remove`` in place, ``search`` top-k by cosine."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add (or replace) ``vectors`` (n, dim) under ``ids`` (n,)."""
+
+    @abstractmethod
+    def remove(self, ids: Iterable[int]) -> None:
+        """Forget these ids; unknown ids are ignored."""
+
+    @abstractmethod
+    def search(self, probe: np.ndarray, k: int) -> SearchResult:
+        """The ``k`` best ids for one probe (dim,), best first."""
+
+    @abstractmethod
+    def ids(self) -> np.ndarray:
+        """Every live id (int64)."""
+
+    @abstractmethod
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of live ``ids`` (n, dim)."""
+
+    def _check(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        matrix = as_matrix(vectors, "gallery vectors")
+        ids = _as_ids(ids)
+        if matrix.shape[0] != ids.shape[0]:
+            raise ValueError(f"{ids.shape[0]} ids for {matrix.shape[0]} vectors")
+        if matrix.shape[0] and matrix.shape[1] != self.dim:
+            raise ValueError(
+                f"gallery vectors: expected dimension {self.dim}, got {matrix.shape[1]}"
+            )
+        return ids, matrix
+
+
+class ExactIdIndex(IdIndex):
+    """Exact search over a growable matrix; removal moves the last row into the gap."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self._vectors = np.zeros((16, dim), np.float32)
+        self._ids = np.zeros(16, np.int64)
+        self._row: dict[int, int] = {}
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _grow(self, need: int) -> None:
+        if need <= self._ids.shape[0]:
+            return
+        cap = max(need, 2 * self._ids.shape[0])
+        vectors = np.zeros((cap, self.dim), np.float32)
+        vectors[: self._n] = self._vectors[: self._n]
+        ids = np.zeros(cap, np.int64)
+        ids[: self._n] = self._ids[: self._n]
+        self._vectors, self._ids = vectors, ids
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids, matrix = self._check(ids, vectors)
+        self.remove(i for i in ids.tolist() if i in self._row)
+        self._grow(self._n + ids.shape[0])
+        end = self._n + ids.shape[0]
+        self._vectors[self._n : end] = matrix
+        self._ids[self._n : end] = ids
+        self._row.update(zip(ids.tolist(), range(self._n, end), strict=True))
+        self._n = end
+
+    def remove(self, ids: Iterable[int]) -> None:
+        for ident in ids:
+            row = self._row.pop(int(ident), None)
+            if row is None:
+                continue
+            last = self._n - 1
+            if row != last:
+                moved = int(self._ids[last])
+                self._vectors[row] = self._vectors[last]
+                self._ids[row] = moved
+                self._row[moved] = row
+            self._n = last
+
+    def search(self, probe: np.ndarray, k: int) -> SearchResult:
+        k = min(k, self._n)
+        if k <= 0:
+            return SearchResult.empty()
+        scores = self._vectors[: self._n] @ np.asarray(probe, np.float32)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self._n else np.arange(self._n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return SearchResult(self._ids[top].copy(), scores[top].astype(np.float32))
+
+    def ids(self) -> np.ndarray:
+        return self._ids[: self._n].copy()
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        rows = [self._row[int(i)] for i in ids]
+        return self._vectors[rows].copy()
+
+
+class HnswIdIndex(IdIndex):
+    """hnswlib HNSW (``space='ip'``); removed ids are tombstones whose slots inserts reuse."""
+
+    def __init__(self, dim: int, policy: IndexPolicy, capacity: int = 1024) -> None:
+        super().__init__(dim)
+        import hnswlib
+
+        self._policy = policy
+        self._index: Any = hnswlib.Index(space="ip", dim=dim)
+        self._index.init_index(
+            max_elements=max(capacity, 16),
+            M=policy.hnsw_m,
+            ef_construction=policy.hnsw_ef_construction,
+            allow_replace_deleted=True,
+        )
+        self._index.set_num_threads(1)
+        self._live: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids, matrix = self._check(ids, vectors)
+        if not ids.shape[0]:
+            return
+        self.remove(i for i in ids.tolist() if i in self._live)
+        deleted = self._index.get_current_count() - len(self._live)
+        need = self._index.get_current_count() + ids.shape[0] - min(deleted, ids.shape[0])
+        if need > self._index.get_max_elements():
+            self._index.resize_index(max(need, 2 * self._index.get_max_elements()))
+        self._index.add_items(
+            matrix, ids, num_threads=self._policy.build_threads, replace_deleted=True
+        )
+        self._live.update(ids.tolist())
+
+    def remove(self, ids: Iterable[int]) -> None:
+        for ident in ids:
+            if int(ident) in self._live:
+                self._index.mark_deleted(int(ident))
+                self._live.discard(int(ident))
+
+    def search(self, probe: np.ndarray, k: int) -> SearchResult:
+        k = min(k, len(self._live))
+        if k <= 0:
+            return SearchResult.empty()
+        ef = max(self._policy.hnsw_ef_search, k)
+        while True:
+            self._index.set_ef(ef)
+            try:
+                labels, distances = self._index.knn_query(
+                    np.asarray(probe, np.float32), k=k, num_threads=1
+                )
+                break
+            except RuntimeError:  # too few reachable live nodes for k at this ef: widen
+                if ef >= len(self._live):
+                    labels, distances = self._exact(probe, k)
+                    break
+                ef *= 4
+        return SearchResult(
+            np.asarray(labels).reshape(-1).astype(np.int64),
+            (1.0 - np.asarray(distances).reshape(-1)).astype(np.float32),
+        )
+
+    def _exact(self, probe: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        exact = ExactIdIndex(self.dim)
+        ids = self.ids()
+        exact.add(ids, self.vectors_of(ids))
+        result = exact.search(probe, k)
+        return result.rows, 1.0 - result.scores
+
+    def ids(self) -> np.ndarray:
+        return np.fromiter(self._live, np.int64, len(self._live))
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.zeros((0, self.dim), np.float32)
+        return np.asarray(self._index.get_items(ids), np.float32)
+
+
+class FaissIdIndex(IdIndex):
+    """Exact faiss ``IndexFlatIP`` under ``IndexIDMap2`` (``pip install faiss-cpu``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        try:
+            import faiss
+        except ImportError as exc:
+            raise ConfigError(
+                "matching.index",
+                "is 'faiss' but the faiss package is not installed",
+                hint="run `pip install faiss-cpu` (or vigil[faiss]), or set matching.index: auto",
+            ) from exc
+        self._faiss: Any = faiss
+        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(max(dim, 1)))
+        self._live: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids, matrix = self._check(ids, vectors)
+        self.remove(i for i in ids.tolist() if i in self._live)
+        if ids.shape[0]:
+            self._index.add_with_ids(matrix, ids)
+            self._live.update(ids.tolist())
+
+    def remove(self, ids: Iterable[int]) -> None:
+        gone = np.array([i for i in ids if int(i) in self._live], np.int64)
+        if gone.shape[0]:
+            self._index.remove_ids(gone)
+            self._live.difference_update(gone.tolist())
+
+    def search(self, probe: np.ndarray, k: int) -> SearchResult:
+        k = min(k, len(self._live))
+        if k <= 0:
+            return SearchResult.empty()
+        scores, ids = self._index.search(np.asarray(probe, np.float32)[None, :], k)
+        return SearchResult(ids[0].astype(np.int64), scores[0].astype(np.float32))
+
+    def ids(self) -> np.ndarray:
+        return np.fromiter(self._live, np.int64, len(self._live))
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        return np.stack([self._index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "dim": self.dim,
+            "blob": self._faiss.serialize_index(self._index),
+            "live": self._live,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import faiss
+
+        self.dim = state["dim"]
+        self._faiss = faiss
+        self._index = faiss.deserialize_index(state["blob"])
+        self._live = state["live"]
+
+
+def new_index(dim: int, size: int, policy: IndexPolicy) -> IdIndex:
+    """The index ``policy`` picks for a partition of ``size`` entries."""
+    if policy.kind == "faiss":
+        return FaissIdIndex(dim)
+    if policy.kind not in INDEX_KINDS:
+        raise ConfigError(
+            "matching.index",
+            f"unknown index {policy.kind!r}",
+            hint=f"use one of {', '.join(INDEX_KINDS)}",
+        )
+    if policy.ann_kind(size) == "hnsw":
+        return HnswIdIndex(dim, policy, capacity=size)
+    return ExactIdIndex(dim)  # IVF needs training vectors: see ann_from()
+
+
+INDEX_KINDS = ("auto", "numpy", "hnsw", "ivf", "faiss")
+
+
+def ann_from(exact: IdIndex, policy: IndexPolicy) -> IdIndex:
+    """The ANN index ``policy`` wants, filled with ``exact``'s entries (IVF trains on them)."""
+    ids = exact.ids()
+    vectors = exact.vectors_of(ids)
+    index: IdIndex
+    if policy.ann_kind(len(ids)) == "ivf":
+        index = FaissIvfIdIndex(exact.dim, policy, vectors)
+    else:
+        index = HnswIdIndex(exact.dim, policy, capacity=2 * len(ids))
+    index.add(ids, vectors)
+    return index
+
+
+class FaissIvfIdIndex(FaissIdIndex):
+    """faiss ``IndexIVFFlat`` (inner product), trained once on the vectors it starts from."""
+
+    def __init__(self, dim: int, policy: IndexPolicy, train: np.ndarray) -> None:
+        super().__init__(dim)
+        faiss = self._faiss
+        lists = max(1, min(policy.ivf_lists, train.shape[0] // 39))
+        quantizer = faiss.IndexFlatIP(dim)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        faiss.omp_set_num_threads(policy.build_threads)
+        ivf.train(as_matrix(train, "training vectors"))
+        ivf.nprobe = min(policy.ivf_probes, lists)
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        self._index = ivf
+
+    def search(self, probe: np.ndarray, k: int) -> SearchResult:
+        result = super().search(probe, k)
+        keep = result.rows >= 0  # fewer than k in the probed lists
+        return SearchResult(result.rows[keep], result.scores[keep])
