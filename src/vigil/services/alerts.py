@@ -37,6 +37,7 @@ from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic
 from vigil.errors import NotFound, PermissionDenied
 from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
+from vigil.repositories.deliveries import DeliveryRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert
@@ -129,10 +130,18 @@ class AlertStore:
         self.bus = bus
         self.pack = pack or settings.model_pack
 
-    def save(self, candidate: CandidateAlert) -> int:
-        """Store the candidate if its authority still holds; returns the alert id."""
+    def save(self, candidate: CandidateAlert, *, delivery_key: str | None = None) -> int:
+        """Store the candidate if its authority still holds; returns the alert id.
+
+        ``delivery_key`` (remote cameras): a candidate already stored under this key is not
+        stored again; its alert id is returned and nothing is published.
+        """
         entry = candidate.match.entry
         with self.db.write() as s:
+            if delivery_key is not None:
+                known = DeliveryRepo(s).alert_for(delivery_key)
+                if known is not None:
+                    return known
             auth = AuthorizationRepo(s).get_by_id(entry.authorization_id)
             _check_authority(auth, candidate)
             subject = SubjectRepo(s).get(entry.subject_id)
@@ -163,9 +172,16 @@ class AlertStore:
                 target=f"alert:{alert.id}",
                 details=_audit_details(candidate, alert, watchlist.name, auth.reference),
             )
+            if delivery_key is not None:
+                DeliveryRepo(s).add(delivery_key, alert.id)
             public = load_public(s, alert.id)
         self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
         return public.id
+
+    def delivered(self, delivery_key: str) -> int | None:
+        """The alert stored under a remote candidate's delivery key, or None."""
+        with self.db.read() as s:
+            return DeliveryRepo(s).alert_for(delivery_key)
 
     def update_last_seen(self, alert_id: int, last_seen: datetime) -> None:
         """The alert's person was still in view until ``last_seen``; announces an 'updated' event.
