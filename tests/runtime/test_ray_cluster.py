@@ -39,18 +39,35 @@ STORE = 80 * 1024 * 1024  # small object stores: the gallery is all that goes th
 REFERENCE = "ORD-RT-1"  # lin_context's authorization
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    ray = import_ray()
+def _start_cluster() -> Any:
+    """Head (no CPUs: no camera there) + 2 worker nodes of 1 CPU, all on 127.0.0.1."""
     from ray.cluster_utils import Cluster
 
     local = {"node_ip_address": "127.0.0.1", "object_store_memory": STORE}
     made = Cluster(
         initialize_head=True, head_node_args={**local, "num_cpus": 0, "include_dashboard": False}
     )
-    for _ in range(2):
-        made.add_node(num_cpus=1, **local)
-    made.wait_for_nodes()
+    try:
+        for _ in range(2):
+            made.add_node(num_cpus=1, **local)
+        made.wait_for_nodes()
+    except BaseException:
+        made.shutdown()
+        raise
+    return made
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    ray = import_ray()
+    # Ray waits a fixed 30 s for a node to register; a loaded 2-core runner can miss that.
+    for attempt in range(3):
+        try:
+            made = _start_cluster()
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     yield made
     ray.shutdown()
     made.shutdown()

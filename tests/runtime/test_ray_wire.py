@@ -17,14 +17,17 @@ from vigil.domain.counts import MinuteCount
 from vigil.domain.events import AlertEvent
 from vigil.faces.gallery import GallerySnapshot, NumpyIndex
 from vigil.runtime.camera_actor import CandidateOutbox, PublishedGallery
+from vigil.runtime.cluster_status import build_status
 from vigil.runtime.engine import build_engine
 from vigil.runtime.gallery_publisher import GalleryPublisher
+from vigil.runtime.ray_cluster import NodeInfo
 from vigil.runtime.supervisor import Supervisor
-from vigil.runtime.wire import GalleryRelease, LastSeen, Receipt, actor_settings
+from vigil.runtime.wire import ActorReport, GalleryRelease, LastSeen, Receipt, actor_settings
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
+from vigil.sources.worker import CameraState, CameraStatus
 from vigil.timeutil import utcnow
 from vigil.types import (
     BBox,
@@ -36,6 +39,7 @@ from vigil.types import (
     Track,
     ValidatedFace,
 )
+from vigil.web.telemetry import VigilMetrics
 
 NOW = utcnow()
 
@@ -218,3 +222,42 @@ def test_a_redelivered_candidate_is_stored_once(context: AppContext) -> None:
     with context.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Alert)) == 2
     assert [e.kind for e in events if isinstance(e, AlertEvent)] == ["candidate", "candidate"]
+
+
+# -- status: node per camera in /metrics and `vigil cluster status` ------------------------------
+def _status(camera: str, node: str | None) -> CameraStatus:
+    return CameraStatus(
+        camera, "rtsp://h/x", "rtsp", CameraState.CONNECTED, NOW, 5.0, 5.0, 10, 10, 0, 0, 0, 0,
+        None, NOW, None, 5.0, node=node,
+    )  # fmt: skip
+
+
+def test_metrics_name_the_node_of_each_camera_for_logged_in_scrapers_only() -> None:
+    metrics = VigilMetrics(
+        lambda: [_status("a", "10.0.0.5"), _status("b", "10.0.0.5"), _status("c", None)]
+    )
+    text = metrics.render().decode()
+    assert 'vigil_camera_node{camera="a",node="10.0.0.5"} 1.0' in text
+    assert 'vigil_camera_node{camera="c",node="local"} 1.0' in text
+    assert 'vigil_node_cameras{node="10.0.0.5"} 2.0' in text
+    assert 'node="' not in metrics.render(camera_names=False).decode()
+
+
+def _report(camera: str, node: str, version: int, origin: str = "cc") -> ActorReport:
+    return ActorReport(
+        _status(camera, "10.0.0.5"), node, "10.0.0.5", "inc", version, origin, NOW, 1, 2, 0, 9,
+        None,
+    )  # fmt: skip
+
+
+def test_cluster_status_groups_cameras_by_node_with_gallery_lag() -> None:
+    node_list = [
+        NodeInfo("n1", "10.0.0.5", True, 4.0, 0),
+        NodeInfo("n2", "10.0.0.6", False, 4.0, 0),
+    ]
+    reports = {"a": _report("a", "n1", 3), "b": _report("b", "n1", 2), "c": None}
+    status = build_status(node_list, reports)
+    assert [n.cameras for n in status.nodes] == [("a", "b"), ()]
+    lags = {a.camera: (a.gallery_version, a.gallery_lag, a.state) for a in status.actors}
+    assert lags == {"a": (3, 0, "connected"), "b": (2, 1, "connected"), "c": (0, 0, "unreachable")}
+    assert status.as_dict()["actors"][0]["pending"] == 2
