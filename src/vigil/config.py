@@ -31,6 +31,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -348,6 +349,68 @@ class AlertsOutConfig(_Strict):
 ENV_PREFIX = "VIGIL_"
 
 
+RayAddress = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_.:\[\]-]+:[0-9]{1,5}$",
+        description="the Ray head's GCS address, HOST:PORT (as `ray start --head` prints it)",
+    ),
+]
+
+
+class RuntimeConfig(_Strict):
+    """Where cameras run: ``local`` threads in this process (the default) or a Ray cluster."""
+
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: camera threads in `vigil serve`; ray: one actor per camera"
+    )
+    address: RayAddress | None = Field(
+        None, description="Ray head HOST:PORT (engine ray); never 'auto': say where it is"
+    )
+    node_ip_address: str | None = Field(
+        None,
+        pattern=r"^[0-9A-Fa-f.:]+$",
+        description="the address this command center's Ray driver uses (default: 127.0.0.1 for "
+        "a loopback head, else Ray's choice); workers must reach it",
+    )
+    namespace: str = Field(
+        "vigil",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Ray namespace of the camera actors (one per deployment)",
+    )
+    num_cpus_per_camera: float = Field(
+        1.0, gt=0.0, le=64.0, description="CPUs Ray reserves for each camera actor"
+    )
+    max_task_retries: int = Field(
+        3, ge=-1, le=100, description="retries of a call to a restarting camera actor (-1: forever)"
+    )
+    gallery_check_seconds: float = Field(
+        2.0, gt=0.0, le=60.0, description="how often the command center checks for gallery changes"
+    )
+    gallery_publish_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        le=60.0,
+        description="the gallery is published to every camera actor at least this often",
+    )
+    poll_seconds: float = Field(
+        0.25, gt=0.0, le=10.0, description="how often the command center collects from actors"
+    )
+    pending_candidates: int = Field(
+        1000, ge=1, le=100_000, description="unsent candidates an actor keeps; beyond, dropped"
+    )
+
+    @model_validator(mode="after")
+    def _address_for_ray(self) -> RuntimeConfig:
+        if self.engine == "ray" and self.address is None:
+            raise ValueError(
+                "runtime.engine 'ray' needs runtime.address: the head node's HOST:PORT"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of a deployment. Build it with :func:`load_settings`."""
 
@@ -377,6 +440,9 @@ class Settings(BaseSettings):
     server: ServerConfig = Field(default_factory=ServerConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     alerts_out: AlertsOutConfig = Field(default_factory=AlertsOutConfig)
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig, description="where cameras run: local threads or Ray"
+    )
     max_image_bytes: int = Field(20_000_000, ge=1024, description="largest accepted image upload")
     max_image_pixels: int = Field(
         12_000_000,

@@ -1,4 +1,4 @@
-"""Migration 0003_sightings: the alert_sightings table, as the models declare it, and back."""
+"""Migration 0004_sightings: the alert_sightings table, as the models declare it, and back."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _downgrade(db: Database, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def test_0003_creates_alert_sightings_as_the_models_declare_and_goes_back(tmp_path: Path) -> None:
+def test_0004_creates_alert_sightings_as_the_models_declare_and_goes_back(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'v.db'}")
     db.migrate()
     assert "alert_sightings" in inspect(db.engine).get_table_names()
@@ -37,7 +37,7 @@ def test_0003_creates_alert_sightings_as_the_models_declare_and_goes_back(tmp_pa
     assert [(fk["referred_table"], fk["options"].get("ondelete")) for fk in fks] == [
         ("alerts", "CASCADE")
     ]
-    _downgrade(db, "0002")
+    _downgrade(db, "0003_ids")
     assert "alert_sightings" not in inspect(db.engine).get_table_names()
     db.migrate()
     assert "alert_sightings" in inspect(db.engine).get_table_names()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli import accountability, core, server
+from vigil.cli import accountability, cluster, core, server
 from vigil.cli.common import CliState, cli_errors, console, state
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ def migrate(ctx: typer.Context) -> None:
 core.register(app)
 server.register(app)
 accountability.register(app)
+cluster.register(app)
 
 
 def run() -> None:

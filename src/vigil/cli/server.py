@@ -307,7 +307,7 @@ class Runtime:
         self, settings: Settings, options: ServeOptions, *, context: AppContext | None = None
     ) -> None:
         from vigil.accountability.jobs import AccountabilityJobs
-        from vigil.runtime.supervisor import Supervisor
+        from vigil.runtime.engine import build_engine
         from vigil.services.alert_relay import PgAlertRelay
         from vigil.services.alerts import AlertBus
         from vigil.web.app import create_app
@@ -322,13 +322,18 @@ class Runtime:
             self.lock.release()
             raise
         self.bus = AlertBus()
+        try:  # runtime.engine: local threads (default) or a Ray cluster
+            self.supervisor = build_engine(self.context, self.bus, loop_files=options.loop_files)
+        except BaseException:
+            self.context.close()
+            self.lock.release()
+            raise
         # Several servers on one PostgreSQL: each one's alert events reach the others' buses.
         self.relay = (
             PgAlertRelay(self.context.db, self.bus).start()
             if self.context.db.is_postgresql
             else None
         )
-        self.supervisor = Supervisor(self.context, self.bus, loop_files=options.loop_files)
         # Audit-head signing and retention enforcement run beside the cameras.
         self.jobs = AccountabilityJobs(self.context.db, self.context.settings)
         try:

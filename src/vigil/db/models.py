@@ -374,3 +374,18 @@ class OutboxMessage(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     __table_args__ = (Index("ix_outbox_status_due_at", "status", "due_at"), AUTOINCREMENT)
+
+
+class CandidateDelivery(Base):
+    """One candidate alert received from a remote camera (Ray engine), by its idempotency key.
+
+    Written in the same transaction as the alert, so a candidate delivered twice (the command
+    center stopped before the actor heard it was stored) is stored once. ``alert_id`` is not a
+    foreign key: the alert may be purged later, and its key must still refuse a redelivery.
+    Holds no personal data (an actor id, a sequence number, an alert id).
+    """
+
+    __tablename__ = "candidate_deliveries"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -47,6 +47,7 @@ from vigil.errors import Conflict, NotFound, PermissionDenied
 from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo, SightingRecord
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.sealed import sighting_aad
+from vigil.repositories.deliveries import DeliveryRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.timeutil import utcnow
@@ -200,10 +201,18 @@ class AlertStore:
         self.bus = bus
         self.pack = pack or settings.model_pack
 
-    def save(self, candidate: CandidateAlert) -> int:
-        """Store the candidate if its authority still holds; returns the alert id."""
+    def save(self, candidate: CandidateAlert, *, delivery_key: str | None = None) -> int:
+        """Store the candidate if its authority still holds; returns the alert id.
+
+        ``delivery_key`` (remote cameras): a candidate already stored under this key is not
+        stored again; its alert id is returned and nothing is published.
+        """
         entry = candidate.match.entry
         with self.db.write() as s:
+            if delivery_key is not None:
+                known = DeliveryRepo(s).alert_for(delivery_key)
+                if known is not None:
+                    return known
             auth = AuthorizationRepo(s).get_by_id(entry.authorization_id)
             _check_authority(auth, candidate)
             subject = SubjectRepo(s).get(entry.subject_id)
@@ -241,6 +250,8 @@ class AlertStore:
                     auth.reference,
                 ),
             )
+            if delivery_key is not None:
+                DeliveryRepo(s).add(delivery_key, alert.id)
             public = load_public(s, alert.id)
         self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
         return public.id
@@ -318,6 +329,11 @@ class AlertStore:
     def _seal(self, row: AlertSighting, crop_jpeg: bytes) -> None:
         row.crop = self.cipher.seal(crop_jpeg, sighting_aad(row.alert_id, row.id))
         row.crop_encrypted = True
+
+    def delivered(self, delivery_key: str) -> int | None:
+        """The alert stored under a remote candidate's delivery key, or None."""
+        with self.db.read() as s:
+            return DeliveryRepo(s).alert_for(delivery_key)
 
     def update_last_seen(
         self, alert_id: int, last_seen: datetime, ordinal: int | None = None

@@ -134,6 +134,7 @@ class CameraStatus:
     next_retry_at: datetime | None
     max_fps: float
     history: tuple[StateChange, ...] = ()  # the last state changes, oldest first
+    node: str | None = None  # the cluster node running it (Ray engine); None: this process
 
 
 class CameraWorker:

@@ -35,7 +35,7 @@ from vigil.web.state import WebState
 from vigil.web.telemetry import VigilMetrics
 
 if TYPE_CHECKING:
-    from vigil.runtime.supervisor import Supervisor
+    from vigil.runtime.engine import CameraEngine
 
 log = logging.getLogger("vigil.web")
 
@@ -162,7 +162,7 @@ def _secret(settings: Settings, ephemeral_secret: bool) -> str:
 def _build_state(
     settings: Settings,
     context: AppContext | None,
-    supervisor: Supervisor | None,
+    supervisor: CameraEngine | None,
     bus: AlertBus | None,
     ephemeral_secret: bool,
 ) -> WebState:
@@ -199,7 +199,7 @@ def create_app(
     settings: Settings,
     *,
     context: AppContext | None = None,
-    supervisor: Supervisor | None = None,
+    supervisor: CameraEngine | None = None,
     bus: AlertBus | None = None,
     ephemeral_secret: bool = False,
 ) -> FastAPI:

@@ -307,6 +307,7 @@ class CameraStatusPublic(_Out):
     reconnects: int = 0
     last_error: str | None = None
     last_frame_at: datetime | None = None
+    node: str | None = Field(None, description="cluster node running it (Ray engine); else none")
 
 
 class CameraPublic(_Out):

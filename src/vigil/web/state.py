@@ -30,7 +30,7 @@ from vigil.services.watchlist_desk import WatchlistDesk
 from vigil.web.telemetry import VigilMetrics
 
 if TYPE_CHECKING:
-    from vigil.runtime.supervisor import Supervisor
+    from vigil.runtime.engine import CameraEngine
     from vigil.services.enrollment import FacePhotoValidator
     from vigil.types import ValidatedFace
 
@@ -43,7 +43,7 @@ class WebState:
 
     settings: Settings
     context: AppContext
-    supervisor: Supervisor | None
+    supervisor: CameraEngine | None
     bus: AlertBus
     sessions: SessionService
     users: UserService

@@ -58,14 +58,28 @@ class _CameraCollector(Collector):
                 "vigil_camera_reconnects", "stream reopenings", labels=["camera"]
             ),
         }
+        placed = GaugeMetricFamily(
+            "vigil_camera_node", "1 for the node running the camera", labels=["camera", "node"]
+        )
+        per_node = GaugeMetricFamily(
+            "vigil_node_cameras", "cameras running on each node", labels=["node"]
+        )
+        nodes: dict[str, int] = {}
         for st in self.statuses():
+            node = st.node or "local"
+            nodes[node] = nodes.get(node, 0) + 1
+            placed.add_metric([st.camera, node], 1.0)
             gauges["fps_in"].add_metric([st.camera], st.fps_in)
             gauges["fps_analysed"].add_metric([st.camera], st.fps_analysed)
             gauges["up"].add_metric([st.camera], 1.0 if st.state == CameraState.CONNECTED else 0.0)
             for key, family in counters.items():
                 family.add_metric([st.camera], float(getattr(st, key)))
+        for node, count in sorted(nodes.items()):
+            per_node.add_metric([node], float(count))
         yield from gauges.values()
         yield from counters.values()
+        yield placed
+        yield per_node
 
 
 class VigilMetrics:
@@ -111,4 +125,5 @@ class VigilMetrics:
         if camera_names:
             return text
         lines = text.split(b"\n")
-        return b"\n".join(line for line in lines if b'camera="' not in line)
+        hidden = (b'camera="', b'node="')  # node addresses are internal too
+        return b"\n".join(line for line in lines if not any(h in line for h in hidden))

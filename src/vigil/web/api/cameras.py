@@ -42,6 +42,7 @@ def _public(view: CameraView) -> CameraPublic:
             reconnects=st.reconnects,
             last_error=st.last_error,
             last_frame_at=st.last_frame_at,
+            node=st.node,
         )
     return CameraPublic(
         id=view.id,

@@ -30,6 +30,7 @@
       <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>` : "";
     return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="mono">${esc(c.url)}</td>
       <td>${statusPill(state)}<div class="muted">${st.since ? "since " + esc(ago(st.since)) : ""}</div></td>
+      <td class="mono">${esc(st.node || (st.state ? "local" : ""))}</td>
       <td>${(st.fps_analysed ?? 0).toFixed(1)} / ${(st.fps_in ?? 0).toFixed(1)} <span class="muted">(cap ${c.max_fps})</span></td>
       <td>${st.drops ?? 0}</td><td class="err">${esc(st.last_error || "")}</td><td style="white-space:nowrap">${edit}</td></tr>`;
   }
@@ -38,7 +39,7 @@
     try {
       cameras = await api("GET", URLS.cameras);
       document.getElementById("cam-rows").innerHTML = cameras.length ? cameras.map(camRow).join("")
-        : `<tr><td colspan="7" class="muted">No camera yet.</td></tr>`;
+        : `<tr><td colspan="8" class="muted">No camera yet.</td></tr>`;
     } catch (err) { showError("cam-error", err); }
   }
 

@@ -1,7 +1,7 @@
 """alert sightings: every matched track of an alert, with its own sealed crop and score
 
-Revision ID: 0003_sightings
-Revises: 0002
+Revision ID: 0004_sightings
+Revises: 0003_ids
 Create Date: 2026-12-01 05:20:00
 
 Alerts written before this revision keep their headline crop and score and have no sightings.
@@ -14,8 +14,8 @@ from alembic import op
 
 import vigil.db.models
 
-revision = "0003_sightings"
-down_revision = "0002"
+revision = "0004_sightings"
+down_revision = "0003_ids"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,295 @@
+"""The Ray engine: each camera a Ray actor on the cluster, this process the command center.
+
+:class:`RaySupervisor` implements :class:`~vigil.runtime.engine.CameraEngine`. It is the only
+part that touches the database: a collection loop (every ``runtime.poll_seconds``) asks every
+actor for its report and what it holds (:class:`~vigil.runtime.wire.Delivery`), stores candidates
+through the local path's :class:`~vigil.services.alerts.AlertStore` (authority checked again,
+crop sealed, audited; each under its delivery key, so a redelivered candidate is stored once),
+writes the per-minute counts, acknowledges, and hands out the gallery
+(:class:`~vigil.runtime.gallery_publisher.GalleryPublisher`).
+
+Actors are named (``camera:<name>``), detached and restart forever (``max_restarts=-1``): they
+outlive a command-center crash and a lost node (Ray starts them again elsewhere; the restarted
+actor matches nothing until it has the gallery again, which the next round sends). A command
+center that starts finds the running actors and adopts them, collecting what they kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Any
+
+from vigil.config import CameraConfig
+from vigil.context import AppContext
+from vigil.domain.events import AlertEvent
+from vigil.errors import Conflict, NotFound, PermissionDenied, ServiceUnavailable
+from vigil.runtime.camera_actor import CameraActor
+from vigil.runtime.gallery_publisher import GalleryPublisher, Publication
+from vigil.runtime.ray_cluster import connect
+from vigil.runtime.wire import (
+    ACTOR_PREFIX,
+    ActorReport,
+    ActorSpec,
+    Delivery,
+    Receipt,
+    actor_name,
+    actor_settings,
+)
+from vigil.services.alerts import AlertBus, AlertStore
+from vigil.services.camera_sessions import SessionInfo, SessionLog
+from vigil.services.counts import CountsWriter
+from vigil.services.gallery import ActiveGallery
+from vigil.sources.capture import redact_url
+from vigil.sources.worker import REALTIME, CameraState, CameraStatus, FilePlayback
+from vigil.threads import BackgroundLoop
+
+log = logging.getLogger(__name__)
+CALL_SECONDS = 5.0  # one round's wait for an actor; a restarting one answers next round
+
+
+class CameraLink:
+    """One camera actor as the command center sees it: its handle and what it last reported."""
+
+    def __init__(self, name: str, handle: Any, session: SessionInfo | None) -> None:
+        self.name = name
+        self.handle = handle
+        self.session = session
+        self.report: ActorReport | None = None
+        self.unreachable: str | None = None
+        self.stored = 0
+
+    def status(self) -> CameraStatus | None:
+        if self.report is None:
+            return None
+        status = self.report.status
+        if self.unreachable is not None:
+            status = replace(status, state=CameraState.RECONNECTING, last_error=self.unreachable)
+        return status
+
+
+class RaySupervisor:
+    """Cameras as Ray actors; see the module docstring."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        bus: AlertBus,
+        *,
+        loop_files: bool = False,
+        playback: FilePlayback = REALTIME,
+        ray: Any = None,
+    ) -> None:
+        self.context = context
+        self.config = context.settings.runtime
+        self.ray = ray or connect(self.config)
+        self.loop_files = loop_files
+        self.playback = playback
+        self.store = AlertStore(context.db, context.cipher, context.settings, bus)
+        self.counts = CountsWriter(context.db)
+        gallery = ActiveGallery(
+            context.db, context.cipher, context.settings, context.settings.model_pack
+        )
+        self.publisher = GalleryPublisher(
+            gallery,
+            self.ray.put,
+            check_seconds=self.config.gallery_check_seconds,
+            publish_seconds=self.config.gallery_publish_seconds,
+        )
+        self.refused = 0
+        self._remote = self.ray.remote(CameraActor)
+        self._links: dict[str, CameraLink] = {}
+        self._lock = threading.Lock()
+        self._round_lock = threading.Lock()
+        self._preview_blur = True
+        self._unsubscribe = bus.subscribe(self._on_event)
+        self._adopt()
+        self._loop = BackgroundLoop.periodic(
+            "vigil-ray-collector", self.collect, self.config.poll_seconds
+        )
+        self._loop.start()
+
+    # -- CameraEngine --------------------------------------------------------------------------
+    def start_camera(self, camera: CameraConfig) -> CameraLink:
+        with self._lock:
+            if camera.name in self._links:
+                raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
+        spec = ActorSpec(
+            camera,
+            actor_settings(self.context.settings),
+            self.loop_files,
+            self.playback,
+            self.config.pending_candidates,
+        )
+        handle = self._remote.options(
+            name=actor_name(camera.name),
+            namespace=self.config.namespace,
+            lifetime="detached",
+            max_restarts=-1,
+            max_task_retries=self.config.max_task_retries,
+            num_cpus=self.config.num_cpus_per_camera,
+        ).remote(spec)
+        link = self._link(camera.name, handle, redact_url(camera.url))
+        try:
+            link.report = self.ray.get(handle.report.remote(), timeout=120.0)
+        except Exception as exc:
+            self.ray.kill(handle, no_restart=True)
+            raise ServiceUnavailable(
+                f"camera {camera.name!r} did not start on the cluster: {exc}",
+                hint="see `vigil cluster status` and the Ray logs of the node",
+            ) from exc
+        with self._lock:
+            self._links[camera.name] = link
+        self.collect()
+        return link
+
+    def stop_camera(self, name: str) -> None:
+        with self._lock:
+            link = self._links.pop(name, None)
+        if link is None:
+            raise NotFound(f"camera {name!r} is not running", hint="see the camera list")
+        self._stop(link)
+
+    def statuses(self) -> list[CameraStatus]:
+        with self._lock:
+            links = list(self._links.values())
+        return [s for s in (link.status() for link in links) if s is not None]
+
+    def preview_jpeg(self, name: str) -> bytes | None:
+        link = self.link(name)
+        data: bytes | None = self.ray.get(
+            link.handle.preview_jpeg.remote(self._preview_blur), timeout=CALL_SECONDS
+        )
+        return data
+
+    @property
+    def preview_blur(self) -> bool:
+        return self._preview_blur
+
+    def set_preview_blur(self, enabled: bool) -> None:
+        self._preview_blur = bool(enabled)
+
+    def stop_all(self) -> None:
+        """Stop every camera actor (a crash instead leaves them running for the next start)."""
+        self._loop.stop()
+        with self._lock:
+            links = list(self._links.values())
+            self._links.clear()
+        for link in links:
+            self._stop(link)
+        self._unsubscribe()
+
+    def detach(self) -> None:
+        """Stop collecting but leave the actors running (as a crash would)."""
+        self._loop.stop()
+        self._unsubscribe()
+        with self._lock:
+            self._links.clear()
+
+    # -- for status pages and `vigil cluster status` ---------------------------------------------
+    def link(self, name: str) -> CameraLink:
+        with self._lock:
+            link = self._links.get(name)
+        if link is None:
+            raise NotFound(f"camera {name!r} is not running")
+        return link
+
+    def reports(self) -> dict[str, ActorReport]:
+        with self._lock:
+            links = list(self._links.values())
+        return {link.name: link.report for link in links if link.report is not None}
+
+    # -- the collection round ------------------------------------------------------------------
+    def collect(self) -> None:
+        """One round: reports, gallery, candidates and counts of every actor."""
+        with self._round_lock:
+            with self._lock:
+                links = list(self._links.values())
+            publication = self.publisher.publication()
+            calls = [
+                (link, link.handle.report.remote(), link.handle.take.remote(10**6))
+                for link in links
+            ]
+            for link, report_ref, take_ref in calls:
+                self._collect_one(link, report_ref, take_ref, publication)
+
+    def _collect_one(
+        self, link: CameraLink, report_ref: Any, take_ref: Any, publication: Publication
+    ) -> None:
+        try:
+            report: ActorReport = self.ray.get(report_ref, timeout=CALL_SECONDS)
+            delivery: Delivery = self.ray.get(take_ref, timeout=CALL_SECONDS)
+        except Exception as exc:  # restarting, node lost: next round
+            link.unreachable = f"camera actor unreachable: {type(exc).__name__}"
+            return
+        link.report, link.unreachable = report, None
+        release = publication.release
+        stale = (report.gallery_origin, report.gallery_version) != (
+            release.origin,
+            release.version,
+        )
+        if stale or publication.changed or publication.due:
+            link.handle.set_gallery.remote(publication.ref)
+        if not delivery.empty:
+            receipt = self._store(link, delivery)
+            link.handle.acknowledge.remote(receipt)
+
+    def _store(self, link: CameraLink, delivery: Delivery) -> Receipt:
+        keys = []
+        for item in delivery.candidates:
+            try:
+                self.store.save(item.candidate, delivery_key=item.key)
+                link.stored += 1
+            except PermissionDenied as exc:  # the authority lapsed: refused for good
+                self.refused += 1
+                log.warning("candidate %s discarded: %s", item.key, exc)
+            keys.append(item.key)
+        for count in delivery.counts:
+            self.counts.write(count.camera, count.minute, count.counts)
+        done = []
+        for seen in delivery.last_seen:
+            alert_id = self.store.delivered(seen.key)
+            if alert_id is not None:
+                self.store.update_last_seen(alert_id, seen.last_seen)
+            done.append(seen)  # unknown key: refused or dropped, nothing to update
+        return Receipt(tuple(keys), tuple(done))
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _link(self, name: str, handle: Any, source: str) -> CameraLink:
+        """A link to a started or adopted actor, recorded as a camera session."""
+        snapshot = self.publisher.gallery.snapshot()
+        session = SessionLog(self.context.db).start(name, source, snapshot)
+        return CameraLink(name, handle, session)
+
+    def _stop(self, link: CameraLink) -> None:
+        try:
+            self.ray.get(link.handle.stop.remote(), timeout=30.0)
+            self._collect_one(
+                link,
+                link.handle.report.remote(),
+                link.handle.take.remote(10**6),
+                self.publisher.publication(),
+            )
+        finally:
+            self.ray.kill(link.handle, no_restart=True)
+            if link.session is not None:
+                frames = link.report.frames if link.report is not None else 0
+                SessionLog(self.context.db).stop(link.session, frames=frames, alerts=link.stored)
+
+    def _adopt(self) -> None:
+        """Take over the camera actors a previous command center left running."""
+        for entry in self.ray.util.list_named_actors(all_namespaces=True):
+            name = entry.get("name", "")
+            if entry.get("namespace") != self.config.namespace:
+                continue
+            if not name.startswith(ACTOR_PREFIX):
+                continue
+            camera = name[len(ACTOR_PREFIX) :]
+            handle = self.ray.get_actor(name, namespace=self.config.namespace)
+            self._links[camera] = self._link(camera, handle, f"ray:{name}")
+            log.info("adopted running camera actor %s", name)
+
+    def _on_event(self, event: AlertEvent) -> None:
+        if event.kind == "purged":  # a revocation: send the smaller gallery now
+            self.publisher.request()
