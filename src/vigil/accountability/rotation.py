@@ -144,6 +144,7 @@ class _Resealer:
             row.crop_encrypted = True
             self.crops += crop is not None
         return (rows[-1].id if rows else after), len(rows)
+
     def _subject_keys(self, s: Session, after: int) -> tuple[int, int]:
         """The keys of subjects' pseudonymous audit references (not counted: no biometric)."""
         rows = SealedDataRepo(s).subject_keys_after(after, self.batch)

@@ -264,7 +264,9 @@ class Database:
             try:
                 with conn.begin():
                     if self.is_postgresql:  # two servers starting at once: one migrates, one waits
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK}
+                        )
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
             finally:

@@ -46,8 +46,8 @@ from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic, SightingP
 from vigil.errors import Conflict, NotFound, PermissionDenied
 from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo, SightingRecord
 from vigil.repositories.authorizations import AuthorizationRepo
-from vigil.repositories.sealed import sighting_aad
 from vigil.repositories.deliveries import DeliveryRepo
+from vigil.repositories.sealed import sighting_aad
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
 from vigil.timeutil import utcnow
