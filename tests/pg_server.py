@@ -225,10 +225,10 @@ class DatabaseMaker:
         self.cluster = cluster
         self.made: list[str] = []
 
-    def __call__(self) -> str | None:
+    def __call__(self, *, migrated: bool = True) -> str | None:
         if self.cluster is None:
             return None
-        name = self.cluster.create_database()
+        name = self.cluster.create_database(migrated=migrated)
         self.made.append(name)
         return self.cluster.url(name)
 
@@ -272,6 +272,13 @@ def pg_database(pg_cluster: PgCluster) -> Iterator[str]:
 def database_url(make_database: DatabaseMaker) -> str | None:
     """This test's database: None for SQLite (the default file in HOME), else a fresh PG URL."""
     return make_database()
+
+
+@pytest.fixture()
+def empty_database_url(make_database: DatabaseMaker) -> str | None:
+    """Like ``database_url``, but a PostgreSQL database is empty (tests that migrate from an old
+    revision). Override ``database_url`` with it in such a module."""
+    return make_database(migrated=False)
 
 
 def database_env(url: str | None) -> dict[str, str]:

@@ -78,7 +78,7 @@ def _rows(s: Session, now: datetime) -> None:
                 "INSERT INTO alerts (id, camera, subject_id, watchlist_id, authorization_id,"
                 " template_id, score, threshold, pack, first_seen, last_seen, crop,"
                 " crop_encrypted, status, created_at) VALUES (:a, 'gate-1', :s, 1, 1, NULL, 0.9,"
-                " 0.5, 'dlib', :now, :now, NULL, 0, 'candidate', :now)"
+                " 0.5, 'dlib', :now, :now, NULL, false, 'candidate', :now)"
             ),
             {**t, "a": aid, "s": sid},
         )

@@ -39,6 +39,12 @@ def _audit_text(ctx: AppContext) -> str:
     return "\n".join(" ".join(str(v) for v in r) for r in rows)
 
 
+@pytest.fixture()
+def database_url(empty_database_url: str | None) -> str | None:
+    """These tests start at revision 0002: on PostgreSQL the database must begin empty."""
+    return empty_database_url
+
+
 def test_names_are_replaced_and_the_chain_still_verifies(migrated) -> None:
     ctx, legacy, signer = migrated
     audit_text = _audit_text(ctx)
