@@ -209,3 +209,30 @@ def test_the_audit_writer_refuses_a_subject_named_otherwise_than_by_reference(
                 audit.record(s, actor="t", action="x", target=target, details=details)
         else:
             assert audit.record(s, actor="t", action="x", target=target, details=details).id
+
+
+def test_vigil_audit_list_shows_who_a_reference_stands_for(
+    context: AppContext, scene: dict[str, int]
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vigil.cli.main import app
+    from vigil.config import settings_environment
+
+    def listed(*args: str) -> str:
+        env = settings_environment(context.settings)
+        result = CliRunner().invoke(app, ["audit", "list", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert f"= missing/{JANE}" in listed("--action", "subject.enroll")
+    AuthorizationService(context.db).end("ORD-JANE", AuthorizationStatus.revoked, actor="sup")
+    rows = json.loads(listed("--action", "alert.candidate", "--json"))
+    assert sorted(label for r in rows for label in r["subjects"].values()) == [
+        PURGED,
+        PURGED,
+        f"wanted/{MAX}",
+    ]
+    assert JANE not in json.dumps(rows)

@@ -64,6 +64,19 @@ def test_names_are_replaced_and_the_chain_still_verifies(migrated) -> None:
     assert sigs == [legacy.early_signed]
 
 
+def test_vigil_audit_verify_reports_the_rechaining(migrated, settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from vigil.cli.main import app
+    from vigil.config import settings_environment
+
+    _ctx, legacy, _signer = migrated
+    result = CliRunner().invoke(app, ["audit", "verify"], env=settings_environment(settings))
+    assert result.exit_code == 0, result.output
+    assert f"re-chained at record {legacy.head_id + 1}" in result.output
+    assert "audit chain intact" in result.output
+
+
 def test_a_living_subject_resolves_and_a_purged_one_does_not(migrated) -> None:
     ctx, legacy, _signer = migrated
     entries = search_audit_resolved(ctx.db, ctx.cipher, AuditFilter(limit=100))
