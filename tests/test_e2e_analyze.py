@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "subjects",
     "templates",
     "alerts",
+    "alert_sightings",  # one row per MATCHED track of an alert, never a passer-by's
+    "sqlite_sequence",  # SQLite's AUTOINCREMENT counters (ids never reused)
     "audit_events",
     "face_counts",
     "camera_sessions",
@@ -135,7 +137,10 @@ def scan_home(home: Path, alerts: int, templates: int) -> None:
         for row in db.execute(f'select * from "{table}"'):
             blobs += [v for v in row if isinstance(v, bytes)]
     assert all(b.startswith(MAGIC) for b in blobs), "a stored blob is not sealed"
-    assert len(blobs) == 2 * templates + alerts  # template vector + photo, one crop per alert
+    sightings = counts["alert_sightings"]
+    assert sightings >= alerts  # every alert holds its matched tracks' sightings, at least one
+    # template vector + photo, one crop per alert, one per sighting (a matched track)
+    assert len(blobs) == 2 * templates + alerts + sightings
     faces = db.execute(
         "select coalesce(sum(faces), 0), coalesce(sum(tracks), 0) from face_counts"
     ).fetchone()
