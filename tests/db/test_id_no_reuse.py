@@ -69,6 +69,7 @@ def test_every_table_with_an_integer_id_is_autoincrement_on_sqlite(db: Database)
     assert [t for t in with_int_id if "AUTOINCREMENT" not in sql[t]] == []
 
 
+@pytest.mark.sqlite_only  # rowid reuse is SQLite's; PostgreSQL sequences never go back
 def test_migrating_from_0002_keeps_rows_and_never_reuses_a_purged_id(
     settings: Settings, make_context
 ) -> None:

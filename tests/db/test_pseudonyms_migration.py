@@ -4,8 +4,6 @@ references, the chain is re-hashed and states so in an `audit.rechained` record,
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from sqlalchemy import select, text
 
@@ -103,16 +101,14 @@ def test_a_living_subject_resolves_and_a_purged_one_does_not(migrated) -> None:
 
 def test_tampering_after_the_rechain_is_still_caught(migrated, settings: Settings) -> None:
     ctx, _legacy, signer = migrated
-    conn = sqlite3.connect(settings.home / "vigil.db")
-    try:
-        conn.execute(
-            "UPDATE audit_events SET details = json_set(details, '$.subject', 'Jane Roe') "
-            "WHERE action = 'alert.candidate' AND id = (SELECT min(id) FROM audit_events "
-            "WHERE action = 'alert.candidate')"
-        )
-        conn.commit()
-    finally:
-        conn.close()
+    with ctx.db.write() as s:  # an edit behind the application's back: no re-hash
+        row = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "alert.candidate")
+            .order_by(AuditEvent.id)
+            .limit(1)
+        ).one()
+        row.details = {**row.details, "subject": "Jane Roe"}
     report = verify_chain(ctx.db, signer)
     assert report.problem is not None and report.problem.kind == "modified"
 
@@ -140,19 +136,11 @@ def test_a_record_tampered_before_the_migration_stays_reported(
     legacy_db = Database(settings.db_url)
     signer = settings_signer(settings)
     seed(legacy_db, signer)
+    with legacy_db.write() as s:  # someone hid that John Doe's removal took 2 alerts with it
+        row = s.scalars(select(AuditEvent).where(AuditEvent.action == "subject.delete")).one()
+        row.details = {**row.details, "alerts": 0}
+        tampered = row.id
     legacy_db.dispose()
-    conn = sqlite3.connect(settings.home / "vigil.db")
-    try:  # someone hid that John Doe's removal took 2 alerts with it
-        conn.execute(
-            "UPDATE audit_events SET details = json_set(details, '$.alerts', 0) "
-            "WHERE action = 'subject.delete'"
-        )
-        conn.commit()
-        (tampered,) = conn.execute(
-            "SELECT id FROM audit_events WHERE action = 'subject.delete'"
-        ).fetchone()
-    finally:
-        conn.close()
 
     ctx = make_context(settings)
 
