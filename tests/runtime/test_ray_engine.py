@@ -105,7 +105,12 @@ class FakeRay:
         self.killed.append(handle.actor.spec.camera.name)
 
     def list_named_actors(self, all_namespaces: bool) -> list[dict[str, str]]:
-        return []
+        return [{"name": f"camera:{n}", "namespace": "vigil"} for n in self.actors] + [
+            {"name": "camera:other", "namespace": "another-deployment"}
+        ]
+
+    def get_actor(self, name: str, namespace: str) -> FakeHandle:
+        return FakeHandle(self.actors[name.removeprefix("camera:")])
 
     def remote(self, cls: type) -> Any:
         fake = self
@@ -204,3 +209,29 @@ def test_a_camera_actor_gets_the_gallery_and_its_candidates_are_stored_once(
         assert session.stopped_at is not None
     with pytest.raises(NotFound):
         supervisor.stop_camera("gate")
+
+
+def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    first, fake, _ = engine
+    first.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    first.detach()  # as if it crashed: the actor runs on and keeps its candidates
+    actor = fake.actors["gate"]
+    now = utcnow()
+    actor.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
+    second = RaySupervisor(context, AlertBus(), ray=fake)
+    try:
+        second.collect()
+        assert actor.outbox.pending == 0 and _count(context, Alert) == 1
+        assert [s.camera for s in second.statuses()] == ["gate"]  # not the other namespace's
+        second.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))  # records a session
+        with pytest.raises(Conflict):
+            second.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+        assert len(fake.options_seen) == 1  # no second actor was created
+    finally:
+        second.stop_all()
+    with context.db.read() as s:
+        closed = [r.stopped_at is not None for r in s.scalars(select(CameraSession))]
+    assert closed == [False, True]  # the crashed one's stays open until `vigil serve` closes it
