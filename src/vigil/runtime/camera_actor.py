@@ -136,6 +136,11 @@ class CandidateOutbox:
             counts, self._counts = tuple(self._counts), []
         return Delivery(candidates, last_seen, counts)
 
+    def take_candidates(self) -> tuple[WireCandidate, ...]:
+        """The waiting candidates (nothing is handed over or forgotten)."""
+        with self._lock:
+            return tuple(self._pending.values())
+
     def acknowledge(self, receipt: Receipt) -> None:
         with self._lock:
             for key in receipt.keys:
@@ -246,6 +251,10 @@ class CameraActor:
 
     def acknowledge(self, receipt: Receipt) -> None:
         self.outbox.acknowledge(receipt)
+
+    def pending_keys(self) -> tuple[str, ...]:
+        """The keys of the candidates not yet stored (for operations and tests)."""
+        return tuple(c.key for c in self.outbox.take_candidates())
 
     def preview_jpeg(self, blur: bool = True) -> bytes | None:
         latest = self.pipeline.latest

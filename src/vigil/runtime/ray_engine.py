@@ -113,8 +113,12 @@ class RaySupervisor:
     # -- CameraEngine --------------------------------------------------------------------------
     def start_camera(self, camera: CameraConfig) -> CameraLink:
         with self._lock:
-            if camera.name in self._links:
+            current = self._links.get(camera.name)
+            if current is not None and current.session is not None:
                 raise Conflict(f"camera {camera.name!r} is already running", hint="stop it first")
+        if current is not None:  # adopted from a previous command center: record its session
+            current.session = self._session(camera.name, redact_url(camera.url))
+            return current
         spec = ActorSpec(
             camera,
             actor_settings(self.context.settings),
@@ -257,10 +261,11 @@ class RaySupervisor:
 
     # -- helpers ----------------------------------------------------------------------------------
     def _link(self, name: str, handle: Any, source: str) -> CameraLink:
-        """A link to a started or adopted actor, recorded as a camera session."""
-        snapshot = self.publisher.gallery.snapshot()
-        session = SessionLog(self.context.db).start(name, source, snapshot)
-        return CameraLink(name, handle, session)
+        """A link to a started actor, recorded as a camera session."""
+        return CameraLink(name, handle, self._session(name, source))
+
+    def _session(self, name: str, source: str) -> SessionInfo:
+        return SessionLog(self.context.db).start(name, source, self.publisher.gallery.snapshot())
 
     def _stop(self, link: CameraLink) -> None:
         try:
@@ -287,7 +292,9 @@ class RaySupervisor:
                 continue
             camera = name[len(ACTOR_PREFIX) :]
             handle = self.ray.get_actor(name, namespace=self.config.namespace)
-            self._links[camera] = self._link(camera, handle, f"ray:{name}")
+            # No session yet: `vigil serve` first closes the sessions a crash left open, then
+            # starts its cameras; starting an adopted one records its new session.
+            self._links[camera] = CameraLink(camera, handle, None)
             log.info("adopted running camera actor %s", name)
 
     def _on_event(self, event: AlertEvent) -> None:
