@@ -173,7 +173,9 @@ def _build_state(
     outbox = Outbox(settings.alerts_out)
     outbound = OutboxDeliverer(ctx.db, outbox)
     metrics = VigilMetrics(supervisor.statuses if supervisor is not None else list)
-    pages = AlertPageCache()  # the alert list's pages, dropped by every alert event below
+    # the alert list's pages, dropped by every alert event: subscribed here, before any live
+    # feed, so a dashboard that refetches on an event never gets the page the event outdated
+    pages = AlertPageCache()
     state = WebState(
         settings=settings,
         context=ctx,

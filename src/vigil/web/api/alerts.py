@@ -55,7 +55,9 @@ async def list_alerts(
     before_id: BeforeId = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    query = PageQuery(user.role.value, status, camera, limit, before_id)
+    query = PageQuery(
+        role=user.role.value, status=status, camera=camera, limit=limit, before_id=before_id
+    )
     # a kept page is answered on the event loop; building one reads the database in the pool
     page = alerts.cached_page(query)
     if page is None:
