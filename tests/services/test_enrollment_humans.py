@@ -1,9 +1,8 @@
 """Only human faces enroll, and a face's size is judged alike by both packs (issue 12): the real
 packs on the shared photos, the non-faces and scikit-image's cat. Slow: real models.
 
-The likeness settings were chosen on dogs.jpg, darknet_dog.jpg and a sample of LFW (see
-scripts/bench_enrollment.py and the README); the other non-faces, the cat and the shared human
-photos were held out.
+The likeness settings were chosen on dogs.jpg, the shared human photos and half of an LFW sample
+(see scripts/bench_enrollment.py and the README); the other non-faces and the cat were held out.
 """
 
 from __future__ import annotations
