@@ -10,7 +10,7 @@ import pytest
 
 from vigil.config import Settings, load_settings
 from vigil.errors import ConfigError, ModelError
-from vigil.models.registry import create_pack, pack_names
+from vigil.models.registry import create_pack, pack_names, second_opinion_loader
 
 
 def test_unknown_pack_name_is_a_config_error_naming_key_and_choices(settings: Settings) -> None:
@@ -94,3 +94,24 @@ def test_nothing_is_loaded_at_import_time() -> None:
 def test_detector_copies_are_bounded(settings: Settings, copies: int) -> None:
     with pytest.raises(ValueError, match="detector_copies must be 1 to 16"):
         create_pack(settings, "onnx", detector_copies=copies)
+
+
+@pytest.mark.parametrize(
+    ("pack", "detector", "loads"),
+    [
+        ("onnx", None, "DlibDetector"),  # dlib is a dependency: always there
+        ("dlib", None, None),  # no YuNet configured: no second opinion
+        ("dlib", "missing", None),
+        ("dlib", "real", "YuNetDetector"),
+    ],
+)
+def test_second_opinion_is_the_other_packs_detector(
+    tmp_path: Path, onnx_models: tuple[Path, Path], pack: str, detector: str | None, loads: str
+) -> None:
+    paths = {None: None, "missing": tmp_path / "nowhere.onnx", "real": onnx_models[0]}
+    settings = Settings(home=tmp_path, onnx={"detector": paths[detector]})
+    loader = second_opinion_loader(settings, pack)
+    if loads is None:
+        assert loader is None
+    else:
+        assert loader is not None and type(loader()).__name__ == loads

@@ -243,3 +243,45 @@ def test_the_detectors_see_a_bounded_copy() -> None:
     assert found[0].box.x1 == pytest.approx(750, abs=3) and found[0].box.y2 == pytest.approx(
         1500, abs=3
     )
+
+
+class _TightBoxPack(_ThoroughPack):
+    """Finds one face whose box is ``box_side`` wide and whose eyes are ``eyes`` px apart."""
+
+    def __init__(self, box_side: float, eyes: float) -> None:
+        super().__init__()
+        self.box_side, self.eyes = box_side, eyes
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        d, c = self.eyes, 60.0
+        landmarks = np.array(
+            [[c - d / 2, c], [c + d / 2, c], [c, c + 0.55 * d], [c - 0.4 * d, c + 1.15 * d],
+             [c + 0.4 * d, c + 1.15 * d]], np.float32,
+        )  # fmt: skip
+        half = self.box_side / 2
+        return [Detection(BBox(c - half, c - half + 8, c + half, c + half + 8), landmarks, 0.9)]
+
+
+# (box side, eye distance, reason): min_face_px 36 holds the eyes' face size (2.5 x eye distance),
+# never the detector's box (a tight YuNet box used to make onnx say too_small where dlib did not)
+SIZE_CASES = [(30.0, 16.0, None), (60.0, 14.0, "too_small"), (30.0, 14.0, "too_small")]
+
+
+@pytest.mark.parametrize(("box_side", "eyes", "reason"), SIZE_CASES)
+def test_the_size_rule_reads_the_eyes_not_the_box(
+    box_side: float, eyes: float, reason: str | None
+) -> None:
+    pack = _TightBoxPack(box_side, eyes)
+    validator = FacePhotoValidator(
+        pack,  # type: ignore[arg-type]
+        QualityGate(QualityConfig(min_sharpness=0.0)),
+        max_bytes=10**7,
+        max_pixels=10**7,
+    )
+    image = np.random.default_rng(5).integers(0, 255, (120, 120, 3), dtype=np.uint8)
+    detection = validator._one_face(image, "face.jpg")
+    quality = validator.gate.score(image, detection)
+    assert quality.reason == reason
+    if reason is not None:
+        with pytest.raises(EnrollmentRejected, match=r"is 35 px across; at least 36"):
+            validator._check_quality(quality, detection, image, "face.jpg")
