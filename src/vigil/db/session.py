@@ -42,6 +42,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "vigil_write"  # execution option set on the engine that Database.write uses
 # PostgreSQL advisory lock keys (one 64-bit key space per database; "vigil" in ASCII as a prefix).
 WRITER_LOCK = 0x76696769_6C000001  # every Database.write transaction (the audit chain's order)
+WRITER_WAIT = "30s"  # PostgreSQL lock_timeout of a write transaction (SQLite: busy_timeout)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -69,6 +70,8 @@ def take_writer_lock(session: Session) -> None:
     already, and on SQLite, whose BEGIN IMMEDIATE took the database's write lock)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
+        # Like SQLite's busy_timeout: a writer stuck behind another fails instead of hanging.
+        session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": WRITER_WAIT})
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
 
 
