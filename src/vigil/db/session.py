@@ -33,10 +33,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.errors import StorageError
+from vigil.errors import InputError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "vigil_write"  # execution option set on the engine that Database.write uses
@@ -143,6 +143,14 @@ def _file_session_lock(path: Path, shared: bool) -> SessionLock | None:
     return SessionLock(lambda: os.close(fd), lambda: True)
 
 
+def _bad_value(exc: DataError) -> InputError:
+    """A value the database refuses (PostgreSQL: a NUL byte in text, a number out of range)."""
+    return InputError(
+        f"the database refused a value: {str(exc.orig).splitlines()[0]}",
+        hint="remove NUL (\\x00) characters and out-of-range numbers from the input",
+    )
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -173,6 +181,8 @@ class Database:
         session = self._factory()
         try:
             yield session
+        except DataError as exc:
+            raise _bad_value(exc) from exc
         except OperationalError as exc:
             raise StorageError(
                 f"database read failed: {exc.orig}", hint="run `vigil migrate`"
@@ -189,6 +199,9 @@ class Database:
                 take_writer_lock(session)
                 yield session
                 session.commit()
+            except DataError as exc:
+                session.rollback()
+                raise _bad_value(exc) from exc
             except SQLAlchemyError as exc:
                 session.rollback()
                 raise StorageError(
