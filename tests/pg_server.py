@@ -60,20 +60,20 @@ class PgUnavailable(RuntimeError):
 
 
 def find_bin_dir() -> Path:
-    """The folder holding initdb/pg_ctl: VIGIL_PG_BIN, Debian's newest, or the PATH."""
+    """The folder holding initdb/pg_ctl: VIGIL_PG_BIN when set (and only it), else Debian's
+    newest /usr/lib/postgresql/*/bin, else the PATH."""
     given = os.environ.get("VIGIL_PG_BIN")
-    candidates = [given] if given else []
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    candidates = [given] if given else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     on_path = shutil.which("initdb")
-    if on_path:
+    if on_path and not given:
         candidates.append(str(Path(on_path).parent))
     for folder in candidates:
-        if folder and (Path(folder) / "initdb").is_file() and (Path(folder) / "pg_ctl").is_file():
+        if (Path(folder) / "initdb").is_file() and (Path(folder) / "pg_ctl").is_file():
             return Path(folder)
     raise PgUnavailable(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found in VIGIL_PG_BIN, "
-        "/usr/lib/postgresql/*/bin or PATH; run scripts/install-test-deps (Debian package "
-        "postgresql) or set VIGIL_PG_BIN"
+        "PostgreSQL server binaries (initdb, pg_ctl) not found in "
+        f"{given or '/usr/lib/postgresql/*/bin or PATH'}; run scripts/install-test-deps "
+        "(Debian package postgresql) or set VIGIL_PG_BIN to their folder"
     )
 
 

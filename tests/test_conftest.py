@@ -38,6 +38,8 @@ def _pytest(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
             "no:cacheprovider",
             "-p",
             "no:root_fixtures",
+            "-p",
+            "no:pg_server",
             str(folder),
         ],
         cwd=folder,

@@ -28,7 +28,9 @@ def sup_env(env_factory: Any) -> tuple[Any, FakeSupervisor]:
 
 def _camera_audit(env: Any) -> list[tuple[str, str]]:
     with env.context.db.read() as s:
-        rows = s.scalars(select(AuditEvent).where(AuditEvent.action.like("camera.%"))).all()
+        rows = s.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("camera.%")).order_by(AuditEvent.id)
+        ).all()
     return [(r.action, r.actor) for r in rows]
 
 

@@ -33,15 +33,16 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.errors import StorageError
+from vigil.errors import InputError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "vigil_write"  # execution option set on the engine that Database.write uses
 # PostgreSQL advisory lock keys (one 64-bit key space per database; "vigil" in ASCII as a prefix).
 WRITER_LOCK = 0x76696769_6C000001  # every Database.write transaction (the audit chain's order)
+WRITER_WAIT = "30s"  # PostgreSQL lock_timeout of a write transaction (SQLite: busy_timeout)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -69,6 +70,8 @@ def take_writer_lock(session: Session) -> None:
     already, and on SQLite, whose BEGIN IMMEDIATE took the database's write lock)."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
+        # Like SQLite's busy_timeout: a writer stuck behind another fails instead of hanging.
+        session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": WRITER_WAIT})
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
 
 
@@ -140,6 +143,14 @@ def _file_session_lock(path: Path, shared: bool) -> SessionLock | None:
     return SessionLock(lambda: os.close(fd), lambda: True)
 
 
+def _bad_value(exc: DataError) -> InputError:
+    """A value the database refuses (PostgreSQL: a NUL byte in text, a number out of range)."""
+    return InputError(
+        f"the database refused a value: {str(exc.orig).splitlines()[0]}",
+        hint="remove NUL (\\x00) characters and out-of-range numbers from the input",
+    )
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -170,6 +181,8 @@ class Database:
         session = self._factory()
         try:
             yield session
+        except DataError as exc:
+            raise _bad_value(exc) from exc
         except OperationalError as exc:
             raise StorageError(
                 f"database read failed: {exc.orig}", hint="run `vigil migrate`"
@@ -186,6 +199,9 @@ class Database:
                 take_writer_lock(session)
                 yield session
                 session.commit()
+            except DataError as exc:
+                session.rollback()
+                raise _bad_value(exc) from exc
             except SQLAlchemyError as exc:
                 session.rollback()
                 raise StorageError(
