@@ -15,12 +15,14 @@ batch from fixed seeds so that ground truth needs no second copy of the gallery 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +45,7 @@ class GalleryBenchConfig:
     authorizations: int = 4
     batch: int = 10_000
     exact_below: int = 20_000
-    tuning: dict[str, int] = field(default_factory=dict)  # IndexPolicy fields (hnsw_m, ...)
+    tuning: dict[str, Any] = field(default_factory=dict)  # IndexPolicy fields (hnsw_m, ...)
     policy: IndexPolicy | None = None
     seed: int = 0
 
@@ -166,8 +168,10 @@ def _exact_top1(cfg: GalleryBenchConfig, probes: np.ndarray) -> np.ndarray:
 def _policy(cfg: GalleryBenchConfig) -> IndexPolicy:
     """``hnsw``/``ivf`` as the product runs them: ``auto`` with that ANN above exact_below."""
     if cfg.index in ("hnsw", "ivf"):
-        return IndexPolicy(kind="auto", ann=cfg.index, exact_below=cfg.exact_below, **cfg.tuning)
-    return IndexPolicy(kind=cfg.index, exact_below=cfg.exact_below, **cfg.tuning)
+        policy = IndexPolicy(kind="auto", ann=cfg.index, exact_below=cfg.exact_below)
+    else:
+        policy = IndexPolicy(kind=cfg.index, exact_below=cfg.exact_below)
+    return dataclasses.replace(policy, **cfg.tuning)
 
 
 class _Static:
