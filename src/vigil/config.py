@@ -207,7 +207,7 @@ class MatchingConfig(_Strict):
     top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
     index: Literal["auto", "numpy", "hnsw", "ivf", "faiss"] = Field(
         "auto",
-        description="gallery index per authorization: auto (exact below 50,000 entries, then "
+        description="gallery index per authorization: auto (exact below 20,000 entries, then "
         "ANN), numpy (exact), hnsw, ivf (faiss IVF) or faiss (exact faiss)",
     )
     gallery_refresh_seconds: float = Field(

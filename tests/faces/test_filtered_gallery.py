@@ -202,3 +202,13 @@ def test_wrong_dimension_is_refused() -> None:
         gallery.search(np.ones(DIM + 1, np.float32), "c1", T0, 1)
     with pytest.raises(ValueError, match="shape"):
         gallery.add(make_entries([(-1, 5, None)], [0, 0]), np.ones((2, DIM + 1), np.float32))
+
+
+@pytest.mark.parametrize(("h", "w", "expected"), [(1000, 800, (320, 256)), (100, 60, (100, 60))])
+def test_the_enrolled_photo_is_kept_at_face_crop_size(h: int, w: int, expected) -> None:
+    from vigil.imaging import decode_image
+    from vigil.services.enrollment import stored_photo
+
+    crop = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    kept = decode_image(stored_photo(crop), name="crop", max_bytes=10**7, max_pixels=10**7)
+    assert kept.shape[:2] == expected

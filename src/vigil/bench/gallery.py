@@ -15,12 +15,14 @@ batch from fixed seeds so that ground truth needs no second copy of the gallery 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +44,8 @@ class GalleryBenchConfig:
     probes: int = 1000
     authorizations: int = 4
     batch: int = 10_000
-    exact_below: int = 50_000
+    exact_below: int = 20_000
+    tuning: dict[str, Any] = field(default_factory=dict)  # IndexPolicy fields (hnsw_m, ...)
     policy: IndexPolicy | None = None
     seed: int = 0
 
@@ -53,6 +56,7 @@ class GalleryFigures:
     dim: int
     index: str
     index_kinds: list[str]
+    policy: dict[str, object]
     allowed_fraction: float
     build_seconds: float
     build_cpu_seconds: float
@@ -164,8 +168,10 @@ def _exact_top1(cfg: GalleryBenchConfig, probes: np.ndarray) -> np.ndarray:
 def _policy(cfg: GalleryBenchConfig) -> IndexPolicy:
     """``hnsw``/``ivf`` as the product runs them: ``auto`` with that ANN above exact_below."""
     if cfg.index in ("hnsw", "ivf"):
-        return IndexPolicy(kind="auto", ann=cfg.index, exact_below=cfg.exact_below)
-    return IndexPolicy(kind=cfg.index, exact_below=cfg.exact_below)
+        policy = IndexPolicy(kind="auto", ann=cfg.index, exact_below=cfg.exact_below)
+    else:
+        policy = IndexPolicy(kind=cfg.index, exact_below=cfg.exact_below)
+    return dataclasses.replace(policy, **cfg.tuning)
 
 
 class _Static:
@@ -197,6 +203,7 @@ def run_gallery_bench(cfg: GalleryBenchConfig) -> GalleryFigures:
         dim=cfg.dim,
         index=cfg.index,
         index_kinds=kinds,
+        policy=asdict(policy),
         allowed_fraction=float(_allowed(cfg, np.arange(min(cfg.size, 100_000))).mean()),
         build_seconds=round(build, 2),
         build_cpu_seconds=round(build_cpu, 2),

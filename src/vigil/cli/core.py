@@ -495,8 +495,11 @@ def bench_gallery(
         4, "--authorizations", min=1, max=1000, help="authorizations (the last is out of scope)"
     ),
     exact_below: int = typer.Option(
-        50_000, "--exact-below", min=0, help="a partition under this size is searched exactly"
+        20_000, "--exact-below", min=0, help="a partition under this size is searched exactly"
     ),
+    ef_construction: int = typer.Option(100, "--hnsw-ef-construction", min=8, max=1000),
+    ef_search: int = typer.Option(64, "--hnsw-ef-search", min=8, max=2000),
+    ivf_probes: int = typer.Option(24, "--ivf-probes", min=1, max=4096),
     as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
 ) -> None:
     """Gallery index: build time, p50/p99 search on one core, recall@1 vs exact, RSS."""
@@ -512,6 +515,11 @@ def bench_gallery(
         probes=probes,
         authorizations=authorizations,
         exact_below=exact_below,
+        tuning={
+            "hnsw_ef_construction": ef_construction,
+            "hnsw_ef_search": ef_search,
+            "ivf_probes": ivf_probes,
+        },
     )
     result = run_gallery_bench(config)
     console.print(

@@ -40,7 +40,7 @@ class IndexPolicy:
     """Which index a partition uses; defaults chosen by ``vigil bench gallery`` (README)."""
 
     kind: str = "auto"  # auto | numpy | hnsw | ivf | faiss
-    exact_below: int = 50_000  # auto: exact under this many entries, ANN (``ann``) from it
+    exact_below: int = 20_000  # auto: exact under this many entries, ANN (``ann``) from it
     ann: str = "hnsw"  # what auto switches to: hnsw | ivf
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100

@@ -83,7 +83,7 @@ class GalleryRepo:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def _active(self, query: Select[Any], pack: str, now: datetime) -> Select[Any]:
+    def _active(self, query: Any, pack: str, now: datetime) -> Select[Any]:
         return (
             query.join(Subject, Template.subject_id == Subject.id)
             .join(Watchlist, Subject.watchlist_id == Watchlist.id)

@@ -58,6 +58,11 @@ __all__ = ["FacePhotoValidator", "ValidatedFace"]
 # Photos whose longer side is at most this are searched again at 2x when no face is found.
 UPSCALE_RETRY_MAX_SIDE = 1280
 CROP_MARGIN = 0.25  # display crop: the face box plus this fraction on every side
+# The enrolled photo is kept (an auditor and the reviewers need the image that was enrolled) but
+# as the face crop at most this many pixels on its longest side: enough to compare a face by eye,
+# a few KB instead of the source photo's resolution (issue 11: photos were 88-95 % of the DB).
+ENROLLED_PHOTO_MAX_SIDE = 320
+ENROLLED_PHOTO_QUALITY = 85
 DECODE_SLOTS = 2  # photos decoded and validated at once by one validator
 # Detectors see at most this many pixels (their memory and time grow with pixels: dlib's HOG
 # upsamples 2x, its CNN more); a larger photo is shrunk for detection, the boxes scaled back, and
@@ -98,6 +103,16 @@ def _bounded(
     size = (max(1, int(w * factor)), max(1, int(h * factor)))
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return [_scaled(d, w / size[0]) for d in detect(small)]
+
+
+def stored_photo(crop: np.ndarray, max_side: int = ENROLLED_PHOTO_MAX_SIDE) -> bytes:
+    """The enrolled face crop as kept: shrunk to ``max_side`` (never enlarged), JPEG."""
+    h, w = crop.shape[:2]
+    scale = max_side / max(h, w, 1)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return encode_jpeg(crop, quality=ENROLLED_PHOTO_QUALITY)
 
 
 def face_crop(image: np.ndarray, box: BBox, margin: float = CROP_MARGIN) -> np.ndarray:
@@ -163,7 +178,7 @@ class FacePhotoValidator:
         self._check_quality(quality, detection, image, name)
         self._check_likeness(detection, image, name)
         embedding = self.pack.embed_still(image, detection)
-        crop = encode_jpeg(face_crop(image, detection.box), quality=90)
+        crop = stored_photo(face_crop(image, detection.box))
         return ValidatedFace(embedding=embedding, quality=quality, crop_jpeg=crop, source_name=name)
 
     def _detect(self, image: np.ndarray) -> list[Detection]:

@@ -111,12 +111,12 @@ class ActiveGallery:
         if snap is None:
             with self._sync_lock:
                 return self._snapshot or self._refresh_locked(None)
-        if self.inline_sync and self._clock() - self._synced_at >= self.refresh_seconds:
-            if self._sync_lock.acquire(blocking=False):  # one thread syncs, others match on
-                try:
-                    self._sync_locked(None)
-                finally:
-                    self._sync_lock.release()
+        due = self.inline_sync and self._clock() - self._synced_at >= self.refresh_seconds
+        if due and self._sync_lock.acquire(blocking=False):  # one thread syncs, others match
+            try:
+                self._sync_locked(None)
+            finally:
+                self._sync_lock.release()
         return self._snapshot or snap
 
     def refresh(self, now: datetime | None = None) -> GallerySnapshot:
