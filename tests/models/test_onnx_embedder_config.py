@@ -30,7 +30,9 @@ DIM = 512
 MIX = 1  # channels after the 1x1 conv (small: the matmul holds MIX*H*W*512 weights)
 
 
-def _write_model(path: Path, height: int, width: int, *, batch: int | str = 1) -> tuple:
+def _write_model(
+    path: Path, height: int, width: int, *, batch: int | str = 1, out_4d: bool = False
+) -> tuple:
     """Write a 1x1 conv (MIX x 3) + bias, flatten, (MIX*H*W) x 512 matmul; return the weights."""
     rng = np.random.default_rng(0)
     conv = rng.normal(size=(MIX, 3, 1, 1)).astype(np.float32)
@@ -39,18 +41,22 @@ def _write_model(path: Path, height: int, width: int, *, batch: int | str = 1) -
     nodes = [
         helper.make_node("Conv", ["data", "conv_w", "conv_b"], ["mixed"]),
         helper.make_node("Flatten", ["mixed"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "dense"], ["embedding"]),
+        helper.make_node("MatMul", ["flat", "dense"], ["rows" if out_4d else "embedding"]),
     ]
+    out_shape = [batch, DIM, 1, 1] if out_4d else [batch, DIM]
+    if out_4d:  # some exports give Nx512x1x1
+        nodes.append(helper.make_node("Unsqueeze", ["rows", "axes"], ["embedding"]))
     inits = [
         onnx.numpy_helper.from_array(conv, "conv_w"),
         onnx.numpy_helper.from_array(bias, "conv_b"),
         onnx.numpy_helper.from_array(dense, "dense"),
+        onnx.numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
     ]
     graph = helper.make_graph(
         nodes,
         "tiny_arcface",
         [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [batch, 3, height, width])],
-        [helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, [batch, DIM])],
+        [helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, out_shape)],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -112,6 +118,17 @@ def test_a_512d_embedder_runs_from_config_alone(
     for wrong in (other_order, other_mean):  # the config decides: a different one gives another
         far = np.abs(embedding.vector - _expected(chip.image, weights, wrong)).max()
         assert far > 1e-3
+
+
+def test_an_nxdx1x1_output_is_read_as_rows(tmp_path: Path) -> None:
+    path = tmp_path / "four_d.onnx"
+    weights = _write_model(path, 64, 64, out_4d=True)
+    embedder = OnnxEmbedder(path, OnnxConfig())
+    image, detection = _face_image()
+    chip = embedder.align(image, detection)
+    assert embedder.dim == DIM
+    expected = _expected(chip.image, weights, OnnxConfig())
+    np.testing.assert_allclose(embedder.embed([chip])[0].vector, expected, atol=2e-5)
 
 
 def test_a_batched_embedder_embeds_several_faces_at_once(tmp_path: Path) -> None:
