@@ -108,7 +108,7 @@ class DlibConfig(_Strict):
         "default from `vigil bench openset --cctv`, see the README)",
     )
     video_min_face_px: int = Field(
-        32,
+        36,
         ge=8,
         le=1000,
         description="smallest face (px, from the landmarks) a camera matches at that threshold",
@@ -144,14 +144,14 @@ class OnnxConfig(_Strict):
     )
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
     threshold: float = Field(
-        0.45,
+        0.505,
         ge=-1.0,
         le=1.0,
         description="cosine similarity a camera face needs for a match (the video threshold; "
         "default from `vigil bench openset --cctv`, see the README)",
     )
     video_min_face_px: int = Field(
-        32,
+        64,
         ge=8,
         le=1000,
         description="smallest face (px, from the landmarks) a camera matches at that threshold",

@@ -283,34 +283,12 @@ def run_openset(
     """Embed what the cache lacks, then measure both halves (see the module docstring)."""
     started = time.perf_counter()
     images = lfw_root(lfw) / "lfw-deepfunneled"
-    identities = lfw_identities(images)
-    largest = max(options.sizes) if 0 not in options.sizes else len(identities)
-    designs = {
-        half: design_half(
-            identities,
-            half,
-            gallery_size=largest,
-            mated_per_id=options.mated_per_id,
-            nonmated=options.nonmated,
-        )
-        for half in ("tune", "report")
-    }
+    designs = _designs(lfw_identities(images), options)
     room = min(len(d.gallery) for d in designs.values())
     sizes = tuple(sorted({min(room, n) if n else room for n in options.sizes}))
     cache = EmbeddingCache(cache_dir, pack.name, settings)
     work = _Embedder(pack, images, cache, progress)
-    keys = sorted(set().union(*(d.keys for d in designs.values())))
-    still = work.stills(keys)
-    variants: dict[str, dict[str, Searches]] = {
-        "clean": {h: searches(d, still, still) for h, d in designs.items()}
-    }
-    if options.cctv:
-        probes = sorted(set().union(*(set(d.mated) | set(d.nonmated) for d in designs.values())))
-        marks = work.landmarks(probes)
-        dim = next(iter(still.values())).shape[0]
-        for face_px in options.face_sizes:
-            shrunk = work.cctv(probes, face_px, marks, dim)
-            variants[f"cctv{face_px}"] = {h: searches(d, still, shrunk) for h, d in designs.items()}
+    variants = _variants(work, designs, options)
     rows = tuple(
         operating_row(name, n, target, by_half["tune"], by_half["report"])
         for name, by_half in variants.items()
@@ -336,15 +314,50 @@ def run_openset(
         embedded=work.embedded,
         seconds=time.perf_counter() - started,
         cache=str(cache.folder),
-        conditions={
-            "face_sizes": list(options.face_sizes),
-            "jpeg_quality": JPEG_QUALITY,
-            "blur_sigma_px": BLUR_SIGMA,
-            "mated_per_id": options.mated_per_id,
-            "nonmated": options.nonmated,
-            "split": "sha256(name) first byte parity: even=tune, odd=report",
-        },
+        conditions=_conditions(options),
     )
+
+
+def _conditions(options: OpensetOptions) -> dict[str, object]:
+    return {
+        "face_sizes": list(options.face_sizes),
+        "jpeg_quality": JPEG_QUALITY,
+        "blur_sigma_px": BLUR_SIGMA,
+        "mated_per_id": options.mated_per_id,
+        "nonmated": options.nonmated,
+        "split": "sha256(name) first byte parity: even=tune, odd=report",
+    }
+
+
+def _designs(identities: dict[str, list[str]], options: OpensetOptions) -> dict[str, HalfDesign]:
+    largest = max(options.sizes) if 0 not in options.sizes else len(identities)
+    return {
+        half: design_half(
+            identities,
+            half,
+            gallery_size=largest,
+            mated_per_id=options.mated_per_id,
+            nonmated=options.nonmated,
+        )
+        for half in ("tune", "report")
+    }
+
+
+def _variants(
+    work: _Embedder, designs: dict[str, HalfDesign], options: OpensetOptions
+) -> dict[str, dict[str, Searches]]:
+    """Scores per variant ("clean", "cctv<px>") and half; embeds what the cache lacks."""
+    keys = sorted(set().union(*(d.keys for d in designs.values())))
+    still = work.stills(keys)
+    variants = {"clean": {h: searches(d, still, still) for h, d in designs.items()}}
+    if options.cctv:
+        probes = sorted(set().union(*(set(d.mated) | set(d.nonmated) for d in designs.values())))
+        marks = work.landmarks(probes)
+        dim = next(iter(still.values())).shape[0]
+        for face_px in options.face_sizes:
+            shrunk = work.cctv(probes, face_px, marks, dim)
+            variants[f"cctv{face_px}"] = {h: searches(d, still, shrunk) for h, d in designs.items()}
+    return variants
 
 
 def _ladder(searches: Searches, sizes: tuple[int, ...]) -> list[int]:
