@@ -126,8 +126,12 @@ def _pg_session_lock(engine: Engine, name: str, shared: bool) -> SessionLock | N
             return False
 
     def release() -> None:
-        conn.invalidate()  # closing the server connection drops its session locks
-        conn.close()
+        # Unlock now (a closed socket is noticed by the server a moment later), then close.
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        finally:
+            conn.invalidate()
+            conn.close()
 
     return SessionLock(release, alive)
 
