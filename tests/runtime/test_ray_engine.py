@@ -321,7 +321,12 @@ def test_a_new_track_of_a_decided_alert_opens_its_own_as_in_the_local_pipeline(
     actor.outbox.update_last_seen(
         alert, Track(8, "gate", later.first_seen, now, BBox(0, 0, 9, 9)), 2
     )
+    actor.lose_acks = True  # applied, but the actor never hears: all of it comes again
     supervisor.collect()
+    supervisor.collect()
+    actor.lose_acks = False
+    supervisor.collect()
+    assert _audited(context, "alert.candidate") == 2 and _audited(context, "alert.sighting") == 1
     ((a,), (own,)) = _ids(context)
     assert a == first
     assert _sightings(context) == [(first, 1, 0.9), (own, 1, 0.97)]  # the track's own alert

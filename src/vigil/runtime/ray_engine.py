@@ -276,6 +276,8 @@ class RaySupervisor:
         whose alert is closed is dropped.
         """
         own = self.store.delivered(item.fallback_key)  # the track opened an alert of its own
+        if own is not None and item.joins:  # this very update opened it: already applied
+            return False
         alert_id = own if own is not None else self.store.delivered(item.alert_key)
         ordinal = 1 if own is not None else item.ordinal
         try:
