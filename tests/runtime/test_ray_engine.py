@@ -4,18 +4,18 @@ revocation empties every actor's gallery, stop kills the actor and closes its se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from vigil.config import CameraConfig, RuntimeConfig
 from vigil.context import AppContext
-from vigil.db.models import Alert, CameraSession
-from vigil.domain.enums import AuthorizationStatus
+from vigil.db.models import Alert, AlertSighting, AuditEvent, CameraSession
+from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, NotFound
 from vigil.runtime.camera_actor import CandidateOutbox, PublishedGallery
@@ -27,7 +27,16 @@ from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
 from vigil.sources.worker import CameraState, CameraStatus
 from vigil.timeutil import utcnow
-from vigil.types import CandidateAlert, Embedding, Match, Quality, ValidatedFace
+from vigil.types import (
+    BBox,
+    CandidateAlert,
+    Embedding,
+    Match,
+    Quality,
+    SightingUpdate,
+    Track,
+    ValidatedFace,
+)
 
 
 class _Method:
@@ -235,3 +244,95 @@ def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(
     with context.db.read() as s:
         closed = [r.stopped_at is not None for r in s.scalars(select(CameraSession))]
     assert closed == [False, True]  # the crashed one's stays open until `vigil serve` closes it
+
+
+def _sightings(ctx: AppContext) -> list[tuple[int, int, float]]:
+    """(alert id, ordinal, score) of every stored sighting."""
+    with ctx.db.read() as s:
+        rows = s.scalars(
+            select(AlertSighting).order_by(AlertSighting.alert_id, AlertSighting.ordinal)
+        )
+        return [(r.alert_id, r.ordinal, round(r.score, 3)) for r in rows]
+
+
+def _audited(ctx: AppContext, action: str) -> int:
+    with ctx.db.read() as s:
+        query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+        return int(s.scalar(query) or 0)
+
+
+def test_sighting_updates_cross_the_wire_and_are_applied_once(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, events = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    now = utcnow()
+    opener = CandidateAlert("gate", now - timedelta(seconds=9), now - timedelta(seconds=6), match,
+                            b"j", 0.0)  # fmt: skip
+    second = CandidateAlert("gate", now - timedelta(seconds=4), now - timedelta(seconds=2),
+                            Match(match.entry, 0.95), b"k", 0.0)  # fmt: skip
+    alert = actor.outbox.save(opener)  # a provisional id: the command center's is not known yet
+    assert alert is not None and actor.outbox.save_sighting(SightingUpdate(alert, 2, second))
+    track = Track(7, "gate", second.first_seen, now, BBox(0, 0, 10, 10))
+    actor.outbox.update_last_seen(alert, track, 2)
+    actor.lose_acks = True  # applied, but the actor never hears: all of it comes again
+    supervisor.collect()
+    supervisor.collect()
+    ((stored,),) = _ids(context)
+    assert _sightings(context) == [(stored, 1, 0.9), (stored, 2, 0.95)]
+    assert _audited(context, "alert.sighting") == 1 and _count(context, Alert) == 1
+    with context.db.read() as s:
+        row = s.scalars(select(AlertSighting).where(AlertSighting.ordinal == 2)).one()
+        assert row.last_seen == now
+    actor.lose_acks = False
+    supervisor.collect()
+    assert actor.outbox.take().empty
+    assert [e.kind for e in events].count("candidate") == 1
+
+
+def _ids(ctx: AppContext) -> list[tuple[int]]:
+    with ctx.db.read() as s:
+        return [(i,) for i in s.scalars(select(Alert.id).order_by(Alert.id))]
+
+
+def test_a_new_track_of_a_decided_alert_opens_its_own_as_in_the_local_pipeline(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, _ = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    now = utcnow()
+    opener = CandidateAlert("gate", now - timedelta(seconds=9), now - timedelta(seconds=6), match,
+                            b"j", 0.0)  # fmt: skip
+    alert = actor.outbox.save(opener)
+    assert alert is not None
+    supervisor.collect()
+    ((first,),) = _ids(context)
+    with context.db.write() as s:  # an operator rejected it meanwhile: it takes no sightings
+        s.execute(update(Alert).where(Alert.id == first).values(status=AlertStatus.rejected))
+    later = CandidateAlert("gate", now - timedelta(seconds=4), now - timedelta(seconds=2),
+                           Match(match.entry, 0.8), b"k", 0.0)  # fmt: skip
+    assert actor.outbox.save_sighting(SightingUpdate(alert, 2, later))  # not known yet: queued
+    better = replace(later, match=Match(match.entry, 0.97))
+    assert actor.outbox.save_sighting(SightingUpdate(alert, 2, better))  # its better shot
+    actor.outbox.update_last_seen(
+        alert, Track(8, "gate", later.first_seen, now, BBox(0, 0, 9, 9)), 2
+    )
+    actor.lose_acks = True  # applied, but the actor never hears: all of it comes again
+    supervisor.collect()
+    supervisor.collect()
+    actor.lose_acks = False
+    supervisor.collect()
+    assert _audited(context, "alert.candidate") == 2 and _audited(context, "alert.sighting") == 1
+    ((a,), (own,)) = _ids(context)
+    assert a == first
+    assert _sightings(context) == [(first, 1, 0.9), (own, 1, 0.97)]  # the track's own alert
+    assert supervisor.store.delivered(f"{actor.outbox.incarnation}:{alert}/2") == own
+    with context.db.read() as s:
+        assert s.get(Alert, own).last_seen == now and s.get(Alert, first).last_seen < now
+    # the receipt said the alert is closed: a further new track makes the pipeline open one
+    assert not actor.outbox.save_sighting(SightingUpdate(alert, 3, later))
+    assert actor.outbox.take().empty

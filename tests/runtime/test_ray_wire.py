@@ -3,6 +3,7 @@ gallery, the command center's gallery publisher, and storing a candidate once pe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from vigil.config import RuntimeConfig, Settings
 from vigil.context import AppContext
-from vigil.db.models import Alert
+from vigil.db.models import Alert, AlertSighting, AuditEvent
 from vigil.domain.counts import MinuteCount
 from vigil.domain.events import AlertEvent
 from vigil.faces.gallery import GallerySnapshot, NumpyIndex
@@ -22,7 +23,14 @@ from vigil.runtime.engine import build_engine
 from vigil.runtime.gallery_publisher import GalleryPublisher
 from vigil.runtime.ray_cluster import NodeInfo
 from vigil.runtime.supervisor import Supervisor
-from vigil.runtime.wire import ActorReport, GalleryRelease, LastSeen, Receipt, actor_settings
+from vigil.runtime.wire import (
+    ActorReport,
+    GalleryRelease,
+    LastSeen,
+    Receipt,
+    WireSighting,
+    actor_settings,
+)
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.gallery import ActiveGallery
@@ -36,6 +44,7 @@ from vigil.types import (
     GalleryEntry,
     Match,
     Quality,
+    SightingUpdate,
     Track,
     ValidatedFace,
 )
@@ -141,6 +150,54 @@ def test_outbox_last_seen_is_acknowledged_only_if_unchanged_and_counts_go_once()
     assert outbox.take().counts == ()
 
 
+def test_outbox_queues_sightings_under_the_alerts_key_until_acknowledged() -> None:
+    outbox = CandidateOutbox(limit=5, incarnation="d")
+    alert = outbox.save(_candidate())
+    assert alert == 1
+    assert outbox.save_sighting(SightingUpdate(alert, 2, _candidate(2), conflicting=True))
+    assert outbox.save_sighting(SightingUpdate(alert, 2, _candidate(3)))  # a better shot
+    assert outbox.save_sighting(SightingUpdate(alert, 1, _candidate(4)))  # the opener's
+    outbox.update_last_seen(alert, _track(4), 2)
+    sent = outbox.take()
+    assert sent.sightings == (
+        WireSighting("d:s1", "d:1", 2, _candidate(2), conflicting=True, joins=True),
+        WireSighting("d:s2", "d:1", 2, _candidate(3), joins=False),
+        WireSighting("d:s3", "d:1", 1, _candidate(4), joins=False),
+    )
+    assert sent.sightings[0].fallback_key == "d:1/2"
+    assert sent.last_seen == (LastSeen("d:1", NOW + timedelta(seconds=4), 2),)
+    outbox.acknowledge(Receipt(keys=("d:1",), last_seen=sent.last_seen, sightings=("d:s1",)))
+    left = outbox.take()
+    assert [u.key for u in left.sightings] == ["d:s2", "d:s3"] and left.last_seen == ()
+
+
+def test_outbox_refuses_new_tracks_of_a_closed_alert_but_still_sends_better_shots() -> None:
+    outbox = CandidateOutbox(limit=5, incarnation="e")
+    alert = outbox.save(_candidate())
+    assert alert is not None and outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))
+    outbox.acknowledge(Receipt(keys=("e:1",), sightings=("e:s1",), closed=("e:1",)))
+    assert not outbox.save_sighting(SightingUpdate(alert, 3, _candidate()))  # new track: False
+    assert outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))  # its sent track's shot
+    assert [(u.ordinal, u.joins) for u in outbox.take().sightings] == [(2, False)]
+
+
+def test_outbox_bounds_sightings_and_holds_back_those_of_candidates_not_yet_sent() -> None:
+    outbox = CandidateOutbox(limit=2, incarnation="f")
+    first, second = outbox.save(_candidate()), outbox.save(_candidate())
+    assert first is not None and second is not None
+    for ordinal in (2, 3, 4):
+        outbox.save_sighting(SightingUpdate(first, ordinal, _candidate()))
+    assert outbox.dropped_sightings == 1 and outbox.dropped == 0
+    outbox.save_sighting(SightingUpdate(second, 2, _candidate()))
+    outbox.update_last_seen(second, _track(1), 2)
+    assert outbox.dropped_sightings == 2
+    batch = outbox.take(limit=1)  # "f:2" waits for the next round: so do its updates
+    assert [c.key for c in batch.candidates] == ["f:1"]
+    assert [u.key for u in batch.sightings] == ["f:s3"] and batch.last_seen == ()
+    assert [u.key for u in outbox.take().sightings] == ["f:s3", "f:s4"]
+    assert len(outbox.take().last_seen) == 1
+
+
 def test_published_gallery_matches_nothing_until_a_release_and_keeps_the_newest() -> None:
     gallery = PublishedGallery("dlib")
     assert gallery.snapshot().entries == ()
@@ -222,6 +279,24 @@ def test_a_redelivered_candidate_is_stored_once(context: AppContext) -> None:
     with context.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Alert)) == 2
     assert [e.kind for e in events if isinstance(e, AlertEvent)] == ["candidate", "candidate"]
+
+
+def test_a_redelivered_sighting_update_is_applied_once(context: AppContext) -> None:
+    match = _enrolled(context)
+    bus, events = AlertBus(), []
+    bus.subscribe(events.append)
+    store = AlertStore(context.db, context.cipher, context.settings, bus)
+    now = utcnow()
+    candidate = CandidateAlert("cam", now - timedelta(seconds=3), now, match, b"jpg", 0.0)
+    alert = store.save(candidate, delivery_key="actor1:1")
+    update = SightingUpdate(alert, 2, replace(candidate, first_seen=now, last_seen=now))
+    assert store.save_sighting(update, delivery_key="actor1:s1")
+    assert store.save_sighting(update, delivery_key="actor1:s1")  # redelivered: already applied
+    with context.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(AlertSighting)) == 2
+        audited = select(func.count()).select_from(AuditEvent)
+        assert s.scalar(audited.where(AuditEvent.action == "alert.sighting")) == 1
+    assert [e.kind for e in events if isinstance(e, AlertEvent)] == ["candidate", "updated"]
 
 
 # -- status: node per camera in /metrics and `vigil cluster status` ------------------------------

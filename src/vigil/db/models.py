@@ -382,6 +382,8 @@ class CandidateDelivery(Base):
     Written in the same transaction as the alert, so a candidate delivered twice (the command
     center stopped before the actor heard it was stored) is stored once. ``alert_id`` is not a
     foreign key: the alert may be purged later, and its key must still refuse a redelivery.
+    Sighting updates from remote cameras record their own keys here too (several keys may name
+    one alert), so a redelivered one is applied once.
     Holds no personal data (an actor id, a sequence number, an alert id).
     """
 

@@ -1,4 +1,5 @@
-"""Idempotency keys of candidates delivered by remote cameras (see CandidateDelivery)."""
+"""Idempotency keys of candidates and sighting updates delivered by remote cameras (see
+CandidateDelivery)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,26 @@
 
 :class:`CameraActor` is a plain class; :mod:`vigil.runtime.ray_engine` wraps it with
 ``ray.remote`` (restarts, CPUs). It matches against the last :class:`GalleryRelease` the command
-center published (none yet: it matches nothing), keeps candidate alerts in a bounded
-:class:`CandidateOutbox` until the command center confirms it stored them (so a command-center
-restart loses none; drops beyond the bound are counted), and hands over per-minute counts.
-Previews are blurred unless the caller asks otherwise, as with the local engine.
+center published (none yet: it matches nothing), keeps candidate alerts and sighting updates in a
+bounded :class:`CandidateOutbox` until the command center confirms it applied them (so a
+command-center restart loses none; drops beyond the bound are counted), and hands over
+per-minute counts. Previews are blurred unless the caller asks otherwise, as with the local
+engine.
+
+Alert ids on the actor are provisional. The pipeline wants ``save(candidate) -> alert id`` and
+``save_sighting(update) -> bool`` at once; the real alert id exists only once the command center
+has stored the candidate. So ``save`` answers the candidate's local sequence number, and every
+later sighting and last-seen update of that alert travels under the candidate's delivery key
+(``incarnation:seq``), which the command center resolves to its alert id (candidates of a
+delivery are stored before its sightings, and a sighting whose candidate is still queued is held
+back). ``save_sighting`` answers True (queued) unless a receipt already said the alert takes no
+more sightings. When the command center finds it does not (decided, purged, its candidate
+refused or dropped), it does what the local pipeline does on False: a track's *first* sighting
+opens an alert of its own, stored under the delivery key ``<alert key>/<ordinal>`` (so its later
+better shots and last-seen time go there too), and a later better shot is dropped; the receipt
+then names the alert as closed, and from then on the actor answers False to a new track of it,
+so the pipeline opens new alerts itself. Each sighting update has its own delivery key, recorded
+with it in the same transaction: a redelivered one is applied once.
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -38,10 +55,11 @@ from vigil.runtime.wire import (
     Receipt,
     WireCandidate,
     WireCount,
+    WireSighting,
 )
 from vigil.sources.worker import CameraWorker
 from vigil.threads import BackgroundLoop
-from vigil.types import CandidateAlert, Frame, Track
+from vigil.types import CandidateAlert, Frame, SightingUpdate, Track
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +98,17 @@ class PublishedGallery:
 
 
 class CandidateOutbox:
-    """The pipeline's alert sink on an actor: candidates wait here until they are stored.
+    """The pipeline's alert sink on an actor: candidates and sighting updates wait here until
+    the command center has applied them.
 
-    ``save`` returns a local sequence number the pipeline uses as the alert's id for later
-    ``update_last_seen`` calls; the command center maps keys to its alert ids. At most
-    ``limit`` candidates wait: a new one beyond pushes out the oldest (counted in ``dropped``).
+    ``save`` returns a local sequence number, the alert's *provisional* id: the pipeline uses it
+    for the alert's later ``save_sighting`` and ``update_last_seen`` calls, and each of those is
+    sent under the opening candidate's key (``incarnation:seq``), which the command center maps
+    to its alert id once the candidate is stored. ``save_sighting`` queues the update and answers
+    True, unless a receipt said that alert takes no more sightings (decided, purged, refused):
+    then False, and the pipeline opens a new alert, as with the local engine. At most ``limit``
+    candidates and ``limit`` sighting updates wait: a new one beyond pushes out the oldest
+    (counted in ``dropped`` and ``dropped_sightings``).
     """
 
     def __init__(self, limit: int, incarnation: str | None = None) -> None:
@@ -93,9 +117,14 @@ class CandidateOutbox:
         self.limit = limit
         self.incarnation = incarnation or uuid.uuid4().hex[:16]
         self.dropped = 0
+        self.dropped_sightings = 0
         self._seq = 0
+        self._sighting_seq = 0
         self._pending: OrderedDict[str, WireCandidate] = OrderedDict()
-        self._last_seen: OrderedDict[str, datetime] = OrderedDict()
+        self._sightings: OrderedDict[str, WireSighting] = OrderedDict()
+        self._last_seen: OrderedDict[tuple[str, int], datetime] = OrderedDict()
+        self._ordinals: OrderedDict[int, int] = OrderedDict()  # alert -> highest ordinal sent
+        self._closed: OrderedDict[str, None] = OrderedDict()  # alerts that take no more
         self._counts: list[WireCount] = []
         self._lock = threading.Lock()
 
@@ -107,20 +136,45 @@ class CandidateOutbox:
             self._seq += 1
             key = self.key(self._seq)
             self._pending[key] = WireCandidate(key, candidate)
+            self._remember(self._ordinals, self._seq, 1)
             while len(self._pending) > self.limit:
                 gone, _ = self._pending.popitem(last=False)
-                self._last_seen.pop(gone, None)
                 self.dropped += 1
                 log.warning("candidate queue full (%d): dropped %s", self.limit, gone)
             return self._seq
 
-    def update_last_seen(self, alert_id: int, track: Track) -> None:
+    def save_sighting(self, update: SightingUpdate) -> bool:
+        """Queue a track's sighting of alert ``update.alert_id`` (a provisional id); False for a
+        new track of an alert the command center said takes no more (the pipeline then opens a
+        new one). A better shot of a track already sent is always queued: the command center
+        applies it where that track's sighting lives, or drops it."""
         with self._lock:
-            key = self.key(alert_id)
-            self._last_seen[key] = track.last_seen
-            self._last_seen.move_to_end(key)
-            while len(self._last_seen) > self.limit:
-                self._last_seen.popitem(last=False)
+            alert_key = self.key(update.alert_id)
+            joins = update.ordinal > self._ordinals.get(update.alert_id, 0)
+            if joins and alert_key in self._closed:
+                return False
+            self._remember(self._ordinals, update.alert_id, max(update.ordinal, 1))
+            self._sighting_seq += 1
+            key = f"{self.incarnation}:s{self._sighting_seq}"
+            self._sightings[key] = WireSighting(
+                key, alert_key, update.ordinal, update.candidate, update.conflicting, joins
+            )
+            while len(self._sightings) > self.limit:
+                gone, _ = self._sightings.popitem(last=False)
+                self.dropped_sightings += 1
+                log.warning("sighting queue full (%d): dropped %s", self.limit, gone)
+            return True
+
+    def update_last_seen(self, alert_id: int, track: Track, ordinal: int = 1) -> None:
+        with self._lock:
+            self._remember(self._last_seen, (self.key(alert_id), ordinal), track.last_seen)
+
+    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        """Set ``key`` as the newest entry of a table kept to ``4 x limit`` entries."""
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > 4 * self.limit:
+            table.popitem(last=False)
 
     def write(self, camera: str, minute: datetime, counts: MinuteCount) -> None:
         """Counts sink: whole minutes wait for the next collection (handed over once)."""
@@ -128,13 +182,20 @@ class CandidateOutbox:
             self._counts.append(WireCount(camera, minute, replace(counts)))
 
     def take(self, limit: int = 100) -> Delivery:
-        """Up to ``limit`` waiting candidates (kept until acknowledged), their last-seen
-        updates and the finished minutes (handed over once: counts are never doubled)."""
+        """Up to ``limit`` waiting candidates (kept until acknowledged), the sighting updates and
+        last-seen updates of alerts whose candidate goes first (kept until acknowledged), and
+        the finished minutes (handed over once: counts are never doubled)."""
         with self._lock:
-            candidates = tuple(list(self._pending.values())[:limit])
-            last_seen = tuple(LastSeen(k, t) for k, t in self._last_seen.items())
+            waiting = list(self._pending.values())
+            candidates, later = tuple(waiting[:limit]), {c.key for c in waiting[limit:]}
+            sightings = tuple(u for u in self._sightings.values() if u.alert_key not in later)
+            last_seen = tuple(
+                LastSeen(k, t, ordinal)
+                for (k, ordinal), t in self._last_seen.items()
+                if k not in later
+            )
             counts, self._counts = tuple(self._counts), []
-        return Delivery(candidates, last_seen, counts)
+        return Delivery(candidates, last_seen, counts, sightings)
 
     def take_candidates(self) -> tuple[WireCandidate, ...]:
         """The waiting candidates (nothing is handed over or forgotten)."""
@@ -145,9 +206,13 @@ class CandidateOutbox:
         with self._lock:
             for key in receipt.keys:
                 self._pending.pop(key, None)
+            for key in receipt.sightings:
+                self._sightings.pop(key, None)
+            for key in receipt.closed:
+                self._remember(self._closed, key, None)
             for item in receipt.last_seen:
-                if self._last_seen.get(item.key) == item.last_seen:
-                    del self._last_seen[item.key]
+                if self._last_seen.get((item.key, item.ordinal)) == item.last_seen:
+                    del self._last_seen[(item.key, item.ordinal)]
 
     @property
     def pending(self) -> int:
@@ -244,6 +309,7 @@ class CameraActor:
             dropped=self.outbox.dropped,
             frames=self.pipeline.frames,
             error=self.error,
+            dropped_sightings=self.outbox.dropped_sightings,
         )
 
     def take(self, limit: int = 100) -> Delivery:

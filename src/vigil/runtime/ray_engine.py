@@ -5,6 +5,8 @@ part that touches the database: a collection loop (every ``runtime.poll_seconds`
 actor for its report and what it holds (:class:`~vigil.runtime.wire.Delivery`), stores candidates
 through the local path's :class:`~vigil.services.alerts.AlertStore` (authority checked again,
 crop sealed, audited; each under its delivery key, so a redelivered candidate is stored once),
+applies the sighting updates of their alerts (``save_sighting``, once per delivery key; the
+provisional alert ids are explained in :mod:`vigil.runtime.camera_actor`) and last-seen times,
 writes the per-minute counts, acknowledges, and hands out the gallery
 (:class:`~vigil.runtime.gallery_publisher.GalleryPublisher`).
 
@@ -33,9 +35,12 @@ from vigil.runtime.wire import (
     ActorReport,
     ActorSpec,
     Delivery,
+    LastSeen,
     Receipt,
+    WireSighting,
     actor_name,
     actor_settings,
+    fallback_key,
 )
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.camera_sessions import SessionInfo, SessionLog
@@ -44,6 +49,7 @@ from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import redact_url
 from vigil.sources.worker import REALTIME, CameraState, CameraStatus, FilePlayback
 from vigil.threads import BackgroundLoop
+from vigil.types import SightingUpdate
 
 log = logging.getLogger(__name__)
 CALL_SECONDS = 5.0  # one round's wait for an actor; a restarting one answers next round
@@ -240,24 +246,65 @@ class RaySupervisor:
             link.handle.acknowledge.remote(receipt)
 
     def _store(self, link: CameraLink, delivery: Delivery) -> Receipt:
-        keys = []
+        """Apply a delivery: candidates, then sightings (their alerts exist by then), counts
+        and last-seen times; the receipt names what the actor may forget."""
+        keys, closed = [], []
         for item in delivery.candidates:
             try:
                 self.store.save(item.candidate, delivery_key=item.key)
                 link.stored += 1
             except PermissionDenied as exc:  # the authority lapsed: refused for good
                 self.refused += 1
+                closed.append(item.key)
                 log.warning("candidate %s discarded: %s", item.key, exc)
             keys.append(item.key)
+        for sighting in delivery.sightings:
+            if not self._apply_sighting(link, sighting):
+                closed.append(sighting.alert_key)
         for count in delivery.counts:
             self.counts.write(count.camera, count.minute, count.counts)
-        done = []
         for seen in delivery.last_seen:
-            alert_id = self.store.delivered(seen.key)
-            if alert_id is not None:
-                self.store.update_last_seen(alert_id, seen.last_seen)
-            done.append(seen)  # unknown key: refused or dropped, nothing to update
-        return Receipt(tuple(keys), tuple(done))
+            self._apply_last_seen(seen)
+        sightings = tuple(u.key for u in delivery.sightings)
+        return Receipt(tuple(keys), delivery.last_seen, sightings, tuple(dict.fromkeys(closed)))
+
+    def _apply_sighting(self, link: CameraLink, item: WireSighting) -> bool:
+        """Apply one sighting update once; False when its alert takes no more sightings.
+
+        As in the local pipeline, a track's first sighting refused by its alert opens an alert
+        of its own (delivery key :attr:`WireSighting.fallback_key`); a better shot of a track
+        whose alert is closed is dropped.
+        """
+        own = self.store.delivered(item.fallback_key)  # the track opened an alert of its own
+        if own is not None and item.joins:  # this very update opened it: already applied
+            return False
+        alert_id = own if own is not None else self.store.delivered(item.alert_key)
+        ordinal = 1 if own is not None else item.ordinal
+        try:
+            if alert_id is not None and self.store.save_sighting(
+                SightingUpdate(alert_id, ordinal, item.candidate, item.conflicting),
+                delivery_key=item.key,
+            ):
+                return True
+            if item.joins and own is None:
+                self.store.save(item.candidate, delivery_key=item.fallback_key)
+                link.stored += 1
+        except PermissionDenied as exc:  # the authority lapsed: refused for good
+            self.refused += 1
+            log.warning("sighting %s discarded: %s", item.key, exc)
+        except Conflict as exc:  # not the alert's subject: never merged
+            log.error("sighting %s discarded: %s", item.key, exc)
+        return False
+
+    def _apply_last_seen(self, seen: LastSeen) -> None:
+        """Record a track's last-seen time in the alert that holds its sighting, if stored."""
+        own = self.store.delivered(fallback_key(seen.key, seen.ordinal))
+        if own is not None:
+            self.store.update_last_seen(own, seen.last_seen, 1)
+            return
+        alert_id = self.store.delivered(seen.key)
+        if alert_id is not None:  # unknown key: refused or dropped, nothing to update
+            self.store.update_last_seen(alert_id, seen.last_seen, seen.ordinal)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _link(self, name: str, handle: Any, source: str) -> CameraLink:

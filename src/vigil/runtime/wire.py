@@ -1,9 +1,9 @@
 """What crosses the wire between the command center and its camera actors (Ray engine).
 
 Typed, frozen containers that Ray pickles: the versioned gallery going out, candidate alerts,
-last-seen updates and per-minute counts coming back, and each actor's report. None of them
-holds a database handle, the data key or a secret of the deployment: :func:`actor_settings`
-strips those from the settings an actor receives.
+sighting updates, last-seen updates and per-minute counts coming back, and each actor's report.
+None of them holds a database handle, the data key or a secret of the deployment:
+:func:`actor_settings` strips those from the settings an actor receives.
 
 Imports no database, cipher or Ray: both sides (and the tests) use it.
 """
@@ -69,11 +69,35 @@ class WireCandidate:
 
 
 @dataclass(frozen=True, slots=True)
+class WireSighting:
+    """A sighting update (:class:`~vigil.types.SightingUpdate`) of the alert opened by candidate
+    ``alert_key``, under its own idempotency key ``key`` (applied once per key)."""
+
+    key: str
+    alert_key: str
+    ordinal: int
+    candidate: CandidateAlert
+    conflicting: bool = False
+    joins: bool = True  # the track's first sighting (else a better shot of a sighting sent)
+
+    @property
+    def fallback_key(self) -> str:
+        """The delivery key of the alert this track opens when ``alert_key``'s takes no more."""
+        return fallback_key(self.alert_key, self.ordinal)
+
+
+def fallback_key(alert_key: str, ordinal: int) -> str:
+    """Where the track ``ordinal`` of alert ``alert_key`` lives if that alert refused it."""
+    return f"{alert_key}/{ordinal}"
+
+
+@dataclass(frozen=True, slots=True)
 class LastSeen:
-    """The alert of candidate ``key`` was still in view until ``last_seen``."""
+    """Track ``ordinal`` of the alert of candidate ``key`` was in view until ``last_seen``."""
 
     key: str
     last_seen: datetime
+    ordinal: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +116,11 @@ class Delivery:
     candidates: tuple[WireCandidate, ...] = ()
     last_seen: tuple[LastSeen, ...] = ()
     counts: tuple[WireCount, ...] = ()
+    sightings: tuple[WireSighting, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.candidates or self.last_seen or self.counts)
+        return not (self.candidates or self.last_seen or self.counts or self.sightings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +129,8 @@ class Receipt:
 
     keys: tuple[str, ...] = ()
     last_seen: tuple[LastSeen, ...] = ()
+    sightings: tuple[str, ...] = ()  # keys of the sighting updates applied (or refused)
+    closed: tuple[str, ...] = ()  # candidate keys whose alert takes no more sightings
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +149,4 @@ class ActorReport:
     dropped: int  # candidates dropped because the queue was full
     frames: int  # frames analysed by the pipeline
     error: str | None
+    dropped_sightings: int = 0  # sighting updates dropped because their queue was full

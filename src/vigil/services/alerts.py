@@ -256,15 +256,19 @@ class AlertStore:
         self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
         return public.id
 
-    def save_sighting(self, update: SightingUpdate) -> bool:
+    def save_sighting(self, update: SightingUpdate, *, delivery_key: str | None = None) -> bool:
         """Add a track's sighting to its alert, or give a track's own a better shot.
 
         False when the alert takes none: purged meanwhile, or already decided (then the pipeline
         opens a new alert). PermissionDenied when the authority no longer holds. The headline
         crop and score follow the best sighting; announces an 'updated' event.
+        ``delivery_key`` (remote cameras): an update already applied under this key is not
+        applied again (True, nothing published).
         """
         candidate = update.candidate
         with self.db.write() as s:
+            if delivery_key is not None and DeliveryRepo(s).alert_for(delivery_key) is not None:
+                return True
             repo = AlertRepo(s)
             alert = repo.find(update.alert_id)
             if alert is None or alert.status not in OPEN:
@@ -294,6 +298,8 @@ class AlertStore:
             audit.record(
                 s, actor=ACTOR, action="alert.sighting", target=f"alert:{alert.id}", details=details
             )
+            if delivery_key is not None:
+                DeliveryRepo(s).add(delivery_key, alert.id)
             public = load_public(s, alert.id)
         self.bus.publish(AlertEvent.of("updated", public, utcnow(), candidate.captured_monotonic))
         return True
