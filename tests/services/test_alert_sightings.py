@@ -226,7 +226,7 @@ def _retention(context: AppContext) -> None:
     RetentionService(context.db, cfg, settings_signer(context.settings)).run()
 
 
-@pytest.mark.sqlite_only  # reads the SQLite file and its log from disk (PostgreSQL: tests/db/test_pg_backend.py)
+@pytest.mark.sqlite_only  # reads the SQLite file from disk (PostgreSQL: test_pg_backend.py)
 @pytest.mark.parametrize("purge", [_revoke, _refuse, _remove_subject, _retention])
 def test_every_purge_path_leaves_no_sighting_bytes(context: AppContext, scene, purge) -> None:
     blobs = _sealed_blobs(context)
