@@ -87,6 +87,30 @@ class SubjectRepo:
             select(Subject).where(Subject.watchlist_id == watchlist_id).order_by(Subject.id)
         ).all()
 
+    def delete_for_watchlist(self, watchlist_id: int) -> dict[str, int]:
+        """Delete every subject of a watchlist with its templates and alerts, in three statements
+        whatever their number (a revocation of 100,000 subjects must not go one by one). Rows
+        that reference them (subject keys, sightings) go by the database's ON DELETE CASCADE."""
+        ids = select(Subject.id).where(Subject.watchlist_id == watchlist_id)
+        bulk = {"synchronize_session": False}
+        alerts = rowcount(
+            self.s.execute(delete(Alert).where(Alert.subject_id.in_(ids)).execution_options(**bulk))
+        )
+        templates = rowcount(
+            self.s.execute(
+                delete(Template).where(Template.subject_id.in_(ids)).execution_options(**bulk)
+            )
+        )
+        subjects = rowcount(
+            self.s.execute(
+                delete(Subject)
+                .where(Subject.watchlist_id == watchlist_id)
+                .execution_options(**bulk)
+            )
+        )
+        self.s.expire_all()  # loaded watchlists/subjects no longer match the rows
+        return {"alerts": alerts, "templates": templates, "subjects": subjects}
+
     def delete(self, subject: Subject) -> dict[str, int]:
         """Delete a subject with its templates and alerts (rows, not just flags)."""
         alerts = rowcount(self.s.execute(delete(Alert).where(Alert.subject_id == subject.id)))

@@ -148,12 +148,10 @@ class AuthorizationService:
                 "subjects": 0,
             }
             subjects = SubjectRepo(s)
-            for wl in WatchlistRepo(s).for_authorization(auth.id):
-                for subject in list(subjects.list(wl.id)):
-                    counts = subjects.delete(subject)
-                    purged["templates"] += counts["templates"]
-                    purged["subjects"] += 1
-                    purged["alerts"] += counts["alerts"]
+            for wl_id in [wl.id for wl in WatchlistRepo(s).for_authorization(auth.id)]:
+                counts = subjects.delete_for_watchlist(wl_id)
+                for kind in ("templates", "subjects", "alerts"):
+                    purged[kind] += counts[kind]
             auth.status = status
             auth.status_changed_at = utcnow()
             audit.record(
