@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "alerts",
     "alert_sightings",  # one row per MATCHED track of an alert, never a passer-by's
     "sqlite_sequence",  # SQLite's AUTOINCREMENT counters (ids never reused)
+    "subject_keys",  # one sealed random key per ENROLLED subject (its audit pseudonym)
     "audit_events",
     "face_counts",
     "camera_sessions",
@@ -139,8 +140,11 @@ def scan_home(home: Path, alerts: int, templates: int) -> None:
     assert all(b.startswith(MAGIC) for b in blobs), "a stored blob is not sealed"
     sightings = counts["alert_sightings"]
     assert sightings >= alerts  # every alert holds its matched tracks' sightings, at least one
-    # template vector + photo, one crop per alert, one per sighting (a matched track)
-    assert len(blobs) == 2 * templates + alerts + sightings
+    # template vector + photo, one crop per alert, one per sighting (a matched track), and one
+    # pseudonym key per enrolled subject
+    keys = counts["subject_keys"]
+    assert keys == counts["subjects"]
+    assert len(blobs) == 2 * templates + alerts + sightings + keys
     faces = db.execute(
         "select coalesce(sum(faces), 0), coalesce(sum(tracks), 0) from face_counts"
     ).fetchone()

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.shared]
 
 
 def _candidate(entry, score: float, shade: int, start: float, end: float) -> CandidateAlert:
-    now = utcnow()
+    """Seen from ``start`` to ``end`` seconds before now, but never before the authorization
+    began (the server may have opened the case seconds ago: then the times shift forward)."""
+    now = max(utcnow(), entry.valid_from + timedelta(seconds=start + 1))
     return CandidateAlert(
         camera="gate",
         first_seen=now - timedelta(seconds=start),

@@ -486,6 +486,7 @@ def bench_openset(
         console.print(report.to_json(), highlight=False, soft_wrap=True)
 
 
+@cli_errors
 def bench_gallery(
     size: int = typer.Option(100_000, "--size", min=1, max=20_000_000, help="templates"),
     dim: int = typer.Option(128, "--dim", min=2, max=4096, help="vector dimension"),
