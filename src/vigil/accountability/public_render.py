@@ -72,9 +72,7 @@ def _group(group: dict[str, Any]) -> str:
 def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) -> str:
     threshold = payload["threshold"]
     fpr = threshold["measured_false_positive_rate"]
-    watch = [
-        [w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]
-    ]
+    watch = [[w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]]
     groups = "".join(_group(g) for g in payload["groups"])
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
