@@ -311,6 +311,12 @@ class ServerConfig(_Strict):
         description="serve /metrics (aggregate camera and alert figures, no identities) to "
         "anonymous scrapers; false requires a login or API token",
     )
+    public_report: bool = Field(
+        False,
+        description="publish /public/transparency (HTML) and /public/transparency.json (signed "
+        "with the deployment's Ed25519 key) with no login: monthly aggregates only, counts 1-4 "
+        "shown as '< 5'; false answers 404",
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -89,6 +89,10 @@ NON_API: dict[str, str] = {
     "/login": "public",
     "/static/{name}": "public",
     "/favicon.ico": "public",
+    # anonymous by design when server.public_report is on, 404 otherwise
+    # (tests/web/test_public_transparency.py)
+    "/public/transparency": "public",
+    "/public/transparency.json": "public",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 

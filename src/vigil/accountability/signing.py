@@ -62,6 +62,10 @@ class Signer:
     def public_b64(self) -> str:
         return base64.b64encode(public_bytes(self.public)).decode()
 
+    @property
+    def public_pem(self) -> str:
+        return self.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
     def sign(self, message: bytes) -> str:
         return base64.b64encode(self._private.sign(message)).decode()
 

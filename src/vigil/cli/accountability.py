@@ -6,6 +6,8 @@ vigil export --output B.zip --reason TEXT [--alert ID ...] [--from ISO] [--to IS
              [--watchlist NAME] [--templates]
 vigil export verify B.zip [--public-key B64]
 vigil report [--from ISO] [--to ISO] [--format html|json|csv] [--output PATH]
+vigil report verify FILE --public-key B64   (a downloaded /public/transparency.json)
+vigil keys public [--pem]
 vigil calibrate --pack dlib|onnx --fpir 0.001 [--limit-pairs N] [--workers N]
 vigil calibrate --pack dlib|onnx --from-openset REPORT.json
 vigil retention run
@@ -28,6 +30,7 @@ from vigil.accountability.calibrate import calibrate_video
 from vigil.accountability.chain import verify_chain
 from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.export import ExportSelection, export_bundle, verify_bundle
+from vigil.accountability.public_report import verify_document
 from vigil.accountability.report import build_report
 from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
@@ -47,8 +50,13 @@ from vigil.services.audit_log import AuditFilter, search_audit_resolved
 from vigil.timeutil import parse_iso, utcnow
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-keys_app = typer.Typer(help="Encryption keys for biometric data.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Encryption keys for biometric data; the public signing key.", no_args_is_help=True
+)
 retention_app = typer.Typer(help="Retention periods, enforced.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Transparency report; see also `vigil report verify`.", invoke_without_command=True
+)
 export_app = typer.Typer(
     help="Audited, signed export of alerts (and enrolled photos).", invoke_without_command=True
 )
@@ -272,6 +280,8 @@ def export_verify(
     console.print(f"[green]{bundle}: signature and {files} files verified[/green]")
 
 
+@report_app.callback()
+@cli_errors
 def report_command(
     ctx: typer.Context,
     start: str | None = typer.Option(None, "--from", help="ISO 8601 start (default: 30 days ago)"),
@@ -280,6 +290,8 @@ def report_command(
     output: Path | None = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
 ) -> None:
     """Transparency report for a period: figures per camera, no personal data."""
+    if ctx.invoked_subcommand:
+        return
     if fmt not in ("html", "json", "csv"):
         raise InputError(f"unknown report format {fmt!r}", hint="use html, json or csv")
     stop = parse_iso(end, name="--to") if end else utcnow()
@@ -292,6 +304,40 @@ def report_command(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     err_console.print(f"report written to {output}")
+
+
+@report_app.command("verify")
+@cli_errors
+def report_verify(
+    file: Path = typer.Argument(..., help="a downloaded /public/transparency.json"),
+    public_key: str = typer.Option(
+        ..., "--public-key", help="the deployment's base64 Ed25519 key (`vigil keys public`)"
+    ),
+) -> None:
+    """Check a signed public transparency document; exit 8 if it was altered or not signed
+    by that key."""
+    if not file.is_file():
+        raise InputError(f"{file} does not exist", hint="give the path of the downloaded JSON")
+    verifier = PublicVerifier(load_public_key(public_key.strip()))
+    payload = verify_document(file.read_text(encoding="utf-8"), verifier)
+    console.print(
+        f"[green]{file}: signature valid (key {verifier.fingerprint}), "
+        f"figures {payload.get('period', {}).get('from')} to "
+        f"{payload.get('period', {}).get('to')}[/green]",
+        highlight=False,
+    )
+
+
+@keys_app.command("public")
+@cli_errors
+def keys_public(
+    ctx: typer.Context,
+    pem: bool = typer.Option(False, "--pem", help="print PEM instead of base64 raw bytes"),
+) -> None:
+    """Print the deployment's Ed25519 public key (base64 of the 32 raw bytes; --pem for PEM),
+    to publish next to the public transparency page."""
+    signer = settings_signer(state(ctx).settings(), create=True)
+    typer.echo(signer.public_pem if pem else signer.public_b64)
 
 
 def calibrate_command(
@@ -368,5 +414,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(export_app, name="export")
     app.add_typer(retention_app, name="retention")
-    app.command("report")(cli_errors(report_command))
+    app.add_typer(report_app, name="report")
     app.command("calibrate")(cli_errors(calibrate_command))

@@ -165,3 +165,27 @@ class ReportRepo:
             )
             or 0
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorityCount:
+    purpose: str
+    authority: str
+    authorizations: int
+
+
+class PublicReportRepo(ReportRepo):
+    """Extra aggregates of the public transparency page (counts only)."""
+
+    def authorizations_by_authority(self, a: datetime, b: datetime) -> list[AuthorityCount]:
+        """Authorizations in force at some time in ``[a, b)``, by purpose and issuing authority."""
+        rows = self.s.execute(
+            select(Authorization.purpose, Authorization.authority, func.count(Authorization.id))
+            .where(Authorization.valid_from < b, Authorization.expires_at > a,
+                   Authorization.status != AuthorizationStatus.refused)
+            .group_by(Authorization.purpose, Authorization.authority)
+        )  # fmt: skip
+        return [
+            AuthorityCount(Purpose(purpose).value, str(authority), int(n))
+            for purpose, authority, n in rows
+        ]

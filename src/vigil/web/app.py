@@ -241,13 +241,14 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    from vigil.web import pages, report_routes, ws
+    from vigil.web import pages, public_routes, report_routes, ws
     from vigil.web.api import api_router
     from vigil.web.api.metrics import router as metrics_router
 
     app.include_router(api_router())
     app.include_router(metrics_router)
     app.include_router(report_routes.router)
+    app.include_router(public_routes.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
 

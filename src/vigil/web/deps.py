@@ -35,6 +35,7 @@ from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
+from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionRecord, SessionService
@@ -164,6 +165,10 @@ def get_reports(conn: HTTPConnection) -> ReportService:
     return _state(conn).reports
 
 
+def get_public_reports(conn: HTTPConnection) -> PublicReportService:
+    return _state(conn).public_reports
+
+
 def get_metrics(conn: HTTPConnection) -> VigilMetrics:
     return _state(conn).metrics
 
@@ -190,6 +195,7 @@ Authorizations = Annotated[AuthorizationService, Depends(get_authorizations)]
 Watchlists = Annotated[WatchlistDesk, Depends(get_watchlists)]
 Admin = Annotated[AdminService, Depends(get_admin)]
 Reports = Annotated[ReportService, Depends(get_reports)]
+PublicReports = Annotated[PublicReportService, Depends(get_public_reports)]
 Metrics = Annotated[VigilMetrics, Depends(get_metrics)]
 
 

@@ -7,6 +7,7 @@ from ``app.state``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.outbound import OutboxDeliverer
+from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionService
@@ -96,6 +98,13 @@ class WebState:
     @cached_property
     def reports(self) -> ReportService:
         return ReportService(self.context.db, self.settings)
+
+    @cached_property
+    def public_reports(self) -> PublicReportService:
+        from vigil.accountability.signing import settings_signer
+
+        signer = functools.cache(lambda: settings_signer(self.settings))
+        return PublicReportService(self.context.db, self.settings, signer)
 
     def validate_photo(self, data: bytes, name: str) -> ValidatedFace:
         """Validate one enrollment photo. One at a time: model packs are not thread-safe."""

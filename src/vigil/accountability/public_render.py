@@ -1,0 +1,98 @@
+"""HTML of the public transparency page, from the same payload the signed JSON carries.
+
+Self-contained: no script, no style sheet or font from anywhere, no third-party URL.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:70em}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "th,td{border:1px solid #999;padding:.3em .6em;text-align:right}"
+    "th:first-child,td:first-child{text-align:left}"
+)
+
+
+def _cell(value: object) -> str:
+    return f"<td>{escape(str(value))}</td>"
+
+
+def _table(caption: str, head: list[str], rows: list[list[object]], table_id: str) -> str:
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return (
+        f'<table id="{table_id}"><caption>{escape(caption)}</caption>'
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _group(group: dict[str, Any]) -> str:
+    months = group["months"]
+    figures = [
+        [
+            m["month"],
+            m["faces_processed"],
+            m["alerts"]["candidate"],
+            m["alerts"]["confirmed"],
+            m["alerts"]["rejected"],
+            m["maintenance_hours"],
+            m["retention_deletions_total"],
+        ]
+        for m in months
+    ]
+    auth_rows = [
+        [m["month"], a["purpose"], a["authority"], a["count"]]
+        for m in months
+        for a in m["authorizations"]
+    ]
+    head = [
+        "Month",
+        "Faces processed",
+        "Candidate alerts",
+        "Confirmed",
+        "Rejected",
+        "Maintenance hours",
+        "Retention deletions",
+    ]
+    return (
+        f"<h2>{escape(group['group'].capitalize())}</h2>"
+        + _table("Figures by month", head, figures, "figures")
+        + _table(
+            "Authorizations in force, by purpose and issuing authority",
+            ["Month", "Purpose", "Issuing authority", "Authorizations"],
+            auth_rows,
+            "authorizations",
+        )
+    )
+
+
+def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) -> str:
+    threshold = payload["threshold"]
+    fpr = threshold["measured_false_positive_rate"]
+    watch = [[w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]]
+    groups = "".join(_group(g) for g in payload["groups"])
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Vigil public transparency report</title>"
+        f"<style>{STYLE}</style></head><body><main>"
+        "<h1>Vigil public transparency report</h1>"
+        f"<p>Period {escape(payload['period']['from'])} to {escape(payload['period']['to'])}. "
+        f"Aggregates only; {escape(payload['small_counts'])}.</p>"
+        f"{groups}"
+        + _table(
+            "Watchlist sizes by purpose (now)",
+            ["Purpose", "Watchlists", "People on them"],
+            watch,
+            "watchlists",
+        )
+        + f'<p id="threshold">Match threshold in force: {escape(str(threshold["threshold"]))} '
+        f"({escape(threshold['source'])}, model pack {escape(threshold['pack'])}); measured "
+        f"false-positive rate: {escape('not measured' if fpr is None else str(fpr))}.</p>"
+        '<p>The same figures, signed: <a href="/public/transparency.json">transparency.json</a>. '
+        f"Signing key {escape(key_id)} (Ed25519, base64): <code>{escape(public_key)}</code>. "
+        "Check a copy with <code>vigil report verify FILE --public-key KEY</code>.</p>"
+        "</main></body></html>"
+    )
