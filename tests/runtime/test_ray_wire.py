@@ -246,6 +246,31 @@ def test_publisher_versions_changes_and_resends_periodically() -> None:
     assert publisher.publication().due
 
 
+def test_publisher_retries_a_failed_publication_at_the_next_round() -> None:
+    clock = [0.0]
+    put: list[GalleryRelease] = []
+    failures = [RuntimeError("object store full")]
+
+    def flaky_put(release: GalleryRelease) -> int:
+        if failures:
+            raise failures.pop()
+        put.append(release)
+        return len(put)
+
+    publisher = GalleryPublisher(
+        FakeGallery(_snapshot(1)),  # type: ignore[arg-type]
+        flaky_put,
+        check_seconds=2.0,
+        publish_seconds=30.0,
+        clock=lambda: clock[0],
+    )
+    with pytest.raises(RuntimeError, match="object store full"):
+        publisher.publication()
+    clock[0] = 0.2  # the next round, well within check_seconds: tried again, not stuck
+    retried = publisher.publication()
+    assert (retried.release.version, retried.changed, retried.ref) == (1, True, 1)
+
+
 # -- storing a candidate once per delivery key ---------------------------------------------------
 def _enrolled(ctx: AppContext) -> Match:
     AuthorizationService(ctx.db).create(
