@@ -50,16 +50,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.ray, pytest.mark
 
 STORE = 80 * 1024 * 1024  # small object stores: the gallery is all that goes through them
 VIGIL = Path(sys.executable).parent / "vigil"
+PASSWORD_LINE = re.compile(r"^\s{2}(\S{12,})\s*$", re.MULTILINE)  # vigil init
 CANDIDATE_KEY = re.compile(r"^([0-9a-f]+):(\d+)$")  # incarnation:seq (not sightings/fallbacks)
 
 
 class Server:
     """`vigil serve` as a subprocess, its output collected on a thread."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, loop_files: bool = True) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [str(VIGIL), "serve", "--port", str(self.port), "--loop-files"],
+            [str(VIGIL), "serve", "--port", str(self.port)] + ["--loop-files"] * loop_files,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -130,39 +131,28 @@ def one_node_cluster() -> Iterator[Any]:
     made.shutdown()
 
 
-@pytest.fixture()
-def deployment(
-    tmp_path: Path,
-    pg_cluster: PgCluster,
-    one_node_cluster: Any,
+def init_deployment(
+    home: Path,
+    database_url: str,
     onnx_models: tuple[Path, Path],
-    hamilton_clip: Path,
     photos: Path,
-) -> Iterator[dict[str, str]]:
-    """`vigil init` on PostgreSQL, vigil.yaml set to the Ray engine and one looping camera,
-    Lin-Manuel Miranda enrolled; returns the environment of the deployment."""
-    name = pg_cluster.create_database(migrated=False)
+    config: dict[str, Any],
+) -> dict[str, str]:
+    """`vigil init` on ``database_url``, ``config`` merged into vigil.yaml, Lin-Manuel Miranda
+    enrolled (ONNX pack); returns the environment of the deployment."""
     det, emb = onnx_models
     env = {
-        "VIGIL_HOME": str(tmp_path / "home"),
-        "VIGIL_DATABASE_URL": pg_cluster.url(name),
+        "VIGIL_HOME": str(home),
+        "VIGIL_DATABASE_URL": database_url,
         "VIGIL_MODEL_PACK": "onnx",
         "VIGIL_ONNX_DETECTOR": str(det),
         "VIGIL_ONNX_EMBEDDER": str(emb),
     }
     result = CliRunner().invoke(app, ["init", "--plain-http"], env=env)
     assert result.exit_code == 0, result.output
-    config_file = tmp_path / "home" / "vigil.yaml"
-    config = yaml.safe_load(config_file.read_text())
-    config["runtime"] = {
-        "engine": "ray",
-        "address": one_node_cluster.address,
-        "poll_seconds": 0.2,
-        "gallery_check_seconds": 1.0,
-    }
-    config["tracking"] = {"passage_gap_seconds": 0.0}  # each passage of his: a new candidate
-    config["cameras"] = [{"name": "stage", "url": str(hamilton_clip), "max_fps": 5}]
-    config_file.write_text(yaml.safe_dump(config))
+    env["VIGIL_TEST_PASSWORD"] = PASSWORD_LINE.search(result.output).group(1)
+    config_file = home / "vigil.yaml"
+    config_file.write_text(yaml.safe_dump(yaml.safe_load(config_file.read_text()) | config))
     context = build_context(load_settings(env), create=False)
     try:
         case = CaseSetup(
@@ -172,21 +162,45 @@ def deployment(
         open_case(context, case, [photos / "lin-manuel-miranda.png"], actor="test")
     finally:
         context.close()
-    yield env
+    return env
+
+
+@pytest.fixture()
+def deployment(
+    tmp_path: Path,
+    pg_cluster: PgCluster,
+    one_node_cluster: Any,
+    onnx_models: tuple[Path, Path],
+    hamilton_clip: Path,
+    photos: Path,
+) -> Iterator[dict[str, str]]:
+    """PostgreSQL, the Ray engine and one looping camera of the Hamilton clip."""
+    name = pg_cluster.create_database(migrated=False)
+    config = {
+        "runtime": {
+            "engine": "ray",
+            "address": one_node_cluster.address,
+            "poll_seconds": 0.2,
+            "gallery_check_seconds": 1.0,
+        },
+        "tracking": {"passage_gap_seconds": 0.0},  # each passage of his: a new candidate
+        "cameras": [{"name": "stage", "url": str(hamilton_clip), "max_fps": 5}],
+    }
+    yield init_deployment(tmp_path / "home", pg_cluster.url(name), onnx_models, photos, config)
     pg_cluster.drop_database(name)
 
 
-def _deliveries(context: AppContext) -> dict[str, int]:
+def deliveries_of(context: AppContext) -> dict[str, int]:
     with context.db.read() as s:
         return dict(s.execute(select(CandidateDelivery.key, CandidateDelivery.alert_id)).all())
 
 
-def _alerts(context: AppContext) -> int:
+def alert_count(context: AppContext) -> int:
     with context.db.read() as s:
         return int(s.scalar(select(func.count()).select_from(Alert)) or 0)
 
 
-def _opening_keys(deliveries: dict[str, int]) -> dict[int, list[str]]:
+def opening_keys(deliveries: dict[str, int]) -> dict[int, list[str]]:
     """Alert id -> the delivery keys that opened it (candidates and fallback alerts)."""
     opened: dict[int, list[str]] = {}
     for key, alert_id in deliveries.items():
@@ -213,7 +227,7 @@ def test_sigkilled_command_center_restarts_and_stores_every_candidate_once(
     first, second = Server(env), None
     try:
         first.wait_running()
-        wait_for(lambda: _deliveries(context), "the first alert stored by vigil serve", 300)
+        wait_for(lambda: deliveries_of(context), "the first alert stored by vigil serve", 300)
         handle = ray.get_actor(actor_name("stage"), namespace="vigil")
 
         # Freeze the command center, let the actor gather candidates, then kill it outright.
@@ -237,7 +251,7 @@ def test_sigkilled_command_center_restarts_and_stores_every_candidate_once(
             return not set(keys) & set(ray.get(handle.pending_keys.remote()))
 
         wait_for(redelivered, "every held candidate stored and acknowledged", 180)
-        deliveries = _deliveries(context)
+        deliveries = deliveries_of(context)
         assert set(keys) <= set(deliveries)
         assert deliveries[keys[0]] == pre_stored  # redelivered, not stored again
         seqs = _seqs(deliveries, report.incarnation)
@@ -258,9 +272,9 @@ def test_sigkilled_command_center_restarts_and_stores_every_candidate_once(
     try:
         assert code == 0
         assert "Traceback" not in first.output + second.output  # no failed collection round
-        opened = _opening_keys(_deliveries(context))
+        opened = opening_keys(deliveries_of(context))
         assert all(len(k) == 1 for k in opened.values()), opened  # none stored twice
-        assert _alerts(context) == len(opened)
+        assert alert_count(context) == len(opened)
         verify = CliRunner().invoke(app, ["audit", "verify"], env=env)
         assert verify.exit_code == 0, verify.output
     finally:
