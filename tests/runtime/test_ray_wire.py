@@ -246,6 +246,31 @@ def test_publisher_versions_changes_and_resends_periodically() -> None:
     assert publisher.publication().due
 
 
+def test_publisher_retries_a_failed_publication_at_the_next_round() -> None:
+    clock = [0.0]
+    put: list[GalleryRelease] = []
+    failures = [RuntimeError("object store full")]
+
+    def flaky_put(release: GalleryRelease) -> int:
+        if failures:
+            raise failures.pop()
+        put.append(release)
+        return len(put)
+
+    publisher = GalleryPublisher(
+        FakeGallery(_snapshot(1)),  # type: ignore[arg-type]
+        flaky_put,
+        check_seconds=2.0,
+        publish_seconds=30.0,
+        clock=lambda: clock[0],
+    )
+    with pytest.raises(RuntimeError, match="object store full"):
+        publisher.publication()
+    clock[0] = 0.2  # the next round, well within check_seconds: tried again, not stuck
+    retried = publisher.publication()
+    assert (retried.release.version, retried.changed, retried.ref) == (1, True, 1)
+
+
 # -- storing a candidate once per delivery key ---------------------------------------------------
 def _enrolled(ctx: AppContext) -> Match:
     AuthorizationService(ctx.db).create(
@@ -318,10 +343,12 @@ def test_metrics_name_the_node_of_each_camera_for_logged_in_scrapers_only() -> N
     assert 'node="' not in metrics.render(camera_names=False).decode()
 
 
-def _report(camera: str, node: str, version: int, origin: str = "cc") -> ActorReport:
+def _report(
+    camera: str, node: str, version: int, origin: str = "cc", drops: tuple[int, int] = (0, 0)
+) -> ActorReport:
     return ActorReport(
-        _status(camera, "10.0.0.5"), node, "10.0.0.5", "inc", version, origin, NOW, 1, 2, 0, 9,
-        None,
+        _status(camera, "10.0.0.5"), node, "10.0.0.5", "inc", version, origin, NOW, 1, 2,
+        drops[0], 9, None, dropped_sightings=drops[1],
     )  # fmt: skip
 
 
@@ -330,9 +357,11 @@ def test_cluster_status_groups_cameras_by_node_with_gallery_lag() -> None:
         NodeInfo("n1", "10.0.0.5", True, 4.0, 0),
         NodeInfo("n2", "10.0.0.6", False, 4.0, 0),
     ]
-    reports = {"a": _report("a", "n1", 3), "b": _report("b", "n1", 2), "c": None}
+    reports = {"a": _report("a", "n1", 3), "b": _report("b", "n1", 2, drops=(4, 7)), "c": None}
     status = build_status(node_list, reports)
     assert [n.cameras for n in status.nodes] == [("a", "b"), ()]
     lags = {a.camera: (a.gallery_version, a.gallery_lag, a.state) for a in status.actors}
     assert lags == {"a": (3, 0, "connected"), "b": (2, 1, "connected"), "c": (0, 0, "unreachable")}
     assert status.as_dict()["actors"][0]["pending"] == 2
+    drops = {a.camera: (a.dropped, a.dropped_sightings) for a in status.actors}
+    assert drops == {"a": (0, 0), "b": (4, 7), "c": (0, 0)}  # candidates, sighting updates

@@ -37,7 +37,10 @@ def cluster_status_command(
     for n in status.nodes:
         nodes.add_row(n.node_id[:12], n.address, str(n.alive), f"{n.cpus:g}", ", ".join(n.cameras))
     console.print(nodes)
-    actors = Table("camera", "node", "state", "fps", "gallery", "lag", "age s", "pending", "drops")
+    actors = Table(
+        "camera", "node", "state", "fps", "gallery", "lag", "age s", "pending", "dropped",
+        "dropped sightings", title="camera actors",
+    )  # fmt: skip
     for a in status.actors:
         age = "" if a.gallery_age_seconds is None else f"{a.gallery_age_seconds:.0f}"
         actors.add_row(
@@ -50,6 +53,7 @@ def cluster_status_command(
             age,
             str(a.pending),
             str(a.dropped),
+            str(a.dropped_sightings),
         )
     console.print(actors)
 

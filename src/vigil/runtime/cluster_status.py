@@ -29,8 +29,9 @@ class ActorRow:
     gallery_version: int
     gallery_lag: int
     gallery_age_seconds: float | None
-    pending: int
-    dropped: int
+    pending: int  # candidates the actor holds until the command center stores them
+    dropped: int  # candidates dropped because its queue was full
+    dropped_sightings: int  # sighting updates dropped because their queue was full
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class ClusterStatus:
 
 def _row(camera: str, report: ActorReport | None, newest: dict[str, int]) -> ActorRow:
     if report is None:
-        return ActorRow(camera, None, None, "unreachable", 0.0, 0, 0, None, 0, 0)
+        return ActorRow(camera, None, None, "unreachable", 0.0, 0, 0, None, 0, 0, 0)
     published = report.gallery_published_at
     age = (utcnow() - published).total_seconds() if published is not None else None
     lag = newest.get(report.gallery_origin, 0) - report.gallery_version
@@ -68,6 +69,7 @@ def _row(camera: str, report: ActorReport | None, newest: dict[str, int]) -> Act
         age,
         report.pending,
         report.dropped,
+        report.dropped_sightings,
     )
 
 

@@ -84,12 +84,16 @@ class GalleryPublisher:
             return Publication(self._release, self._ref, changed, due)
 
     def _check(self, now: float) -> bool:
+        """Load the gallery and publish it if it changed. Marked checked only once that
+        worked: a failed load or put is tried again at the next round, not a period later
+        (until a first release exists, no round can run without one)."""
         snapshot = self.gallery.refresh()
-        self._checked_at = now
         fingerprint = _fingerprint(snapshot)
         if fingerprint == self._fingerprint:
+            self._checked_at = now
             return False
         release = GalleryRelease(self.version + 1, snapshot, utcnow(), self.origin)
         self._ref = self.put(release)
         self._release, self._fingerprint = release, fingerprint
+        self._checked_at = now
         return True

@@ -71,6 +71,10 @@ def connect(config: RuntimeConfig) -> Any:
             f"cannot connect to the Ray cluster at {config.address}: {exc}",
             hint="start the head with `ray start --head --port=PORT` and check runtime.address",
         ) from exc
+    # Ray builds its serializer on the first put, importing pydantic.v1 as it does; done on
+    # the collector thread while the server imports on the main one, that import raced
+    # (KeyError: 'pydantic.v1', a failed round). Build it here, before any thread uses Ray.
+    ray.put(None)
     return ray
 
 
