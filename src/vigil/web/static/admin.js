@@ -16,6 +16,7 @@
     audit: "/api/audit",
   };
   const canManage = ["admin", "supervisor"].includes(document.body.dataset.role);
+  const canRestart = document.body.dataset.role === "maintainer";
 
   /* ---- cameras ---- */
   let cameras = [];
@@ -27,7 +28,8 @@
       : `<button class="ok small" data-start="${c.id}">Start</button>`;
     const edit = canManage ? `<button class="secondary small" data-test="${c.id}">Test</button> ${run}
       <button class="secondary small" data-edit="${c.id}">Edit</button>
-      <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>` : "";
+      <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>`
+      : (canRestart ? run : "");  /* a maintainer restarts cameras, nothing else */
     return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="mono">${esc(c.url)}</td>
       <td>${statusPill(state)}<div class="muted">${st.since ? "since " + esc(ago(st.since)) : ""}</div></td>
       <td class="mono">${esc(st.node || (st.state ? "local" : ""))}</td>
