@@ -54,7 +54,9 @@ def _failures(db: Database) -> list[str]:
         (-1.0, "positive validity"),
     ],
 )
-def test_validity_is_at_most_72_hours(db: Database, hours: float, error: str | None) -> None:
+def test_validity_is_at_most_72_hours(
+    users: UserService, db: Database, hours: float, error: str | None
+) -> None:
     if error is None:
         user, _ = create_maintainer(db, "eng", timedelta(hours=hours), actor="ada")
         assert user.expires_at is not None and user.approved_at is None
@@ -62,6 +64,12 @@ def test_validity_is_at_most_72_hours(db: Database, hours: float, error: str | N
     else:
         with pytest.raises(InputError, match=error):
             create_maintainer(db, "eng", timedelta(hours=hours), actor="ada")
+
+
+@pytest.mark.parametrize("creator", ["sue", "otto", "nobody"])
+def test_only_an_admin_creates_one(users: UserService, db: Database, creator: str) -> None:
+    with pytest.raises(PermissionDenied, match="may not create"):
+        create_maintainer(db, "eng", timedelta(hours=1), actor=creator)
 
 
 def test_a_maintainer_is_never_made_without_an_expiry(users: UserService, db: Database) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from vigil.accountability import audit
 from vigil.db.models import User
 from vigil.db.session import Database
@@ -62,6 +64,17 @@ def login_refusal(user: User, now: datetime | None = None) -> str | None:
 def account_usable(user: User, now: datetime | None = None) -> bool:
     """True unless ``user`` is deactivated or an unapproved or expired maintenance account."""
     return user.active and login_refusal(user, now) is None
+
+
+def check_creator(s: Session, actor: str) -> None:
+    """Only an active administrator creates maintenance accounts (the API's gate says the same;
+    this holds for the CLI, which names the acting account with ``--by``)."""
+    creator = UserRepo(s).by_name(actor)
+    if creator is None or creator.role is not Role.admin or not creator.active:
+        raise PermissionDenied(
+            f"{actor} may not create maintenance accounts",
+            hint="an active administrator creates them",
+        )
 
 
 def approve_maintainer(db: Database, user_id: int, *, actor: str) -> User:

@@ -44,6 +44,7 @@ from vigil.services.credentials import (
 from vigil.services.maintainers import (
     account_usable,
     approve_maintainer,
+    check_creator,
     check_validity,
     login_refusal,
 )
@@ -118,6 +119,8 @@ def create_maintainer(
     """A maintenance account expiring ``valid_for`` (<= 72 h) from now; it cannot log in until
     another admin or a supervisor approves it (see :mod:`vigil.services.maintainers`)."""
     check_validity(valid_for)
+    with db.read() as s:
+        check_creator(s, actor)
     expires = utcnow() + valid_for
     return new_user(db, username, Role.maintainer, password, actor=actor, expires_at=expires)
 
