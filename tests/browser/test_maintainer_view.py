@@ -25,3 +25,19 @@ def test_maintainer_sees_cameras_and_gets_403_on_alerts(log_in, live_server, scr
     for path in ("/api/alerts", "/api/audit", "/api/cameras/1/preview", "/api/watchlists"):
         assert page.request.get(f"{live_server.url}{path}").status == 403, path
     assert page.request.get(f"{live_server.url}/api/cameras").status == 200
+
+
+def test_admin_creates_a_maintenance_account_it_may_not_approve(log_in, live_server) -> None:
+    page = log_in("admin")
+    page.goto(f"{live_server.url}/users")
+    page.fill("#maint-name", "field-engineer")
+    page.fill("#maint-hours", "4")
+    page.click("#maint-submit")
+    page.locator("#one-time-password").wait_for(state="visible")
+    row = page.locator("#user-field-engineer")
+    row.wait_for(state="visible")
+    assert "awaiting a second person's approval" in row.inner_text()
+    row.locator("button[data-approve]").click()
+    error = page.locator("#user-error")
+    error.wait_for(state="visible")
+    assert "may not also approve" in error.inner_text()  # its creator: a second person must
