@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from role_users import create_role_users
 from vigil.config import load_settings
 from vigil.domain.enums import Role
 
@@ -52,8 +53,7 @@ def _seed(context, photos: Path) -> None:
     from vigil.services.cases import CaseSetup, open_case
     from vigil.services.users import create_user
 
-    for role in Role:
-        create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
+    create_role_users(context.db, PASSWORDS)
     create_user(context.db, "operator2", Role.operator, PASSWORDS[Role.operator], actor="test")
     case = CaseSetup(
         reference=REFERENCE,

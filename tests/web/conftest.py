@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pg_server import DatabaseMaker, database_env
+from role_users import create_role_users
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 from vigil.domain.enums import Role
@@ -29,7 +30,7 @@ from vigil.errors import EnrollmentRejected
 from vigil.imaging import decode_image, encode_jpeg
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
-from vigil.services.users import UserService, create_user
+from vigil.services.users import UserService
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, Embedding, GalleryEntry, Match, Quality, ValidatedFace
@@ -153,8 +154,7 @@ def build_env(
         supervisor = supervisor_factory(context, bus)
     app = create_app(settings, context=context, bus=bus, supervisor=supervisor)  # type: ignore[arg-type]
     app.state.vigil.validator_factory = lambda: FakeValidator(settings)
-    for role in Role:
-        create_user(context.db, role.value, role, PASSWORDS[role], actor="test")
+    create_role_users(context.db, PASSWORDS)
     return Env(settings, context, bus, app, events)
 
 

@@ -15,7 +15,7 @@ def as_role(module_env):
     return clients.__getitem__
 
 
-A, S, OP, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
+A, S, OP, U, M = Role.admin, Role.supervisor, Role.operator, Role.auditor, Role.maintainer
 PAGE_ACCESS = [
     # path, roles that may open it
     ("/live", {A, S, OP}),
@@ -23,7 +23,7 @@ PAGE_ACCESS = [
     ("/alerts/1", {A, S, OP}),
     ("/watchlists", {A, S, U}),
     ("/authorizations", {A, S, U}),
-    ("/cameras", {A, S, OP, U}),
+    ("/cameras", {A, S, OP, U, M}),
     ("/users", {A}),
     ("/audit", {A, U}),
 ]
@@ -59,7 +59,12 @@ def test_operator_gets_a_clear_refusal_for_authorizations(as_role) -> None:
 
 @pytest.mark.parametrize(
     ("role", "home"),
-    [(Role.admin, "/live"), (Role.operator, "/live"), (Role.auditor, "/audit")],
+    [
+        (Role.admin, "/live"),
+        (Role.operator, "/live"),
+        (Role.auditor, "/audit"),
+        (Role.maintainer, "/cameras"),
+    ],
 )
 def test_root_goes_to_the_roles_start_page(as_role, role: Role, home: str) -> None:
     r = as_role(role).get("/")
@@ -73,6 +78,7 @@ def test_root_goes_to_the_roles_start_page(as_role, role: Role, home: str) -> No
         (Role.admin, ["/users", "/audit", "/live"], []),
         (Role.operator, ["/live", "/alerts"], ["/users", "/audit", "/authorizations"]),
         (Role.auditor, ["/audit", "/report"], ["/live", "/alerts", "/users"]),
+        (Role.maintainer, ["/cameras"], ["/live", "/alerts", "/watchlists", "/audit", "/users"]),
     ],
 )
 def test_navigation_shows_only_pages_the_role_can_open(as_role, role, present, absent) -> None:

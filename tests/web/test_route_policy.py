@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from vigil.domain.enums import Role
 
-A, S, OP, U = Role.admin, Role.supervisor, Role.operator, Role.auditor
+A, S, OP, U, M = Role.admin, Role.supervisor, Role.operator, Role.auditor, Role.maintainer
 ALL = frozenset(Role)
 MANAGERS = frozenset({A, S})
 REVIEWERS = frozenset({A, S, OP})
@@ -33,6 +33,8 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/users"): frozenset({A}),
     ("PATCH", "/api/users/{user_id}"): frozenset({A}),
     ("POST", "/api/users/{user_id}/reset-password"): frozenset({A}),
+    ("POST", "/api/users/maintainers"): frozenset({A}),
+    ("POST", "/api/users/{user_id}/approve"): MANAGERS,  # never the creator (test_maintainer)
     ("GET", "/api/tokens"): ALL,  # an admin sees every token, others their own
     ("POST", "/api/tokens"): ALL,  # a token for oneself only (tests/web/test_credentials.py)
     ("DELETE", "/api/tokens/{token_id}"): ALL,  # an admin: any token; others: their own
@@ -54,8 +56,8 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("DELETE", "/api/cameras/{camera_id}"): MANAGERS,
     ("POST", "/api/cameras/{camera_id}/test"): MANAGERS,
     ("POST", "/api/cameras/test"): MANAGERS,
-    ("POST", "/api/cameras/{camera_id}/start"): MANAGERS,
-    ("POST", "/api/cameras/{camera_id}/stop"): MANAGERS,
+    ("POST", "/api/cameras/{camera_id}/start"): MANAGERS | {M},  # a maintainer restarts
+    ("POST", "/api/cameras/{camera_id}/stop"): MANAGERS | {M},
     ("GET", "/api/cameras/{camera_id}/preview"): REVIEWERS,
     ("GET", "/api/alerts"): REVIEWERS,
     ("GET", "/api/alerts/awaiting"): REVIEWERS,
@@ -185,6 +187,38 @@ def test_auditors_can_change_nothing() -> None:
         if k[0] in WRITES and k not in own and (roles is None or U in roles)
     ]
     assert writable == []
+
+
+# What shows a person, a face or the record of who did what: never for a maintainer.
+PERSONAL = re.compile(r"/alerts|/subjects|/watchlists|/authorizations|/audit|/preview|/users")
+
+
+def test_maintainers_see_no_one() -> None:
+    """No route that serves a crop, photo, preview, alert, subject, watchlist, authorization,
+    the audit or the user list admits the maintainer role (the table above is what is tested)."""
+    personal = [k for k, roles in POLICY.items() if PERSONAL.search(k[1])]
+    assert len(personal) > 15  # the pattern still finds those routes
+    leaked = [k for k in personal if roles_of(k) and M in roles_of(k)]
+    assert leaked == []
+
+
+def roles_of(key: tuple[str, str]) -> frozenset[Role]:
+    return POLICY[key] or ALL
+
+
+def test_maintainer_writes_only_camera_restarts() -> None:
+    own = {
+        ("POST", "/api/auth/logout"),
+        ("POST", "/api/auth/password"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/tokens"),
+        ("DELETE", "/api/tokens/{token_id}"),
+    }
+    writable = sorted(k for k in POLICY if k[0] in WRITES and k not in own and M in roles_of(k))
+    assert writable == [
+        ("POST", "/api/cameras/{camera_id}/start"),
+        ("POST", "/api/cameras/{camera_id}/stop"),
+    ]
 
 
 def test_non_api_routes_refuse_anonymous_callers(

@@ -4,7 +4,9 @@ Figures (in the spirit of UK police per-deployment live facial recognition discl
 processed and tracks (aggregate counts), candidate alerts, confirmed (true) and rejected (false)
 alerts and alert precision per camera; uses (camera sessions) and running hours; watchlist sizes
 by purpose; authorizations in force, expired, revoked and refused; data deleted by retention; the
-threshold in force and its measured false-positive rate. Never names, references, watchlist
+threshold in force and its measured false-positive rate; maintenance access ("N sessions, M
+hours": logins by maintenance accounts, and the hours their approved access windows, from
+approval to expiry, overlap the period). Never names, references, watchlist
 names, users or images. Rendering lives in :mod:`vigil.accountability.report_render`.
 """
 
@@ -80,6 +82,8 @@ class Report:
     bucket_seconds: int
     timeline: list[TimePoint] = field(default_factory=list)
     audit_events: int = 0
+    maintenance_sessions: int = 0  # logins by maintenance accounts in the period
+    maintenance_hours: float = 0.0  # hours of approved maintenance access within the period
 
 
 def _overlap_hours(start: datetime, stop: datetime | None, a: datetime, b: datetime) -> float:
@@ -173,4 +177,9 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
             bucket_seconds=bucket,
             timeline=_timeline(repo, start, end, bucket),
             audit_events=repo.audit_events(start, end),
+            maintenance_sessions=repo.maintenance_logins(start, end),
+            maintenance_hours=sum(
+                _overlap_hours(lo, hi, start, end)
+                for lo, hi in repo.maintenance_windows(start, end)
+            ),
         )

@@ -46,6 +46,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "retention_runs": report.retention_runs,
         "threshold": {**asdict(report.threshold), "changed_at": _iso(report.threshold.changed_at)},
         "audit_events": report.audit_events,
+        "maintenance_access": {
+            "sessions": report.maintenance_sessions,
+            "hours": round(report.maintenance_hours, 3),
+        },
         "timeline": {
             "bucket_seconds": report.bucket_seconds,
             "points": [
@@ -54,6 +58,14 @@ def to_dict(report: Report) -> dict[str, Any]:
             ],
         },
     }
+
+
+def maintenance_line(report: Report) -> str:
+    """The report's maintenance figure, as published: 'maintenance access: N sessions, M hours'."""
+    return (
+        f"maintenance access: {report.maintenance_sessions} sessions, "
+        f"{report.maintenance_hours:.1f} hours"
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -82,6 +94,8 @@ def to_csv(report: Report) -> str:
         w.writerow(["authorizations", "", key, value])
     for key, value in report.deleted.items():
         w.writerow(["retention", "", f"deleted_{key}", value])
+    w.writerow(["maintenance_access", "", "sessions", report.maintenance_sessions])
+    w.writerow(["maintenance_access", "", "hours", round(report.maintenance_hours, 3)])
     t = report.threshold
     w.writerow(["threshold", t.pack, "threshold", t.threshold])
     w.writerow(["threshold", t.pack, "source", t.source])
@@ -354,6 +368,8 @@ def html_sections(report: Report) -> str:
         else "<p>No retention deletions in this period.</p>",
         f"<p class='muted'>{report.retention_runs} retention runs; {report.audit_events:,} audit "
         "records written in the period.</p>",
+        "<h2>Maintenance access</h2>",
+        f"<p id='maintenance-access'>{maintenance_line(report)}</p>",
         "<h2>Matching threshold</h2>",
         f"<p>Pack <b>{escape(t.pack)}</b>: cosine threshold <b>{t.threshold:.4f}</b> "
         f"({t.source}{changed}); "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli import accountability, cluster, core, server
+from vigil.cli import accountability, cluster, core, maintainers, server
 from vigil.cli.common import CliState, cli_errors, console, state
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ core.register(app)
 server.register(app)
 accountability.register(app)
 cluster.register(app)
+maintainers.register(app)
 
 
 def run() -> None:

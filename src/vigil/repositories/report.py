@@ -17,9 +17,10 @@ from vigil.db.models import (
     FaceCount,
     RetentionRun,
     Subject,
+    User,
     Watchlist,
 )
-from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose
+from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,31 @@ class ReportRepo:
                 select(Alert.created_at).where(Alert.created_at >= a, Alert.created_at < b)
             )
         )
+
+    def maintenance_logins(self, a: datetime, b: datetime) -> int:
+        """Logins (sessions opened) by maintenance accounts in [a, b), from the audit."""
+        query = (
+            select(func.count(AuditEvent.id))
+            .join(User, User.username == AuditEvent.actor)
+            .where(
+                AuditEvent.action == "user.login",
+                User.role == Role.maintainer,
+                AuditEvent.ts >= a,
+                AuditEvent.ts < b,
+            )
+        )
+        return int(self.s.scalar(query) or 0)
+
+    def maintenance_windows(self, a: datetime, b: datetime) -> list[tuple[datetime, datetime]]:
+        """(approved_at, expires_at) of every approved maintenance account open during [a, b)."""
+        query = select(User.approved_at, User.expires_at).where(
+            User.role == Role.maintainer,
+            User.approved_at.is_not(None),
+            User.expires_at.is_not(None),
+            User.approved_at < b,
+            User.expires_at > a,
+        )
+        return [(start, end) for start, end in self.s.execute(query).all() if start and end]
 
     def audit_events(self, a: datetime, b: datetime) -> int:
         return int(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,13 @@ from vigil.services.credentials import (
     hash_api_token,
     hash_password,
     verify_password,
+)
+from vigil.services.maintainers import (
+    account_usable,
+    approve_maintainer,
+    check_creator,
+    check_validity,
+    login_refusal,
 )
 from vigil.services.password_policy import check_password
 from vigil.services.sessions import end_user_sessions
@@ -84,14 +91,51 @@ def create_user(
     *,
     actor: str = "system",
 ) -> tuple[User, str]:
-    """Create a user; returns it with its password (generated, one-time, when none is given)."""
-    name = check_username(username)
+    """Create a user; returns it with its password (generated, one-time, when none is given).
+
+    Maintenance accounts are made by :func:`create_maintainer` (they need an expiry)."""
     try:
         role = Role(role)
     except ValueError as exc:
         raise InputError(
             f"unknown role {role!r}", hint="use one of: " + ", ".join(r.value for r in Role)
         ) from exc
+    if role is Role.maintainer:
+        raise InputError(
+            "a maintenance account needs an expiry and a second person's approval",
+            hint="create it with POST /api/users/maintainers (at most 72 hours)",
+        )
+    return new_user(db, username, role, password, actor=actor)
+
+
+def create_maintainer(
+    db: Database,
+    username: str,
+    valid_for: timedelta,
+    *,
+    actor: str,
+    password: str | None = None,
+) -> tuple[User, str]:
+    """A maintenance account expiring ``valid_for`` (<= 72 h) from now; it cannot log in until
+    another admin or a supervisor approves it (see :mod:`vigil.services.maintainers`)."""
+    check_validity(valid_for)
+    with db.read() as s:
+        check_creator(s, actor)
+    expires = utcnow() + valid_for
+    return new_user(db, username, Role.maintainer, password, actor=actor, expires_at=expires)
+
+
+def new_user(
+    db: Database,
+    username: str,
+    role: Role,
+    password: str | None,
+    *,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> tuple[User, str]:
+    """Insert a user of a checked role (audited); see :func:`create_user`."""
+    name = check_username(username)
     secret = check_password(password) if password is not None else generate_password()
     digest = hash_password(secret)  # slow on purpose: outside the single-writer lock
     with db.write() as s:
@@ -104,11 +148,14 @@ def create_user(
             active=True,
             must_change_password=password is None,
             failed_logins=0,
+            created_by=actor if expires_at is not None else None,
+            expires_at=expires_at,
         )
         UserRepo(s).add(user)
-        audit.record(
-            s, actor=actor, action="user.create", target=name, details={"role": role.value}
-        )
+        details: dict[str, object] = {"role": role.value}
+        if expires_at is not None:
+            details["expires_at"] = expires_at.isoformat()
+        audit.record(s, actor=actor, action="user.create", target=name, details=details)
         return user, secret
 
 
@@ -137,8 +184,10 @@ class UserService:
             ok = verify_password(user.password_hash if user else None, password)
         with self.db.write() as s:
             row = UserRepo(s).find(user.id) if user else None
-            if row is None or not row.active or not ok:
+            refusal = login_refusal(row) if row is not None and ok else None
+            if row is None or not row.active or not ok or refusal:
                 reason = f"throttled for {wait:.0f} s more" if wait > 0 else "wrong credentials"
+                reason = refusal or reason  # audited; the caller gets the same answer as ever
                 audit.record(
                     s,
                     actor=name[:128] or "?",
@@ -209,6 +258,16 @@ class UserService:
         """A new user with a generated one-time password (see :func:`create_user`)."""
         return create_user(self.db, username, role, actor=actor)
 
+    def create_maintainer(
+        self, username: str, valid_for: timedelta, *, actor: str
+    ) -> tuple[User, str]:
+        """A maintenance account (see :func:`create_maintainer`)."""
+        return create_maintainer(self.db, username, valid_for, actor=actor)
+
+    def approve_maintainer(self, user_id: int, *, actor: str) -> User:
+        """A second person's approval (see :mod:`vigil.services.maintainers`)."""
+        return approve_maintainer(self.db, user_id, actor=actor)
+
     def list(self) -> Sequence[User]:
         with self.db.read() as s:
             return UserRepo(s).list()
@@ -222,6 +281,11 @@ class UserService:
             user = UserRepo(s).get(user_id)
             changes: dict[str, object] = {}
             if role is not None and role is not user.role:
+                if Role.maintainer in (role, user.role):
+                    raise InputError(
+                        "no account becomes, or stops being, a maintenance account",
+                        hint="create a maintenance account with POST /api/users/maintainers",
+                    )
                 changes["role"] = [user.role.value, role.value]
                 user.role = role
             if active is not None and active != user.active:
@@ -338,7 +402,7 @@ class UserService:
             if row is None:
                 return None
             user = UserRepo(s).find(row.user_id)
-            if user is None or not user.active:
+            if user is None or not account_usable(user):  # a maintainer's token ends at expiry
                 return None
             token_id, last_used = row.id, row.last_used_at
         now = utcnow()

@@ -35,6 +35,7 @@ from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
+from vigil.services.maintainers import account_usable
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
@@ -54,6 +55,7 @@ from vigil.web.telemetry import VigilMetrics
 ALL_ROLES = tuple(Role)
 REVIEWERS = (Role.admin, Role.supervisor, Role.operator)
 MANAGERS = (Role.admin, Role.supervisor)
+CAMERA_KEEPERS = (*MANAGERS, Role.maintainer)  # may restart (stop/start) cameras
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +232,7 @@ def authenticate(conn: HTTPConnection) -> Principal | None:
         user = state.users.get(record.user_id)
     except NotFound:
         user = None
-    if user is None or not user.active:
+    if user is None or not account_usable(user):  # deactivated, or a maintainer's access ended
         state.sessions.end(record.session_id)
         return None
     return Principal(
@@ -321,6 +323,8 @@ AnyRoleUnchangedPassword = Annotated[
 AdminUser = Annotated[Principal, Depends(require_roles(Role.admin))]
 Manager = Annotated[Principal, Depends(require_roles(*MANAGERS))]
 ManagerOrAuditor = Annotated[Principal, Depends(require_roles(*MANAGERS, Role.auditor))]
+CameraKeeper = Annotated[Principal, Depends(require_roles(*CAMERA_KEEPERS))]
+MaintainerApprover = Annotated[Principal, Depends(require_roles(*MANAGERS))]
 Reviewer = Annotated[Principal, Depends(require_roles(*REVIEWERS))]
 AuditReader = Annotated[Principal, Depends(require_roles(Role.auditor, Role.admin))]
 

@@ -82,6 +82,7 @@ ROLE_HOME = {
     Role.supervisor: "/live",
     Role.operator: "/live",
     Role.auditor: "/audit",
+    Role.maintainer: "/cameras",
 }
 
 

@@ -139,6 +139,9 @@ class UserPublic(_Out):
     must_change_password: bool
     locked_until: datetime | None = None
     created_at: datetime
+    expires_at: datetime | None = Field(None, description="maintenance accounts: access ends")
+    approved_by: str | None = Field(None, description="maintenance accounts: the approver")
+    approved_at: datetime | None = None
 
 
 class Me(_Out):
@@ -155,6 +158,16 @@ class Me(_Out):
 class UserCreate(_In):
     username: str = Field(..., min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     role: Role
+
+
+class MaintainerCreate(_In):
+    username: str = Field(..., min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    hours: float = Field(
+        ...,
+        gt=0,
+        le=10_000,
+        description="how long the account may be used, at most 72 (a longer one is refused)",
+    )
 
 
 class UserUpdate(_In):

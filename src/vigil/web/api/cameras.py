@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from vigil.services.camera_control import CameraChange, CameraView
 from vigil.services.cameras import CameraInput
 from vigil.sources.probe import ConnectionTest
-from vigil.web.deps import AnyRole, Cameras, Manager, Reviewer
+from vigil.web.deps import AnyRole, CameraKeeper, Cameras, Manager, Reviewer
 from vigil.web.schemas import (
     CameraCreate,
     CameraPublic,
@@ -126,14 +126,14 @@ def test_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> Connect
 @router.post(
     "/cameras/{camera_id}/start", response_model=CameraPublic, summary="Start analysing a camera"
 )
-def start_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> CameraPublic:
+def start_camera(camera_id: EntityId, cameras: Cameras, user: CameraKeeper) -> CameraPublic:
     return _public(cameras.start(camera_id, actor=user.username))
 
 
 @router.post(
     "/cameras/{camera_id}/stop", response_model=CameraPublic, summary="Stop analysing a camera"
 )
-def stop_camera(camera_id: EntityId, cameras: Cameras, user: Manager) -> CameraPublic:
+def stop_camera(camera_id: EntityId, cameras: Cameras, user: CameraKeeper) -> CameraPublic:
     return _public(cameras.stop(camera_id, actor=user.username))
 
 

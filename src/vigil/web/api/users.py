@@ -3,16 +3,17 @@ revoke anyone's)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from fastapi import APIRouter, Response
 
 from vigil.domain.enums import Role
 from vigil.errors import PermissionDenied
-from vigil.web.deps import AdminUser, AnyRole, Users
+from vigil.web.deps import AdminUser, AnyRole, MaintainerApprover, Users
 from vigil.web.schemas import (
     EntityId,
+    MaintainerCreate,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -50,6 +51,28 @@ def list_users(users: Users, _u: AdminUser) -> list[UserPublic]:
 def create_user(body: UserCreate, users: Users, admin: AdminUser) -> UserWithPassword:
     user, password = users.create(body.username, body.role, actor=admin.username)
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
+
+
+@router.post(
+    "/users/maintainers",
+    response_model=UserWithPassword,
+    status_code=201,
+    summary="Create a maintenance account (at most 72 h; a second person must approve it)",
+)
+def create_maintainer(body: MaintainerCreate, users: Users, admin: AdminUser) -> UserWithPassword:
+    user, password = users.create_maintainer(
+        body.username, timedelta(hours=body.hours), actor=admin.username
+    )
+    return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
+
+
+@router.post(
+    "/users/{user_id}/approve",
+    response_model=UserPublic,
+    summary="Approve a maintenance account (another admin or a supervisor, not its creator)",
+)
+def approve_maintainer(user_id: EntityId, users: Users, approver: MaintainerApprover) -> UserPublic:
+    return UserPublic.model_validate(users.approve_maintainer(user_id, actor=approver.username))
 
 
 @router.patch(

@@ -16,6 +16,7 @@
     audit: "/api/audit",
   };
   const canManage = ["admin", "supervisor"].includes(document.body.dataset.role);
+  const canRestart = document.body.dataset.role === "maintainer";
 
   /* ---- cameras ---- */
   let cameras = [];
@@ -27,7 +28,8 @@
       : `<button class="ok small" data-start="${c.id}">Start</button>`;
     const edit = canManage ? `<button class="secondary small" data-test="${c.id}">Test</button> ${run}
       <button class="secondary small" data-edit="${c.id}">Edit</button>
-      <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>` : "";
+      <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>`
+      : (canRestart ? run : "");  /* a maintainer restarts cameras, nothing else */
     return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="mono">${esc(c.url)}</td>
       <td>${statusPill(state)}<div class="muted">${st.since ? "since " + esc(ago(st.since)) : ""}</div></td>
       <td class="mono">${esc(st.node || (st.state ? "local" : ""))}</td>
@@ -124,9 +126,14 @@
   /* ---- users ---- */
   function userRow(u) {
     const me = u.username === document.body.dataset.user;
-    const roles = ["operator", "supervisor", "auditor", "admin"].map((r) => `<option ${r === u.role ? "selected" : ""}>${r}</option>`).join("");
+    const maint = u.role === "maintainer";
+    const roles = (maint ? ["maintainer"] : ["operator", "supervisor", "auditor", "admin"]).map((r) => `<option ${r === u.role ? "selected" : ""}>${r}</option>`).join("");
+    const expired = maint && u.expires_at && new Date(u.expires_at) <= new Date();
+    const access = !maint ? "" : expired ? '<div class="err">access expired</div>'
+      : u.approved_at ? `<div class="muted">approved by ${esc(u.approved_by)}; access ends ${time(u.expires_at)}</div>`
+      : `<div class="err">awaiting a second person's approval</div> <button class="ok small" data-approve="${u.id}">Approve</button>`;
     return `<tr id="user-${esc(u.username)}"><td><b>${esc(u.username)}</b>${me ? ' <span class="muted">(you)</span>' : ""}</td>
-      <td><select data-role-of="${u.id}" ${me ? "disabled" : ""}>${roles}</select></td>
+      <td><select data-role-of="${u.id}" ${me || maint ? "disabled" : ""}>${roles}</select>${access}</td>
       <td>${u.active ? statusPill("active") : '<span class="pill bad">deactivated</span>'}
         ${u.must_change_password ? '<div class="muted">one-time password not changed yet</div>' : ""}
         ${u.locked_until && new Date(u.locked_until) > new Date() ? `<div class="err">locked until ${time(u.locked_until)}</div>` : ""}</td>
@@ -159,6 +166,16 @@
         loadUsers();
       } catch (err) { showError("user-result", err); }
     });
+    document.getElementById("maint-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const form = ev.target;
+      try {
+        const r = await api("POST", "/api/users/maintainers", { username: form.username.value.trim(), hours: Number(form.hours.value) });
+        showPassword(r.user.username, r.one_time_password);
+        form.reset();
+        loadUsers();
+      } catch (err) { showError("user-result", err); }
+    });
     const rows = document.getElementById("user-rows");
     rows.addEventListener("change", async (ev) => {
       const sel = ev.target.closest("select[data-role-of]");
@@ -176,6 +193,7 @@
           showPassword(r.user.username, r.one_time_password);
         }
         if (b.dataset.active) await api("PATCH", URLS.user(b.dataset.active), { active: b.dataset.to === "true" });
+        if (b.dataset.approve) { await api("POST", `/api/users/${b.dataset.approve}/approve`); toast("Maintenance account approved."); }
       } catch (err) { showError("user-error", err); }
       loadUsers();
     });
