@@ -172,3 +172,22 @@ def test_the_report_counts_maintenance_sessions_and_hours(
     assert maintenance_line(report) == "maintenance access: 2 sessions, 4.0 hours"
     before = build_report(db, settings, start - timedelta(days=2), start - timedelta(days=1))
     assert (before.maintenance_sessions, before.maintenance_hours) == (0, 0.0)
+
+
+def test_the_public_page_publishes_maintenance_hours(
+    users: UserService, db: Database, settings: Settings
+) -> None:
+    from vigil.accountability.public_report import build_public_payload
+
+    def hours(now: object) -> float:
+        payload = build_public_payload(db, settings, now, months=1)  # type: ignore[arg-type]
+        return float(payload["groups"][0]["months"][-1]["maintenance_hours"])
+
+    now = utcnow()
+    assert hours(now) == 0.0
+    uid = _maintainer(db, hours=10)
+    users.approve_maintainer(uid, actor="sue")
+    later = utcnow() + timedelta(hours=2)
+    if later.month != now.month:  # the window crosses a month: only this month's part counts
+        pytest.skip("runs within two hours of a month's end")
+    assert 1.9 < hours(later) <= 2.01  # approved ~now, counted up to the page's "now"

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from vigil.accountability.report import overlap_hours
 from vigil.accountability.signing import PublicVerifier, Signer
 from vigil.accountability.threshold import current_threshold
 from vigil.config import Settings
@@ -70,15 +69,13 @@ def next_month(start: datetime) -> datetime:
     return start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
 
 
-def maintenance_hours(session: Session, start: datetime, end: datetime) -> float:
-    """Hours of maintenance access in ``[start, end)``.
+def maintenance_hours(repo: PublicReportRepo, start: datetime, end: datetime) -> float:
+    """Hours of approved maintenance access (``maintainer`` accounts) within ``[start, end)``.
 
-    The ``maintainer`` role (issue 14 part 2) is not on this branch, so there is nothing to
-    count and this is 0.0; when maintenance sessions exist, this is the one function to point
-    at them (e.g. the insider report's ``maintenance_hours``).
+    The same figure as the insider report's ``maintenance_hours``: each approved account's
+    window from approval to expiry, clipped to the month.
     """
-    del session, start, end
-    return 0.0
+    return sum(overlap_hours(lo, hi, start, end) for lo, hi in repo.maintenance_windows(start, end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +129,7 @@ def _month(repo: PublicReportRepo, a: datetime, b: datetime) -> MonthFigures:
             (r.purpose, r.authority): r.authorizations
             for r in repo.authorizations_by_authority(a, b)
         },
-        maintenance_hours=maintenance_hours(repo.s, a, b),
+        maintenance_hours=maintenance_hours(repo, a, b),
         retention_deleted=dict(deleted),
     )
 

@@ -86,7 +86,8 @@ class Report:
     maintenance_hours: float = 0.0  # hours of approved maintenance access within the period
 
 
-def _overlap_hours(start: datetime, stop: datetime | None, a: datetime, b: datetime) -> float:
+def overlap_hours(start: datetime, stop: datetime | None, a: datetime, b: datetime) -> float:
+    """Hours of ``[start, stop)`` (open-ended when ``stop`` is None) that fall within ``[a, b)``."""
     lo, hi = max(start, a), min(stop or b, b)
     return max(0.0, (hi - lo).total_seconds() / 3600.0)
 
@@ -112,7 +113,7 @@ def _cameras(repo: ReportRepo, a: datetime, b: datetime) -> dict[str, CameraFigu
     for span in repo.sessions_overlapping(a, b):
         c = cam(span.camera)
         c.sessions += 1
-        c.hours += _overlap_hours(span.started_at, span.stopped_at, a, b)
+        c.hours += overlap_hours(span.started_at, span.stopped_at, a, b)
     return dict(sorted(cams.items()))
 
 
@@ -179,7 +180,6 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
             audit_events=repo.audit_events(start, end),
             maintenance_sessions=repo.maintenance_logins(start, end),
             maintenance_hours=sum(
-                _overlap_hours(lo, hi, start, end)
-                for lo, hi in repo.maintenance_windows(start, end)
+                overlap_hours(lo, hi, start, end) for lo, hi in repo.maintenance_windows(start, end)
             ),
         )
