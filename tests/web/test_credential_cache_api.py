@@ -116,7 +116,7 @@ def test_a_password_change_or_reset_applies_at_once(env: Any, how: str) -> None:
 
 
 def test_another_process_revocation_is_seen_within_the_bound(env: Any) -> None:
-    """A second server (or the CLI) shares only the database: its revocation is seen once the
+    """A second server shares only the database: its revocation is seen once the
     remembered login ages out, at most ``credential_cache_seconds`` later."""
     now = [0.0]
     cache: CredentialCache[Any] = CredentialCache(

@@ -14,7 +14,7 @@ Why a change still applies at once:
   :class:`~vigil.services.sessions.SessionService`). It forgets every entry and moves the
   generation, so a lookup that read the database before the commit cannot store its stale answer
   afterwards (:meth:`put` refuses an answer read under an older generation).
-* Changes made by OTHER processes (a second server, ``vigil user ...`` on the command line) are
+* Changes made by OTHER processes (a second ``vigil serve`` on the same database) are
   seen when the entry ages out: at most ``ttl_seconds`` (bounded to 2 s by the config).
 
 Only successful authentications are kept: an unknown, forged or revoked credential always goes
