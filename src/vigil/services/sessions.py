@@ -19,12 +19,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from vigil.db.models import LoginSession
 from vigil.db.session import Database
 from vigil.repositories.sessions import SessionRepo
+from vigil.services.credential_cache import CredentialCache
 from vigil.services.credentials import generate_session_token, hash_session_token
 from vigil.timeutil import utcnow
 
@@ -56,7 +58,13 @@ def _record(row: LoginSession) -> SessionRecord:
 class SessionService:
     """Creates, finds and ends login sessions (``create``/``lookup``/``end``/``end_user``)."""
 
-    def __init__(self, db: Database, secret_key: str, lifetime_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secret_key: str,
+        lifetime_seconds: float,
+        credentials: CredentialCache[Any] | None = None,
+    ) -> None:
         if len(secret_key) < MIN_SECRET:
             raise ValueError(f"the session secret must have at least {MIN_SECRET} characters")
         self.db = db
@@ -64,6 +72,8 @@ class SessionService:
         self.lifetime = timedelta(seconds=lifetime_seconds)
         self._watchers: dict[str, list[Callable[[], None]]] = {}
         self._watch_lock = threading.Lock()
+        # forgotten when a session ends, so a cached login never outlives it in this process
+        self.credentials = credentials if credentials is not None else CredentialCache(0)
 
     def watch(self, session_id: str, on_end: Callable[[], None]) -> Callable[[], None]:
         """Call ``on_end`` (never blocking) when this process ends the session; returns the
@@ -122,7 +132,7 @@ class SessionService:
         return record
 
     def end(self, session_id: str) -> None:
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             SessionRepo(s).delete(session_id)
         with self._watch_lock:
             callbacks = list(self._watchers.get(session_id, []))
@@ -131,7 +141,7 @@ class SessionService:
 
     def end_user(self, user_id: int) -> int:
         """End every session of a user, in every process; returns how many there were."""
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             return end_user_sessions(s, user_id)
 
 

@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from vigil.domain.enums import Role
 from vigil.errors import AuthenticationFailed, Conflict, InputError, NotFound, PermissionDenied
 from vigil.repositories.throttle import ThrottleRepo
 from vigil.repositories.users import TokenRepo, UserRepo
+from vigil.services.credential_cache import CredentialCache
 from vigil.services.credentials import (
     generate_api_token,
     generate_password,
@@ -160,9 +162,16 @@ def new_user(
 
 
 class UserService:
-    def __init__(self, db: Database, config: ServerConfig) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: ServerConfig,
+        credentials: CredentialCache[Any] | None = None,
+    ) -> None:
         self.db = db
         self.config = config
+        # forgotten after every change below that a cached principal could outlive
+        self.credentials = credentials if credentials is not None else CredentialCache(0)
         self.delay = AccountDelay(
             db,
             free_failures=config.login_max_failures,
@@ -239,7 +248,7 @@ class UserService:
                 "the new password is the same as the current one", hint="choose a new one"
             )
         digest = hash_password(new)
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             row = UserRepo(s).get(user_id)
             row.password_hash = digest
             row.must_change_password = False
@@ -277,7 +286,7 @@ class UserService:
             return UserRepo(s).get(user_id)
 
     def update(self, user_id: int, *, role: Role | None, active: bool | None, actor: str) -> User:
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             user = UserRepo(s).get(user_id)
             changes: dict[str, object] = {}
             if role is not None and role is not user.role:
@@ -313,7 +322,7 @@ class UserService:
         The user can do nothing but change it (nor review: :mod:`vigil.services.reviews`)."""
         secret = generate_password()
         digest = hash_password(secret)
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             user = UserRepo(s).get(user_id)
             user.password_hash = digest
             user.must_change_password = True
@@ -373,7 +382,7 @@ class UserService:
 
     def revoke_token(self, token_id: int, *, actor: str, owner_id: int | None = None) -> None:
         """Revoke a token; with ``owner_id``, only one of that user's (others are 'not found')."""
-        with self.db.write() as s:
+        with self.credentials.changing(), self.db.write() as s:
             row = TokenRepo(s).get(token_id)
             if owner_id is not None and row.user_id != owner_id:
                 raise NotFound(

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +23,7 @@ from vigil.errors import ConfigError
 from vigil.services.admin import load_preview_blur
 from vigil.services.alert_cache import AlertPageCache
 from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.credential_cache import CredentialCache
 from vigil.services.outbound import Outbox, OutboxDeliverer
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionService
@@ -176,13 +177,17 @@ def _build_state(
     # the alert list's pages, dropped by every alert event: subscribed here, before any live
     # feed, so a dashboard that refetches on an event never gets the page the event outdated
     pages = AlertPageCache()
+    credentials: CredentialCache[Any] = CredentialCache(settings.server.credential_cache_seconds)
     state = WebState(
         settings=settings,
         context=ctx,
         supervisor=supervisor,
         bus=bus,
-        sessions=SessionService(ctx.db, secret, settings.server.session_hours * 3600.0),
-        users=UserService(ctx.db, settings.server),
+        sessions=SessionService(
+            ctx.db, secret, settings.server.session_hours * 3600.0, credentials
+        ),
+        users=UserService(ctx.db, settings.server, credentials),
+        principals=credentials,
         reviews=ReviewService(ctx.db, bus, outbox=outbox),
         alerts=AlertQueries(ctx.db, ctx.cipher, pages=pages),
         outbound=outbound,

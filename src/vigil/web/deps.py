@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -35,6 +35,7 @@ from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
+from vigil.services.credential_cache import credential_key
 from vigil.services.maintainers import account_usable
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
@@ -43,6 +44,7 @@ from vigil.services.sessions import SessionRecord, SessionService
 from vigil.services.throttle import LoginThrottle
 from vigil.services.users import UserService
 from vigil.services.watchlist_desk import WatchlistDesk
+from vigil.timeutil import utcnow
 from vigil.web.security import (
     CSRF_HEADER,
     SAFE_METHODS,
@@ -56,6 +58,7 @@ ALL_ROLES = tuple(Role)
 REVIEWERS = (Role.admin, Role.supervisor, Role.operator)
 MANAGERS = (Role.admin, Role.supervisor)
 CAMERA_KEEPERS = (*MANAGERS, Role.maintainer)  # may restart (stop/start) cameras
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,49 +186,104 @@ def get_session_check_seconds(conn: HTTPConnection) -> float:
     return _state(conn).ws_session_check_seconds
 
 
-ClientAddress = Annotated[str, Depends(client_address)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
-ServerSettings = Annotated[ServerConfig, Depends(get_server_settings)]
-Users = Annotated[UserService, Depends(get_users)]
-Sessions = Annotated[SessionService, Depends(get_sessions)]
-Throttle = Annotated[LoginThrottle, Depends(get_throttle)]
-Auth = Annotated[AuthService, Depends(get_auth)]
-Reviews = Annotated[ReviewService, Depends(get_reviews)]
-Alerts = Annotated[AlertQueries, Depends(get_alerts)]
-Cameras = Annotated[CameraControl, Depends(get_cameras)]
-Authorizations = Annotated[AuthorizationService, Depends(get_authorizations)]
-Watchlists = Annotated[WatchlistDesk, Depends(get_watchlists)]
-Admin = Annotated[AdminService, Depends(get_admin)]
-Reports = Annotated[ReportService, Depends(get_reports)]
-PublicReports = Annotated[PublicReportService, Depends(get_public_reports)]
-Metrics = Annotated[VigilMetrics, Depends(get_metrics)]
+def _on_loop(get: Callable[[HTTPConnection], T]) -> Callable[[HTTPConnection], Awaitable[T]]:
+    """``get`` as an async dependency: FastAPI runs a plain function in the thread pool (a
+    thread hop per dependency per request); these only read ``app.state``, so they run on the
+    event loop. The plain functions stay callable as they are."""
+
+    async def dependency(conn: HTTPConnection) -> T:
+        return get(conn)
+
+    dependency.__name__ = get.__name__
+    return dependency
+
+
+ClientAddress = Annotated[str, Depends(_on_loop(client_address))]
+AppSettings = Annotated[Settings, Depends(_on_loop(get_settings))]
+ServerSettings = Annotated[ServerConfig, Depends(_on_loop(get_server_settings))]
+Users = Annotated[UserService, Depends(_on_loop(get_users))]
+Sessions = Annotated[SessionService, Depends(_on_loop(get_sessions))]
+Throttle = Annotated[LoginThrottle, Depends(_on_loop(get_throttle))]
+Auth = Annotated[AuthService, Depends(_on_loop(get_auth))]
+Reviews = Annotated[ReviewService, Depends(_on_loop(get_reviews))]
+Alerts = Annotated[AlertQueries, Depends(_on_loop(get_alerts))]
+Cameras = Annotated[CameraControl, Depends(_on_loop(get_cameras))]
+Authorizations = Annotated[AuthorizationService, Depends(_on_loop(get_authorizations))]
+Watchlists = Annotated[WatchlistDesk, Depends(_on_loop(get_watchlists))]
+Admin = Annotated[AdminService, Depends(_on_loop(get_admin))]
+Reports = Annotated[ReportService, Depends(_on_loop(get_reports))]
+Metrics = Annotated[VigilMetrics, Depends(_on_loop(get_metrics))]
+PublicReports = Annotated[PublicReportService, Depends(_on_loop(get_public_reports))]
 
 
 # -- who is calling ----------------------------------------------------------------------------
-def authenticate(conn: HTTPConnection) -> Principal | None:
-    """The caller of a request or WebSocket, or None when anonymous. Raises on a bad token."""
-    state = _state(conn)
+def _credential(conn: HTTPConnection) -> tuple[Literal["token", "session"], str] | None:
+    """The credential a request presents (no I/O), or None. Raises on a malformed header."""
     header = conn.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("the Authorization header must be 'Bearer <API token>'")
-        found = state.users.token_login(token.strip())
-        if found is None:
-            raise AuthenticationFailed(
-                "the API token is unknown, revoked or its user is deactivated",
-                hint="log in and create a new token at POST /api/tokens",
-            )
-        owner = found.user
-        return Principal(
-            owner.id,
-            owner.username,
-            owner.role,
-            "token",
-            owner.must_change_password,
-            token_credential(found.token_id),
+        return "token", token.strip()
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    return ("session", cookie) if cookie else None
+
+
+def remembered_user(conn: HTTPConnection) -> Principal | None:
+    """The caller as the credential cache remembers them (no I/O), or None: then call
+    :func:`authenticate`. A remembered session is still checked against its expiry."""
+    credential = _credential(conn)
+    if credential is None:
+        return None
+    found = _state(conn).principals.get(credential_key(*credential))
+    if not isinstance(found, Principal):
+        return None
+    if found.session is not None and found.session.expires_at <= utcnow():
+        return None
+    return found
+
+
+def authenticate(conn: HTTPConnection) -> Principal | None:
+    """The caller of a request or WebSocket, or None when anonymous. Raises on a bad token.
+
+    A successful answer is remembered briefly (:mod:`vigil.services.credential_cache`); every
+    credential change in this process forgets it at once."""
+    credential = _credential(conn)
+    if credential is None:
+        return None
+    found = remembered_user(conn)
+    if found is not None:
+        return found
+    cache = _state(conn).principals
+    generation = cache.generation  # read before the database: a change after it wins
+    kind, secret = credential
+    principal = _token_user(conn, secret) if kind == "token" else _session_user(conn, secret)
+    if principal is not None:
+        cache.put(credential_key(kind, secret), principal, generation)
+    return principal
+
+
+def _token_user(conn: HTTPConnection, token: str) -> Principal:
+    found = _state(conn).users.token_login(token)
+    if found is None:
+        raise AuthenticationFailed(
+            "the API token is unknown, revoked or its user is deactivated",
+            hint="log in and create a new token at POST /api/tokens",
         )
-    record = state.sessions.lookup(conn.cookies.get(SESSION_COOKIE))
+    owner = found.user
+    return Principal(
+        owner.id,
+        owner.username,
+        owner.role,
+        "token",
+        owner.must_change_password,
+        token_credential(found.token_id),
+    )
+
+
+def _session_user(conn: HTTPConnection, cookie: str) -> Principal | None:
+    state = _state(conn)
+    record = state.sessions.lookup(cookie)
     if record is None:
         return None
     try:
@@ -267,7 +325,10 @@ def optional_user(request: Request) -> Principal | None:
 
 def current_user(request: Request) -> Principal:
     """Any logged-in user; enforces CSRF for cookie sessions on state-changing methods."""
-    principal = authenticate(request)
+    return _logged_in(authenticate(request), request)
+
+
+def _logged_in(principal: Principal | None, request: Request) -> Principal:
     if principal is None:
         raise AuthenticationFailed(
             "you are not logged in", hint="log in at POST /api/auth/login or send an API token"
@@ -287,14 +348,15 @@ def require_roles(
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency admitting only the given roles (401 if anonymous, 403 otherwise).
 
-    It runs in the request's own task (the checks themselves in the thread pool) so that the
-    credential it binds for the audit is seen by the route, which runs in a copy of that context.
+    It runs in the request's own task so that the credential it binds for the audit is seen by
+    the route, which runs in a copy of that context. A caller the credential cache remembers is
+    checked right there (no I/O, no thread hop); any other is looked up in the thread pool. The
+    role, password and CSRF checks are the same either way.
     """
     allowed = frozenset(roles)
     names = ", ".join(r.value for r in roles)
 
-    def check(request: Request) -> Principal:
-        principal = current_user(request)
+    def check(principal: Principal) -> Principal:
         if principal.role not in allowed:
             raise PermissionDenied(
                 f"the {principal.role.value} role may not do this; it needs one of: {names}",
@@ -307,7 +369,11 @@ def require_roles(
         return principal
 
     async def dependency(request: Request) -> Principal:
-        principal = await run_in_threadpool(check, request)
+        remembered = remembered_user(request)
+        if remembered is not None:
+            principal = check(_logged_in(remembered, request))
+        else:
+            principal = check(await run_in_threadpool(current_user, request))
         bind_credential(principal.credential)
         return principal
 

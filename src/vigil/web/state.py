@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vigil.config import Settings
 from vigil.context import AppContext
@@ -21,6 +21,7 @@ from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
+from vigil.services.credential_cache import CredentialCache
 from vigil.services.outbound import OutboxDeliverer
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
@@ -55,6 +56,9 @@ class WebState:
     metrics: VigilMetrics
     throttle: LoginThrottle
     owns_context: bool = False
+    # authenticated principals (vigil.web.deps.Principal) by credential; the users and sessions
+    # services forget them on every credential change (see vigil.services.credential_cache)
+    principals: CredentialCache[Any] = field(default_factory=lambda: CredentialCache(0))
     ws_session_check_seconds: float = 5.0  # how often a live feed re-checks its session
     validator_factory: Callable[[], FacePhotoValidator] | None = None
     _validator: FacePhotoValidator | None = None
