@@ -61,6 +61,33 @@ def test_expiry_ends_sessions_and_tokens(env: Any) -> None:
         user = UserRepo(s).by_name("maintainer")
         assert user is not None
         user.expires_at = utcnow() - timedelta(seconds=1)
+    # The change above comes from outside the web app (another process's view): the app's
+    # credential cache (<= 2 s) would see it within that bound. Forget it to check the database
+    # path; tests/web/test_credential_cache_api.py and the test below check the cached path.
+    env.state.principals.invalidate()
     assert session.get("/api/cameras").status_code == 401
     assert token.get("/api/cameras").status_code == 401
     assert _login(env, "maintainer", "maintainer-correct-horse-battery").status_code == 401
+
+
+def test_a_remembered_maintainer_login_ends_at_expiry(env: Any) -> None:
+    """The credential cache keeps the account's end of access with the login and checks it: when
+    the access ends while the login is remembered, the next request is refused."""
+    from dataclasses import replace
+
+    from vigil.services.credential_cache import credential_key
+    from vigil.web.security import SESSION_COOKIE
+
+    session = env.client(Role.maintainer)
+    assert session.get("/api/cameras").status_code == 200  # the login is remembered now
+    key = credential_key("session", session.cookies.get(SESSION_COOKIE))
+    cache = env.state.principals
+    remembered = cache.get(key)
+    assert remembered is not None and remembered.expires_at is not None
+    ended = utcnow() - timedelta(seconds=1)
+    with env.context.db.write() as s:  # the access ends (as time passing would end it) ...
+        user = UserRepo(s).by_name("maintainer")
+        assert user is not None
+        user.expires_at = ended
+    cache.put(key, replace(remembered, expires_at=ended), cache.generation)  # ... while remembered
+    assert session.get("/api/cameras").status_code == 401

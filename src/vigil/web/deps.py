@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Annotated, Literal, TypeVar, cast
 from urllib.parse import urlsplit
@@ -72,6 +73,9 @@ class Principal:
     must_change_password: bool
     credential: str
     session: SessionRecord | None = None
+    expires_at: datetime | None = (
+        None  # a maintenance account's end of access (checked when cached)
+    )
 
     @property
     def csrf_token(self) -> str | None:
@@ -238,7 +242,10 @@ def remembered_user(conn: HTTPConnection) -> Principal | None:
     found = _state(conn).principals.get(credential_key(*credential))
     if not isinstance(found, Principal):
         return None
-    if found.session is not None and found.session.expires_at <= utcnow():
+    now = utcnow()
+    if found.session is not None and found.session.expires_at <= now:
+        return None
+    if found.expires_at is not None and found.expires_at <= now:  # maintenance access ended
         return None
     return found
 
@@ -278,6 +285,7 @@ def _token_user(conn: HTTPConnection, token: str) -> Principal:
         "token",
         owner.must_change_password,
         token_credential(found.token_id),
+        expires_at=owner.expires_at,
     )
 
 
@@ -301,6 +309,7 @@ def _session_user(conn: HTTPConnection, cookie: str) -> Principal | None:
         user.must_change_password,
         session_credential(record),
         record,
+        expires_at=user.expires_at,
     )
 
 
