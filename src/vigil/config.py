@@ -201,6 +201,16 @@ class TrackingConfig(_Strict):
         le=600.0,
         description="a person matched again on the same camera this soon continues an alert",
     )
+    early_margin: float | None = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="alert from a track's first gated shot when it scores at least threshold + "
+        "early_margin x (1 - threshold) (a fraction of the way from the pack's threshold to a "
+        "perfect match, so one value suits every pack); later, better shots of the track update "
+        "that alert's sighting. A closer (borderline) score waits for the track's best shots as "
+        "without it. null: every track waits for its best shots",
+    )
 
 
 class MatchingConfig(_Strict):
