@@ -105,14 +105,30 @@ def test_only_a_clear_match_is_alerted_early(score, margin, expected) -> None:
     assert len(sink.saved) == len(expected)
 
 
-def test_a_borderline_first_shot_waits_and_the_alert_carries_the_first_shot_clock() -> None:
+def test_a_borderline_face_waits_and_the_alert_carries_the_first_shot_clock() -> None:
     per_frame, sink, embedder = play([shot(0.93, 0.6)] + [shot(0.93, 0.9)] * 20)
     assert alerted_at(per_frame) == [5]  # 1 s after the track appeared, with 3 good shots
     (candidate,) = sink.saved
     assert candidate.first_shot_monotonic == 100.0  # its first gated shot, not its best
     assert candidate.captured_monotonic > 100.0
-    assert embedder.embedded[0] == 0.93  # the early probe: one embedding, then the decision
-    assert len(embedder.embedded) == 1 + TrackingConfig().best_shots
+    # its first best_shots gated shots were probed one by one, then the decision's best shots
+    best_shots = TrackingConfig().best_shots
+    assert embedder.embedded == [0.93] * (2 * best_shots)
+
+
+def test_a_clear_shot_after_a_borderline_one_alerts_at_once() -> None:
+    per_frame, sink, _ = play([shot(0.93, 0.6), shot(0.99, 0.7)] + [shot(0.93, 0.6)] * 20)
+    assert alerted_at(per_frame) == [1]
+    (candidate,) = sink.saved
+    assert candidate.captured_monotonic == 101.0 and candidate.first_shot_monotonic == 100.0
+
+
+def test_probes_stop_after_best_shots_gated_shots() -> None:
+    # three borderline shots use up the probes; a clear fourth shot waits for the decision
+    per_frame, sink, embedder = play([shot(0.93, 0.6)] * 3 + [shot(0.99, 0.9)] * 20)
+    assert alerted_at(per_frame) == [7]  # three good shots 1/3 s apart: frames 3, 5 and 7
+    assert len(sink.saved) == 1
+    assert embedder.embedded == [0.93] * 3 + [0.99] * 3  # no fourth probe
 
 
 def test_a_better_later_shot_updates_the_early_alert_not_a_new_one() -> None:

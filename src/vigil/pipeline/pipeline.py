@@ -10,12 +10,12 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
   gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
   matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
   this camera at that time, nothing is embedded at all.
-* Early alert (``tracking.early_margin``): the track's first shot that passes the gate is
-  embedded and matched at once; when it clears the threshold with that margin, the alert is raised
-  from it, without waiting. The track keeps its shots, and when it would have been decided (or
-  when it ends) a clearly better set is matched again and updates the alert's own sighting (a
-  :class:`~vigil.types.SightingUpdate`, never a new alert). A borderline or unmatched first shot
-  changes nothing: the track waits for its best shots as above.
+* Early alert (``tracking.early_margin``): each of the track's first ``best_shots`` shots that
+  pass the gate is embedded and matched as it comes; when one clears the threshold with that
+  margin, the alert is raised from that shot, without waiting. The track keeps its shots, and
+  when it would have been decided (or when it ends) a clearly better set is matched again and
+  updates the alert's own sighting (a :class:`~vigil.types.SightingUpdate`, never a new alert).
+  Borderline or unmatched shots change nothing: the track waits for its best shots as above.
 * An unmatched track leaves nothing but aggregate per-minute counts: no crop, no embedding, no
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
   the sink (an :class:`AlertSink`, e.g. the runtime's AlertStore adapter); when the track ends
@@ -256,7 +256,8 @@ class CameraPipeline:
     latest: FrameFaces | None = None
     frames: int = 0
     _embedded_tracks: set[int] = field(default_factory=set)
-    _probed: set[int] = field(default_factory=set)  # tracks whose first gated shot was matched
+    _probes: dict[int, int] = field(default_factory=dict)  # early probes made per track
+    _fresh: dict[int, KeptShot] = field(default_factory=dict)  # this frame's gated shots
     _early: set[int] = field(default_factory=set)  # alerted early, not yet refined when due
 
     def process(self, frame: Frame) -> list[CandidateAlert]:
@@ -279,6 +280,7 @@ class CameraPipeline:
 
     def _gate(self, frame: Frame, tracks: list[Track], faces: tuple[Detection, ...]) -> None:
         """Score the shots of undecided tracks, and of matched ones (for a better sighting)."""
+        self._fresh.clear()
         for track, detection in zip(tracks, faces, strict=True):
             if track.decided and track.alert_id is None:  # an unmatched passer-by: nothing kept
                 continue
@@ -286,16 +288,20 @@ class CameraPipeline:
             if self.gate.passes(quality):
                 if track.first_shot_monotonic is None:
                     track.first_shot_monotonic = frame.monotonic
-                self.keeper.keep(track, KeptShot(FaceShot(frame, detection, quality), faces))
+                kept = KeptShot(FaceShot(frame, detection, quality), faces)
+                self.keeper.keep(track, kept)
+                self._fresh[track.track_id] = kept
 
     def _step(self, track: Track, frame: Frame) -> list[CandidateAlert]:
-        """A live track's turn: its decision when due, else an early probe of its first shot;
-        an early-alerted track is matched again (for a better sighting) when it would be due."""
+        """A live track's turn: its decision when due, else an early probe of its new gated shot
+        (its first ``best_shots`` gated shots are tried as they come); an early-alerted track is
+        matched again (for a better sighting) when it would have been due."""
         if not track.decided:
             if self._due(track, frame):
                 return self._decide(track)
-            if self.config.early_margin is not None and track.track_id not in self._probed:
-                return self._probe(track, self.config.early_margin)
+            margin, fresh = self.config.early_margin, self._fresh.get(track.track_id)
+            if margin is not None and fresh is not None:
+                return self._probe(track, fresh, margin)
             return []
         if track.track_id in self._early and self._due(track, frame, decided=True):
             self._early.discard(track.track_id)
@@ -323,22 +329,23 @@ class CameraPipeline:
             return []
         return self._alert(track, candidate, shots[0].shot.quality.score)
 
-    def _probe(self, track: Track, margin: float) -> list[CandidateAlert]:
-        """The track's first gated shot, matched at once: a clear match is alerted now (the
-        track keeps its shots for a better sighting later); anything else waits, as before."""
-        shots = self.keeper.shots(track)[:1]
-        if not shots:
+    def _probe(self, track: Track, shot: KeptShot, margin: float) -> list[CandidateAlert]:
+        """A new gated shot of the track, matched at once: a clear match is alerted now (the
+        track keeps its shots for a better sighting later); anything else waits, as before.
+        At most ``best_shots`` probes per track (a passer-by costs that many embeddings more)."""
+        probes = self._probes.get(track.track_id, 0)
+        if probes >= self.config.best_shots:
             return []
-        self._probed.add(track.track_id)
+        self._probes[track.track_id] = probes + 1
         if not self.decider.can_match(track):  # no authority here now: no embedding
             return []
         self._embedded_tracks.add(track.track_id)
-        candidate = self.decider.decide(track, shots, margin)
+        candidate = self.decider.decide(track, [shot], margin)
         if candidate is None:
             return []
         track.decided = True
         self._early.add(track.track_id)
-        return self._alert(track, candidate, shots[0].shot.quality.score)
+        return self._alert(track, candidate, shot.shot.quality.score)
 
     def _alert(
         self, track: Track, candidate: CandidateAlert, quality: float
@@ -404,7 +411,7 @@ class CameraPipeline:
             alerts = self._decide(track)
         self.counter.count_track(track.first_seen, embedded=track.track_id in self._embedded_tracks)
         self._embedded_tracks.discard(track.track_id)
-        self._probed.discard(track.track_id)
+        self._probes.pop(track.track_id, None)
         self._early.discard(track.track_id)
         found = self.passages.of(track)
         if track.alert_id is not None and self.sink is not None and found is not None:
