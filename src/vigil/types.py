@@ -132,6 +132,7 @@ class Track:
     best_shots: list[FaceShot] = field(default_factory=list)
     frames_seen: int = 0
     decided: bool = False
+    first_shot_monotonic: float | None = None  # decode time of its first gated shot (latency)
     alert_id: int | None = None  # set only when the track produced a candidate alert
 
 
@@ -213,6 +214,9 @@ class CandidateAlert:
     captured_monotonic: float  # monotonic time of the best frame: for latency
     context_jpeg: bytes | None = None
     seen_at: datetime | None = None  # capture time of the best frame (None: last_seen)
+    # monotonic time of the track's first frame whose face passed the quality gate: the
+    # "first good shot" latency clock (None: unknown)
+    first_shot_monotonic: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

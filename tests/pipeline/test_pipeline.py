@@ -35,6 +35,7 @@ from vigil.types import (
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DIM = 8
 FPS = 5.0
+WAITING = TrackingConfig(early_margin=None)  # every track waits for its best shots
 
 
 def unit(i: int) -> np.ndarray:
@@ -141,7 +142,7 @@ def run(
         "cam1",
         pack,
         Matcher(Gallery(watch or {1: "Wanted"}), 3),
-        config or TrackingConfig(),
+        config or WAITING,
         ScoreGate(),
         counter=counter,
         sink=sink,
@@ -172,7 +173,9 @@ def test_one_decision_and_one_alert_per_track_however_long_it_lives() -> None:
 @pytest.mark.parametrize("best_shots", [1, 2, 5])
 def test_at_most_best_shots_are_embedded_per_track(best_shots: int) -> None:
     script = {i: [face(100, 2, 0.6 + i / 100)] for i in range(30)}
-    _, embedder, _ = run(script, 30, config=TrackingConfig(best_shots=best_shots))
+    _, embedder, _ = run(
+        script, 30, config=TrackingConfig(best_shots=best_shots, early_margin=None)
+    )
     assert len(embedder.embedded) == best_shots
 
 
@@ -209,7 +212,7 @@ def test_a_person_back_within_the_passage_gap_continues_the_same_alert(
     # In view 0.0-0.4 s (shorter than decide_after: decided at its end), gone 2 s, back for 0.4 s.
     script = {i: [face(100, 1, 0.9)] for i in (0, 1, 2, 13, 14, 15)}
     sink = RecordingSink()
-    config = TrackingConfig(passage_gap_seconds=passage_gap)
+    config = TrackingConfig(passage_gap_seconds=passage_gap, early_margin=None)
     alerts, embedder, counter = run(script, 20, config=config, sink=sink)
     assert len(alerts) == alerts_expected == len(sink.saved)
     assert alerts[0].last_seen < T0 + timedelta(seconds=1)
@@ -238,7 +241,7 @@ def test_candidate_crop_masks_the_bystander() -> None:
     pack = ModelPack("fake", ScriptedDetector({}), embedder)
     pack.detect = lambda image: [wanted, bystander]  # type: ignore[method-assign]
     pipeline = build_pipeline(
-        "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), TrackingConfig(), ScoreGate()
+        "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), WAITING, ScoreGate()
     )
     alerts = []
     for i in range(10):
@@ -255,7 +258,9 @@ def test_a_chain_of_short_gaps_stays_one_passage() -> None:
     # Seen at 0 s, 5 s and 10 s for 0.4 s each: every gap is under 6 s, the whole span is not.
     script = {i: [face(100, 1, 0.9)] for i in (0, 1, 2, 25, 26, 27, 50, 51, 52)}
     sink = RecordingSink()
-    alerts, _, counter = run(script, 55, config=TrackingConfig(passage_gap_seconds=6.0), sink=sink)
+    alerts, _, counter = run(
+        script, 55, config=TrackingConfig(passage_gap_seconds=6.0, early_margin=None), sink=sink
+    )
     assert len(alerts) == 1 and counter.totals().tracks == 3
     assert [alert_id for alert_id, _ in sink.ended] == [1, 1, 1]
     assert sink.ended[-1][1] == T0 + timedelta(seconds=52 / FPS)
@@ -313,7 +318,7 @@ def run_sightings(script, frames: int, sink: RecordingSink, config: TrackingConf
         "cam1",
         ModelPack("fake", ScriptedDetector(script), embedder),
         Matcher(Gallery({1: "Wanted"}), 3),
-        config or TrackingConfig(),
+        config or WAITING,
         ScoreGate(),
         sink=sink,
     )
@@ -363,7 +368,7 @@ def test_another_track_of_the_subject_is_its_own_sighting_never_merged(
     script, gap, sink_type, alerts, sightings
 ) -> None:
     sink = sink_type()
-    run_sightings(script, 25, sink, TrackingConfig(passage_gap_seconds=gap))
+    run_sightings(script, 25, sink, TrackingConfig(passage_gap_seconds=gap, early_margin=None))
     assert [round(c.match.score, 2) for c in sink.saved] == alerts
     got = [(u.ordinal, round(u.candidate.match.score, 2), u.conflicting) for u in sink.sightings]
     assert got == sightings

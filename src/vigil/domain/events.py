@@ -114,7 +114,8 @@ class AlertEvent(_Frozen):
 
     ``alert`` is the alert as it is now; a ``purged`` event has none (only ``alert_id``), so no
     personal data outlives the purge in a subscriber. ``captured_monotonic`` (candidate events
-    from the pipeline) is the best frame's capture time on this process's monotonic clock.
+    from the pipeline) is the best frame's capture time on this process's monotonic clock, and
+    ``first_shot_monotonic`` the track's first frame that passed the quality gate (0: unknown).
     """
 
     kind: AlertKind
@@ -122,6 +123,9 @@ class AlertEvent(_Frozen):
     alert: AlertPublic | None = None
     at: datetime = Field(..., description="when the change committed (UTC)")
     captured_monotonic: float = 0.0
+    first_shot_monotonic: float = Field(
+        0.0, description="monotonic time of the track's first frame that passed the quality gate"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> AlertEvent:
@@ -138,7 +142,12 @@ class AlertEvent(_Frozen):
 
     @classmethod
     def of(
-        cls, kind: AlertKind, alert: AlertPublic, at: datetime, captured_monotonic: float = 0.0
+        cls,
+        kind: AlertKind,
+        alert: AlertPublic,
+        at: datetime,
+        captured_monotonic: float = 0.0,
+        first_shot_monotonic: float | None = None,
     ) -> AlertEvent:
         return cls(
             kind=kind,
@@ -146,6 +155,7 @@ class AlertEvent(_Frozen):
             alert=alert,
             at=at,
             captured_monotonic=captured_monotonic,
+            first_shot_monotonic=first_shot_monotonic or 0.0,
         )
 
     @classmethod
@@ -161,6 +171,7 @@ class AlertEvent(_Frozen):
             "alert": None if self.alert is None else self.alert.model_dump(mode="json"),
             "at": self.at.isoformat(),
             "captured_monotonic": self.captured_monotonic,
+            "first_shot_monotonic": self.first_shot_monotonic,
         }
 
 

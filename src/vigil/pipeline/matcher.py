@@ -65,24 +65,30 @@ class Matcher:
         """Whether any entry may be matched on ``camera`` at ``at`` (else nothing is embedded)."""
         return self._source.snapshot().allows_any(camera, at)
 
-    def match(self, embeddings: list[Embedding], camera: str, at: datetime) -> list[Match]:
+    def match(
+        self, embeddings: list[Embedding], camera: str, at: datetime, margin: float = 0.0
+    ) -> list[Match]:
         """Subjects whose allowed entries score at least the threshold, best first (top-k).
 
         A track's embeddings are averaged into one probe. The gallery searches only the
         entries whose authorization covers ``camera`` at ``at`` (the filter is inside the
-        search); one result per subject (its best template).
+        search); one result per subject (its best template). ``margin`` (0 to 1) raises the bar
+        to ``threshold + margin x (1 - threshold)``: only a clear match passes it.
         """
+        if not 0.0 <= margin <= 1.0:
+            raise ValueError(f"Matcher.match: margin must be in [0, 1], got {margin}")
         snap = self._source.snapshot()
         if not embeddings or not snap.allows_any(camera, at):
             return []
         probe = Embedding.normalised(
             np.mean([e.vector for e in embeddings], axis=0), embeddings[0].pack
         )
+        bar = snap.threshold + margin * (1.0 - snap.threshold)
         k = self.top_k * self.CANDIDATES_PER_SUBJECT
         while True:
             hits = snap.search(probe.vector, camera, at, k)
-            best = self._best_per_subject(hits, snap.threshold)
-            exhausted = len(hits) < k or hits[-1].score < snap.threshold
+            best = self._best_per_subject(hits, bar)
+            exhausted = len(hits) < k or hits[-1].score < bar
             if len(best) >= self.top_k or exhausted:
                 return best[: self.top_k]
             k *= 4  # many templates of few subjects filled the window: widen

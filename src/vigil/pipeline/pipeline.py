@@ -10,6 +10,12 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
   gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
   matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
   this camera at that time, nothing is embedded at all.
+* Early alert (``tracking.early_margin``): each of the track's first ``best_shots`` shots that
+  pass the gate is embedded and matched as it comes; when one clears the threshold with that
+  margin, the alert is raised from that shot, without waiting. The track keeps its shots, and
+  when it would have been decided (or when it ends) a clearly better set is matched again and
+  updates the alert's own sighting (a :class:`~vigil.types.SightingUpdate`, never a new alert).
+  Borderline or unmatched shots change nothing: the track waits for its best shots as above.
 * An unmatched track leaves nothing but aggregate per-minute counts: no crop, no embedding, no
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
   the sink (an :class:`AlertSink`, e.g. the runtime's AlertStore adapter); when the track ends
@@ -209,10 +215,14 @@ class Decider:
     def can_match(self, track: Track) -> bool:
         return self.matcher.can_match(track.camera, track.last_seen)
 
-    def decide(self, track: Track, shots: list[KeptShot]) -> CandidateAlert | None:
+    def decide(
+        self, track: Track, shots: list[KeptShot], margin: float = 0.0
+    ) -> CandidateAlert | None:
+        """Embed and match ``shots`` (best first); a candidate when they clear the threshold
+        (raised by ``margin``, see :meth:`Matcher.match`)."""
         embeddings = self.pack.embed_shots([k.shot for k in shots])
         self.embedded_faces += len(embeddings)
-        matches = self.matcher.match(embeddings, track.camera, track.last_seen)
+        matches = self.matcher.match(embeddings, track.camera, track.last_seen, margin)
         if not matches:
             return None
         best = shots[0]
@@ -225,6 +235,7 @@ class Decider:
             crop_jpeg=crop,
             captured_monotonic=best.shot.frame.monotonic,
             seen_at=best.shot.frame.captured_at,
+            first_shot_monotonic=track.first_shot_monotonic,
         )
 
 
@@ -245,6 +256,9 @@ class CameraPipeline:
     latest: FrameFaces | None = None
     frames: int = 0
     _embedded_tracks: set[int] = field(default_factory=set)
+    _probes: dict[int, int] = field(default_factory=dict)  # early probes made per track
+    _fresh: dict[int, KeptShot] = field(default_factory=dict)  # this frame's gated shots
+    _early: set[int] = field(default_factory=set)  # alerted early, not yet refined when due
 
     def process(self, frame: Frame) -> list[CandidateAlert]:
         detections = self.pack.detect(frame.image)
@@ -253,7 +267,7 @@ class CameraPipeline:
         self.counter.count_faces(frame.captured_at, len(detections))
         tracks = self.tracker.update(frame, detections)
         self._gate(frame, tracks, self.latest.detections)
-        alerts = [a for t in self.tracker.live if self._due(t, frame) for a in self._decide(t)]
+        alerts = [a for t in self.tracker.live for a in self._step(t, frame)]
         for track in self.tracker.pop_ended():
             alerts.extend(self._end(track))
         return alerts
@@ -266,16 +280,37 @@ class CameraPipeline:
 
     def _gate(self, frame: Frame, tracks: list[Track], faces: tuple[Detection, ...]) -> None:
         """Score the shots of undecided tracks, and of matched ones (for a better sighting)."""
+        self._fresh.clear()
         for track, detection in zip(tracks, faces, strict=True):
             if track.decided and track.alert_id is None:  # an unmatched passer-by: nothing kept
                 continue
             quality = self.gate.score(frame.image, detection)
             if self.gate.passes(quality):
-                self.keeper.keep(track, KeptShot(FaceShot(frame, detection, quality), faces))
+                if track.first_shot_monotonic is None:
+                    track.first_shot_monotonic = frame.monotonic
+                kept = KeptShot(FaceShot(frame, detection, quality), faces)
+                self.keeper.keep(track, kept)
+                self._fresh[track.track_id] = kept
 
-    def _due(self, track: Track, frame: Frame) -> bool:
+    def _step(self, track: Track, frame: Frame) -> list[CandidateAlert]:
+        """A live track's turn: its decision when due, else an early probe of its new gated shot
+        (its first ``best_shots`` gated shots are tried as they come); an early-alerted track is
+        matched again (for a better sighting) when it would have been due."""
+        if not track.decided:
+            if self._due(track, frame):
+                return self._decide(track)
+            margin, fresh = self.config.early_margin, self._fresh.get(track.track_id)
+            if margin is not None and fresh is not None:
+                return self._probe(track, fresh, margin)
+            return []
+        if track.track_id in self._early and self._due(track, frame, decided=True):
+            self._early.discard(track.track_id)
+            self._refine(track)
+        return []
+
+    def _due(self, track: Track, frame: Frame, *, decided: bool = False) -> bool:
         """Decide once old enough with a full set of best shots, or with any good shot later."""
-        if track.decided or not track.best_shots:
+        if track.decided is not decided or not track.best_shots:
             return False
         age = (frame.captured_at - track.first_seen).total_seconds()
         after = self.config.decide_after_seconds
@@ -292,7 +327,30 @@ class CameraPipeline:
         candidate = self.decider.decide(track, shots)
         if candidate is None:
             return []
-        quality = shots[0].shot.quality.score
+        return self._alert(track, candidate, shots[0].shot.quality.score)
+
+    def _probe(self, track: Track, shot: KeptShot, margin: float) -> list[CandidateAlert]:
+        """A new gated shot of the track, matched at once: a clear match is alerted now (the
+        track keeps its shots for a better sighting later); anything else waits, as before.
+        At most ``best_shots`` probes per track (a passer-by costs that many embeddings more)."""
+        probes = self._probes.get(track.track_id, 0)
+        if probes >= self.config.best_shots:
+            return []
+        self._probes[track.track_id] = probes + 1
+        if not self.decider.can_match(track):  # no authority here now: no embedding
+            return []
+        self._embedded_tracks.add(track.track_id)
+        candidate = self.decider.decide(track, [shot], margin)
+        if candidate is None:
+            return []
+        track.decided = True
+        self._early.add(track.track_id)
+        return self._alert(track, candidate, shot.shot.quality.score)
+
+    def _alert(
+        self, track: Track, candidate: CandidateAlert, quality: float
+    ) -> list[CandidateAlert]:
+        """A matched track: a sighting of the subject's open passage, or a new alert."""
         passage = self.passages.continues(candidate)
         if passage is not None and self._join(passage, track, candidate, quality):
             return []  # the same subject again within the gap: its own sighting of that alert
@@ -353,6 +411,8 @@ class CameraPipeline:
             alerts = self._decide(track)
         self.counter.count_track(track.first_seen, embedded=track.track_id in self._embedded_tracks)
         self._embedded_tracks.discard(track.track_id)
+        self._probes.pop(track.track_id, None)
+        self._early.discard(track.track_id)
         found = self.passages.of(track)
         if track.alert_id is not None and self.sink is not None and found is not None:
             self.sink.update_last_seen(track.alert_id, track, found[1].ordinal)

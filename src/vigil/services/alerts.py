@@ -253,7 +253,15 @@ class AlertStore:
             if delivery_key is not None:
                 DeliveryRepo(s).add(delivery_key, alert.id)
             public = load_public(s, alert.id)
-        self.bus.publish(AlertEvent.of("candidate", public, utcnow(), candidate.captured_monotonic))
+        self.bus.publish(
+            AlertEvent.of(
+                "candidate",
+                public,
+                utcnow(),
+                candidate.captured_monotonic,
+                candidate.first_shot_monotonic,
+            )
+        )
         return public.id
 
     def save_sighting(self, update: SightingUpdate, *, delivery_key: str | None = None) -> bool:

@@ -1,9 +1,9 @@
 """The live alert feed: a WebSocket at ``/ws/alerts`` pushing every AlertEvent as JSON.
 
 Each message is ``{"type": "alert", "event": <kind>, "alert_id": ..., "alert": <AlertPublic>,
-"at": ..., "captured_monotonic": ..., "sent_monotonic": ...}``: the same public shape as
-``GET /api/alerts/{id}``, so the dashboard renders from the message alone. A ``purged`` event has
-``"alert": null``.
+"at": ..., "captured_monotonic": ..., "first_shot_monotonic": ..., "sent_monotonic": ...}``:
+the same public shape as ``GET /api/alerts/{id}``, so the dashboard renders from the message
+alone. A ``purged`` event has ``"alert": null``.
 
 Who may listen: logged-in *reviewers* only (operator, supervisor, admin), authenticated by the
 session cookie (or an API token), with their one-time password already changed. Auditors are
