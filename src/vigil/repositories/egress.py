@@ -1,4 +1,4 @@
-"""What the deployment reached: outbound deliveries from the audit, camera runs from the sessions."""
+"""What a deployment reached: deliveries from the audit, camera runs from the sessions."""
 
 from __future__ import annotations
 

@@ -82,6 +82,13 @@ def reached(db: Database, settings: Settings) -> list[Reached]:
             totals[key] = (n + 1, failed, max(last, event.ts))
         runs = repo.camera_runs()
     urls = {c.name: camera_endpoint(c.url) for c in settings.cameras}
+    broker = settings.alerts_out
+    if broker.mqtt_host:  # the audit names the topic; the broker is the configured one
+        where = f"{broker.mqtt_host}:{broker.mqtt_port}"
+        totals = {
+            (kind, f"{where} topic {dest}" if kind == "mqtt" else dest): value
+            for (kind, dest), value in totals.items()
+        }
     out = [
         Reached(kind, dest, n, failed, last) for (kind, dest), (n, failed, last) in totals.items()
     ]
