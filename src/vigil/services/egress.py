@@ -97,3 +97,20 @@ def reached(db: Database, settings: Settings) -> list[Reached]:
         for name, n, last in runs
     ]
     return sorted(out, key=lambda r: (r.kind, r.endpoint))
+
+
+@dataclass(frozen=True, slots=True)
+class EgressReport:
+    allowed: list[Endpoint]
+    reached: list[Reached]
+
+
+class EgressService:
+    """What the deployment may reach and what it reached (``vigil egress``, ``GET /api/egress``)."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def report(self) -> EgressReport:
+        return EgressReport(allowed(self.settings), reached(self.db, self.settings))

@@ -35,6 +35,7 @@ from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
+from vigil.services.egress import EgressService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionRecord, SessionService
@@ -164,6 +165,11 @@ def get_reports(conn: HTTPConnection) -> ReportService:
     return _state(conn).reports
 
 
+def get_egress(conn: HTTPConnection) -> EgressService:
+    state = _state(conn)
+    return EgressService(state.context.db, state.settings)
+
+
 def get_metrics(conn: HTTPConnection) -> VigilMetrics:
     return _state(conn).metrics
 
@@ -191,6 +197,7 @@ Watchlists = Annotated[WatchlistDesk, Depends(get_watchlists)]
 Admin = Annotated[AdminService, Depends(get_admin)]
 Reports = Annotated[ReportService, Depends(get_reports)]
 Metrics = Annotated[VigilMetrics, Depends(get_metrics)]
+Egress = Annotated[EgressService, Depends(get_egress)]
 
 
 # -- who is calling ----------------------------------------------------------------------------
