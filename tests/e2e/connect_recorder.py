@@ -13,7 +13,10 @@ import json
 import socket
 import sys
 import threading
+import traceback
 from typing import Any
+
+NAME_EVENTS = {"socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"}
 
 
 def main() -> None:
@@ -32,6 +35,9 @@ def main() -> None:
                 write({"event": "connect", "host": str(address[0]), "port": int(address[1])})
         elif event == "socket.getaddrinfo":
             write({"event": "lookup", "host": str(hook_args[0])})
+        elif event in NAME_EVENTS:  # name service calls that may query DNS: who made them
+            where = "".join(traceback.format_stack(limit=8)[:-1])
+            write({"event": event, "args": repr(hook_args)[:200], "stack": where})
 
     sys.addaudithook(hook)
     sys.argv = ["vigil", *args]
