@@ -28,7 +28,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/auth/me"): ALL,
     ("POST", "/api/auth/password"): ALL,
     ("GET", "/api/openapi.json"): ALL,
-    ("GET", "/api/docs"): ALL,
+    ("GET", "/api/egress"): frozenset({A, U}),
     ("GET", "/api/users"): frozenset({A}),
     ("POST", "/api/users"): frozenset({A}),
     ("PATCH", "/api/users/{user_id}"): frozenset({A}),

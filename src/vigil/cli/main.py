@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli import accountability, cluster, core, maintainers, server
+from vigil.cli import accountability, cluster, core, egress, maintainers, server
 from vigil.cli.common import CliState, cli_errors, console, state
+from vigil.runtime.no_call_home import switch_off
 
 app = typer.Typer(
     name="vigil",
@@ -30,6 +31,7 @@ def main(
         dir_okay=False,
     ),
 ) -> None:
+    switch_off()  # dependencies that would phone home (vigil.runtime.no_call_home)
     ctx.obj = CliState(config)
     ctx.call_on_close(ctx.obj.close)
 
@@ -47,6 +49,7 @@ server.register(app)
 accountability.register(app)
 cluster.register(app)
 maintainers.register(app)
+egress.register(app)
 
 
 def run() -> None:

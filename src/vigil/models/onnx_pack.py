@@ -18,6 +18,7 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ class OnnxEmbedder(FaceEmbedder):
     thread_safe = True  # onnxruntime's InferenceSession.run may be called from many threads
 
     def __init__(self, path: Path, config: OnnxConfig) -> None:
+        # onnxruntime's 1DS telemetry (Linux too, 1.29+) is off only if this is set before it
+        # starts; `vigil` sets it too (vigil.runtime.no_call_home), this covers library use.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import onnxruntime as ort
 
         options = ort.SessionOptions()

@@ -1,6 +1,7 @@
 """The command center's FastAPI application, built by :func:`create_app` (nothing at import time).
 
-The REST API lives under ``/api`` (OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``);
+The REST API lives under ``/api`` (OpenAPI at ``/api/openapi.json``; no Swagger UI, which
+would load from a CDN);
 ``GET /api/health`` is the only API route open without login. Pages, the WebSocket and report
 routes come from ``vigil.web.pages``, ``vigil.web.ws`` and ``vigil.web.report_routes``.
 """
@@ -77,20 +78,12 @@ class BodyLimitMiddleware:
 
 
 # Pages load scripts and styles from /static only; inline style attributes are used by the
-# templates and the report. The API docs page loads Swagger UI from its CDN with an inline
-# bootstrap script, so it alone gets DOCS_CSP.
+# templates and the report. No page loads anything from another host.
 CSP = (
     b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     b"img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     b"form-action 'self'; frame-ancestors 'none'"
 )
-DOCS_CSP = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    b"object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
-)
-DOCS_PATH = "/api/docs"
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -117,7 +110,7 @@ class SecurityHeadersMiddleware:
             return
         path = str(scope.get("path", ""))
         is_api = path.startswith("/api/")
-        csp = (b"content-security-policy", DOCS_CSP if path == DOCS_PATH else CSP)
+        csp = (b"content-security-policy", CSP)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -37,6 +37,7 @@ from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.credential_cache import credential_key
+from vigil.services.egress import EgressService
 from vigil.services.maintainers import account_usable
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
@@ -178,6 +179,11 @@ def get_public_reports(conn: HTTPConnection) -> PublicReportService:
     return _state(conn).public_reports
 
 
+def get_egress(conn: HTTPConnection) -> EgressService:
+    state = _state(conn)
+    return EgressService(state.context.db, state.settings)
+
+
 def get_metrics(conn: HTTPConnection) -> VigilMetrics:
     return _state(conn).metrics
 
@@ -218,6 +224,7 @@ Admin = Annotated[AdminService, Depends(_on_loop(get_admin))]
 Reports = Annotated[ReportService, Depends(_on_loop(get_reports))]
 Metrics = Annotated[VigilMetrics, Depends(_on_loop(get_metrics))]
 PublicReports = Annotated[PublicReportService, Depends(_on_loop(get_public_reports))]
+Egress = Annotated[EgressService, Depends(_on_loop(get_egress))]
 
 
 # -- who is calling ----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404 and message == "Not Found":
-        message = "no such page or API route; see /api/docs"
+        message = "no such page or API route; see /api/openapi.json"
     headers = dict(exc.headers or {}) | (_headers(exc.status_code) or {})
     return JSONResponse(
         error_body(exc.status_code, message), status_code=exc.status_code, headers=headers

@@ -386,3 +386,25 @@ class OutboundPublic(_Out):
     mqtt_host: str | None
     mqtt_port: int
     mqtt_topic: str
+
+
+# -- egress ------------------------------------------------------------------------------------
+
+
+class EndpointPublic(_Out):
+    kind: str = Field(description="camera, webhook, mqtt, database or ray")
+    name: str
+    endpoint: str = Field(description="without credentials or query string")
+
+
+class ReachedPublic(_Out):
+    kind: str
+    endpoint: str
+    count: int
+    failed: int
+    last: datetime
+
+
+class EgressPublic(_Out):
+    allowed: list[EndpointPublic] = Field(description="what the configuration lets Vigil reach")
+    reached: list[ReachedPublic] = Field(description="what it reached, from audit and sessions")

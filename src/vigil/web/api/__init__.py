@@ -11,10 +11,20 @@ from fastapi import APIRouter
 
 
 def api_router() -> APIRouter:
-    from vigil.web.api import admin, alerts, auth, authorizations, cameras, docs, users, watchlists
+    from vigil.web.api import (
+        admin,
+        alerts,
+        auth,
+        authorizations,
+        cameras,
+        docs,
+        egress,
+        users,
+        watchlists,
+    )
     from vigil.web.schemas import COMMON_ERRORS, error_responses
 
     router = APIRouter(prefix="/api", responses=error_responses(*COMMON_ERRORS))
-    for module in (auth, users, authorizations, watchlists, cameras, alerts, admin, docs):
+    for module in (auth, users, authorizations, watchlists, cameras, alerts, admin, egress, docs):
         router.include_router(module.router)
     return router

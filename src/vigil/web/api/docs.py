@@ -1,10 +1,14 @@
-"""The OpenAPI document and its browsable docs, for logged-in users only (like every /api route)."""
+"""The OpenAPI document, for logged-in users only (like every /api route).
+
+There is no browsable docs page: FastAPI's Swagger UI and ReDoc load their scripts from a CDN, and
+a running Vigil connects to nothing but its configured endpoints (README "What Vigil connects
+to"). Open ``/api/openapi.json`` in any OpenAPI viewer of your own.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from vigil.web.deps import AnyRole
 
@@ -14,8 +18,3 @@ router = APIRouter(tags=["docs"], include_in_schema=False)
 @router.get("/openapi.json")
 def openapi(request: Request, _u: AnyRole) -> JSONResponse:
     return JSONResponse(request.app.openapi())
-
-
-@router.get("/docs")
-def docs(request: Request, _u: AnyRole) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{request.app.title} - docs")
