@@ -69,3 +69,35 @@ def test_the_card_and_the_review_page_show_every_sighting(log_in, live_server) -
         ".every(i => i && i.complete && i.naturalWidth > 0)"
     )
     assert page.locator("#probe").get_attribute("src") == best_src
+
+
+def test_a_live_card_survives_a_list_answer_read_before_it(log_in, live_server) -> None:
+    """An alert that arrives while the list is loading stays on the page: the list's answer was
+    read before the alert existed and must not wipe the card the WebSocket drew."""
+    runtime = live_server.server
+    ctx = runtime.context
+    (entry,) = ActiveGallery(ctx.db, ctx.cipher, ctx.settings, ctx.pack.name).refresh().entries
+    store = AlertStore(ctx.db, ctx.cipher, ctx.settings, runtime.bus)
+    page = log_in("operator")
+    held = []  # (route, the server's answer read at request time), answered later by the test
+
+    def hold(route) -> None:
+        held.append((route, route.fetch()))
+
+    page.route("**/api/alerts?*", hold)
+    page.goto(f"{live_server.url}/alerts")
+    page.wait_for_selector("#live-text:has-text('live alerts on')", timeout=30_000)
+    for _ in range(300):  # the first list load is held with its old answer
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the alert list was never requested"
+
+    alert_id = store.save(_candidate(entry, 0.93, 90, 8, 4))
+    card = page.locator(f"#alert-{alert_id}")
+    card.wait_for(timeout=30_000)  # drawn from the WebSocket event
+    for route, answer in held:  # now the stale answer arrives
+        route.fulfill(response=answer)
+    page.unroute("**/api/alerts?*")
+    page.wait_for_selector(f"#alert-list[data-loads='{len(held)}']", timeout=30_000)
+    assert card.is_visible()

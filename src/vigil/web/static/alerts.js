@@ -76,16 +76,40 @@
     return p.toString();
   }
 
+  /* Live cards drawn while a list load is in flight must survive that load's answer, which was
+     read before they existed: each live card is kept with the number of the load it arrived
+     during, and a full reload puts back the ones its answer lacks. */
+  let loadSeq = 0;
+  const liveCards = new Map();
+
+  function wanted(a) {
+    const status = document.getElementById("filter-status").value;
+    const camera = document.getElementById("filter-camera").value.trim();
+    return !(status && status !== a.status) && !(camera && camera !== a.camera);
+  }
+
   async function load(append) {
     const list = document.getElementById("alert-list");
+    const seq = append ? loadSeq : ++loadSeq;
     try {
       const alerts = await api("GET", "/api/alerts?" + query(append ? oldest : null));
+      if (seq !== loadSeq) return; /* a newer load (another filter) answers instead */
       hide("alerts-error");
       const html = alerts.map((a) => card(a, false)).join("");
       if (append) list.insertAdjacentHTML("beforeend", html);
-      else list.innerHTML = html || `<div class="panel muted" id="no-alerts">No alerts match this filter.</div>`;
+      else {
+        list.innerHTML = html || `<div class="panel muted" id="no-alerts">No alerts match this filter.</div>`;
+        const shown = new Set(alerts.map((a) => a.id));
+        for (const [id, live] of liveCards) {
+          if (live.seq < seq) { liveCards.delete(id); continue; }
+          if (shown.has(id) || !wanted(live.alert)) continue;
+          document.getElementById("no-alerts")?.remove();
+          list.insertAdjacentHTML("afterbegin", card(live.alert, true));
+        }
+      }
       if (alerts.length) oldest = alerts[alerts.length - 1].id;
       document.getElementById("more").classList.toggle("hidden", alerts.length < 30);
+      list.dataset.loads = String(Number(list.dataset.loads || 0) + 1); /* for tests: answers drawn */
     } catch (err) { showError("alerts-error", err); }
   }
 
@@ -96,9 +120,8 @@
     const a = ev.alert;
     if (existing) return refresh(existing, a);
     if (ev.event !== "candidate") return;
-    const wanted = document.getElementById("filter-status").value;
-    const camera = document.getElementById("filter-camera").value.trim();
-    if ((wanted && wanted !== a.status) || (camera && camera !== a.camera)) return;
+    liveCards.set(a.id, { alert: a, seq: loadSeq });
+    if (!wanted(a)) return;
     document.getElementById("no-alerts")?.remove();
     document.getElementById("alert-list").insertAdjacentHTML("afterbegin", card(a, true));
   }
