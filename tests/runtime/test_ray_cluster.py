@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ray_local import local_cluster
 from vigil.accountability.chain import verify_chain
 from vigil.accountability.signing import settings_signer
 from vigil.config import CameraConfig, RuntimeConfig
@@ -26,7 +27,6 @@ from vigil.context import AppContext
 from vigil.db.models import Alert, CandidateDelivery
 from vigil.domain.enums import AuthorizationStatus
 from vigil.domain.events import AlertEvent
-from vigil.runtime.ray_cluster import import_ray
 from vigil.runtime.ray_engine import RaySupervisor
 from vigil.runtime.wire import Delivery, actor_name
 from vigil.services.alerts import AlertBus
@@ -36,42 +36,12 @@ from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.ray, pytest.mark.timeout(1500)]
 
-STORE = 80 * 1024 * 1024  # small object stores: the gallery is all that goes through them
 REFERENCE = "ORD-RT-1"  # lin_context's authorization
-
-
-def _start_cluster() -> Any:
-    """Head (no CPUs: no camera there) + 2 worker nodes of 1 CPU, all on 127.0.0.1."""
-    from ray.cluster_utils import Cluster
-
-    local = {"node_ip_address": "127.0.0.1", "object_store_memory": STORE}
-    made = Cluster(
-        initialize_head=True, head_node_args={**local, "num_cpus": 0, "include_dashboard": False}
-    )
-    try:
-        for _ in range(2):
-            made.add_node(num_cpus=1, **local)
-        made.wait_for_nodes()
-    except BaseException:
-        made.shutdown()
-        raise
-    return made
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    ray = import_ray()
-    # Ray waits a fixed 30 s for a node to register; a loaded 2-core runner can miss that.
-    for attempt in range(3):
-        try:
-            made = _start_cluster()
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    yield made
-    ray.shutdown()
-    made.shutdown()
+    yield from local_cluster(2, 1)
 
 
 def _ray_settings(context: AppContext, address: str) -> None:

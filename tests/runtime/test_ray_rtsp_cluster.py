@@ -23,7 +23,6 @@ import httpx
 import pytest
 import websockets
 from test_ray_serve_crash import (
-    STORE,
     Server,
     alert_count,
     deliveries_of,
@@ -33,11 +32,12 @@ from test_ray_serve_crash import (
 from typer.testing import CliRunner
 
 from pg_server import PgCluster
+from ray_local import STORE, local_cluster
 from rtsp_server import RtspServer, rtsp_stream
 from vigil.cli.main import app
 from vigil.config import RuntimeConfig, load_settings
 from vigil.context import build_context
-from vigil.runtime.ray_cluster import connect, import_ray
+from vigil.runtime.ray_cluster import connect
 from vigil.runtime.wire import actor_name
 from waiting import wait_for
 
@@ -46,36 +46,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.ray, pytest.mark
 CAMERAS = ("north", "south", "east", "west")
 
 
-def _start_cluster() -> Any:
-    from ray.cluster_utils import Cluster
-
-    local = {"node_ip_address": "127.0.0.1", "object_store_memory": STORE}
-    made = Cluster(
-        initialize_head=True, head_node_args={**local, "num_cpus": 0, "include_dashboard": False}
-    )
-    try:
-        for _ in range(2):
-            made.add_node(num_cpus=2, **local)
-        made.wait_for_nodes()
-    except BaseException:
-        made.shutdown()
-        raise
-    return made
-
-
 @pytest.fixture(scope="module")
 def two_node_cluster() -> Iterator[Any]:
-    ray = import_ray()
-    for attempt in range(3):  # Ray waits a fixed 30 s for a node; a loaded runner can miss it
-        try:
-            made = _start_cluster()
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    yield made
-    ray.shutdown()
-    made.shutdown()
+    yield from local_cluster(2, 2)
 
 
 @pytest.fixture()

@@ -36,11 +36,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from pg_server import PgCluster, free_port
+from ray_local import local_cluster
 from vigil.cli.main import app
 from vigil.config import RuntimeConfig, load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.models import Alert, CandidateDelivery
-from vigil.runtime.ray_cluster import connect, import_ray
+from vigil.runtime.ray_cluster import connect
 from vigil.runtime.wire import Delivery, actor_name
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.cases import CaseSetup, open_case
@@ -48,7 +49,6 @@ from waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.ray, pytest.mark.timeout(900)]
 
-STORE = 80 * 1024 * 1024  # small object stores: the gallery is all that goes through them
 VIGIL = Path(sys.executable).parent / "vigil"
 PASSWORD_LINE = re.compile(r"^\s{2}(\S{12,})\s*$", re.MULTILINE)  # vigil init
 CANDIDATE_KEY = re.compile(r"^([0-9a-f]+):(\d+)$")  # incarnation:seq (not sightings/fallbacks)
@@ -99,36 +99,9 @@ class Server:
             self._reader.join(5)
 
 
-def _start_cluster() -> Any:
-    """Head (no CPUs: no camera there) + 1 worker node of 1 CPU, all on 127.0.0.1."""
-    from ray.cluster_utils import Cluster
-
-    local = {"node_ip_address": "127.0.0.1", "object_store_memory": STORE}
-    made = Cluster(
-        initialize_head=True, head_node_args={**local, "num_cpus": 0, "include_dashboard": False}
-    )
-    try:
-        made.add_node(num_cpus=1, **local)
-        made.wait_for_nodes()
-    except BaseException:
-        made.shutdown()
-        raise
-    return made
-
-
 @pytest.fixture(scope="module")
 def one_node_cluster() -> Iterator[Any]:
-    ray = import_ray()
-    for attempt in range(3):  # Ray waits a fixed 30 s for a node; a loaded runner can miss it
-        try:
-            made = _start_cluster()
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-    yield made
-    ray.shutdown()
-    made.shutdown()
+    yield from local_cluster(1, 1)
 
 
 def init_deployment(
