@@ -137,6 +137,16 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert rerun.exit_code == 0, rerun.output
     assert json.loads(rerun.output.strip().splitlines()[-1])["embedded"] == 0  # all cached
 
+    # Two worker processes embed the same vectors, so every figure is the same.
+    pooled_args = [*args[:-3], "--cache", str(tmp_path / "pooled"), "--workers", "2", "--json"]
+    pooled = runner.invoke(app, pooled_args, env=env)
+    assert pooled.exit_code == 0, pooled.output
+    pooled_data = json.loads(pooled.output.strip().splitlines()[-1])
+    assert pooled_data["embedded"] == data["embedded"]
+    for mine, theirs in zip(pooled_data["rows"], data["rows"], strict=True):
+        assert mine["fnir"] == pytest.approx(theirs["fnir"], abs=1e-9)
+        assert mine["threshold"] == pytest.approx(theirs["threshold"], abs=1e-5)
+
     report = tmp_path / "openset.json"
     report.write_text(result.output)
     done = runner.invoke(

@@ -22,21 +22,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from multiprocessing.pool import Pool as PoolType
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from vigil.config import Settings
 from vigil.errors import InputError
+from vigil.evaluation import lfw as lfw_jobs
 from vigil.evaluation.lfw import (
     _DEFAULT_LANDMARKS,
     _detect,
     _pick,
     _read,
+    _start_worker,
     embed_images,
     lfw_root,
 )
@@ -80,6 +85,7 @@ class OpensetOptions:
     video_fpir: float = 0.001  # the FPIR the video threshold is chosen at
     video_n: int = 1000  # ... at this gallery size (the largest measured if smaller)
     video_max_fnir: float = 0.5  # the smallest face size whose tuning FNIR is at most this
+    workers: int = 1  # processes embedding at once (one pack each); the figures do not change
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -159,16 +165,59 @@ def cctv_like(image: np.ndarray, landmarks: np.ndarray, face_px: int) -> np.ndar
     return cv2.copyMakeBorder(degraded, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
 
 
+def _landmarks_of(pack: ModelPack, image: np.ndarray) -> np.ndarray:
+    """The clean detection's landmarks (LFW's typical ones where nothing was found)."""
+    found = _detect(pack, image)
+    if found.detection is not None:
+        marks = found.detection.landmarks
+    else:
+        h, w = found.shape
+        marks = np.array(_DEFAULT_LANDMARKS) * np.array([w, h])
+    return np.asarray(marks, np.float32).reshape(-1)
+
+
+def _cctv_vector(pack: ModelPack, image: np.ndarray, marks: np.ndarray, face_px: int) -> np.ndarray:
+    """A CCTV-like probe's embedding; a row of NaN where the video detector found no face."""
+    shrunk = cctv_like(image, marks.reshape(-1, 2), face_px)
+    h, w = shrunk.shape[:2]
+    found = _pick(pack.detect(shrunk), w, h)
+    if found is None:
+        return np.full(pack.embedder.dim, np.nan, np.float32)
+    return pack.embed_image(shrunk, found).vector.astype(np.float32)
+
+
+def _worker_pack() -> tuple[ModelPack, Path]:
+    jobs = lfw_jobs._WORKER_JOBS
+    assert jobs is not None, "pool process started without _start_worker"
+    return jobs.pack, jobs.root
+
+
+def _worker_landmarks(key: str) -> np.ndarray:
+    pack, root = _worker_pack()
+    return _landmarks_of(pack, _read(root / key))
+
+
+def _worker_cctv(job: tuple[str, np.ndarray, int]) -> np.ndarray:
+    pack, root = _worker_pack()
+    return _cctv_vector(pack, _read(root / job[0]), job[1], job[2])
+
+
 class _Embedder:
-    """Fills the cache for each variant with one pack."""
+    """Fills the cache for each variant with one pack, here or in a pool of processes."""
 
     def __init__(
-        self, pack: ModelPack, images: Path, cache: EmbeddingCache, progress: Progress | None
+        self,
+        pack: ModelPack,
+        images: Path,
+        cache: EmbeddingCache,
+        progress: Progress | None,
+        pool: PoolType | None = None,
     ):
         self.pack = pack
         self.images = images
         self.cache = cache
         self.progress = progress
+        self.pool = pool
         self.embedded = 0
 
     def _fill(
@@ -185,9 +234,17 @@ class _Embedder:
                 self.progress(variant, start + len(chunk), len(missing))
         return have
 
+    def _map(
+        self, here: Callable[[Any], np.ndarray], there: Callable[[Any], np.ndarray], jobs: list[Any]
+    ) -> list[np.ndarray]:
+        if self.pool is None:
+            return [here(job) for job in jobs]
+        return list(self.pool.imap(there, jobs, chunksize=4))
+
     def stills(self, keys: list[str]) -> dict[str, np.ndarray]:
         def work(chunk: list[str]) -> dict[str, np.ndarray]:
-            return embed_images(self.pack, self.images, chunk)[0]
+            pack = None if self.pool is not None else self.pack
+            return embed_images(pack, self.images, chunk, pool=self.pool)[0]
 
         return self._fill("still", keys, work)
 
@@ -195,36 +252,25 @@ class _Embedder:
         """The clean detection's landmarks (LFW's typical ones where nothing was found)."""
 
         def work(chunk: list[str]) -> dict[str, np.ndarray]:
-            out = {}
-            for key in chunk:
-                found = _detect(self.pack, _read(self.images / key))
-                if found.detection is not None:
-                    marks = found.detection.landmarks
-                else:
-                    h, w = found.shape
-                    marks = np.array(_DEFAULT_LANDMARKS) * np.array([w, h])
-                out[key] = np.asarray(marks, np.float32).reshape(-1)
-            return out
+            def here(key: str) -> np.ndarray:
+                return _landmarks_of(self.pack, _read(self.images / key))
+
+            return dict(zip(chunk, self._map(here, _worker_landmarks, chunk), strict=True))
 
         return self._fill("landmarks", keys, work)
 
     def cctv(
-        self, keys: list[str], face_px: int, marks: dict[str, np.ndarray], dim: int
+        self, keys: list[str], face_px: int, marks: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Embeddings of the CCTV-like probes; a row of NaN where the detector found no face."""
 
         def work(chunk: list[str]) -> dict[str, np.ndarray]:
-            out: dict[str, np.ndarray] = {}
-            for key in chunk:
-                image = cctv_like(_read(self.images / key), marks[key].reshape(-1, 2), face_px)
-                h, w = image.shape[:2]
-                found = _pick(self.pack.detect(image), w, h)
-                out[key] = (
-                    np.full(dim, np.nan, np.float32)
-                    if found is None
-                    else self.pack.embed_image(image, found).vector.astype(np.float32)
-                )
-            return out
+            jobs = [(key, marks[key], face_px) for key in chunk]
+
+            def here(job: tuple[str, np.ndarray, int]) -> np.ndarray:
+                return _cctv_vector(self.pack, _read(self.images / job[0]), job[1], job[2])
+
+            return dict(zip(chunk, self._map(here, _worker_cctv, jobs), strict=True))
 
         return self._fill(f"cctv{face_px}", keys, work)
 
@@ -287,8 +333,14 @@ def run_openset(
     room = min(len(d.gallery) for d in designs.values())
     sizes = tuple(sorted({min(room, n) if n else room for n in options.sizes}))
     cache = EmbeddingCache(cache_dir, pack.name, settings)
-    work = _Embedder(pack, images, cache, progress)
-    variants = _variants(work, designs, options)
+    if options.workers > 1:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(options.workers, _start_worker, (settings, pack.name, images)) as pool:
+            work = _Embedder(pack, images, cache, progress, pool)
+            variants = _variants(work, designs, options)
+    else:
+        work = _Embedder(pack, images, cache, progress)
+        variants = _variants(work, designs, options)
     rows = tuple(
         operating_row(name, n, target, by_half["tune"], by_half["report"])
         for name, by_half in variants.items()
@@ -353,9 +405,8 @@ def _variants(
     if options.cctv:
         probes = sorted(set().union(*(set(d.mated) | set(d.nonmated) for d in designs.values())))
         marks = work.landmarks(probes)
-        dim = next(iter(still.values())).shape[0]
         for face_px in options.face_sizes:
-            shrunk = work.cctv(probes, face_px, marks, dim)
+            shrunk = work.cctv(probes, face_px, marks)
             variants[f"cctv{face_px}"] = {h: searches(d, still, shrunk) for h, d in designs.items()}
     return variants
 

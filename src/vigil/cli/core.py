@@ -8,7 +8,8 @@
     vigil analyze SOURCE --camera NAME [--json] [--duration S] [--max-fps F]
     vigil bench lfw --pack dlib|onnx [--json] [--limit-pairs N] [--workers N] [--lfw DIR]
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
-    vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json] [--cache DIR]
+    vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json]
+                        [--cache DIR] [--workers N]
     vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|ivf|faiss] [--json]
 """
 
@@ -448,6 +449,9 @@ def bench_openset(
     cache: Path | None = typer.Option(
         None, "--cache", file_okay=False, help="embedding cache (default: HOME/cache/openset)"
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="processes to spread the embedding over (one per core)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
     lfw: Path | None = LFW_OPTION,
 ) -> None:
@@ -464,6 +468,7 @@ def bench_openset(
         face_sizes=parse_face_sizes(face_sizes),
         video_fpir=video_fpir,
         video_n=video_n,
+        workers=workers,
     )
     settings = state(ctx).settings()
     model = create_pack(settings, pack)
