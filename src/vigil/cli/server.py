@@ -357,8 +357,8 @@ class Runtime:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start_cameras(self) -> list[str]:
-        """Close sessions a crash left open, then start the configured cameras and the
-        accountability jobs (signing, retention)."""
+        """Start the camera-session heartbeat (closing sessions whose server died), then the
+        configured cameras and the accountability jobs (signing, retention)."""
         closed = self.sessions.start()
         if closed:
             err_console.print(f"closed {closed} camera session(s) left open by a stopped server")

@@ -47,14 +47,6 @@ class CameraSessionRepo:
             row.stopped_at = stopped_at
         return row
 
-    def open_sessions(self) -> Sequence[CameraSession]:
-        """Sessions with no stop recorded (running now, or left open by a crash)."""
-        return self.s.scalars(
-            select(CameraSession)
-            .where(CameraSession.stopped_at.is_(None))
-            .order_by(CameraSession.id)
-        ).all()
-
     def beat(self, owner: str, at: datetime) -> int:
         """Record a heartbeat on ``owner``'s open sessions; returns how many."""
         result = self.s.execute(

@@ -343,8 +343,9 @@ class RaySupervisor:
                 continue
             camera = name[len(ACTOR_PREFIX) :]
             handle = self.ray.get_actor(name, namespace=self.config.namespace)
-            # No session yet: `vigil serve` first closes the sessions a crash left open, then
-            # starts its cameras; starting an adopted one records its new session.
+            # No session yet: starting an adopted one records its new session, owned by this
+            # server. The dead server's session stops getting heartbeats and is closed at its
+            # last one (SessionKeeper), so the two never count the same hours.
             self._links[camera] = CameraLink(camera, handle, None)
             log.info("adopted running camera actor %s", name)
 
