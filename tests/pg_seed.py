@@ -54,8 +54,11 @@ def enroll_under(context: AppContext, reference: str, subjects: int) -> list[int
     ]
 
 
-def store_candidate(context: AppContext, reference: str = "ORDER-ALERT") -> int:
-    """A candidate alert on camera 'cam1' under a new authorization; returns its id."""
+def store_candidate(
+    context: AppContext, reference: str = "ORDER-ALERT", bus: AlertBus | None = None
+) -> int:
+    """A candidate alert on camera 'cam1' under a new authorization, its event published on
+    ``bus`` (default: a bus of its own); returns its id."""
     from vigil.repositories.authorizations import AuthorizationRepo
     from vigil.repositories.watchlists import TemplateRepo, WatchlistRepo
 
@@ -78,4 +81,6 @@ def store_candidate(context: AppContext, reference: str = "ORDER-ALERT") -> int:
         crop_jpeg=encode_jpeg(np.zeros((40, 40, 3), np.uint8)),
         captured_monotonic=0.0,
     )
-    return AlertStore(context.db, context.cipher, context.settings, AlertBus()).save(candidate)
+    return AlertStore(context.db, context.cipher, context.settings, bus or AlertBus()).save(
+        candidate
+    )

@@ -12,7 +12,8 @@ a file copy: milliseconds) and dropped after the test.
 The db parametrization: the tests of the db, repositories, services, accountability and web layers
 (:data:`PG_DIRS`) that use the ``settings`` / ``database_url`` fixtures run twice, on ``sqlite``
 and on ``postgresql`` (this plugin's ``pytest_generate_tests``), except those marked ``slow``
-(their cost is a real model, not SQL) or ``sqlite_only`` (they test SQLite itself). Without
+(their cost is a real model, not SQL) unless also marked ``both_backends`` (their subject is
+the database: processes sharing one), or ``sqlite_only`` (they test SQLite itself). Without
 PostgreSQL binaries the ``postgresql`` variants skip, naming the fix, except in CI (``CI=true``)
 where they fail.
 """
@@ -169,12 +170,19 @@ def _in_ci() -> bool:
 
 
 def _wants_postgresql(nodeid: str, markers: Sequence[str]) -> bool:
-    return not {"slow", "sqlite_only"} & set(markers) and nodeid.startswith(PG_DIRS)
+    if "sqlite_only" in markers or not nodeid.startswith(PG_DIRS):
+        return False
+    return "slow" not in markers or "both_backends" in markers
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: tests of SQLite's own behaviour (never run on PostgreSQL)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "both_backends: a slow test whose subject is the database itself (processes sharing "
+        "it): runs on PostgreSQL too",
     )
 
 

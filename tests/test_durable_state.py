@@ -1,4 +1,5 @@
-"""State that outlives a process, with real `vigil serve` processes on one real SQLite deployment.
+"""State that outlives a process, with real `vigil serve` processes on one real deployment, on
+SQLite and on PostgreSQL (the ``db_backend`` parametrization):
 
 * A confirmed alert's webhook survives a SIGKILL of the server and is delivered exactly once.
 * A session cookie survives a restart; two servers on one deployment share logins and logouts.
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from alert_rows import add_alert_row
+from pg_server import database_env
 from vigil.cli.main import app
 from vigil.db.models import AuditEvent, OutboxMessage
 from vigil.db.session import Database
@@ -42,7 +44,7 @@ VIGIL = Path(sys.executable).with_name("vigil")
 SECRET = "webhook-secret-for-durable-tests-0123456789"
 PASSWORD = "a-long-enough-passphrase-7"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -54,10 +56,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """A `vigil init`-ed data folder and its database (SQLite in HOME, or PostgreSQL)."""
+
+    home: Path
+    database_url: str | None  # None: the SQLite file in HOME
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"VIGIL_HOME": str(self.home), **database_env(self.database_url)}
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'vigil.db'}"
+
+    def db(self) -> Database:
+        return Database(self.db_url)
+
+
 class Server:
     """`vigil serve` as a real process on a free port; output collected on a thread."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, deployment: Deployment) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -65,7 +86,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "VIGIL_HOME": str(home), "COLUMNS": "160"},
+            env={**os.environ, **deployment.env, "COLUMNS": "160"},
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -102,24 +123,26 @@ def servers() -> Iterator[list[Server]]:
         server.stop(signal.SIGKILL)
 
 
-def _deployment(tmp_path: Path, **config: object) -> Path:
-    """`vigil init`, extra config merged into vigil.yaml, and two reviewers with passwords."""
-    home = tmp_path / "home"
-    result = CliRunner().invoke(app, ["init", "--plain-http"], env={"VIGIL_HOME": str(home)})
-    assert result.exit_code == 0, result.output
-    path = home / "vigil.yaml"
-    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
-    db = _db(home)
-    try:
-        create_user(db, "op1", Role.operator, PASSWORD, actor="test")
-        create_user(db, "sup1", Role.supervisor, PASSWORD, actor="test")
-    finally:
-        db.dispose()
-    return home
+@pytest.fixture()
+def make_deployment(tmp_path: Path, empty_database_url: str | None) -> Callable[..., Deployment]:
+    """`vigil init` on the test's backend (an empty PostgreSQL database, or SQLite in HOME),
+    extra config merged into vigil.yaml, and two reviewers with passwords."""
 
+    def make(**config: object) -> Deployment:
+        deployment = Deployment(tmp_path / "home", empty_database_url)
+        result = CliRunner().invoke(app, ["init", "--plain-http"], env=deployment.env)
+        assert result.exit_code == 0, result.output
+        path = deployment.home / "vigil.yaml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
+        db = deployment.db()
+        try:
+            create_user(db, "op1", Role.operator, PASSWORD, actor="test")
+            create_user(db, "sup1", Role.supervisor, PASSWORD, actor="test")
+        finally:
+            db.dispose()
+        return deployment
 
-def _db(home: Path) -> Database:
-    return Database(f"sqlite:///{home / 'vigil.db'}")
+    return make
 
 
 def _login(client: httpx.Client, base: str, username: str) -> None:
@@ -132,9 +155,9 @@ def _me(client: httpx.Client, base: str) -> int:
     return client.get(f"{base}/api/auth/me").status_code
 
 
-def _candidate_alert(home: Path) -> int:
+def _candidate_alert(deployment: Deployment) -> int:
     """A candidate alert row, as the pipeline stores one (no face crop needed here)."""
-    db = _db(home)
+    db = deployment.db()
     try:
         return add_alert_row(db, AlertStatus.candidate)
     finally:
@@ -178,8 +201,8 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def _outbox(home: Path) -> list[OutboxMessage]:
-    db = _db(home)
+def _outbox(deployment: Deployment) -> list[OutboxMessage]:
+    db = deployment.db()
     try:
         with db.read() as s:
             return list(s.scalars(select(OutboxMessage)).all())
@@ -191,11 +214,11 @@ def _outbox(home: Path) -> list[OutboxMessage]:
 
 
 def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
-    tmp_path: Path, receiver: Receiver, servers: list[Server]
+    make_deployment: Callable[..., Deployment], receiver: Receiver, servers: list[Server]
 ) -> None:
-    home = _deployment(tmp_path, alerts_out={"webhooks": [receiver.url], "webhook_secret": SECRET})
-    alert_id = _candidate_alert(home)
-    first = Server(home)
+    deployment = make_deployment(alerts_out={"webhooks": [receiver.url], "webhook_secret": SECRET})
+    alert_id = _candidate_alert(deployment)
+    first = Server(deployment)
     servers.append(first)
     for user in ("op1", "sup1"):  # the two-person rule: the second confirmation sends it
         with httpx.Client(timeout=10) as client:
@@ -208,18 +231,18 @@ def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
     wait_for(lambda: receiver.hits, "the first (refused) webhook", timeout=30)
 
     def rescheduled() -> bool:
-        rows = _outbox(home)
+        rows = _outbox(deployment)
         return bool(rows) and rows[0].attempts >= 1 and rows[0].claimed_by is None
 
     wait_for(rescheduled, "the refused delivery to be rescheduled", timeout=30)
     first.stop(signal.SIGKILL)
     assert first.proc.returncode == -signal.SIGKILL
-    (row,) = _outbox(home)
+    (row,) = _outbox(deployment)
     assert row.status == "pending"
     refused = len(receiver.hits)
 
     receiver.status = 200
-    second = Server(home)
+    second = Server(deployment)
     servers.append(second)
     wait_for(receiver.successes, "the webhook after the restart", timeout=60)
     time.sleep(3)  # room for a duplicate to show up
@@ -227,9 +250,9 @@ def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
     _status, delivery, valid, body = receiver.successes()[0]
     assert valid and delivery == str(row.id)
     assert all(h[1] == delivery and h[3] == body for h in receiver.hits[:refused])  # same bytes
-    (row,) = _outbox(home)
+    (row,) = _outbox(deployment)
     assert row.status == "delivered"
-    db = _db(home)
+    db = deployment.db()
     try:
         with db.read() as s:
             actions = s.scalars(
@@ -240,16 +263,18 @@ def test_webhook_pending_at_sigkill_is_delivered_once_after_restart(
     assert actions == ["alert.outbound"]
 
 
-def test_a_session_cookie_survives_a_server_restart(tmp_path: Path, servers: list[Server]) -> None:
-    home = _deployment(tmp_path)
-    first = Server(home)
+def test_a_session_cookie_survives_a_server_restart(
+    make_deployment: Callable[..., Deployment], servers: list[Server]
+) -> None:
+    deployment = make_deployment()
+    first = Server(deployment)
     servers.append(first)
     client = httpx.Client(timeout=10)
     _login(client, first.base, "op1")
     assert _me(client, first.base) == 200
     first.stop()
     assert first.proc.returncode == 0
-    second = Server(home)
+    second = Server(deployment)
     servers.append(second)
     assert _me(client, second.base) == 200  # the same cookie, a new process
     r = client.post(f"{second.base}/api/auth/logout")  # and its CSRF token still holds
@@ -257,9 +282,11 @@ def test_a_session_cookie_survives_a_server_restart(tmp_path: Path, servers: lis
     client.close()
 
 
-def test_two_servers_share_logins_and_logouts(tmp_path: Path, servers: list[Server]) -> None:
-    home = _deployment(tmp_path)
-    a, b = Server(home), Server(home)
+def test_two_servers_share_logins_and_logouts(
+    make_deployment: Callable[..., Deployment], servers: list[Server]
+) -> None:
+    deployment = make_deployment()
+    a, b = Server(deployment), Server(deployment)
     servers += [a, b]
     with httpx.Client(timeout=10) as one, httpx.Client(timeout=10) as two:
         _login(one, a.base, "op1")
@@ -284,8 +311,8 @@ from pathlib import Path
 from vigil.accountability import audit
 from vigil.db.session import Database
 
-db_path, start, n, name = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-db = Database(f"sqlite:///{db_path}")
+db_url, start, n, name = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+db = Database(db_url)
 while not start.exists():
     time.sleep(0.01)
 for i in range(n):
@@ -295,12 +322,14 @@ db.dispose()
 """
 
 
-def test_four_processes_append_to_one_linear_audit_chain(tmp_path: Path) -> None:
-    home = _deployment(tmp_path)
+def test_four_processes_append_to_one_linear_audit_chain(
+    tmp_path: Path, make_deployment: Callable[..., Deployment]
+) -> None:
+    deployment = make_deployment()
     start = tmp_path / "go"
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(home / "vigil.db"), str(start), "50", f"w{n}"],
+            [sys.executable, "-c", WRITER, deployment.db_url, str(start), "50", f"w{n}"],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -311,7 +340,7 @@ def test_four_processes_append_to_one_linear_audit_chain(tmp_path: Path) -> None
     for proc in writers:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    db = _db(home)
+    db = deployment.db()
     try:
         with db.read() as s:
             rows = s.execute(
@@ -327,7 +356,7 @@ def test_four_processes_append_to_one_linear_audit_chain(tmp_path: Path) -> None
     assert all(cur.prev_hash == prev.hash for prev, cur in itertools.pairwise(rows))
     verify = subprocess.run(
         [str(VIGIL), "audit", "verify"],
-        env={**os.environ, "VIGIL_HOME": str(home), "COLUMNS": "200"},
+        env={**os.environ, **deployment.env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,

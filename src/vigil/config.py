@@ -426,12 +426,35 @@ class RuntimeConfig(_Strict):
     pending_candidates: int = Field(
         1000, ge=1, le=100_000, description="unsent candidates an actor keeps; beyond, dropped"
     )
+    session_heartbeat_seconds: float = Field(
+        30.0,
+        ge=1.0,
+        le=600.0,
+        description="how often a server records that its camera sessions are still running",
+    )
+    session_stale_seconds: float = Field(
+        120.0,
+        ge=5.0,
+        le=86_400.0,
+        description="a camera session whose server sent no heartbeat for this long is closed "
+        "at its last heartbeat (the server was killed); at least 3 heartbeats",
+    )
 
     @model_validator(mode="after")
     def _address_for_ray(self) -> RuntimeConfig:
         if self.engine == "ray" and self.address is None:
             raise ValueError(
                 "runtime.engine 'ray' needs runtime.address: the head node's HOST:PORT"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _stale_after_heartbeats(self) -> RuntimeConfig:
+        if self.session_stale_seconds < 3 * self.session_heartbeat_seconds:
+            raise ValueError(
+                f"runtime.session_stale_seconds ({self.session_stale_seconds:g}) must be at least "
+                f"3 x runtime.session_heartbeat_seconds ({self.session_heartbeat_seconds:g}), or "
+                "a slow heartbeat would close a running server's camera sessions"
             )
         return self
 

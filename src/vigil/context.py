@@ -8,7 +8,10 @@ created.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,11 +37,18 @@ if TYPE_CHECKING:
     from vigil.models.base import ModelPack
 
 
+def new_instance() -> str:
+    """A name for one server process, unique across hosts and restarts."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
 @dataclass
 class AppContext:
     settings: Settings
     db: Database
     cipher: DataCipher
+    # This process in the database (the owner of its camera sessions): host, pid, random part.
+    instance: str = field(default_factory=new_instance)
     _pack: ModelPack | None = field(default=None, repr=False)
     _pack_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -23,6 +23,7 @@ from vigil.runtime.ray_engine import RaySupervisor
 from vigil.runtime.wire import ActorReport, ActorSpec, GalleryRelease, Receipt
 from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.camera_sessions import close_stale_camera_sessions
 from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
 from vigil.sources.worker import CameraState, CameraStatus
@@ -230,7 +231,8 @@ def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(
     actor = fake.actors["gate"]
     now = utcnow()
     actor.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
-    second = RaySupervisor(context, AlertBus(), ray=fake)
+    # Another process: another owner of camera sessions (AppContext.instance).
+    second = RaySupervisor(replace(context, instance="server-2"), AlertBus(), ray=fake)
     try:
         second.collect()
         assert actor.outbox.pending == 0 and _count(context, Alert) == 1
@@ -242,8 +244,17 @@ def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(
     finally:
         second.stop_all()
     with context.db.read() as s:
-        closed = [r.stopped_at is not None for r in s.scalars(select(CameraSession))]
-    assert closed == [False, True]  # the crashed one's stays open until `vigil serve` closes it
+        rows = list(s.scalars(select(CameraSession).order_by(CameraSession.id)))
+    assert [(r.owner, r.stopped_at is not None) for r in rows] == [
+        (context.instance, False),  # the crashed server's: open until its heartbeat is stale
+        ("server-2", True),
+    ]
+    stale = timedelta(seconds=context.settings.runtime.session_stale_seconds)
+    later = rows[0].heartbeat_at + stale + timedelta(seconds=1)
+    assert close_stale_camera_sessions(context.db, actor="t", stale_after=stale, now=later) == 1
+    with context.db.read() as s:
+        crashed = s.get(CameraSession, rows[0].id)
+        assert crashed is not None and crashed.stopped_at == rows[0].heartbeat_at
 
 
 def _sightings(ctx: AppContext) -> list[tuple[int, int, float]]:

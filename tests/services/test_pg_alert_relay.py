@@ -4,16 +4,18 @@ database handles: what two `vigil serve` processes hold)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from pg_seed import store_candidate
 from vigil.config import load_settings
 from vigil.context import AppContext, build_context
 from vigil.db.session import Database
 from vigil.domain.events import AlertEvent
+from vigil.retry import Backoff
 from vigil.services.alert_relay import PgAlertRelay
 from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.timeutil import utcnow
@@ -80,3 +82,69 @@ def test_a_malformed_notification_is_ignored(pg_context: AppContext) -> None:
         assert events == [] and relay.received == 0
     finally:
         relay.stop()
+
+
+def _terminate_listener(db: Database, relay: PgAlertRelay) -> None:
+    """Kill the relay's LISTEN connection on the server side (as a failover or a network cut)."""
+    with db.engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name"
+            ),
+            {"name": relay.application_name},
+        ).all()
+    assert killed == [(True,)]
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_events_raised_while_a_listener_reconnects_arrive_once_after_it(
+    pg_context: AppContext,
+) -> None:
+    other_db = Database(pg_context.settings.db_url)
+    bus_a, relay_a, events_a = _relay(pg_context.db)
+    _bus_b, relay_b, events_b = _relay(other_db)
+    relay_b.backoff = Backoff(2.0, 2.0)  # the listener stays away 2 s after the loss
+    try:
+        _terminate_listener(other_db, relay_b)
+        _until(lambda: not relay_b.listening)
+        alert_id = store_candidate(pg_context, bus=bus_a)  # raised on A while B is away
+        bus_a.publish(AlertEvent.purged(alert_id, utcnow()))
+        assert not relay_b.listening and events_b == []  # the notifications found no listener
+        _until(lambda: relay_b.listening and len(events_b) >= 2)
+        time.sleep(1.0)  # time enough for a duplicate to arrive, if one did
+        assert relay_b.reconnects == 1
+        assert [(e.kind, e.alert_id) for e in events_b] == [
+            ("candidate", alert_id),
+            ("purged", alert_id),
+        ]
+        assert events_b[0].alert is not None and events_b[0].alert.id == alert_id
+        bus_a.publish(AlertEvent.purged(alert_id, utcnow()))  # and live delivery goes on
+        _until(lambda: len(events_b) == 3)
+        assert [e.kind for e in events_a] == ["candidate", "purged", "purged"]
+        assert relay_a.received == 0 and relay_b.received == 3
+    finally:
+        relay_a.stop()
+        relay_b.stop()
+        other_db.dispose()
+
+
+def test_a_relay_starts_from_the_end_of_the_log(pg_context: AppContext) -> None:
+    alert_id = store_candidate(pg_context)
+    bus_a, relay_a, _events_a = _relay(pg_context.db)
+    bus_a.publish(AlertEvent.purged(alert_id, utcnow()))  # before B exists
+    relay_a.stop()
+    other_db = Database(pg_context.settings.db_url)
+    _bus_b, relay_b, events_b = _relay(other_db)
+    try:
+        time.sleep(1.0)
+        assert events_b == []  # no replay of what happened before it started
+    finally:
+        relay_b.stop()
+        other_db.dispose()

@@ -310,6 +310,7 @@ class Runtime:
         from vigil.runtime.engine import build_engine
         from vigil.services.alert_relay import PgAlertRelay
         from vigil.services.alerts import AlertBus
+        from vigil.services.camera_sessions import SessionKeeper
         from vigil.web.app import create_app
 
         check_port_free(options.host, options.port)
@@ -334,6 +335,13 @@ class Runtime:
             if self.context.db.is_postgresql
             else None
         )
+        # This server's camera sessions: heartbeats, and closing those of servers that died.
+        self.sessions = SessionKeeper(
+            self.context.db,
+            self.context.instance,
+            self.context.settings.runtime,
+            actor="vigil serve",
+        )
         # Audit-head signing and retention enforcement run beside the cameras.
         self.jobs = AccountabilityJobs(self.context.db, self.context.settings)
         try:
@@ -349,13 +357,11 @@ class Runtime:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start_cameras(self) -> list[str]:
-        """Close sessions a crash left open, then start the configured cameras and the
-        accountability jobs (signing, retention)."""
-        from vigil.services.camera_sessions import close_stale_camera_sessions
-
-        closed = close_stale_camera_sessions(self.context.db, actor="vigil serve")
+        """Start the camera-session heartbeat (closing sessions whose server died), then the
+        configured cameras and the accountability jobs (signing, retention)."""
+        closed = self.sessions.start()
         if closed:
-            err_console.print(f"closed {closed} camera session(s) left open by a crash")
+            err_console.print(f"closed {closed} camera session(s) left open by a stopped server")
         import_config_cameras(self.context)
         self.jobs.start()
         return start_cameras(self.context, self.supervisor)
@@ -368,6 +374,7 @@ class Runtime:
     def close(self) -> None:
         try:
             self.supervisor.stop_all()
+            self.sessions.stop()
             self.jobs.stop()
             if self.relay is not None:
                 self.relay.stop()

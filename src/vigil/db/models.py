@@ -254,6 +254,28 @@ class CameraSession(Base):
     pack: Mapped[str] = mapped_column(String(32))
     threshold: Mapped[float] = mapped_column(Float)
     watchlists: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The server process that runs the camera and its last sign of life: another process closes
+    # the session only once that heartbeat is older than runtime.session_stale_seconds.
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RelayLogEntry(Base):
+    """One alert event relayed between command-center processes (PostgreSQL LISTEN/NOTIFY).
+
+    Appended under the writer lock, so ids commit in order: a listener that saw id N reads
+    ``id > N`` after a reconnect and misses nothing. No personal data: the receiver loads the
+    alert's public shape itself. Rows older than the relay's retention are deleted.
+    """
+
+    __tablename__ = "relay_log"
+    __table_args__ = AUTOINCREMENT
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class User(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from vigil.db.models import CameraSession
@@ -25,6 +25,7 @@ class CameraSessionRepo:
         threshold: float,
         watchlists: Sequence[str],
         started_at: datetime,
+        owner: str | None = None,
     ) -> CameraSession:
         row = CameraSession(
             camera=camera,
@@ -32,6 +33,8 @@ class CameraSessionRepo:
             threshold=threshold,
             watchlists=list(watchlists),
             started_at=started_at,
+            owner=owner,
+            heartbeat_at=started_at,
         )
         self.s.add(row)
         self.s.flush()
@@ -44,10 +47,21 @@ class CameraSessionRepo:
             row.stopped_at = stopped_at
         return row
 
-    def open_sessions(self) -> Sequence[CameraSession]:
-        """Sessions with no stop recorded (running now, or left open by a crash)."""
+    def beat(self, owner: str, at: datetime) -> int:
+        """Record a heartbeat on ``owner``'s open sessions; returns how many."""
+        result = self.s.execute(
+            update(CameraSession)
+            .where(CameraSession.owner == owner, CameraSession.stopped_at.is_(None))
+            .values(heartbeat_at=at)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def silent_since(self, bound: datetime) -> Sequence[CameraSession]:
+        """Open sessions whose last heartbeat (or start, for rows without one) is before
+        ``bound``: their server stopped without closing them."""
+        last = func.coalesce(CameraSession.heartbeat_at, CameraSession.started_at)
         return self.s.scalars(
             select(CameraSession)
-            .where(CameraSession.stopped_at.is_(None))
+            .where(CameraSession.stopped_at.is_(None), last < bound)
             .order_by(CameraSession.id)
         ).all()

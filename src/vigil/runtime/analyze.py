@@ -20,7 +20,7 @@ from vigil.domain.events import AlertEvent
 from vigil.errors import InputError
 from vigil.runtime.runner import CameraRunner, StoreSink, build_camera_pipeline
 from vigil.services.alerts import AlertBus, AlertStore
-from vigil.services.camera_sessions import SessionLog
+from vigil.services.camera_sessions import SessionKeeper, SessionLog
 from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import redact_url, source_kind
 from vigil.sources.offline import FileReader
@@ -65,7 +65,7 @@ def analyze_file(
     pipeline = build_camera_pipeline(context, camera.name, context.pack, gallery, sink)
     reader = FileReader(camera.url, camera.name, camera.max_fps, config=context.settings.sources)
     total = reader.frame_count
-    sessions = SessionLog(context.db)
+    sessions = SessionLog(context.db, context.instance)
     session = sessions.start(camera.name, redact_url(camera.url), gallery.snapshot())
     try:
         for frame in reader.frames():
@@ -118,9 +118,17 @@ def analyze(
     duration: float | None = None,
     progress: Progress | None = None,
 ) -> AnalyzeSummary:
-    if source_kind(camera.url) == "file":
-        return analyze_file(context, camera, bus, progress=progress)
-    return analyze_stream(context, camera, bus, duration=duration)
+    # Its camera session stays alive for the servers that share the database (heartbeats).
+    keeper = SessionKeeper(
+        context.db, context.instance, context.settings.runtime, actor="vigil analyze"
+    )
+    keeper.start()
+    try:
+        if source_kind(camera.url) == "file":
+            return analyze_file(context, camera, bus, progress=progress)
+        return analyze_stream(context, camera, bus, duration=duration)
+    finally:
+        keeper.stop()
 
 
 class AlertPrinter:

@@ -312,7 +312,9 @@ class RaySupervisor:
         return CameraLink(name, handle, self._session(name, source))
 
     def _session(self, name: str, source: str) -> SessionInfo:
-        return SessionLog(self.context.db).start(name, source, self.publisher.gallery.snapshot())
+        return SessionLog(self.context.db, self.context.instance).start(
+            name, source, self.publisher.gallery.snapshot()
+        )
 
     def _stop(self, link: CameraLink) -> None:
         try:
@@ -327,7 +329,9 @@ class RaySupervisor:
             self.ray.kill(link.handle, no_restart=True)
             if link.session is not None:
                 frames = link.report.frames if link.report is not None else 0
-                SessionLog(self.context.db).stop(link.session, frames=frames, alerts=link.stored)
+                SessionLog(self.context.db, self.context.instance).stop(
+                    link.session, frames=frames, alerts=link.stored
+                )
 
     def _adopt(self) -> None:
         """Take over the camera actors a previous command center left running."""
@@ -339,8 +343,9 @@ class RaySupervisor:
                 continue
             camera = name[len(ACTOR_PREFIX) :]
             handle = self.ray.get_actor(name, namespace=self.config.namespace)
-            # No session yet: `vigil serve` first closes the sessions a crash left open, then
-            # starts its cameras; starting an adopted one records its new session.
+            # No session yet: starting an adopted one records its new session, owned by this
+            # server. The dead server's session stops getting heartbeats and is closed at its
+            # last one (SessionKeeper), so the two never count the same hours.
             self._links[camera] = CameraLink(camera, handle, None)
             log.info("adopted running camera actor %s", name)
 

@@ -128,7 +128,7 @@ class CameraRunner:
         self.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )
-        self.session = SessionLog(self.context.db).start(
+        self.session = SessionLog(self.context.db, self.context.instance).start(
             self.camera.name, redact_url(self.camera.url), self.gallery.snapshot()
         )
         self.worker.start()
@@ -165,7 +165,7 @@ class CameraRunner:
         finally:
             self.worker.stop()
             if self.session is not None:
-                SessionLog(self.context.db).stop(
+                SessionLog(self.context.db, self.context.instance).stop(
                     self.session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
                 )
 

@@ -1,59 +1,58 @@
-"""Alert events across command-center processes: PostgreSQL LISTEN/NOTIFY.
+"""Alert events across command-center processes: a relay log in PostgreSQL plus LISTEN/NOTIFY.
 
 Several ``vigil serve`` processes (on one or several machines) share one PostgreSQL database.
 Each one's :class:`~vigil.services.alerts.AlertBus` delivers its own events to its subscribers
 at once, and :class:`PgAlertRelay` carries them to the other processes:
 
-* ``send``: after the change committed (AlertBus publishes only then), ``pg_notify`` on the
-  channel :data:`CHANNEL` with a small JSON payload (:class:`RelayedAlert`: origin process, alert
-  id, kind, time); no personal data travels in the notification.
-* a listener thread per process (``LISTEN`` on its own connection) receives the others'
-  notifications, skips its own (the raising process already delivered the event locally: no
-  duplicate to its WebSocket clients), loads the alert's public shape from the database and
-  hands the event to the bus's local subscribers (:meth:`AlertBus.deliver`). A ``purged`` event
-  carries only the id. An alert deleted meanwhile is skipped.
+* ``send``: after the change committed (AlertBus publishes only then), one write transaction
+  appends a ``relay_log`` row (origin process, alert id, kind, time; no personal data) and
+  ``pg_notify``-s its id on :data:`CHANNEL`. Writes take the writer lock
+  (:meth:`Database.write`), so relay-log ids commit in increasing order.
+* a listener thread per process (``LISTEN`` on its own connection) treats a notification as a
+  wake-up: it reads the log rows with ``id >`` the last one it handled, in order, skips its own
+  (the raising process already delivered them locally), loads each alert's public shape from
+  the database and hands the event to the bus's local subscribers (:meth:`AlertBus.deliver`).
+  A ``purged`` event carries only the id; an alert deleted meanwhile is skipped (its purged
+  event follows).
 
-A lost listener connection is reopened with :class:`vigil.retry.Backoff`; notifications sent
-while it was down are not replayed (the dashboard reloads its list on reconnect).
+Guarantees. A lost listener connection is reopened with :class:`vigil.retry.Backoff`; after
+the new ``LISTEN`` the listener reads the rows written while it was away, so an event is
+delivered to each other process's subscribers exactly once and in commit order, across
+reconnects, as long as the outage is shorter than :data:`KEEP` (older rows are deleted by the
+senders; a longer outage loses those events, and the dashboard's list reload shows the state).
+A relay starts from the log's end: events from before it started are not replayed. The raising
+process appends the row right after its change commits: if it dies between the two, the others
+get no event for that change (their lists show it on the next load).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from datetime import datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from vigil.db.session import Database
-from vigil.domain.events import AlertEvent, AlertKind
+from vigil.domain.events import ALERT_KINDS, AlertEvent
 from vigil.errors import NotFound
 from vigil.repositories.alerts import AlertRepo
+from vigil.repositories.relay_log import RelayLogRepo
 from vigil.retry import Backoff
 from vigil.threads import BackgroundLoop
+from vigil.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from vigil.db.models import RelayLogEntry
     from vigil.services.alerts import AlertBus
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "vigil_alerts"
 POLL_SECONDS = 0.5  # how often the listener checks for a stop request
-
-
-class RelayedAlert(BaseModel):
-    """The NOTIFY payload: which process raised which change of which alert."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    origin: str
-    alert_id: int
-    kind: AlertKind
-    at: datetime
+KEEP = timedelta(hours=1)  # relay-log rows older than this are deleted (longest outage covered)
+BATCH = 500  # log rows read per query
 
 
 def psycopg_dsn(url: str) -> str:
@@ -70,8 +69,12 @@ class PgAlertRelay:
         self.db = db
         self.bus = bus
         self.origin = uuid.uuid4().hex
+        # The listener's connection shows under this name in pg_stat_activity.
+        self.application_name = f"vigil-relay-{self.origin[:12]}"
         self.backoff = backoff or Backoff(0.5, 30.0, 2.0, jitter=0.1)
         self.received = 0  # events delivered from other processes
+        self.reconnects = 0  # listener connections reopened after a loss
+        self._last_id: int | None = None  # the newest relay-log row handled (listener thread)
         self._loop = BackgroundLoop("vigil-alert-relay", self._listen)
         self._listening = False
 
@@ -86,16 +89,20 @@ class PgAlertRelay:
 
     @property
     def listening(self) -> bool:
-        """True once the listener's LISTEN is in place (events from others now arrive)."""
+        """True once the listener's LISTEN is in place and it has caught up with the log."""
         return self._listening
 
     def send(self, event: AlertEvent) -> None:
-        """Tell the other processes (called by AlertBus.publish, after the commit)."""
-        payload = RelayedAlert(
-            origin=self.origin, alert_id=event.alert_id, kind=event.kind, at=event.at
-        ).model_dump_json()
-        with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
+        """Tell the other processes (called by AlertBus.publish, after the commit): append the
+        event to the relay log and notify, in one transaction."""
+        now = utcnow()
+        with self.db.write() as s:
+            repo = RelayLogRepo(s)
+            row = repo.append(
+                origin=self.origin, alert_id=event.alert_id, kind=event.kind, at=event.at, now=now
+            )
+            repo.prune(now - KEEP)
+            repo.notify(CHANNEL, str(row.id))
 
     def _listen(self) -> None:
         attempt = 0
@@ -106,6 +113,7 @@ class PgAlertRelay:
             except Exception as exc:  # psycopg.Error and friends: reconnect after a pause
                 self._listening = False
                 attempt += 1
+                self.reconnects += 1
                 delay = self.backoff.delay(attempt)
                 log.warning("alert relay: listener lost (%s); reconnecting in %.1f s", exc, delay)
                 self._loop.sleep(delay)
@@ -113,8 +121,13 @@ class PgAlertRelay:
     def _listen_once(self) -> None:
         import psycopg
 
-        with psycopg.connect(psycopg_dsn(self.db.url), autocommit=True) as conn:
+        if self._last_id is None:  # first start: from the log's end, read before LISTEN
+            with self.db.read() as s:
+                self._last_id = RelayLogRepo(s).last_id()
+        dsn = psycopg_dsn(self.db.url)
+        with psycopg.connect(dsn, autocommit=True, application_name=self.application_name) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            self._catch_up()  # what was written while no LISTEN was in place
             self._listening = True
             while not self._loop.stopping:
                 for note in conn.notifies(timeout=POLL_SECONDS):
@@ -122,26 +135,47 @@ class PgAlertRelay:
         self._listening = False
 
     def _receive(self, payload: str) -> None:
+        """A notification: the id of a new relay-log row (a wake-up; the log says what)."""
         try:
-            relayed = RelayedAlert.model_validate(json.loads(payload))
-        except (ValueError, ValidationError):
+            row_id = int(payload)
+        except ValueError:
             log.warning("alert relay: ignored a malformed notification %.200r", payload)
             return
-        if relayed.origin == self.origin:
+        if self._last_id is None or row_id > self._last_id:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Deliver every relay-log row after the last one handled, oldest first, once each."""
+        while True:
+            with self.db.read() as s:
+                rows = list(RelayLogRepo(s).after(self._last_id or 0, BATCH))
+            for row in rows:
+                self._handle(row)
+                self._last_id = row.id
+            if len(rows) < BATCH:
+                return
+
+    def _handle(self, row: RelayLogEntry) -> None:
+        if row.origin == self.origin:
             return  # raised here: already delivered to the local subscribers
-        event = self._event(relayed)
+        event = self._event(row)
         if event is not None:
             self.received += 1
             self.bus.deliver(event)
 
-    def _event(self, relayed: RelayedAlert) -> AlertEvent | None:
-        if relayed.kind == "purged":
-            return AlertEvent.purged(relayed.alert_id, relayed.at)
+    def _event(self, row: RelayLogEntry) -> AlertEvent | None:
+        if row.kind not in ALERT_KINDS:
+            log.warning(
+                "alert relay: ignored relay-log row %s of unknown kind %r", row.id, row.kind
+            )
+            return None
+        if row.kind == "purged":
+            return AlertEvent.purged(row.alert_id, row.at)
         from vigil.services.alerts import public_alert
 
         try:
             with self.db.read() as s:
-                public = public_alert(AlertRepo(s).record(relayed.alert_id))
+                public = public_alert(AlertRepo(s).record(row.alert_id))
         except NotFound:
             return None  # purged meanwhile: its purged event follows
-        return AlertEvent.of(relayed.kind, public, relayed.at)
+        return AlertEvent.of(row.kind, public, row.at)
