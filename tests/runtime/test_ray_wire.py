@@ -360,8 +360,15 @@ def test_cluster_status_groups_cameras_by_node_with_gallery_lag() -> None:
     reports = {"a": _report("a", "n1", 3), "b": _report("b", "n1", 2, drops=(4, 7)), "c": None}
     status = build_status(node_list, reports)
     assert [n.cameras for n in status.nodes] == [("a", "b"), ()]
-    lags = {a.camera: (a.gallery_version, a.gallery_lag, a.state) for a in status.actors}
-    assert lags == {"a": (3, 0, "connected"), "b": (2, 1, "connected"), "c": (0, 0, "unreachable")}
+    lags = {
+        a.camera: (a.gallery_version, a.gallery_entries, a.gallery_lag, a.state)
+        for a in status.actors
+    }
+    assert lags == {
+        "a": (3, 1, 0, "connected"),
+        "b": (2, 1, 1, "connected"),
+        "c": (0, 0, 0, "unreachable"),
+    }
     assert status.as_dict()["actors"][0]["pending"] == 2
     drops = {a.camera: (a.dropped, a.dropped_sightings) for a in status.actors}
     assert drops == {"a": (0, 0), "b": (4, 7), "c": (0, 0)}  # candidates, sighting updates
