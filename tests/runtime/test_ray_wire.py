@@ -123,6 +123,7 @@ def test_outbox_keeps_candidates_until_acknowledged_with_unique_keys() -> None:
     outbox.acknowledge(Receipt(keys=("a1:1",)))
     assert [c.key for c in outbox.take().candidates] == ["a1:2"]
     assert outbox.pending == 1 and outbox.dropped == 0
+    assert outbox.raised == 2  # acknowledging forgets candidates, not that they were raised
     assert CandidateOutbox(limit=1).incarnation != CandidateOutbox(limit=1).incarnation
 
 
@@ -169,6 +170,7 @@ def test_outbox_queues_sightings_under_the_alerts_key_until_acknowledged() -> No
     outbox.acknowledge(Receipt(keys=("d:1",), last_seen=sent.last_seen, sightings=("d:s1",)))
     left = outbox.take()
     assert [u.key for u in left.sightings] == ["d:s2", "d:s3"] and left.last_seen == ()
+    assert outbox.raised == 4  # the candidate and its 3 sighting updates
 
 
 def test_outbox_refuses_new_tracks_of_a_closed_alert_but_still_sends_better_shots() -> None:
@@ -177,6 +179,7 @@ def test_outbox_refuses_new_tracks_of_a_closed_alert_but_still_sends_better_shot
     assert alert is not None and outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))
     outbox.acknowledge(Receipt(keys=("e:1",), sightings=("e:s1",), closed=("e:1",)))
     assert not outbox.save_sighting(SightingUpdate(alert, 3, _candidate()))  # new track: False
+    assert outbox.raised == 2  # a refused sighting is no match raised here (the pipeline's is)
     assert outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))  # its sent track's shot
     assert [(u.ordinal, u.joins) for u in outbox.take().sightings] == [(2, False)]
 
