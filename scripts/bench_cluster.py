@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Cameras on a Ray cluster against local threads, on one machine; prints one JSON object.
 
-In one run, on a throw-away deployment (ONNX pack, Lin-Manuel Miranda enrolled), with
+In one run, on a throw-away deployment (``--pack``: onnx or dlib; Lin-Manuel Miranda enrolled), with
 ``--cameras`` cameras looping the Hamilton clip at the 5 fps cap (real-time playback):
 
 * ``local``: the cameras as threads of this process (today's Supervisor) for ``--seconds``;
@@ -12,12 +12,14 @@ In one run, on a throw-away deployment (ONNX pack, Lin-Manuel Miranda enrolled),
   agents, idle workers; not the camera actors), idle before the cameras start;
 * ``node_loss_to_running_s``: a worker node running a camera is removed; time until all its
   cameras report frames again from the other node;
-* ``revocation_to_zero_s``: the authorization is revoked; time until every actor holds an
-  empty gallery (no match possible).
+* ``revocation_to_zero_s``: the authorization is revoked as the web API does (the purge of his
+  alerts is announced on the engine's alert bus, which publishes the smaller gallery at once;
+  with no alert to purge the periodic check does, ``alerts_purged`` says which); time until
+  every actor holds an empty gallery (no match possible).
 
 Figures only, never asserted in tests. Needs VIGIL_SHARED (models, clip, photos).
 
-    nice -n 10 .venv/bin/python scripts/bench_cluster.py --cameras 2 --seconds 30
+    nice -n 10 .venv/bin/python scripts/bench_cluster.py --cameras 2 --seconds 30 --pack dlib
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ STORE = 80 * 1024 * 1024
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _context(home: Path, shared: Path) -> Any:
+def _context(home: Path, shared: Path, pack: str) -> Any:
     from vigil.config import load_settings
     from vigil.context import build_context
     from vigil.services.cases import CaseSetup, open_case
@@ -44,7 +46,7 @@ def _context(home: Path, shared: Path) -> Any:
     settings = load_settings(
         {
             "VIGIL_HOME": str(home),
-            "VIGIL_MODEL_PACK": "onnx",
+            "VIGIL_MODEL_PACK": pack,
             "VIGIL_ONNX_DETECTOR": str(shared / "models" / "yunet_2023mar.onnx"),
             "VIGIL_ONNX_EMBEDDER": str(shared / "models" / "mobilefacenet.onnx"),
         }
@@ -130,8 +132,9 @@ def _cluster(attempts: int = 3) -> Any:
     raise AssertionError("unreachable")
 
 
-def _wait(condition: Any, timeout: float) -> float:
-    start = time.monotonic()
+def _wait(condition: Any, timeout: float, since: float | None = None) -> float:
+    """Seconds from ``since`` (default: now) until ``condition()``; NaN after ``timeout``."""
+    start = time.monotonic() if since is None else since
     while not condition():
         if time.monotonic() - start > timeout:
             return float("nan")
@@ -143,21 +146,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--pack", choices=("onnx", "dlib"), default="onnx", help="model pack")
     args = parser.parse_args()
     shared = Path(os.environ.get("VIGIL_SHARED", "../shared"))
     clip = shared / "data" / "video" / "short_hamilton_clip.mp4"
     from vigil.config import RuntimeConfig
-    from vigil.domain.enums import AuthorizationStatus
     from vigil.runtime.ray_cluster import import_ray
     from vigil.runtime.ray_engine import RaySupervisor
     from vigil.runtime.supervisor import Supervisor
     from vigil.services.alerts import AlertBus
-    from vigil.services.authorizations import AuthorizationService
 
-    result: dict[str, Any] = {"cameras": args.cameras, "seconds": args.seconds}
+    result: dict[str, Any] = {"pack": args.pack, "cameras": args.cameras, "seconds": args.seconds}
     result["load_before"] = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = _context(Path(tmp) / "home", shared)
+        ctx = _context(Path(tmp) / "home", shared, args.pack)
         local = Supervisor(ctx, AlertBus(), loop_files=True)
         for cam in _cameras(args.cameras, clip):
             local.start_camera(cam)
@@ -174,13 +176,15 @@ def main() -> None:
         ctx.settings.runtime = RuntimeConfig(
             engine="ray", address=cluster.address, gallery_check_seconds=1.0, poll_seconds=0.25
         )
-        engine = RaySupervisor(ctx, AlertBus(), loop_files=True)
+        bus = AlertBus()  # shared with the revocation, as in `vigil serve`
+        engine = RaySupervisor(ctx, bus, loop_files=True)
         try:
             for cam in _cameras(args.cameras, clip):
                 engine.start_camera(cam)
             time.sleep(5)
             ray_fps = _fps(engine, args.seconds)
             result["ray_loaded"] = _ray_cost(session, 3, min(10.0, args.seconds))
+            result["load_during_ray"] = os.getloadavg()
             result["fps"] = {"local": local_fps, "ray": ray_fps}
             result["held_5fps"] = {
                 "local": sum(f >= 4.5 for f in local_fps),
@@ -188,12 +192,7 @@ def main() -> None:
             }
             result["ratio_ray_over_local"] = round(sum(ray_fps) / max(sum(local_fps), 1e-9), 3)
             result.update(_node_loss(engine, cluster, nodes))
-            AuthorizationService(ctx.db, AlertBus()).end(
-                "ORD-BENCH", AuthorizationStatus.revoked, actor="bench"
-            )
-            result["revocation_to_zero_s"] = _wait(
-                lambda: all(r.gallery_entries == 0 for r in engine.reports().values()), 120
-            )
+            result.update(_revocation(ctx, bus, engine))
         finally:
             engine.stop_all()
             ray.shutdown()
@@ -201,6 +200,20 @@ def main() -> None:
             ctx.close()
     result["load_after"] = os.getloadavg()
     print(json.dumps(result, indent=2))
+
+
+def _revocation(ctx: Any, bus: Any, engine: Any) -> dict[str, Any]:
+    from vigil.domain.enums import AuthorizationStatus
+    from vigil.services.authorizations import AuthorizationService
+
+    revoked_at = time.monotonic()
+    purged = AuthorizationService(ctx.db, bus).end(
+        "ORD-BENCH", AuthorizationStatus.revoked, actor="bench"
+    )
+    emptied = _wait(
+        lambda: all(r.gallery_entries == 0 for r in engine.reports().values()), 120, revoked_at
+    )
+    return {"alerts_purged": purged["alerts"], "revocation_to_zero_s": emptied}
 
 
 def _node_loss(engine: Any, cluster: Any, nodes: list[Any]) -> dict[str, Any]:

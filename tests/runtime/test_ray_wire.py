@@ -123,6 +123,7 @@ def test_outbox_keeps_candidates_until_acknowledged_with_unique_keys() -> None:
     outbox.acknowledge(Receipt(keys=("a1:1",)))
     assert [c.key for c in outbox.take().candidates] == ["a1:2"]
     assert outbox.pending == 1 and outbox.dropped == 0
+    assert outbox.raised == 2  # acknowledging forgets candidates, not that they were raised
     assert CandidateOutbox(limit=1).incarnation != CandidateOutbox(limit=1).incarnation
 
 
@@ -169,6 +170,7 @@ def test_outbox_queues_sightings_under_the_alerts_key_until_acknowledged() -> No
     outbox.acknowledge(Receipt(keys=("d:1",), last_seen=sent.last_seen, sightings=("d:s1",)))
     left = outbox.take()
     assert [u.key for u in left.sightings] == ["d:s2", "d:s3"] and left.last_seen == ()
+    assert outbox.raised == 4  # the candidate and its 3 sighting updates
 
 
 def test_outbox_refuses_new_tracks_of_a_closed_alert_but_still_sends_better_shots() -> None:
@@ -177,6 +179,7 @@ def test_outbox_refuses_new_tracks_of_a_closed_alert_but_still_sends_better_shot
     assert alert is not None and outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))
     outbox.acknowledge(Receipt(keys=("e:1",), sightings=("e:s1",), closed=("e:1",)))
     assert not outbox.save_sighting(SightingUpdate(alert, 3, _candidate()))  # new track: False
+    assert outbox.raised == 2  # a refused sighting is no match raised here (the pipeline's is)
     assert outbox.save_sighting(SightingUpdate(alert, 2, _candidate()))  # its sent track's shot
     assert [(u.ordinal, u.joins) for u in outbox.take().sightings] == [(2, False)]
 
@@ -360,8 +363,15 @@ def test_cluster_status_groups_cameras_by_node_with_gallery_lag() -> None:
     reports = {"a": _report("a", "n1", 3), "b": _report("b", "n1", 2, drops=(4, 7)), "c": None}
     status = build_status(node_list, reports)
     assert [n.cameras for n in status.nodes] == [("a", "b"), ()]
-    lags = {a.camera: (a.gallery_version, a.gallery_lag, a.state) for a in status.actors}
-    assert lags == {"a": (3, 0, "connected"), "b": (2, 1, "connected"), "c": (0, 0, "unreachable")}
+    lags = {
+        a.camera: (a.gallery_version, a.gallery_entries, a.gallery_lag, a.state)
+        for a in status.actors
+    }
+    assert lags == {
+        "a": (3, 1, 0, "connected"),
+        "b": (2, 1, 1, "connected"),
+        "c": (0, 0, 0, "unreachable"),
+    }
     assert status.as_dict()["actors"][0]["pending"] == 2
     drops = {a.camera: (a.dropped, a.dropped_sightings) for a in status.actors}
     assert drops == {"a": (0, 0), "b": (4, 7), "c": (0, 0)}  # candidates, sighting updates

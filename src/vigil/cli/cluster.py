@@ -38,8 +38,8 @@ def cluster_status_command(
         nodes.add_row(n.node_id[:12], n.address, str(n.alive), f"{n.cpus:g}", ", ".join(n.cameras))
     console.print(nodes)
     actors = Table(
-        "camera", "node", "state", "fps", "gallery", "lag", "age s", "pending", "dropped",
-        "dropped sightings", title="camera actors",
+        "camera", "node", "state", "fps", "gallery", "entries", "lag", "age s", "pending",
+        "dropped", "dropped sightings", title="camera actors",
     )  # fmt: skip
     for a in status.actors:
         age = "" if a.gallery_age_seconds is None else f"{a.gallery_age_seconds:.0f}"
@@ -49,6 +49,7 @@ def cluster_status_command(
             a.state,
             f"{a.fps_analysed:.1f}",
             str(a.gallery_version),
+            str(a.gallery_entries),
             str(a.gallery_lag),
             age,
             str(a.pending),

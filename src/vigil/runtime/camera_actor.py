@@ -219,6 +219,12 @@ class CandidateOutbox:
         with self._lock:
             return len(self._pending)
 
+    @property
+    def raised(self) -> int:
+        """Candidates and sighting updates queued since this outbox was made: one per match."""
+        with self._lock:
+            return self._seq + self._sighting_seq
+
 
 def _node() -> tuple[str, str]:
     """(node id, node ip) when running inside Ray, else ("local", "127.0.0.1")."""
@@ -310,6 +316,7 @@ class CameraActor:
             frames=self.pipeline.frames,
             error=self.error,
             dropped_sightings=self.outbox.dropped_sightings,
+            raised=self.outbox.raised,
         )
 
     def take(self, limit: int = 100) -> Delivery:

@@ -3,7 +3,8 @@
 Read from Ray (nodes) and from each camera actor's report; the database is not needed. The
 gallery ``lag`` of an actor is how many versions it is behind the newest one any actor holds
 from the same command center, and ``gallery_age_seconds`` how old its release is (it is resent
-at least every ``runtime.gallery_publish_seconds``).
+at least every ``runtime.gallery_publish_seconds``). ``gallery_entries`` counts its templates: 0
+once a revocation or expiry emptied the gallery it matches against.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ActorRow:
     state: str
     fps_analysed: float
     gallery_version: int
+    gallery_entries: int  # templates in the gallery it matches against (0: it matches no one)
     gallery_lag: int
     gallery_age_seconds: float | None
     pending: int  # candidates the actor holds until the command center stores them
@@ -54,7 +56,7 @@ class ClusterStatus:
 
 def _row(camera: str, report: ActorReport | None, newest: dict[str, int]) -> ActorRow:
     if report is None:
-        return ActorRow(camera, None, None, "unreachable", 0.0, 0, 0, None, 0, 0, 0)
+        return ActorRow(camera, None, None, "unreachable", 0.0, 0, 0, 0, None, 0, 0, 0)
     published = report.gallery_published_at
     age = (utcnow() - published).total_seconds() if published is not None else None
     lag = newest.get(report.gallery_origin, 0) - report.gallery_version
@@ -65,6 +67,7 @@ def _row(camera: str, report: ActorReport | None, newest: dict[str, int]) -> Act
         report.status.state.value,
         report.status.fps_analysed,
         report.gallery_version,
+        report.gallery_entries,
         lag,
         age,
         report.pending,

@@ -150,3 +150,4 @@ class ActorReport:
     frames: int  # frames analysed by the pipeline
     error: str | None
     dropped_sightings: int = 0  # sighting updates dropped because their queue was full
+    raised: int = 0  # candidates and sighting updates this incarnation raised (one per match)
