@@ -9,6 +9,7 @@ from vigil.accountability.signing import settings_signer
 from vigil.context import AppContext
 from vigil.db.models import FaceCount
 from vigil.errors import NotFound
+from vigil.services.cameras import CameraInput, CameraService
 from vigil.services.public_report import PublicReportService
 from vigil.timeutil import utcnow
 
@@ -26,6 +27,8 @@ def _faces(doc: dict) -> object:
 
 
 def _add_faces(context: AppContext, n: int) -> None:
+    if not CameraService(context.db).list():
+        CameraService(context.db).add(CameraInput("cam", "rtsp://10.0.0.5/s"), actor="test")
     with context.db.write() as s:
         s.add(FaceCount(camera="cam", minute=utcnow().replace(microsecond=0), faces=n))
 
@@ -40,6 +43,7 @@ def test_off_raises_not_found(context: AppContext) -> None:
 
 def test_cached_document_until_the_cache_ends(context: AppContext) -> None:
     cached, fresh = _service(context, True, 3600), _service(context, True, 0)
+    _add_faces(context, 0)
     first = cached.signed()
     assert _faces(first) == 0
     _add_faces(context, 50)
