@@ -16,6 +16,10 @@ STYLE = (
 )
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def _cell(value: object) -> str:
     return f"<td>{escape(str(value))}</td>"
 
@@ -62,7 +66,7 @@ def _deployment(payload: dict[str, Any]) -> str:
     watch = [[w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]]
     return (
         "<h2>Whole deployment</h2>"
-        f'<p id="deployment-note">{escape(payload["deployment_note"])}.</p>'
+        f'<p id="deployment-note">{escape(_sentence(payload["deployment_note"]))}</p>'
         + _table(
             "Maintenance access and retention deletions by month",
             ["Month", "Maintenance hours", "Retention deletions"],
@@ -95,7 +99,8 @@ def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) ->
         "<h1>Vigil public transparency report</h1>"
         f"<p>Period {escape(payload['period']['from'])} to {escape(payload['period']['to'])}. "
         f"Aggregates only; {escape(payload['small_counts'])}.</p>"
-        f'<h2>By camera group</h2><p id="groups-note">{escape(payload["groups_note"])}.</p>'
+        "<h2>By camera group</h2>"
+        f'<p id="groups-note">{escape(_sentence(payload["groups_note"]))}</p>'
         f"{groups}"
         + _deployment(payload)
         + f'<p id="threshold">Match threshold in force: {escape(str(threshold["threshold"]))} '
