@@ -3,12 +3,15 @@ bad input refused with the rule, passwords masked."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from vigil.cli.main import app
-from vigil.config import Settings, settings_environment
-from vigil.context import AppContext
+from vigil.cli.server import import_config_cameras
+from vigil.config import CameraConfig, Settings, settings_environment
+from vigil.context import AppContext, build_context
 from vigil.db.models import AuditEvent, Camera
 from vigil.domain.camera_groups import DEFAULT_CAMERA_GROUP
 
@@ -68,3 +71,15 @@ def test_bad_input_is_refused_with_the_rule(context: AppContext, settings: Setti
     code, out = run(settings, "camera", "add", "gate", "rtsp://10.0.0.7/s")
     assert code == 5 and "already exists" in out, out
     assert _groups(context) == {"gate": DEFAULT_CAMERA_GROUP}
+
+
+def test_a_camera_of_vigil_yaml_keeps_its_group(settings: Settings) -> None:
+    camera = CameraConfig(name="pier", url="rtsp://10.0.0.8/s", group="Harbour")
+    context = build_context(settings.model_copy(update={"cameras": [camera]}))
+    try:
+        assert import_config_cameras(context) == 1
+        assert _groups(context) == {"pier": "Harbour"}
+    finally:
+        context.close()
+    with pytest.raises(ValidationError, match="group"):
+        CameraConfig(name="pier", url="rtsp://10.0.0.8/s", group="Harbour/North")
