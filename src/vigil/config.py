@@ -43,6 +43,11 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
+from vigil.domain.camera_groups import (
+    CAMERA_GROUP_PATTERN,
+    DEFAULT_CAMERA_GROUP,
+    MAX_GROUP_LENGTH,
+)
 from vigil.errors import ConfigError
 
 PackName = Literal["dlib", "onnx"]
@@ -276,6 +281,13 @@ class SourceConfig(_Strict):
 class CameraConfig(_Strict):
     name: str = Field(
         ..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="camera name"
+    )
+    group: str = Field(
+        DEFAULT_CAMERA_GROUP,
+        min_length=1,
+        max_length=MAX_GROUP_LENGTH,
+        pattern=CAMERA_GROUP_PATTERN,
+        description="camera group: the public transparency page publishes figures per group",
     )
     url: str = Field(..., min_length=1, description="file path, rtsp://, http(s):// MJPEG URL")
     max_fps: float = Field(5.0, gt=0.0, le=60.0, description="cap on analysed frames per second")

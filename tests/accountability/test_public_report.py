@@ -58,10 +58,10 @@ def run(settings: Settings, *args: str) -> tuple[int, str]:
 
 def test_retention_deletions_by_month(context: AppContext, tmp_path: Path) -> None:
     doc = json.loads(_signed_file(context, tmp_path).read_text())
-    month = doc["payload"]["groups"][0]["months"][-1]
+    month = doc["payload"]["deployment"][-1]
     assert month["retention_deletions"] == {"candidate_alerts": 7, "crops": HIDDEN}
     assert month["retention_deletions_total"] == 9
-    assert doc["payload"]["groups"][0]["months"][0]["retention_deletions_total"] == 0
+    assert doc["payload"]["deployment"][0]["retention_deletions_total"] == 0
 
 
 def test_keys_public_prints_the_signing_key(context: AppContext) -> None:
@@ -82,7 +82,7 @@ def test_report_verify_good_copy(context: AppContext, tmp_path: Path) -> None:
 
 def _tamper(path: Path) -> None:
     doc = json.loads(path.read_text())
-    doc["payload"]["groups"][0]["months"][-1]["alerts"]["confirmed"] = 999
+    doc["payload"]["deployment"][-1]["maintenance_hours"] = 999
     path.write_text(json.dumps(doc), encoding="utf-8")
 
 

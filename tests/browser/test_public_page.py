@@ -1,5 +1,7 @@
 """The public transparency page in a real headless Chromium: an anonymous visitor (no login)
-sees the monthly figures; a deployment that did not switch it on answers 404."""
+sees the monthly figures of both camera groups (small counts as "< 5", no camera name); a
+deployment that did not switch it on answers 404. A supervisor sets camera groups on the
+Cameras page (a column and a field of the add/edit form)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from pathlib import Path
 import pytest
 
 from vigil.config import load_settings
+from vigil.domain.enums import Role
 
 pytestmark = pytest.mark.browser
 
 FACES = 4321
+CAMERAS = {"cam-gate-7": ("North", FACES), "cam-quay-3": ("Harbour", 2)}
+SUPERVISOR_PASSWORD = "supervisor-public-page-pass-1"
 
 
 def free_port() -> int:
@@ -27,6 +32,8 @@ def free_port() -> int:
 def _seed(context) -> None:
     from vigil.db.models import FaceCount
     from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+    from vigil.services.cameras import CameraInput, CameraService
+    from vigil.services.users import create_user
     from vigil.timeutil import utcnow
 
     now = utcnow()
@@ -41,8 +48,14 @@ def _seed(context) -> None:
         ),
         actor="test",
     )
+    cameras = CameraService(context.db)
+    minute = now.replace(second=0, microsecond=0)
     with context.db.write() as s:
-        s.add(FaceCount(camera="gate", minute=now.replace(second=0, microsecond=0), faces=FACES))
+        for name, (_group, faces) in CAMERAS.items():
+            s.add(FaceCount(camera=name, minute=minute, faces=faces))
+    for name, (group, _faces) in CAMERAS.items():
+        cameras.add(CameraInput(name, "rtsp://10.0.0.5/s", group=group), actor="test")
+    create_user(context.db, "supervisor", Role.supervisor, SUPERVISOR_PASSWORD, actor="test")
 
 
 def _serve(home: Path, public: bool):
@@ -80,8 +93,12 @@ def test_anonymous_visitor_sees_the_figures(browser, servers, screenshots: Path)
         assert response is not None and response.status == 200
         assert "/login" not in page.url
         assert page.locator("h1").inner_text() == "Vigil public transparency report"
-        figures = page.locator("#figures tbody tr").last.inner_text()
-        assert str(FACES) in figures
+        for name, (group, faces) in CAMERAS.items():
+            section = page.locator(f'section.group[data-group="{group}"]')
+            assert f"Camera group: {group} (1 camera)" in section.locator("h3").inner_text()
+            shown = "< 5" if faces < 5 else str(faces)
+            assert shown in section.locator("tbody tr").last.inner_text(), group
+            assert name not in page.content()  # groups only, never a camera's name
         authorizations = page.locator("#authorizations").inner_text()
         assert "Regional Court" in authorizations and "< 5" in authorizations
         assert "PUBLIC-PAGE-REF-1" not in page.content()
@@ -99,5 +116,44 @@ def test_off_by_default_is_404(browser, servers) -> None:
         page = context.new_page()
         response = page.goto(f"{servers[False]}/public/transparency")
         assert response is not None and response.status == 404
+    finally:
+        context.close()
+
+
+def test_supervisor_sets_a_camera_group_on_the_cameras_page(browser, servers) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{servers[True]}/login")
+        page.fill("#username", "supervisor")
+        page.fill("#password", SUPERVISOR_PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(lambda url: "/login" not in url)
+        page.goto(f"{servers[True]}/cameras")
+        row = page.locator("#camrow-cam-quay-3")
+        row.wait_for()
+        assert row.locator("td.cam-group").inner_text() == "Harbour"
+        page.fill("#cam-name", "cam-new-1")
+        page.fill("#cam-url", "rtsp://10.0.0.9/s")
+        page.fill("#cam-group", "Old town")
+        page.click("#cam-submit")
+        page.wait_for_selector("#cam-result.success")
+        added = page.locator("#camrow-cam-new-1")
+        added.wait_for()
+        assert added.locator("td.cam-group").inner_text() == "Old town"
+        added.locator("button[data-edit]").click()
+        assert page.locator("#cam-group").input_value() == "Old town"
+        page.fill("#cam-group", "New town")
+        page.click("#cam-submit")
+        page.wait_for_selector("#camrow-cam-new-1 td.cam-group:has-text('New town')")
+        page.fill("#cam-name", "cam-bad-1")
+        page.fill("#cam-url", "rtsp://10.0.0.9/s")
+        page.fill("#cam-group", "a/b")
+        page.click("#cam-submit")
+        page.wait_for_selector("#cam-result.error")
+        assert "group" in page.locator("#cam-result").inner_text()
+        cameras = page.request.get(f"{servers[True]}/api/cameras").json()
+        assert {c["name"]: c["group"] for c in cameras}["cam-new-1"] == "New town"
+        assert "cam-bad-1" not in {c["name"] for c in cameras}
     finally:
         context.close()

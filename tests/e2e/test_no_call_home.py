@@ -2,7 +2,9 @@
 
 `vigil serve` runs as a process with one RTSP camera (the Hamilton clip on 127.0.0.1), a webhook
 sink (a real HTTP server in the test) and an MQTT sink (Debian's mosquitto), all on 127.0.0.1, on
-SQLite (no database connection). Two recorders watch it: a Python audit hook
+SQLite (no database connection) and again on PostgreSQL (tests/pg_server.py's cluster on
+127.0.0.1: the database is then one more configured endpoint, and `vigil egress` must list it
+without its password). Two recorders watch it: a Python audit hook
 (``connect_recorder.py``: every ``socket.connect`` and name lookup of the Python code) and, where
 strace is installed, ``strace -f -e trace=connect`` (every connect() of the process and its
 threads, C libraries such as OpenCV's FFmpeg included). Lin-Manuel Miranda is enrolled; the
@@ -11,7 +13,9 @@ deliveries arrive. Then every recorded connection must have gone to a configured
 
 ``test_..._in_an_isolated_network_namespace`` runs the same scenario again inside ``unshare -n``
 (loopback only), so that even a connection the recorders missed could not leave the machine; it
-skips, with the reason, where creating a network namespace is not permitted.
+skips, with the reason, where creating a network namespace is not permitted. It runs the SQLite
+variant only: the PostgreSQL cluster listens outside the namespace, and the recorders already
+check every connection of the PostgreSQL variant.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,7 +41,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from typer.testing import CliRunner
 
 from rtsp_server import require_rtsp_tools, rtsp_stream
@@ -55,6 +60,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.rtsp, pytest.mark.shared]
 
 RECORDER = Path(__file__).with_name("connect_recorder.py")
 SECRET = "webhook-secret-for-the-egress-test-0123456789"
+DB_PASSWORD = "db-password-egress-must-hide-5"
 PASSWORD = "a-long-enough-passphrase-7"
 TOPIC = "vigil/alerts/confirmed"
 IN_NAMESPACE = "VIGIL_EGRESS_IN_NETNS"
@@ -152,13 +158,22 @@ def mqtt_broker(tmp_path: Path) -> Iterator[tuple[int, list[bytes]]]:
 # -- the deployment and the server -------------------------------------------------------------
 
 
-def _deployment(home: Path, config: dict[str, Any], photo: Path) -> None:
+def _environment(home: Path, database_url: str | None) -> dict[str, str]:
+    """The deployment's environment: its home, and its PostgreSQL database where one is used."""
+    return {
+        "VIGIL_HOME": str(home),
+        **({"VIGIL_DATABASE_URL": database_url} if database_url else {}),
+    }
+
+
+def _deployment(home: Path, config: dict[str, Any], photo: Path, database_url: str | None) -> None:
     """`vigil init`, ``config`` merged in, two reviewers, Lin-Manuel Miranda enrolled."""
-    result = CliRunner().invoke(app, ["init", "--plain-http"], env={"VIGIL_HOME": str(home)})
+    env = _environment(home, database_url)
+    result = CliRunner().invoke(app, ["init", "--plain-http"], env=env)
     assert result.exit_code == 0, result.output
     path = home / "vigil.yaml"
     path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
-    context = build_context(load_settings({"VIGIL_HOME": str(home)}), create=False)
+    context = build_context(load_settings(env), create=False)
     try:
         create_user(context.db, "op1", Role.operator, PASSWORD, actor="test")
         create_user(context.db, "sup1", Role.supervisor, PASSWORD, actor="test")
@@ -179,7 +194,7 @@ def _deployment(home: Path, config: dict[str, Any], photo: Path) -> None:
 class RecordedServer:
     """`vigil serve` through the connect recorder (and strace where installed)."""
 
-    def __init__(self, home: Path, logs: Path) -> None:
+    def __init__(self, home: Path, logs: Path, database_url: str | None) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.hook_log = logs / "connects.jsonl"
@@ -196,7 +211,7 @@ class RecordedServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "VIGIL_HOME": str(home), "COLUMNS": "160"},
+            env={**os.environ, **_environment(home, database_url), "COLUMNS": "160"},
         )
         threading.Thread(target=self._read, daemon=True).start()
         wait_for(self._ready, f"`vigil serve` on port {self.port}", timeout=120)
@@ -266,8 +281,8 @@ def _confirm(base: str, alert_id: int) -> None:
             assert r.status_code == 200, r.text
 
 
-def _first_alert(home: Path) -> int | None:
-    db = Database(f"sqlite:///{home / 'vigil.db'}")
+def _first_alert(home: Path, database_url: str | None) -> int | None:
+    db = Database(database_url or f"sqlite:///{home / 'vigil.db'}")
     try:
         with db.read() as s:
             return s.scalar(select(Alert.id).order_by(Alert.id).limit(1))
@@ -278,21 +293,29 @@ def _first_alert(home: Path) -> int | None:
 # -- the tests --------------------------------------------------------------------------------
 
 
-def test_every_connection_of_a_serving_vigil_goes_to_a_configured_endpoint(
-    tmp_path: Path,
-    hamilton_clip: Path,
-    photos: Path,
-    onnx_models: tuple[Path, Path],
-    webhook: tuple[str, list[bytes]],
-    mqtt_broker: tuple[int, list[bytes]],
-) -> None:
-    if os.environ.get(IN_NAMESPACE):
-        assert [name for _i, name in socket.if_nameindex()] == ["lo"], "not in the namespace"
-    hook_url, hook_bodies = webhook
-    mqtt_port, mqtt_bodies = mqtt_broker
-    detector, embedder = onnx_models
-    home = tmp_path / "home"
-    with rtsp_stream(hamilton_clip) as camera:
+@dataclass(frozen=True)
+class Scenario:
+    """What one run needs: a folder, the test data, the two sinks, and the database (None:
+    SQLite in the home; else a PostgreSQL URL and its host and port)."""
+
+    tmp_path: Path
+    clip: Path
+    photo: Path
+    models: tuple[Path, Path]
+    webhook: tuple[str, list[bytes]]
+    mqtt: tuple[int, list[bytes]]
+    database_url: str | None = None
+    database: tuple[str, int] | None = None
+
+
+def _run(sc: Scenario) -> RecordedServer:
+    """`vigil serve` from a camera's alert to confirmed webhook and MQTT deliveries; then every
+    recorded connection must have gone to a configured endpoint."""
+    hook_url, hook_bodies = sc.webhook
+    mqtt_port, mqtt_bodies = sc.mqtt
+    detector, embedder = sc.models
+    home = sc.tmp_path / "home"
+    with rtsp_stream(sc.clip) as camera:
         camera_port = int(camera.url.split("//", 1)[1].split("/", 1)[0].split(":")[1])
         config = {
             "model_pack": "onnx",
@@ -306,11 +329,12 @@ def test_every_connection_of_a_serving_vigil_goes_to_a_configured_endpoint(
             },
             **LOOPBACK_ONLY,
         }
-        _deployment(home, config, photos / "lin-manuel-miranda.png")
-        server = RecordedServer(home, tmp_path)
+        _deployment(home, config, sc.photo, sc.database_url)
+        server = RecordedServer(home, sc.tmp_path, sc.database_url)
+        first = lambda: _first_alert(home, sc.database_url)  # noqa: E731
         try:
-            wait_for(lambda: _first_alert(home), "a candidate alert from the camera", timeout=180)
-            alert_id = _first_alert(home)
+            wait_for(first, "a candidate alert from the camera", timeout=180)
+            alert_id = first()
             assert alert_id is not None
             _confirm(server.base, alert_id)
             wait_for(lambda: hook_bodies, "the webhook delivery", timeout=60)
@@ -323,7 +347,8 @@ def test_every_connection_of_a_serving_vigil_goes_to_a_configured_endpoint(
     configured = {
         ("127.0.0.1", camera_port),  # the camera (RTSP over TCP)
         ("127.0.0.1", int(hook_url.split(":")[2].split("/")[0])),  # the webhook sink
-        ("127.0.0.1", mqtt_port),  # the MQTT sink; SQLite needs no connection
+        ("127.0.0.1", mqtt_port),  # the MQTT sink
+        *([sc.database] if sc.database else []),  # the database (SQLite needs no connection)
     }
     seen = server.connections()
     # No exemption: before `vigil` set ORT_DISABLE_TELEMETRY (vigil.runtime.no_call_home),
@@ -331,11 +356,54 @@ def test_every_connection_of_a_serving_vigil_goes_to_a_configured_endpoint(
     assert seen - configured == set(), (
         f"connections to unconfigured endpoints: {seen - configured}\n{server.explain()}"
     )
-    # The recorders saw the deliveries (they are not blind), and strace the camera too.
-    assert {c for c in configured if c[1] != camera_port} <= seen
+    # The recorders saw the deliveries (they are not blind); strace the camera and database too
+    # (C code: FFmpeg and libpq connect below the Python audit hook).
+    in_c = {("127.0.0.1", camera_port), *([sc.database] if sc.database else [])}
+    assert configured - in_c <= seen
     if server.strace:
-        assert ("127.0.0.1", camera_port) in seen
+        assert in_c <= seen, (in_c - seen, server.explain())
     assert server.lookups() <= {"127.0.0.1"}, server.lookups()
+    return server
+
+
+def test_every_connection_of_a_serving_vigil_goes_to_a_configured_endpoint(
+    tmp_path: Path,
+    hamilton_clip: Path,
+    photos: Path,
+    onnx_models: tuple[Path, Path],
+    webhook: tuple[str, list[bytes]],
+    mqtt_broker: tuple[int, list[bytes]],
+) -> None:
+    if os.environ.get(IN_NAMESPACE):
+        assert [name for _i, name in socket.if_nameindex()] == ["lo"], "not in the namespace"
+    photo = photos / "lin-manuel-miranda.png"
+    _run(Scenario(tmp_path, hamilton_clip, photo, onnx_models, webhook, mqtt_broker))
+
+
+def test_on_postgresql_the_database_is_the_one_more_endpoint_and_egress_lists_it(
+    tmp_path: Path,
+    hamilton_clip: Path,
+    photos: Path,
+    onnx_models: tuple[Path, Path],
+    webhook: tuple[str, list[bytes]],
+    mqtt_broker: tuple[int, list[bytes]],
+    pg_cluster: Any,
+    pg_database: str,
+) -> None:
+    """The same run on PostgreSQL: its connections go to the configured database host:port and
+    nowhere else, and `vigil egress` lists that endpoint without the password in the URL (the
+    test cluster trusts local logins, so the password is only there to be hidden)."""
+    url = make_url(pg_database).set(password=DB_PASSWORD).render_as_string(hide_password=False)
+    endpoint = ("127.0.0.1", int(pg_cluster.port))
+    photo = photos / "lin-manuel-miranda.png"
+    sc = Scenario(tmp_path, hamilton_clip, photo, onnx_models, webhook, mqtt_broker, url, endpoint)
+    _run(sc)  # with strace, the database connections must have been seen (libpq is C code)
+    env = _environment(sc.tmp_path / "home", url)
+    result = CliRunner().invoke(app, ["egress", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    allowed = {(e["kind"], e["endpoint"]) for e in json.loads(result.output)["allowed"]}
+    assert ("database", f"postgresql://127.0.0.1:{pg_cluster.port}") in allowed, allowed
+    assert DB_PASSWORD not in result.output and DB_PASSWORD in url
 
 
 def test_every_connection_goes_to_a_configured_endpoint_in_an_isolated_network_namespace(

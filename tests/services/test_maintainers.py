@@ -181,7 +181,7 @@ def test_the_public_page_publishes_maintenance_hours(
 
     def hours(now: object) -> float:
         payload = build_public_payload(db, settings, now, months=1)  # type: ignore[arg-type]
-        return float(payload["groups"][0]["months"][-1]["maintenance_hours"])
+        return float(payload["deployment"][-1]["maintenance_hours"])
 
     now = utcnow()
     assert hours(now) == 0.0

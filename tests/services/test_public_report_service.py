@@ -9,6 +9,7 @@ from vigil.accountability.signing import settings_signer
 from vigil.context import AppContext
 from vigil.db.models import FaceCount
 from vigil.errors import NotFound
+from vigil.services.cameras import CameraInput, CameraService
 from vigil.services.public_report import PublicReportService
 from vigil.timeutil import utcnow
 
@@ -23,6 +24,11 @@ def _service(context: AppContext, on: bool, cache_seconds: float) -> PublicRepor
 
 def _faces(doc: dict) -> object:
     return doc["payload"]["groups"][0]["months"][-1]["faces_processed"]
+
+
+def _add_camera(context: AppContext) -> None:
+    """The camera whose faces are counted: in the default group, published with 0 faces first."""
+    CameraService(context.db).add(CameraInput("cam", "rtsp://10.0.0.5/s"), actor="test")
 
 
 def _add_faces(context: AppContext, n: int) -> None:
@@ -40,6 +46,7 @@ def test_off_raises_not_found(context: AppContext) -> None:
 
 def test_cached_document_until_the_cache_ends(context: AppContext) -> None:
     cached, fresh = _service(context, True, 3600), _service(context, True, 0)
+    _add_camera(context)
     first = cached.signed()
     assert _faces(first) == 0
     _add_faces(context, 50)

@@ -12,8 +12,10 @@ from sqlalchemy import select, update
 from vigil.accountability.public_report import verify_document
 from vigil.accountability.signing import PublicVerifier, settings_signer
 from vigil.accountability.threshold import current_threshold
-from vigil.db.models import Alert, Authorization, FaceCount, Subject, Watchlist
+from vigil.db.models import Alert, Authorization, Camera, FaceCount, Subject, Watchlist
+from vigil.domain.camera_groups import DEFAULT_CAMERA_GROUP
 from vigil.domain.enums import AlertStatus, Role
+from vigil.services.cameras import CameraInput, CameraService
 from vigil.timeutil import utcnow
 
 ALERTS = 6  # >= 5: published as is; the one rejected alert is published as "< 5"
@@ -27,6 +29,7 @@ def test_off_by_default_is_404(env) -> None:
 
 
 def _seed(env, alert_store: Callable[..., int]) -> list[int]:
+    CameraService(env.context.db).add(CameraInput("cam-north", "rtsp://10.0.0.5/s"), actor="t")
     ids = [alert_store(env, "cam-north") for _ in range(ALERTS)]
     with env.context.db.write() as s:
         s.execute(update(Alert).where(Alert.id == ids[0]).values(status=AlertStatus.rejected))
@@ -36,8 +39,8 @@ def _seed(env, alert_store: Callable[..., int]) -> list[int]:
 
 
 def _month(doc: dict) -> dict:
-    group = doc["payload"]["groups"][0]
-    assert group["group"] == "all cameras"
+    [group] = doc["payload"]["groups"]  # cameras given no group are in the default one
+    assert (group["group"], group["cameras"]) == (DEFAULT_CAMERA_GROUP, 1)
     return group["months"][-1]
 
 
@@ -52,10 +55,11 @@ def test_anonymous_reads_signed_figures(env_factory, alert_store) -> None:
     assert month["month"] == f"{utcnow():%Y-%m}"
     assert month["faces_processed"] == 1234
     assert month["alerts"] == {"candidate": ALERTS, "confirmed": 0, "rejected": "< 5"}
-    assert month["authorizations"] == [
+    deployment = doc["payload"]["deployment"][-1]  # not per camera: for the whole deployment
+    assert deployment["authorizations"] == [
         {"purpose": "missing_person", "authority": "District Court", "count": ALERTS}
     ]
-    assert month["maintenance_hours"] == 0
+    assert deployment["maintenance_hours"] == 0
     earlier = doc["payload"]["groups"][0]["months"][0]
     assert earlier["faces_processed"] == 0 and earlier["alerts"]["candidate"] == 0
     sizes = {w["purpose"]: w for w in doc["payload"]["watchlists_by_purpose"]}
@@ -84,7 +88,9 @@ def test_page_holds_no_personal_data(env_factory, alert_store) -> None:
         ]
         crops = [c for c in s.scalars(select(Alert.crop)) if c]
         subject_ids = list(s.scalars(select(Subject.id)))
-    assert len(secrets_) == 3 * ALERTS and crops and subject_ids
+        cameras = list(s.scalars(select(Camera.name)))  # the page lists groups, not cameras
+    assert len(secrets_) == 3 * ALERTS and crops and subject_ids and cameras == ["cam-north"]
+    secrets_ += cameras
     anon = env.client()
     bodies = {
         "json": anon.get("/public/transparency.json").text,

@@ -16,6 +16,10 @@ STYLE = (
 )
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def _cell(value: object) -> str:
     return f"<td>{escape(str(value))}</td>"
 
@@ -29,8 +33,7 @@ def _table(caption: str, head: list[str], rows: list[list[object]], table_id: st
     )
 
 
-def _group(group: dict[str, Any]) -> str:
-    months = group["months"]
+def _group(index: int, group: dict[str, Any]) -> str:
     figures = [
         [
             m["month"],
@@ -38,33 +41,49 @@ def _group(group: dict[str, Any]) -> str:
             m["alerts"]["candidate"],
             m["alerts"]["confirmed"],
             m["alerts"]["rejected"],
-            m["maintenance_hours"],
-            m["retention_deletions_total"],
         ]
-        for m in months
+        for m in group["months"]
     ]
+    head = ["Month", "Faces processed", "Candidate alerts", "Confirmed", "Rejected"]
+    cameras = group.get("cameras")
+    size = "" if cameras is None else f" ({cameras} camera{'' if cameras == 1 else 's'})"
+    return (
+        f'<section class="group" id="group-{index}" data-group="{escape(group["group"])}">'
+        f"<h3>Camera group: {escape(group['group'])}{size}</h3>"
+        + _table("Figures by month", head, figures, f"figures-{index}")
+        + "</section>"
+    )
+
+
+def _deployment(payload: dict[str, Any]) -> str:
+    months = payload["deployment"]
+    rows = [[m["month"], m["maintenance_hours"], m["retention_deletions_total"]] for m in months]
     auth_rows = [
         [m["month"], a["purpose"], a["authority"], a["count"]]
         for m in months
         for a in m["authorizations"]
     ]
-    head = [
-        "Month",
-        "Faces processed",
-        "Candidate alerts",
-        "Confirmed",
-        "Rejected",
-        "Maintenance hours",
-        "Retention deletions",
-    ]
+    watch = [[w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]]
     return (
-        f"<h2>{escape(group['group'].capitalize())}</h2>"
-        + _table("Figures by month", head, figures, "figures")
+        "<h2>Whole deployment</h2>"
+        f'<p id="deployment-note">{escape(_sentence(payload["deployment_note"]))}</p>'
+        + _table(
+            "Maintenance access and retention deletions by month",
+            ["Month", "Maintenance hours", "Retention deletions"],
+            rows,
+            "deployment",
+        )
         + _table(
             "Authorizations in force, by purpose and issuing authority",
             ["Month", "Purpose", "Issuing authority", "Authorizations"],
             auth_rows,
             "authorizations",
+        )
+        + _table(
+            "Watchlist sizes by purpose (now)",
+            ["Purpose", "Watchlists", "People on them"],
+            watch,
+            "watchlists",
         )
     )
 
@@ -72,8 +91,7 @@ def _group(group: dict[str, Any]) -> str:
 def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) -> str:
     threshold = payload["threshold"]
     fpr = threshold["measured_false_positive_rate"]
-    watch = [[w["purpose"], w["watchlists"], w["people"]] for w in payload["watchlists_by_purpose"]]
-    groups = "".join(_group(g) for g in payload["groups"])
+    groups = "".join(_group(i, g) for i, g in enumerate(payload["groups"], start=1))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         "<title>Vigil public transparency report</title>"
@@ -81,13 +99,10 @@ def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) ->
         "<h1>Vigil public transparency report</h1>"
         f"<p>Period {escape(payload['period']['from'])} to {escape(payload['period']['to'])}. "
         f"Aggregates only; {escape(payload['small_counts'])}.</p>"
+        "<h2>By camera group</h2>"
+        f'<p id="groups-note">{escape(_sentence(payload["groups_note"]))}</p>'
         f"{groups}"
-        + _table(
-            "Watchlist sizes by purpose (now)",
-            ["Purpose", "Watchlists", "People on them"],
-            watch,
-            "watchlists",
-        )
+        + _deployment(payload)
         + f'<p id="threshold">Match threshold in force: {escape(str(threshold["threshold"]))} '
         f"({escape(threshold['source'])}, model pack {escape(threshold['pack'])}); measured "
         f"false-positive rate: {escape('not measured' if fpr is None else str(fpr))}.</p>"

@@ -1,19 +1,23 @@
 """The public transparency page: monthly aggregates, small counts hidden, signed with Ed25519.
 
-What it publishes (issue 14 part 3), per calendar month (UTC) and camera group:
-faces processed; candidate, confirmed and rejected alerts; authorizations in force by purpose
-and issuing authority; watchlist sizes by purpose; the threshold in force and its measured
-false-positive rate; maintenance-access hours; retention deletions. Never a name, a reference
-number, a subject id, a username, a watchlist name or an image.
+What it publishes (issue 14 part 3), per calendar month (UTC):
 
-Camera groups: cameras have no group or site field yet, so there is one group, "all cameras"
-(:data:`ALL_CAMERAS`); the document already lists groups so that real groups can be added
-without changing its shape.
+- per camera group (:mod:`vigil.domain.camera_groups`): faces processed; candidate, confirmed
+  and rejected alerts; the number of cameras in the group;
+- deployment-wide, because they belong to no camera: authorizations in force by purpose and
+  issuing authority; maintenance-access hours; retention deletions; and, now, watchlist sizes by
+  purpose and the threshold in force with its measured false-positive rate.
 
-Small counts: a count of 1 to 4 is published as the string ``"< 5"`` (:func:`suppress`), so no
-single person's case can be read; 0 stays 0, because "nothing happened" reveals no case and a
-page of "< 5" where nothing happened would mislead. Hours, thresholds and rates are not counts
-of people and are published as measured.
+Never a name, a reference number, a subject id, a username, a watchlist name, a camera name or
+an image. A camera's figures count in the group it is in now (a camera moved to another group
+takes its history along); figures of cameras no longer in the cameras table are published as
+one more line, :data:`~vigil.domain.camera_groups.REMOVED_CAMERAS`, when there are any.
+
+Small counts: a count of 1 to 4 is published as the string ``"< 5"`` (:func:`suppress`), in
+each cell (group and month) on its own, so no single person's case can be read; 0 stays 0,
+because "nothing happened" reveals no case and a page of "< 5" where nothing happened would
+mislead. Hours, thresholds, rates and numbers of cameras are not counts of people and are
+published as measured.
 
 The signed document (``/public/transparency.json``) is
 ``{"payload": {...}, "signature": B64, "algorithm": "Ed25519", "key_id": HEX16,
@@ -26,7 +30,8 @@ names.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,16 +41,24 @@ from vigil.accountability.signing import PublicVerifier, Signer
 from vigil.accountability.threshold import current_threshold
 from vigil.config import Settings
 from vigil.db.session import Database
+from vigil.domain.camera_groups import REMOVED_CAMERAS
 from vigil.domain.enums import AlertStatus, Purpose
 from vigil.errors import IntegrityError
 from vigil.repositories.report import PublicReportRepo
 
-ALL_CAMERAS = "all cameras"
 SMALL = 5  # counts below this (and above 0) are published as "< 5"
 HIDDEN = "< 5"
 DEFAULT_MONTHS = 12
 CANONICAL = "json: keys sorted, separators (',', ':'), UTF-8, ensure_ascii false"
-FORMAT = "vigil-public-transparency/1"
+FORMAT = "vigil-public-transparency/2"  # /2: figures per camera group, deployment-wide apart
+GROUPS_NOTE = (
+    "faces processed and alerts per camera group, as this deployment groups its cameras; a "
+    "camera counts in the group it is in now"
+)
+DEPLOYMENT_NOTE = (
+    "authorizations, maintenance access, retention deletions, watchlist sizes and the threshold "
+    "belong to no camera: they are published for the whole deployment, not per group"
+)
 
 Count = int | str  # an int, or HIDDEN
 
@@ -79,12 +92,31 @@ def maintenance_hours(repo: PublicReportRepo, start: datetime, end: datetime) ->
 
 
 @dataclass(frozen=True, slots=True)
-class MonthFigures:
+class GroupMonth:
+    """One camera group's figures for one month."""
+
+    faces: int = 0
+    candidate: int = 0  # alerts raised (all statuses)
+    confirmed: int = 0
+    rejected: int = 0
+
+    def public(self, month: str) -> dict[str, Any]:
+        return {
+            "month": month,
+            "faces_processed": suppress(self.faces),
+            "alerts": {
+                "candidate": suppress(self.candidate),
+                "confirmed": suppress(self.confirmed),
+                "rejected": suppress(self.rejected),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentMonth:
+    """One month's figures that belong to no camera."""
+
     month: str  # YYYY-MM
-    faces: int
-    candidate: int  # alerts raised (all statuses)
-    confirmed: int
-    rejected: int
     authorizations: dict[tuple[str, str], int]  # (purpose, authority) -> in force in the month
     maintenance_hours: float
     retention_deleted: dict[str, int]
@@ -92,12 +124,6 @@ class MonthFigures:
     def public(self) -> dict[str, Any]:
         return {
             "month": self.month,
-            "faces_processed": suppress(self.faces),
-            "alerts": {
-                "candidate": suppress(self.candidate),
-                "confirmed": suppress(self.confirmed),
-                "rejected": suppress(self.rejected),
-            },
             "authorizations": [
                 {"purpose": p, "authority": a, "count": suppress(n)}
                 for (p, a), n in sorted(self.authorizations.items())
@@ -110,21 +136,34 @@ class MonthFigures:
         }
 
 
-def _month(repo: PublicReportRepo, a: datetime, b: datetime) -> MonthFigures:
-    faces = sum(c.faces for c in repo.counts_by_camera(a, b))
-    by_status: dict[AlertStatus, int] = defaultdict(int)
+def _groups_month(
+    repo: PublicReportRepo, a: datetime, b: datetime, group_of: Mapping[str, str]
+) -> dict[str, GroupMonth]:
+    """Each group's figures in ``[a, b)``; cameras not in ``group_of`` count as removed."""
+    faces: dict[str, int] = defaultdict(int)
+    for c in repo.counts_by_camera(a, b):
+        faces[group_of.get(c.camera, REMOVED_CAMERAS)] += c.faces
+    alerts: dict[str, dict[AlertStatus, int]] = defaultdict(lambda: defaultdict(int))
     for row in repo.alerts_by_camera_and_status(a, b):
-        by_status[row.status] += row.alerts
+        alerts[group_of.get(row.camera, REMOVED_CAMERAS)][row.status] += row.alerts
+    return {
+        group: GroupMonth(
+            faces=faces[group],
+            candidate=sum(alerts[group].values()),
+            confirmed=alerts[group][AlertStatus.confirmed],
+            rejected=alerts[group][AlertStatus.rejected],
+        )
+        for group in {*faces, *alerts}
+    }
+
+
+def _deployment_month(repo: PublicReportRepo, a: datetime, b: datetime) -> DeploymentMonth:
     deleted: dict[str, int] = defaultdict(int)
     for run in repo.retention_deletions(a, b):
         for kind, n in run.items():
             deleted[kind] += int(n)
-    return MonthFigures(
+    return DeploymentMonth(
         month=f"{a:%Y-%m}",
-        faces=faces,
-        candidate=sum(by_status.values()),
-        confirmed=by_status[AlertStatus.confirmed],
-        rejected=by_status[AlertStatus.rejected],
         authorizations={
             (r.purpose, r.authority): r.authorizations
             for r in repo.authorizations_by_authority(a, b)
@@ -134,6 +173,27 @@ def _month(repo: PublicReportRepo, a: datetime, b: datetime) -> MonthFigures:
     )
 
 
+def _public_groups(
+    group_of: Mapping[str, str], months: list[str], figures: list[dict[str, GroupMonth]]
+) -> list[dict[str, Any]]:
+    """Every current group (figures or not), then removed cameras if they have figures."""
+    sizes = Counter(group_of.values())
+    names = sorted(sizes, key=str.casefold)
+    if any(REMOVED_CAMERAS in month for month in figures):
+        names.append(REMOVED_CAMERAS)
+    return [
+        {
+            "group": name,
+            "cameras": sizes.get(name),
+            "months": [
+                month_figures.get(name, GroupMonth()).public(month)
+                for month, month_figures in zip(months, figures, strict=True)
+            ],
+        }
+        for name in names
+    ]
+
+
 def build_public_payload(
     db: Database, settings: Settings, now: datetime, months: int = DEFAULT_MONTHS
 ) -> dict[str, Any]:
@@ -141,15 +201,22 @@ def build_public_payload(
     starts = month_starts(now, months)
     with db.read() as s:
         repo = PublicReportRepo(s)
-        figures = [_month(repo, a, min(next_month(a), now)) for a in starts]
+        group_of = repo.camera_groups()
+        spans = [(a, min(next_month(a), now)) for a in starts]
+        by_group = [_groups_month(repo, a, b, group_of) for a, b in spans]
+        deployment = [_deployment_month(repo, a, b) for a, b in spans]
         purposes = [repo.purpose_in_force(p, now) for p in Purpose]
         threshold = current_threshold(s, settings, settings.model_pack)
     return {
         "format": FORMAT,
         "generated_at": now.isoformat(),
         "period": {"from": starts[0].isoformat(), "to": now.isoformat()},
-        "small_counts": f"counts from 1 to {SMALL - 1} are shown as '{HIDDEN}'; 0 is shown as 0",
-        "groups": [{"group": ALL_CAMERAS, "months": [f.public() for f in figures]}],
+        "small_counts": f"counts from 1 to {SMALL - 1} are shown as '{HIDDEN}' in each cell; "
+        "0 is shown as 0",
+        "groups_note": GROUPS_NOTE,
+        "groups": _public_groups(group_of, [f"{a:%Y-%m}" for a in starts], by_group),
+        "deployment_note": DEPLOYMENT_NOTE,
+        "deployment": [m.public() for m in deployment],
         "watchlists_by_purpose": [
             {
                 "purpose": p.purpose,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli import accountability, cluster, core, egress, maintainers, server
+from vigil.cli import accountability, cameras, cluster, core, egress, maintainers, server
 from vigil.cli.common import CliState, cli_errors, console, state
 from vigil.runtime.no_call_home import switch_off
 
@@ -49,6 +49,7 @@ server.register(app)
 accountability.register(app)
 cluster.register(app)
 maintainers.register(app)
+cameras.register(app)
 egress.register(app)
 
 

@@ -229,7 +229,8 @@ def import_config_cameras(context: AppContext) -> int:
     for cam in context.settings.cameras:
         if cam.name not in known:
             service.add(
-                CameraInput(cam.name, cam.url, cam.max_fps, cam.enabled), actor=CONFIG_ACTOR
+                CameraInput(cam.name, cam.url, cam.max_fps, cam.enabled, cam.group),
+                actor=CONFIG_ACTOR,
             )
             added += 1
     return added

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from vigil.domain.camera_groups import DEFAULT_CAMERA_GROUP
 from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
 from vigil.timeutil import utcnow
 
@@ -153,6 +154,10 @@ class Camera(Base):
     max_fps: Mapped[float] = mapped_column(Float, default=5.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the public transparency page's unit (vigil.domain.camera_groups)
+    camera_group: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_CAMERA_GROUP, server_default=DEFAULT_CAMERA_GROUP, index=True
+    )
 
 
 class Alert(Base):

@@ -25,11 +25,17 @@ class CameraRepo:
     def id_by_name(self, name: str) -> int | None:
         return self.s.scalar(select(Camera.id).where(Camera.name == name))
 
-    def add(self, *, name: str, url: str, max_fps: float, enabled: bool) -> Camera:
-        camera = Camera(name=name, url=url, max_fps=max_fps, enabled=enabled)
+    def add(self, *, name: str, url: str, max_fps: float, enabled: bool, group: str) -> Camera:
+        camera = Camera(name=name, url=url, max_fps=max_fps, enabled=enabled, camera_group=group)
         self.s.add(camera)
         self.s.flush()
         return camera
+
+    def groups(self) -> dict[str, str]:
+        """Each camera's group, by camera name."""
+        return {
+            name: group for name, group in self.s.execute(select(Camera.name, Camera.camera_group))
+        }
 
     def delete(self, camera: Camera) -> None:
         self.s.delete(camera)

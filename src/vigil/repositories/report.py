@@ -21,6 +21,7 @@ from vigil.db.models import (
     Watchlist,
 )
 from vigil.domain.enums import AlertStatus, AuthorizationStatus, Purpose, Role
+from vigil.repositories.cameras import CameraRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,10 @@ class AuthorityCount:
 
 class PublicReportRepo(ReportRepo):
     """Extra aggregates of the public transparency page (counts only)."""
+
+    def camera_groups(self) -> dict[str, str]:
+        """Each camera's group, by camera name (the cameras table as it is now)."""
+        return CameraRepo(self.s).groups()
 
     def authorizations_by_authority(self, a: datetime, b: datetime) -> list[AuthorityCount]:
         """Authorizations in force at some time in ``[a, b)``, by purpose and issuing authority."""

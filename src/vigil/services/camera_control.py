@@ -54,6 +54,7 @@ class CameraView:
     url: str
     max_fps: float
     enabled: bool
+    group: str
     status: CameraStatus | None
 
     @property
@@ -67,6 +68,7 @@ class CameraChange:
     url: str | None = None
     max_fps: float | None = None
     enabled: bool | None = None
+    group: str | None = None
 
 
 class CameraControl:
@@ -94,7 +96,8 @@ class CameraControl:
         return _view(self.cameras.add(data, actor=actor), self._statuses())
 
     def update(self, camera_id: int, change: CameraChange, *, actor: str) -> CameraView:
-        """Edit a camera; a running one restarts with the new settings (or stops if disabled)."""
+        """Edit a camera; a running one restarts with the new settings (or stops if disabled).
+        A change of group alone leaves the worker running: the group is not the worker's."""
         url = None if change.url is None else self.policy.checked(change.url)
         camera, before = self.cameras.update(
             camera_id,
@@ -103,8 +106,12 @@ class CameraControl:
             url=url,
             max_fps=change.max_fps,
             enabled=change.enabled,
+            group=change.group,
         )
-        if self.runtime is not None and before.name in self._statuses():
+        worker_changed = before.model_copy(update={"group": camera.camera_group}) != to_config(
+            camera
+        )
+        if self.runtime is not None and worker_changed and before.name in self._statuses():
             self.runtime.stop_camera(before.name)
             if camera.enabled:
                 self.runtime.start_camera(self._checked_config(camera))
@@ -196,5 +203,6 @@ def _view(camera: Camera, statuses: dict[str, CameraStatus]) -> CameraView:
         url=redact_url(camera.url),
         max_fps=camera.max_fps,
         enabled=camera.enabled,
+        group=camera.camera_group,
         status=statuses.get(camera.name),
     )

@@ -16,6 +16,7 @@ from vigil.accountability import audit
 from vigil.config import CameraConfig
 from vigil.db.models import Camera
 from vigil.db.session import Database
+from vigil.domain.camera_groups import CAMERA_GROUP_HINT, DEFAULT_CAMERA_GROUP
 from vigil.errors import Conflict, InputError, NotFound
 from vigil.repositories.cameras import CameraRepo
 from vigil.sources.capture import redact_url
@@ -27,23 +28,35 @@ class CameraInput:
     url: str
     max_fps: float = 5.0
     enabled: bool = True
+    group: str = DEFAULT_CAMERA_GROUP
 
     def validated(self) -> CameraConfig:
         try:
             return CameraConfig(
-                name=self.name, url=self.url, max_fps=self.max_fps, enabled=self.enabled
+                name=self.name,
+                url=self.url,
+                max_fps=self.max_fps,
+                enabled=self.enabled,
+                group=self.group,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise InputError(
-                f"camera {field}: {first['msg']}", hint="names use letters, digits, '.', '_', '-'"
-            ) from exc
+            hint = (
+                CAMERA_GROUP_HINT
+                if field == "group"
+                else "names use letters, digits, '.', '_', '-'"
+            )
+            raise InputError(f"camera {field}: {first['msg']}", hint=hint) from exc
 
 
 def to_config(camera: Camera) -> CameraConfig:
     return CameraConfig(
-        name=camera.name, url=camera.url, max_fps=camera.max_fps, enabled=camera.enabled
+        name=camera.name,
+        url=camera.url,
+        max_fps=camera.max_fps,
+        enabled=camera.enabled,
+        group=camera.camera_group,
     )
 
 
@@ -77,7 +90,11 @@ class CameraService:
         with self.db.write() as s:
             _check_unique(s, cfg.name)
             camera = CameraRepo(s).add(
-                name=cfg.name, url=cfg.url, max_fps=cfg.max_fps, enabled=cfg.enabled
+                name=cfg.name,
+                url=cfg.url,
+                max_fps=cfg.max_fps,
+                enabled=cfg.enabled,
+                group=cfg.group,
             )
             audit.record(
                 s,
@@ -88,6 +105,7 @@ class CameraService:
                     "url": redact_url(cfg.url),
                     "max_fps": cfg.max_fps,
                     "enabled": cfg.enabled,
+                    "group": cfg.group,
                 },
             )
             return camera
@@ -101,6 +119,7 @@ class CameraService:
         url: str | None = None,
         max_fps: float | None = None,
         enabled: bool | None = None,
+        group: str | None = None,
     ) -> tuple[Camera, CameraConfig]:
         """Change a camera; returns it with its previous configuration (to restart a worker)."""
         with self.db.write() as s:
@@ -111,6 +130,7 @@ class CameraService:
                 url=before.url if url is None else url,
                 max_fps=before.max_fps if max_fps is None else max_fps,
                 enabled=before.enabled if enabled is None else enabled,
+                group=before.group if group is None else group,
             ).validated()
             _check_unique(s, cfg.name, camera.id)
             changes = {
@@ -123,6 +143,7 @@ class CameraService:
                     ("url", before.url, cfg.url),
                     ("max_fps", before.max_fps, cfg.max_fps),
                     ("enabled", before.enabled, cfg.enabled),
+                    ("group", before.group, cfg.group),
                 )
                 if old != new
             }
@@ -132,6 +153,7 @@ class CameraService:
                 cfg.max_fps,
                 cfg.enabled,
             )
+            camera.camera_group = cfg.group
             if changes:
                 audit.record(
                     s, actor=actor, action="camera.update", target=before.name, details=changes

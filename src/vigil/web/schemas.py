@@ -18,6 +18,12 @@ from pydantic import (
     model_validator,
 )
 
+from vigil.domain.camera_groups import (
+    CAMERA_GROUP_HINT,
+    CAMERA_GROUP_PATTERN,
+    DEFAULT_CAMERA_GROUP,
+    MAX_GROUP_LENGTH,
+)
 from vigil.domain.enums import Purpose, Role
 from vigil.services.authorizations import PublicStatus, public_status
 
@@ -68,6 +74,16 @@ def _camera_url(value: str) -> str:
 UtcDatetime = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(_as_utc)]
 Fps = Annotated[float, BeforeValidator(_number_not_bool)]
 CameraUrl = Annotated[str, AfterValidator(_camera_url)]
+CameraGroup = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_GROUP_LENGTH,
+        pattern=CAMERA_GROUP_PATTERN,
+        description="camera group (the public transparency page publishes figures per group); "
+        + CAMERA_GROUP_HINT,
+    ),
+]
 MAX_ID = 2**63 - 1  # the database's integer range: larger ids are a client mistake (422), not a 500
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="numeric id")]
 
@@ -295,6 +311,7 @@ class CameraCreate(_In):
     url: CameraUrl = Field(..., min_length=1, max_length=2000)
     max_fps: Fps = Field(5.0, gt=0.0, le=60.0)
     enabled: StrictBool = True
+    group: CameraGroup = DEFAULT_CAMERA_GROUP
 
 
 class CameraTestRequest(_In):
@@ -306,6 +323,7 @@ class CameraUpdate(_In):
     url: CameraUrl | None = Field(None, min_length=1, max_length=2000)
     max_fps: Fps | None = Field(None, gt=0.0, le=60.0)
     enabled: StrictBool | None = None
+    group: CameraGroup | None = None
 
 
 class CameraStatusPublic(_Out):
@@ -329,6 +347,7 @@ class CameraPublic(_Out):
     url: str = Field(..., description="password masked")
     max_fps: float
     enabled: bool
+    group: str = Field(..., description="camera group: the public page's unit")
     running: bool
     status: CameraStatusPublic | None = None
 

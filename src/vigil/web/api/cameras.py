@@ -50,6 +50,7 @@ def _public(view: CameraView) -> CameraPublic:
         url=view.url,
         max_fps=view.max_fps,
         enabled=view.enabled,
+        group=view.group,
         running=view.running,
         status=status,
     )
@@ -81,7 +82,7 @@ def get_camera(camera_id: EntityId, cameras: Cameras, _u: AnyRole) -> CameraPubl
 
 @router.post("/cameras", response_model=CameraPublic, status_code=201, summary="Add a camera")
 def add_camera(body: CameraCreate, cameras: Cameras, user: Manager) -> CameraPublic:
-    data = CameraInput(body.name, body.url, body.max_fps, body.enabled)
+    data = CameraInput(body.name, body.url, body.max_fps, body.enabled, body.group)
     return _public(cameras.add(data, actor=user.username))
 
 
@@ -93,7 +94,7 @@ def add_camera(body: CameraCreate, cameras: Cameras, user: Manager) -> CameraPub
 def update_camera(
     camera_id: EntityId, body: CameraUpdate, cameras: Cameras, user: Manager
 ) -> CameraPublic:
-    change = CameraChange(body.name, body.url, body.max_fps, body.enabled)
+    change = CameraChange(body.name, body.url, body.max_fps, body.enabled, body.group)
     return _public(cameras.update(camera_id, change, actor=user.username))
 
 

@@ -30,7 +30,7 @@
       <button class="secondary small" data-edit="${c.id}">Edit</button>
       <button class="danger small" data-delete="${c.id}" data-name="${esc(c.name)}">Remove</button>`
       : (canRestart ? run : "");  /* a maintainer restarts cameras, nothing else */
-    return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="mono">${esc(c.url)}</td>
+    return `<tr id="camrow-${esc(c.name)}"><td><b>${esc(c.name)}</b></td><td class="cam-group">${esc(c.group)}</td><td class="mono">${esc(c.url)}</td>
       <td>${statusPill(state)}<div class="muted">${st.since ? "since " + esc(ago(st.since)) : ""}</div></td>
       <td class="mono">${esc(st.node || (st.state ? "local" : ""))}</td>
       <td>${(st.fps_analysed ?? 0).toFixed(1)} / ${(st.fps_in ?? 0).toFixed(1)} <span class="muted">(cap ${c.max_fps})</span></td>
@@ -41,7 +41,10 @@
     try {
       cameras = await api("GET", URLS.cameras);
       document.getElementById("cam-rows").innerHTML = cameras.length ? cameras.map(camRow).join("")
-        : `<tr><td colspan="8" class="muted">No camera yet.</td></tr>`;
+        : `<tr><td colspan="9" class="muted">No camera yet.</td></tr>`;
+      const groups = document.getElementById("cam-group-list");
+      if (groups) groups.innerHTML = [...new Set(cameras.map((c) => c.group))].sort()
+        .map((g) => `<option value="${esc(g)}"></option>`).join("");
     } catch (err) { showError("cam-error", err); }
   }
 
@@ -62,6 +65,7 @@
     form.url.placeholder = `${c.url} (leave empty to keep)`;
     form.url.required = false;
     form.max_fps.value = c.max_fps;
+    form.group.value = c.group;
     form.enabled.checked = c.enabled;
     document.getElementById("cam-form-title").textContent = `Edit camera ${c.name}`;
     document.getElementById("cam-submit").textContent = "Save";
@@ -80,7 +84,8 @@
   }
 
   async function saveCamera(form) {
-    const body = { name: form.name.value.trim(), max_fps: Number(form.max_fps.value), enabled: form.enabled.checked };
+    const body = { name: form.name.value.trim(), group: form.group.value.trim(),
+      max_fps: Number(form.max_fps.value), enabled: form.enabled.checked };
     if (form.url.value.trim()) body.url = form.url.value.trim();
     try {
       if (form.id.value) await api("PATCH", URLS.camera(form.id.value), body);
