@@ -1,7 +1,7 @@
 """camera groups: the unit of the public transparency page; existing cameras get "default"
 
-Revision ID: 0007_camera_groups
-Revises: 0006_maintainer
+Revision ID: 0008_camera_groups
+Revises: 0007_relay_log
 Create Date: 2026-12-02 02:45:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_camera_groups"
-down_revision = "0006_maintainer"
+revision = "0008_camera_groups"
+down_revision = "0007_relay_log"
 branch_labels = None
 depends_on = None
 
