@@ -342,6 +342,18 @@ class ServerConfig(_Strict):
         description="serve /metrics (aggregate camera and alert figures, no identities) to "
         "anonymous scrapers; false requires a login or API token",
     )
+    log_buffer_records: int = Field(
+        2000,
+        ge=100,
+        le=100_000,
+        description="log records each server process keeps in memory for the Logs page and "
+        "GET /api/logs (the oldest are dropped); none are written to disk by this buffer",
+    )
+    log_buffer_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="lowest level of Vigil's own records the buffer keeps (other libraries: "
+        "WARNING and above; the HTTP access log: never)",
+    )
     public_report: bool = Field(
         False,
         description="publish /public/transparency (HTML) and /public/transparency.json (signed "

@@ -215,6 +215,13 @@ def module_env(
 
 def store_alert(env: Env, camera: str = "cam1") -> int:
     """Store a real candidate alert through the pipeline's AlertStore; returns its id."""
+    candidate = make_candidate(env, camera)
+    return AlertStore(env.context.db, env.context.cipher, env.settings, env.bus).save(candidate)
+
+
+def make_candidate(env: Env, camera: str = "cam1") -> CandidateAlert:
+    """A real candidate: a new authorization (valid from an hour ago), watchlist and enrolled
+    subject, matched on ``camera`` now (not stored: :func:`store_alert` stores one)."""
     ref = f"ORDER-{secrets.token_hex(4)}"
     now = utcnow()
     auth = AuthorizationService(env.context.db).create(
@@ -256,7 +263,7 @@ def store_alert(env: Env, camera: str = "cam1") -> int:
         crop_jpeg=encode_jpeg(np.zeros((40, 40, 3), np.uint8)),
         captured_monotonic=0.0,
     )
-    return AlertStore(env.context.db, env.context.cipher, env.settings, env.bus).save(candidate)
+    return candidate
 
 
 @pytest.fixture()

@@ -472,3 +472,20 @@ def test_public_metrics_name_no_camera_for_anonymous_scrapers(
     assert anonymous.status_code == 200 and "vigil_" in anonymous.text
     assert "lobby-east" not in anonymous.text
     assert "lobby-east" in env.client(Role.auditor).get("/metrics").text
+
+
+def test_a_maintainer_restarts_a_camera_in_one_step(sup_env: tuple[Any, FakeSupervisor]) -> None:
+    env, fake = sup_env
+    cam = (
+        env.client(Role.supervisor)
+        .post("/api/cameras", json={"name": "dock", "url": "rtsp://10.0.0.8/s", "max_fps": 3})
+        .json()
+    )
+    maintainer = env.client(Role.maintainer)
+    assert maintainer.post(f"/api/cameras/{cam['id']}/restart").json()["running"] is True
+    assert fake.calls == ["start dock 3.0"]  # not running: nothing to stop first
+    restarted = maintainer.post(f"/api/cameras/{cam['id']}/restart")
+    assert restarted.status_code == 200 and restarted.json()["running"] is True
+    assert fake.calls[-2:] == ["stop dock", "start dock 3.0"]
+    assert _camera_audit(env)[-2:] == [("camera.restart", "maintainer")] * 2
+    assert env.client(Role.operator).post(f"/api/cameras/{cam['id']}/restart").status_code == 403

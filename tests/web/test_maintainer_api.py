@@ -91,3 +91,24 @@ def test_a_remembered_maintainer_login_ends_at_expiry(env: Any) -> None:
         user.expires_at = ended
     cache.put(key, replace(remembered, expires_at=ended), cache.generation)  # ... while remembered
     assert session.get("/api/cameras").status_code == 401
+
+
+def test_a_supervisor_lists_only_pending_maintenance_accounts(env: Any) -> None:
+    admin = env.client(Role.admin)
+    for name in ("eng-waiting", "eng-expired"):
+        created = admin.post("/api/users/maintainers", json={"username": name, "hours": 2})
+        assert created.status_code == 201, created.text
+    with env.context.db.write() as s:
+        expired = UserRepo(s).by_name("eng-expired")
+        assert expired is not None
+        expired.expires_at = utcnow() - timedelta(seconds=1)
+    supervisor = env.client(Role.supervisor)
+    pending = supervisor.get("/api/users/maintainers/pending")
+    assert pending.status_code == 200, pending.text
+    # the approved fixture maintainer and the expired account are not listed
+    assert [(p["username"], p["created_by"]) for p in pending.json()] == [("eng-waiting", "admin")]
+    assert set(pending.json()[0]) == {"id", "username", "created_by", "created_at", "expires_at"}
+    approved = supervisor.post(f"/api/users/{pending.json()[0]['id']}/approve")
+    assert approved.status_code == 200
+    assert supervisor.get("/api/users/maintainers/pending").json() == []
+    assert env.client(Role.operator).get("/api/users/maintainers/pending").status_code == 403

@@ -26,6 +26,8 @@ PAGE_ACCESS = [
     ("/cameras", {A, S, OP, U, M}),
     ("/users", {A}),
     ("/audit", {A, U}),
+    ("/approvals", {A, S}),
+    ("/logs", {A, U, M}),
 ]
 
 
@@ -78,7 +80,12 @@ def test_root_goes_to_the_roles_start_page(as_role, role: Role, home: str) -> No
         (Role.admin, ["/users", "/audit", "/live"], []),
         (Role.operator, ["/live", "/alerts"], ["/users", "/audit", "/authorizations"]),
         (Role.auditor, ["/audit", "/report"], ["/live", "/alerts", "/users"]),
-        (Role.maintainer, ["/cameras"], ["/live", "/alerts", "/watchlists", "/audit", "/users"]),
+        (
+            Role.maintainer,
+            ["/cameras", "/logs"],
+            ["/live", "/alerts", "/watchlists", "/audit", "/users", "/approvals"],
+        ),
+        (Role.supervisor, ["/approvals", "/cameras"], ["/users", "/logs", "/audit"]),
     ],
 )
 def test_navigation_shows_only_pages_the_role_can_open(as_role, role, present, absent) -> None:

@@ -35,6 +35,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/users/{user_id}/reset-password"): frozenset({A}),
     ("POST", "/api/users/maintainers"): frozenset({A}),
     ("POST", "/api/users/{user_id}/approve"): MANAGERS,  # never the creator (test_maintainer)
+    ("GET", "/api/users/maintainers/pending"): MANAGERS,  # what a supervisor may approve
     ("GET", "/api/tokens"): ALL,  # an admin sees every token, others their own
     ("POST", "/api/tokens"): ALL,  # a token for oneself only (tests/web/test_credentials.py)
     ("DELETE", "/api/tokens/{token_id}"): ALL,  # an admin: any token; others: their own
@@ -58,6 +59,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/cameras/test"): MANAGERS,
     ("POST", "/api/cameras/{camera_id}/start"): MANAGERS | {M},  # a maintainer restarts
     ("POST", "/api/cameras/{camera_id}/stop"): MANAGERS | {M},
+    ("POST", "/api/cameras/{camera_id}/restart"): MANAGERS | {M},
     ("GET", "/api/cameras/{camera_id}/preview"): REVIEWERS,
     ("GET", "/api/alerts"): REVIEWERS,
     ("GET", "/api/alerts/awaiting"): REVIEWERS,
@@ -67,6 +69,8 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
     ("POST", "/api/alerts/{alert_id}/reviews"): REVIEWERS,
     ("GET", "/api/audit"): frozenset({U, A}),
+    # this process's recent log records, no personal data (tests/web/test_logs_api.py)
+    ("GET", "/api/logs"): frozenset({A, U, M}),
     ("GET", "/api/settings"): ALL,
     ("PUT", "/api/settings"): frozenset({A}),
     ("GET", "/api/outbound"): frozenset({A}),
@@ -85,6 +89,8 @@ NON_API: dict[str, str] = {
     "/authorizations": "login",
     "/cameras": "login",
     "/users": "login",
+    "/approvals": "login",
+    "/logs": "login",
     "/audit": "login",
     "/account/password": "login",
     "/report": "login",
@@ -216,6 +222,7 @@ def test_maintainer_writes_only_camera_restarts() -> None:
     }
     writable = sorted(k for k in POLICY if k[0] in WRITES and k not in own and M in roles_of(k))
     assert writable == [
+        ("POST", "/api/cameras/{camera_id}/restart"),
         ("POST", "/api/cameras/{camera_id}/start"),
         ("POST", "/api/cameras/{camera_id}/stop"),
     ]

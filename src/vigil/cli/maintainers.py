@@ -4,7 +4,8 @@ The acting Vigil account is named with ``--by`` (an administrator creates, anoth
 or a supervisor approves, never the creator); the service checks both, and audits each step under
 that account. Whoever runs the CLI already holds the deployment's files and database, so ``--by``
 records who acts; it does not authenticate them. Running migrations and health checks stays an
-administrator's shell action (``vigil migrate``); a maintainer reaches health and metrics over HTTP.
+administrator's shell action (``vigil migrate``); a maintainer reaches health, metrics and the
+server's logs over HTTP.
 """
 
 from __future__ import annotations

@@ -388,6 +388,16 @@ def run_server(
     settings: Settings, options: ServeOptions, *, context: AppContext | None = None
 ) -> None:
     """Serve until Ctrl-C/SIGTERM, then stop every camera and close the database."""
+    from vigil.services.logs import console_logging
+
+    undo_console = console_logging()
+    try:
+        _serve(settings, options, context)
+    finally:
+        undo_console()
+
+
+def _serve(settings: Settings, options: ServeOptions, context: AppContext | None) -> None:
     runtime = Runtime(settings, options, context=context)
     try:
         started = runtime.start_cameras()

@@ -33,7 +33,7 @@ class Role(enum.StrEnum):
     supervisor = "supervisor"
     operator = "operator"
     auditor = "auditor"
-    # A supplier's or integrator's engineer: camera status, metrics, restarts, health; never a
+    # A supplier's or integrator's engineer: camera status, metrics, logs, restarts, health; never a
     # face, a subject, an alert or the audit. Time-limited (<= 72 h) and approved by a second
     # person (vigil.services.maintainers).
     maintainer = "maintainer"

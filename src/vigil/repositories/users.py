@@ -37,6 +37,19 @@ class UserRepo:
     def list(self) -> Sequence[User]:
         return self.s.scalars(select(User).order_by(User.id)).all()
 
+    def pending_maintainers(self, now: datetime) -> Sequence[User]:
+        """Active maintenance accounts that wait for an approval and have not expired."""
+        return self.s.scalars(
+            select(User)
+            .where(
+                User.role == Role.maintainer,
+                User.active.is_(True),
+                User.approved_at.is_(None),
+                User.expires_at > now,
+            )
+            .order_by(User.id)
+        ).all()
+
     def active_admins(self) -> int:
         return int(
             self.s.scalar(

@@ -377,7 +377,8 @@ def _check_authority(auth: Authorization, candidate: CandidateAlert) -> None:
     in_window = auth.valid_from <= candidate.first_seen and candidate.last_seen < auth.expires_at
     if auth.status is not AuthorizationStatus.active or not covered or not in_window:
         raise PermissionDenied(
-            f"authorization {auth.reference!r} ({auth.status.value}) does not cover camera "
+            # by id, not reference: the pipeline logs this message, and logs carry no reference
+            f"authorization {auth.id} ({auth.status.value}) does not cover camera "
             f"{candidate.camera!r} at {candidate.last_seen.isoformat()}; "
             "the candidate was discarded"
         )

@@ -158,6 +158,18 @@ class CameraControl:
         self.cameras.record(camera, "camera.stop", actor=actor)
         return _view(camera, self._statuses())
 
+    def restart(self, camera_id: int, *, actor: str) -> CameraView:
+        """Stop the camera (when running) and start it again with its stored settings: what a
+        maintenance engineer does to a stuck or failing stream. Audited as ``camera.restart``."""
+        camera = self.cameras.get(camera_id)
+        config = self._checked_config(camera)  # refused before anything stops
+        runtime = self._runtime()
+        if camera.name in self._statuses():  # running, or ended or failed: its runner goes
+            runtime.stop_camera(camera.name)
+        runtime.start_camera(config)
+        self.cameras.record(camera, "camera.restart", actor=actor)
+        return _view(camera, self._statuses())
+
     def preview(self, camera_id: int, *, actor: str) -> bytes:
         """The latest analysed frame as JPEG, blurred as a whole unless preview blur is off.
 

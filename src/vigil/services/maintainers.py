@@ -12,12 +12,13 @@ never see anyone.
   :func:`account_usable` on every request (:mod:`vigil.web.deps`).
 
 What the role may reach is declared by the web layer's role gates (camera status and restarts,
-metrics, health, the aggregate transparency report); crops, photos, previews, alerts, subjects,
-watchlists and the audit log are refused to it.
+metrics, health, the server's redacted logs, the aggregate transparency report); crops, photos,
+previews, alerts, subjects, watchlists and the audit log are refused to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -75,6 +76,13 @@ def check_creator(s: Session, actor: str) -> None:
             f"{actor} may not create maintenance accounts",
             hint="an active administrator creates them",
         )
+
+
+def pending_maintainers(db: Database) -> Sequence[User]:
+    """The maintenance accounts waiting for a second person's approval (not expired), oldest
+    first: what a supervisor's dashboard lists."""
+    with db.read() as s:
+        return UserRepo(s).pending_maintainers(utcnow())
 
 
 def approve_maintainer(db: Database, user_id: int, *, actor: str) -> User:

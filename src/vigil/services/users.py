@@ -49,6 +49,7 @@ from vigil.services.maintainers import (
     check_creator,
     check_validity,
     login_refusal,
+    pending_maintainers,
 )
 from vigil.services.password_policy import check_password
 from vigil.services.sessions import end_user_sessions
@@ -276,6 +277,10 @@ class UserService:
     def approve_maintainer(self, user_id: int, *, actor: str) -> User:
         """A second person's approval (see :mod:`vigil.services.maintainers`)."""
         return approve_maintainer(self.db, user_id, actor=actor)
+
+    def pending_maintainers(self) -> Sequence[User]:
+        """Maintenance accounts waiting for approval (see :mod:`vigil.services.maintainers`)."""
+        return pending_maintainers(self.db)
 
     def list(self) -> Sequence[User]:
         with self.db.read() as s:

@@ -38,6 +38,7 @@ from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.credential_cache import credential_key
 from vigil.services.egress import EgressService
+from vigil.services.logs import LogService
 from vigil.services.maintainers import account_usable
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
@@ -60,6 +61,7 @@ ALL_ROLES = tuple(Role)
 REVIEWERS = (Role.admin, Role.supervisor, Role.operator)
 MANAGERS = (Role.admin, Role.supervisor)
 CAMERA_KEEPERS = (*MANAGERS, Role.maintainer)  # may restart (stop/start) cameras
+LOG_READERS = (Role.admin, Role.auditor, Role.maintainer)  # the server's recent log records
 T = TypeVar("T")
 
 
@@ -184,6 +186,10 @@ def get_egress(conn: HTTPConnection) -> EgressService:
     return EgressService(state.context.db, state.settings)
 
 
+def get_logs(conn: HTTPConnection) -> LogService:
+    return _state(conn).logs
+
+
 def get_metrics(conn: HTTPConnection) -> VigilMetrics:
     return _state(conn).metrics
 
@@ -225,6 +231,7 @@ Reports = Annotated[ReportService, Depends(_on_loop(get_reports))]
 Metrics = Annotated[VigilMetrics, Depends(_on_loop(get_metrics))]
 PublicReports = Annotated[PublicReportService, Depends(_on_loop(get_public_reports))]
 Egress = Annotated[EgressService, Depends(_on_loop(get_egress))]
+Logs = Annotated[LogService, Depends(_on_loop(get_logs))]
 
 
 # -- who is calling ----------------------------------------------------------------------------
@@ -409,6 +416,7 @@ CameraKeeper = Annotated[Principal, Depends(require_roles(*CAMERA_KEEPERS))]
 MaintainerApprover = Annotated[Principal, Depends(require_roles(*MANAGERS))]
 Reviewer = Annotated[Principal, Depends(require_roles(*REVIEWERS))]
 AuditReader = Annotated[Principal, Depends(require_roles(Role.auditor, Role.admin))]
+LogReader = Annotated[Principal, Depends(require_roles(*LOG_READERS))]
 
 
 def same_origin(conn: HTTPConnection) -> bool:

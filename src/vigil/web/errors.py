@@ -72,7 +72,7 @@ def describe(exc: VigilError) -> str:
     return f"{message}{'' if message.endswith(('.', ';', ':', '!', '?')) else ';'} {exc.hint}"
 
 
-async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:
+async def vigil_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VigilError)
     status = exc.http_status
     extra: dict[str, Any] = {}
@@ -81,7 +81,12 @@ async def vigil_error(_request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, NothingEnrolled):
         extra = {"photos": [asdict(o) for o in exc.outcomes]}
     if status >= 500:
-        log.error("server-side problem: %s", exc)
+        # the message went to the caller; the log names the kind of problem and the route only
+        # (a message may name a photo file: logs carry no personal data, see vigil.services.logs)
+        name = type(exc).__name__
+        log.error(
+            "server-side problem on %s %s: %s (%d)", request.method, request.url.path, name, status
+        )
     return JSONResponse(
         error_body(status, describe(exc), **extra), status_code=status, headers=_headers(status)
     )

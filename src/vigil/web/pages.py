@@ -29,6 +29,7 @@ ALL = frozenset(Role)
 REVIEWERS = frozenset({Role.admin, Role.supervisor, Role.operator})
 MANAGERS = frozenset({Role.admin, Role.supervisor})
 OVERSIGHT = frozenset({Role.admin, Role.auditor})
+LOG_READERS = frozenset({Role.admin, Role.auditor, Role.maintainer})
 STATIC_TYPES = {
     ".css": "text/css",
     ".js": "text/javascript",
@@ -73,6 +74,9 @@ PAGES: tuple[Page, ...] = (
     ),
     Page("cameras", "/cameras", "Cameras", "cameras.html", ALL, "System"),
     Page("users", "/users", "Users", "users.html", frozenset({Role.admin}), "System"),
+    # a supervisor approves maintenance accounts here; admins also have the full Users page
+    Page("approvals", "/approvals", "Maintenance approvals", "approvals.html", MANAGERS, "System"),
+    Page("logs", "/logs", "Logs", "logs.html", LOG_READERS, "System"),
     Page("audit", "/audit", "Audit log", "audit.html", OVERSIGHT, "Oversight"),
 )
 REPORT_LINK = Page("report", "/report", "Transparency report", "", frozenset(Role), "Oversight")

@@ -160,6 +160,16 @@ class UserPublic(_Out):
     approved_at: datetime | None = None
 
 
+class MaintainerPending(_Out):
+    """A maintenance account waiting for a second person's approval (what a supervisor sees)."""
+
+    id: int
+    username: str
+    created_by: str | None = Field(None, description="the administrator who created it")
+    created_at: datetime
+    expires_at: datetime | None = Field(None, description="its access ends then")
+
+
 class Me(_Out):
     id: int
     username: str
@@ -377,6 +387,18 @@ class AwaitingCount(_Out):
 
 
 # -- audit, settings, outbound -----------------------------------------------------------------
+class LogLinePublic(_Out):
+    """One record of this server process's log (redacted: see vigil.services.logs)."""
+
+    time: datetime
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    logger: str = Field(..., description="the logger's name, e.g. vigil.runtime.runner")
+    message: str
+    exception: str | None = Field(
+        None, description="the exception's type name when the record had one (never its text)"
+    )
+
+
 class AuditEventPublic(_Out):
     id: int
     ts: datetime

@@ -22,6 +22,7 @@ from vigil.services.auth import AuthService
 from vigil.services.authorizations import AuthorizationService
 from vigil.services.camera_control import CameraControl
 from vigil.services.credential_cache import CredentialCache
+from vigil.services.logs import LogService
 from vigil.services.outbound import OutboxDeliverer
 from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
@@ -55,6 +56,7 @@ class WebState:
     outbound: OutboxDeliverer
     metrics: VigilMetrics
     throttle: LoginThrottle
+    logs: LogService  # this process's recent log records (vigil.services.logs)
     owns_context: bool = False
     # authenticated principals (vigil.web.deps.Principal) by credential; the users and sessions
     # services forget them on every credential change (see vigil.services.credential_cache)

@@ -164,7 +164,7 @@ async def alerts_feed(
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                log.warning("alert feed for %s ended: %s", principal.username, exc)
+                log.warning("alert feed of user %d ended: %s", principal.id, type(exc).__name__)
     finally:
         unsubscribe()
         unwatch()

@@ -19,12 +19,24 @@ def api_router() -> APIRouter:
         cameras,
         docs,
         egress,
+        logs,
         users,
         watchlists,
     )
     from vigil.web.schemas import COMMON_ERRORS, error_responses
 
     router = APIRouter(prefix="/api", responses=error_responses(*COMMON_ERRORS))
-    for module in (auth, users, authorizations, watchlists, cameras, alerts, admin, egress, docs):
+    for module in (
+        auth,
+        users,
+        authorizations,
+        watchlists,
+        cameras,
+        alerts,
+        admin,
+        egress,
+        logs,
+        docs,
+    ):
         router.include_router(module.router)
     return router

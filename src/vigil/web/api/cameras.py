@@ -1,4 +1,5 @@
-"""Cameras: add/edit/remove/test (supervisors, admins), start/stop, status and preview.
+"""Cameras: add/edit/remove/test (supervisors, admins), start/stop/restart (maintainers too),
+status and preview.
 
 Camera URLs pass the source policy (``vigil.services.camera_policy``): files only inside the
 media folder, rtsp/http(s) only to allowed networks; a refused URL is a 400 naming the rule.
@@ -136,6 +137,15 @@ def start_camera(camera_id: EntityId, cameras: Cameras, user: CameraKeeper) -> C
 )
 def stop_camera(camera_id: EntityId, cameras: Cameras, user: CameraKeeper) -> CameraPublic:
     return _public(cameras.stop(camera_id, actor=user.username))
+
+
+@router.post(
+    "/cameras/{camera_id}/restart",
+    response_model=CameraPublic,
+    summary="Restart a camera: stop it if running, start it again (maintainers too)",
+)
+def restart_camera(camera_id: EntityId, cameras: Cameras, user: CameraKeeper) -> CameraPublic:
+    return _public(cameras.restart(camera_id, actor=user.username))
 
 
 @router.get(

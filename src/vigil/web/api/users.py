@@ -1,5 +1,5 @@
-"""Users (administrators only) and API tokens (each user mints their own; admins list and
-revoke anyone's)."""
+"""Users (administrators only; supervisors list and approve pending maintenance accounts) and
+API tokens (each user mints their own; admins list and revoke anyone's)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from vigil.web.deps import AdminUser, AnyRole, MaintainerApprover, Users
 from vigil.web.schemas import (
     EntityId,
     MaintainerCreate,
+    MaintainerPending,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -64,6 +65,15 @@ def create_maintainer(body: MaintainerCreate, users: Users, admin: AdminUser) ->
         body.username, timedelta(hours=body.hours), actor=admin.username
     )
     return UserWithPassword(user=UserPublic.model_validate(user), one_time_password=password)
+
+
+@router.get(
+    "/users/maintainers/pending",
+    response_model=list[MaintainerPending],
+    summary="Maintenance accounts waiting for a second person's approval (admins, supervisors)",
+)
+def pending_maintainers(users: Users, _u: MaintainerApprover) -> list[MaintainerPending]:
+    return [MaintainerPending.model_validate(u) for u in users.pending_maintainers()]
 
 
 @router.post(

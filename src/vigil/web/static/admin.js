@@ -10,6 +10,7 @@
     testUrl: "/api/cameras/test",
     start: (id) => `/api/cameras/${id}/start`,
     stop: (id) => `/api/cameras/${id}/stop`,
+    restart: (id) => `/api/cameras/${id}/restart`,
     users: "/api/users",
     user: (id) => `/api/users/${id}`,
     reset: (id) => `/api/users/${id}/reset-password`,
@@ -24,7 +25,8 @@
   function camRow(c) {
     const st = c.status || {};
     const state = st.state || (c.running ? "starting" : (c.enabled ? "stopped" : "disabled"));
-    const run = c.running ? `<button class="secondary small" data-stop="${c.id}">Stop</button>`
+    const run = c.running ? `<button class="secondary small" data-stop="${c.id}">Stop</button>
+      <button class="secondary small" data-restart="${c.id}">Restart</button>`
       : `<button class="ok small" data-start="${c.id}">Start</button>`;
     const edit = canManage ? `<button class="secondary small" data-test="${c.id}">Test</button> ${run}
       <button class="secondary small" data-edit="${c.id}">Edit</button>
@@ -115,9 +117,10 @@
       if (!b) return;
       if (b.dataset.edit) editCamera(form, b.dataset.edit);
       if (b.dataset.test) testConnection(b.dataset.test);
-      for (const verb of ["start", "stop"]) {
+      const DONE = { start: "started", stop: "stopped", restart: "restarted" };
+      for (const verb of ["start", "stop", "restart"]) {
         if (!b.dataset[verb]) continue;
-        try { await api("POST", URLS[verb](b.dataset[verb])); toast(`Camera ${verb === "start" ? "started" : "stopped"}.`); }
+        try { await api("POST", URLS[verb](b.dataset[verb])); toast(`Camera ${DONE[verb]}.`); }
         catch (err) { showError("cam-error", err); }
         loadCameras();
       }
