@@ -66,6 +66,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/alerts/{alert_id}/sightings/{sighting_id}/crop"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
     ("POST", "/api/alerts/{alert_id}/reviews"): REVIEWERS,
+    ("POST", "/api/alerts/{alert_id}/sightings/{ordinal}/reject"): REVIEWERS,
     ("GET", "/api/audit"): frozenset({U, A}),
     ("GET", "/api/settings"): ALL,
     ("PUT", "/api/settings"): frozenset({A}),
