@@ -207,13 +207,14 @@ class TrackingConfig(_Strict):
         description="a person matched again on the same camera this soon continues an alert",
     )
     early_margin: float | None = Field(
-        0.15,
+        0.06,
         ge=0.0,
         le=1.0,
         description="alert at once from a gated shot (each of a track's first best_shots gated "
         "shots is tried as it comes) that scores at least threshold + early_margin x "
         "(1 - threshold): a fraction of the way from the pack's threshold to a perfect match, so "
-        "one value suits every pack (onnx 0.505 -> 0.579, dlib 0.92 -> 0.932). Later, better "
+        "one value suits every pack (onnx 0.505 -> 0.535, dlib 0.92 -> 0.925; chosen on "
+        "open-set LFW probes: `vigil bench openset --cctv`, section 'early'). Later, better "
         "shots of the track update that alert's sighting. A borderline score waits for the "
         "track's best shots as without it. null: every track waits for its best shots",
     )

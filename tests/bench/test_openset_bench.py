@@ -132,6 +132,17 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert any(g["label"].startswith("video threshold") for g in data["growth"])
     point = data["video_point"]
     assert point["min_face_px"] in (32, 64) and point["n"] == 8
+    early = data["early"]  # the early-alert margin, chosen on tuning, reported per variant
+    assert early["n"] == 8 and early["tries"] == onnx_settings.tracking.best_shots
+    assert early["threshold"] == onnx_settings.onnx.threshold
+    assert early["chosen_on"] == ["clean", "cctv64"]  # faces the size gate lets through
+    assert early["configured_margin"] == onnx_settings.tracking.early_margin
+    margins = {early["chosen_margin"], early["configured_margin"]} - {None}
+    assert {(r["variant"], r["margin"]) for r in early["rows"]} == {
+        (v, m) for v in ("clean", "cctv32", "cctv64") for m in margins
+    }
+    assert all(r["fpir_early"] <= r["fpir_normal"] for r in early["rows"])  # a stricter bar
+    assert "early alerts at threshold" in result.output
 
     rerun = runner.invoke(app, args, env=env)
     assert rerun.exit_code == 0, rerun.output

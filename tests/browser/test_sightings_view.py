@@ -101,3 +101,48 @@ def test_a_live_card_survives_a_list_answer_read_before_it(log_in, live_server) 
     page.unroute("**/api/alerts?*")
     page.wait_for_selector(f"#alert-list[data-loads='{len(held)}']", timeout=30_000)
     assert card.is_visible()
+
+
+def test_rejecting_the_wrong_face_moves_the_card_to_the_right_one(log_in, live_server) -> None:
+    """Two faces matched one person at once; the look-alike scored higher. A supervisor marks
+    that sighting "not this person" on the review page; the operator's card, live, shows the
+    other face and its score, with the rejected score struck through."""
+    runtime = live_server.server
+    ctx = runtime.context
+    (entry,) = ActiveGallery(ctx.db, ctx.cipher, ctx.settings, ctx.pack.name).refresh().entries
+    store = AlertStore(ctx.db, ctx.cipher, ctx.settings, runtime.bus)
+    alert_id = store.save(_candidate(entry, 0.47, 40, 20, 10))  # the wanted person, track 1
+    assert store.save_sighting(  # a look-alike at the same time, scoring higher
+        SightingUpdate(alert_id, 2, _candidate(entry, 0.95, 220, 15, 5), conflicting=True)
+    )
+    operator = log_in("operator")
+    operator.goto(f"{live_server.url}/alerts")
+    operator.select_option("#filter-status", "")
+    operator.wait_for_selector("#live-text:has-text('live alerts on')", timeout=30_000)
+    card = operator.locator(f"#alert-{alert_id}")
+    card.wait_for(timeout=30_000)
+    assert card.locator(".score").inner_text() == "0.95"
+    wrong_src = card.locator('[data-role="headline"]').get_attribute("src")
+
+    reviewer = log_in("supervisor")
+    reviewer.goto(f"{live_server.url}/alerts/{alert_id}")
+    wrong = reviewer.locator("#sightings li.sighting[data-ordinal='2']")
+    wrong.locator('[data-role="sighting-reason"]').wait_for(timeout=30_000)
+    wrong.locator('[data-role="sighting-reason"]').fill("a different man: beard, glasses")
+    wrong.locator('[data-role="reject-sighting"]').click()
+    reviewer.locator("#sightings li.sighting.rejected[data-ordinal='2']").wait_for(timeout=30_000)
+    items = reviewer.locator("#sightings li.sighting")
+    assert "0.470" in items.nth(0).inner_text() and "Best" in items.nth(0).inner_text()
+    assert "not this person" in items.nth(1).inner_text()
+    assert "supervisor" in items.nth(1).inner_text()
+    assert reviewer.locator('[data-role="reject-sighting"]').count() == 0  # the last face left
+    right_src = reviewer.locator("#probe").get_attribute("src")
+    assert right_src != wrong_src and "/sightings/" in right_src
+
+    operator.wait_for_function(  # the operator's card follows, from the WebSocket event
+        f"() => document.querySelector('#alert-{alert_id} .score').textContent === '0.47'",
+        timeout=30_000,
+    )
+    assert card.locator('[data-role="headline"]').get_attribute("src") == right_src
+    assert card.locator("s.rejected-sighting").inner_text() == "0.95"
+    assert "1 not this person" in card.inner_text()

@@ -129,6 +129,10 @@ def test_the_best_sighting_is_first_and_the_headline_and_the_other_is_kept_flagg
         "conflicting",
         "has_crop",
         "crop_url",
+        "rejected",
+        "rejected_by",
+        "rejected_at",
+        "rejection_reason",
     }
     assert "look-alike" not in json.dumps(wire) and "wanted person" not in json.dumps(wire)
 

@@ -86,3 +86,30 @@ def test_a_sighting_crop_needs_a_reviewer(env: Any, make_alert: Callable[..., in
     alert_id = make_alert()
     sid = env.client(Role.operator).get(f"/api/alerts/{alert_id}").json()["sightings"][0]["id"]
     assert env.client().get(f"/api/alerts/{alert_id}/sightings/{sid}/crop").status_code == 401
+
+
+def test_a_reviewer_rejects_one_sighting_and_the_alert_shows_the_other_face(
+    env: Any, make_alert: Callable[..., int]
+) -> None:
+    alert_id = make_alert()
+    add_right_face(env, alert_id)  # here the higher-scoring face (0.97) is the wrong one
+    op = env.client(Role.operator)
+    url = f"/api/alerts/{alert_id}/sightings/2/reject"
+    assert op.post(url, json={}).status_code == 422  # a reason is required
+    assert op.post(url, json={"reason": "   "}).status_code == 422
+    r = op.post(url, json={"reason": "another man, taller"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["score"] == 0.9 and body["status"] == "candidate"
+    assert [(x["ordinal"], x["rejected"]) for x in body["sightings"]] == [(1, False), (2, True)]
+    assert body["sightings"][1]["rejected_by"] == "operator"
+    assert body["sightings"][1]["rejection_reason"] == "another man, taller"
+    assert op.get(f"/api/alerts/{alert_id}").json() == body
+    assert env.events[-1].kind == "updated" and env.events[-1].alert.score == 0.9
+    again = op.post(url, json={"reason": "again"})
+    assert again.status_code == 409 and "already rejected" in again.json()["message"]
+    last = op.post(f"/api/alerts/{alert_id}/sightings/1/reject", json={"reason": "not him"})
+    assert last.status_code == 409 and "reject the whole alert" in last.json()["message"]
+    missing = op.post(f"/api/alerts/{alert_id}/sightings/7/reject", json={"reason": "x"})
+    assert missing.status_code == 404
+    assert env.client().post(url, json={"reason": "x"}).status_code == 401

@@ -68,6 +68,7 @@ POLICY: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/alerts/{alert_id}/sightings/{sighting_id}/crop"): REVIEWERS,
     ("GET", "/api/alerts/{alert_id}/enrolled-photo"): REVIEWERS,
     ("POST", "/api/alerts/{alert_id}/reviews"): REVIEWERS,
+    ("POST", "/api/alerts/{alert_id}/sightings/{ordinal}/reject"): REVIEWERS,
     ("GET", "/api/audit"): frozenset({U, A}),
     # this process's recent log records, no personal data (tests/web/test_logs_api.py)
     ("GET", "/api/logs"): frozenset({A, U, M}),

@@ -2,7 +2,8 @@
 
 Figures (in the spirit of UK police per-deployment live facial recognition disclosures): faces
 processed and tracks (aggregate counts), candidate alerts, confirmed (true) and rejected (false)
-alerts and alert precision per camera; uses (camera sessions) and running hours; watchlist sizes
+alerts and alert precision per camera, false sightings (one face of an alert rejected as "not
+this person"); uses (camera sessions) and running hours; watchlist sizes
 by purpose; authorizations in force, expired, revoked and refused; data deleted by retention; the
 threshold in force and its measured false-positive rate; maintenance access ("N sessions, M
 hours": logins by maintenance accounts, and the hours their approved access windows, from
@@ -48,6 +49,7 @@ class CameraFigures:
     confirmed: int = 0  # true alerts: confirmed by two people
     rejected: int = 0  # false alerts
     pending: int = 0  # not decided yet
+    false_sightings: int = 0  # sightings a reviewer rejected ("not this person")
     sessions: int = 0
     hours: float = 0.0
 
@@ -110,6 +112,8 @@ def _cameras(repo: ReportRepo, a: datetime, b: datetime) -> dict[str, CameraFigu
             c.rejected += row.alerts
         else:
             c.pending += row.alerts
+    for name, n in repo.false_sightings_by_camera(a, b).items():
+        cam(name).false_sightings += n
     for span in repo.sessions_overlapping(a, b):
         c = cam(span.camera)
         c.sessions += 1
@@ -120,7 +124,15 @@ def _cameras(repo: ReportRepo, a: datetime, b: datetime) -> dict[str, CameraFigu
 def _total(cams: list[CameraFigures]) -> CameraFigures:
     total = CameraFigures("all cameras")
     for c in cams:
-        for name in ("faces", "tracks", "embedded_tracks", "alerts", "confirmed", "rejected"):
+        for name in (
+            "faces",
+            "tracks",
+            "embedded_tracks",
+            "alerts",
+            "confirmed",
+            "rejected",
+            "false_sightings",
+        ):
             setattr(total, name, getattr(total, name) + getattr(c, name))
         total.pending += c.pending
         total.sessions += c.sessions

@@ -246,6 +246,7 @@ CAMERA_COLUMNS = [
     ("confirmed", "Confirmed (true)"),
     ("rejected", "Rejected (false)"),
     ("pending", "Undecided"),
+    ("false_sightings", "False sightings"),
     ("sessions", "Uses"),
     ("hours", "Hours running"),
 ]

@@ -36,6 +36,7 @@ import numpy as np
 from vigil.config import Settings
 from vigil.errors import InputError
 from vigil.evaluation import lfw as lfw_jobs
+from vigil.evaluation.early import EarlyReport, measure_early
 from vigil.evaluation.lfw import (
     _DEFAULT_LANDMARKS,
     _detect,
@@ -310,6 +311,7 @@ class OpensetReport:
     seconds: float
     cache: str
     conditions: dict[str, object] = field(default_factory=dict)
+    early: EarlyReport | None = None  # the early-alert margin (vigil.evaluation.early)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -353,6 +355,7 @@ def run_openset(
         cctv = variants[f"cctv{point.min_face_px}"]["report"]
         label = f"video threshold, CCTV-like {point.min_face_px} px faces"
         rises += growth(cctv, point.threshold, label, _ladder(cctv, sizes))
+    early = _early(settings, pack.name, variants, sizes, options)
     return OpensetReport(
         pack=pack.name,
         sizes=sizes,
@@ -367,6 +370,7 @@ def run_openset(
         seconds=time.perf_counter() - started,
         cache=str(cache.folder),
         conditions=_conditions(options),
+        early=early,
     )
 
 
@@ -438,4 +442,28 @@ def _video_point(
     report = {px: variants[f"cctv{px}"]["report"] for px in options.face_sizes}
     return choose_video_point(
         pack, tune, report, target_fpir=options.video_fpir, n=n, max_fnir=options.video_max_fnir
+    )
+
+
+def _early(
+    settings: Settings,
+    pack: str,
+    variants: dict[str, dict[str, Searches]],
+    sizes: tuple[int, ...],
+    options: OpensetOptions,
+) -> EarlyReport:
+    """The early-alert margin at the pack's configured threshold, at the video gallery size:
+    chosen on the tuning half over the faces a camera decides on (clean, and CCTV-like sizes at
+    least the pack's ``video_min_face_px``), reported for every variant."""
+    config = getattr(settings, pack)
+    gated = [f"cctv{px}" for px in options.face_sizes if px >= config.video_min_face_px]
+    return measure_early(
+        {v: by_half["tune"] for v, by_half in variants.items()},
+        {v: by_half["report"] for v, by_half in variants.items()},
+        threshold=config.threshold,
+        n=min(options.video_n, max(sizes)),
+        tries=settings.tracking.best_shots,
+        target_fpir=options.video_fpir,
+        chosen_on=["clean", *(v for v in gated if v in variants)],
+        configured_margin=settings.tracking.early_margin,
     )

@@ -45,6 +45,31 @@ def report_lines(report: OpensetReport) -> list[str]:
                 f"  face {r.variant.removeprefix('cctv'):>3} px: FNIR {_pct(r.fnir)}  "
                 f"FPIR {_pct(r.fpir)}  ({r.mated_misses} of {r.mated} mated probes not detected)"
             )
+    lines.extend(early_lines(report))
     lines.append("misses = probes where the detector found no face: mated+non-mated; a mated miss")
     lines.append("counts as a false negative, a non-mated miss as no alert.")
+    return lines
+
+
+def early_lines(report: OpensetReport) -> list[str]:
+    """The early-alert margin: chosen on tuning, single-shot FPIR against the normal one."""
+    early = report.early
+    if early is None:
+        return []
+    chosen = "none on the grid" if early.chosen_margin is None else f"{early.chosen_margin:.2f}"
+    lines = [
+        f"early alerts at threshold {early.threshold:.4f}, N={early.n}: margin chosen on tuning "
+        f"= {chosen} (smallest with {early.tries} tries x single-shot FPIR <= "
+        f"{early.target_fpir * 100:.2f}% on {', '.join(early.chosen_on)}; highest tuning "
+        f"non-mated score {early.tune_max_nonmated:.4f}); configured "
+        f"{early.configured_margin}; reporting half:",
+        "  variant  margin  bar     FPIR normal  FPIR early  x tries   false  mated early  "
+        "wrong early",
+    ]
+    for r in early.rows:
+        lines.append(
+            f"  {r.variant:8} {r.margin:5.2f}  {r.bar:.4f}  {_pct(r.fpir_normal)}     "
+            f"{_pct(r.fpir_early)}    {_pct(r.fpir_early_tries)}  {r.false_early:3d}/{r.nonmated}"
+            f"  {_pct(r.mated_early)}      {_pct(r.mated_wrong_early)}"
+        )
     return lines

@@ -215,6 +215,11 @@ class AlertSighting(Base):
     crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed JPEG
     crop_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    template_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what it matched
+    # A reviewer marked it "not this person": kept as a false sighting, never the headline.
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    rejected_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     alert: Mapped[Alert] = relationship(back_populates="sightings")
     __table_args__ = (
         UniqueConstraint("alert_id", "ordinal"),
@@ -231,6 +236,10 @@ class Review(Base):
     decision: Mapped[str] = mapped_column(String(16))  # confirm | reject
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A confirmation names the sightings (ids) it confirmed; it stops counting (superseded)
+    # when that set changes before the second confirmation (a sighting rejected or added).
+    sightings: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     alert: Mapped[Alert] = relationship(back_populates="reviews")
 
 

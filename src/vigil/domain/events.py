@@ -6,7 +6,8 @@ immutable notice a service publishes AFTER its transaction has committed:
 
 =============  ===================================================================
 ``candidate``  the pipeline stored a new candidate alert
-``updated``    the person was still in view: ``last_seen`` moved
+``updated``    the person was still in view (``last_seen`` moved), a track added or improved a
+               sighting, or a reviewer rejected one sighting
 ``reviewed``   a first confirmation (the alert is now ``pending_second``)
 ``confirmed``  a second, different user confirmed it
 ``rejected``   a reviewer rejected it (a false alert, kept for the statistics)
@@ -49,6 +50,14 @@ class ReviewPublic(_Frozen):
     decision: Literal["confirm", "reject"]
     reason: str = ""
     created_at: datetime = Field(..., description="when the review was given (UTC)")
+    sightings: tuple[int, ...] = Field(
+        (), description="a confirmation: the ids of the sightings it confirmed"
+    )
+    superseded: bool = Field(
+        False,
+        description="a confirmation that no longer counts: the alert's sightings changed "
+        "(one rejected or added) before the second confirmation",
+    )
 
 
 class SightingPublic(_Frozen):
@@ -65,6 +74,12 @@ class SightingPublic(_Frozen):
     )
     has_crop: bool
     crop_url: str = Field(..., description="GET it for the probe crop (viewing is audited)")
+    rejected: bool = Field(
+        False, description="a reviewer marked it 'not this person' (kept as a false sighting)"
+    )
+    rejected_by: str | None = None
+    rejected_at: datetime | None = None
+    rejection_reason: str | None = None
 
 
 class AlertPublic(_Frozen):
@@ -90,7 +105,9 @@ class AlertPublic(_Frozen):
     reviews: tuple[ReviewPublic, ...] = ()
     confirmations: int = Field(0, ge=0, le=2, description="confirmations so far (two confirm)")
     sightings: tuple[SightingPublic, ...] = Field(
-        (), description="every matched track, best score first (the headline is the first)"
+        (),
+        description="every matched track, best score first, rejected ones last (the headline "
+        "is the first: the best sighting not rejected)",
     )
     conflicting_sightings: bool = Field(
         False,
@@ -100,7 +117,9 @@ class AlertPublic(_Frozen):
 
     @property
     def confirmed_by(self) -> tuple[str, ...]:
-        return tuple(r.username for r in self.reviews if r.decision == "confirm")
+        return tuple(
+            r.username for r in self.reviews if r.decision == "confirm" and not r.superseded
+        )
 
     def awaits(self, username: str) -> bool:
         """True while ``username`` may still review it (undecided, and not confirmed by them)."""

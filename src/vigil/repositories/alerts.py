@@ -42,6 +42,9 @@ class SightingRecord:
     last_seen: datetime
     conflicting: bool
     has_crop: bool
+    rejected_at: datetime | None = None  # marked "not this person" by a reviewer
+    rejected_by: str | None = None
+    rejection_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,16 +160,27 @@ class AlertRepo:
                 AlertSighting.last_seen,
                 AlertSighting.conflicting,
                 AlertSighting.crop.is_not(None),
+                AlertSighting.rejected_at,
+                AlertSighting.rejected_by,
+                AlertSighting.rejection_reason,
             )
             .where(AlertSighting.alert_id.in_([r.alert.id for r in records]))
             .order_by(AlertSighting.alert_id, AlertSighting.ordinal)
         )
         found: dict[int, builtins.list[SightingRecord]] = {}
         for row in self.s.execute(q).all():
-            alert_id, sid, ordinal, score, seen_at, first, last, conflicting, has_crop = row
+            alert_id, sid, ordinal, score, seen_at, first, last, conflicting, has_crop = row[:9]
             found.setdefault(alert_id, []).append(
                 SightingRecord(
-                    sid, ordinal, score, seen_at, first, last, bool(conflicting), bool(has_crop)
+                    sid,
+                    ordinal,
+                    score,
+                    seen_at,
+                    first,
+                    last,
+                    bool(conflicting),
+                    bool(has_crop),
+                    *row[9:],
                 )
             )
         return [replace(r, sightings=tuple(found.get(r.alert.id, ()))) for r in records]
@@ -188,6 +202,15 @@ class AlertRepo:
             )
         return found
 
+    def sightings(self, alert_id: int) -> builtins.list[AlertSighting]:
+        """Every sighting of the alert (with their crops), by ordinal."""
+        q = (
+            select(AlertSighting)
+            .where(AlertSighting.alert_id == alert_id)
+            .order_by(AlertSighting.ordinal)
+        )
+        return list(self.s.scalars(q))
+
     def add_sighting(self, sighting: AlertSighting) -> AlertSighting:
         self.s.add(sighting)
         self.s.flush()
@@ -202,6 +225,7 @@ class AlertRepo:
                 Review.alert_id == Alert.id,
                 Review.username == username,
                 Review.decision == "confirm",
+                Review.superseded_at.is_(None),
             )
             .exists()
         )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from vigil.db.models import (
     Alert,
+    AlertSighting,
     AuditEvent,
     Authorization,
     CameraSession,
@@ -92,6 +93,19 @@ class ReportRepo:
             .where(Alert.created_at >= a, Alert.created_at < b).group_by(Alert.camera, Alert.status)
         )  # fmt: skip
         return [AlertCount(name, status, int(n)) for name, status, n in rows]
+
+    def false_sightings_by_camera(self, a: datetime, b: datetime) -> dict[str, int]:
+        """Sightings reviewers rejected ("not this person"), per camera, of alerts raised in
+        ``[a, b)``."""
+        rows = self.s.execute(
+            select(Alert.camera, func.count(AlertSighting.id))
+            .join(AlertSighting, AlertSighting.alert_id == Alert.id)
+            .where(
+                Alert.created_at >= a, Alert.created_at < b, AlertSighting.rejected_at.is_not(None)
+            )
+            .group_by(Alert.camera)
+        )
+        return {name: int(n) for name, n in rows}
 
     def sessions_overlapping(self, a: datetime, b: datetime) -> list[SessionSpan]:
         rows = self.s.execute(

@@ -39,7 +39,7 @@ from vigil.accountability.crypto import DataCipher
 from vigil.accountability.pseudonyms import SubjectRefs
 from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
-from vigil.db.models import Alert, AlertSighting, Authorization, Template
+from vigil.db.models import Alert, AlertSighting, Authorization, Review, Template
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic, SightingPublic
@@ -50,6 +50,7 @@ from vigil.repositories.deliveries import DeliveryRepo
 from vigil.repositories.sealed import sighting_aad
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
 from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
+from vigil.services.confirmations import reset_confirmations
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, SightingUpdate
 
@@ -118,7 +119,8 @@ class AlertBus:
 
 
 def public_sightings(record: AlertRecord) -> tuple[SightingPublic, ...]:
-    """The alert's sightings, best score first; overlapping ones are flagged as conflicting."""
+    """The alert's sightings, best score first and rejected ones last (so the first is the
+    headline: the best sighting not rejected); overlapping ones are flagged as conflicting."""
     rows = record.sightings
 
     def overlaps(row: SightingRecord) -> bool:
@@ -140,17 +142,30 @@ def public_sightings(record: AlertRecord) -> tuple[SightingPublic, ...]:
             conflicting=row.conflicting or overlaps(row),
             has_crop=row.has_crop,
             crop_url=f"/api/alerts/{record.alert.id}/sightings/{row.id}/crop",
+            rejected=row.rejected_at is not None,
+            rejected_by=row.rejected_by,
+            rejected_at=row.rejected_at,
+            rejection_reason=row.rejection_reason,
         )
-        for row in sorted(rows, key=lambda r: (-r.score, r.ordinal))
+        for row in sorted(rows, key=lambda r: (r.rejected_at is not None, -r.score, r.ordinal))
+    )
+
+
+def public_review(review: Review) -> ReviewPublic:
+    return ReviewPublic(
+        username=review.username,
+        decision=review.decision,  # type: ignore[arg-type]
+        reason=review.reason,
+        created_at=review.created_at,
+        sightings=tuple(review.sightings or ()),
+        superseded=review.superseded_at is not None,
     )
 
 
 def public_alert(record: AlertRecord) -> AlertPublic:
     """The public shape of one alert row with its names resolved."""
     alert = record.alert
-    reviews = tuple(
-        ReviewPublic.model_validate(r) for r in sorted(alert.reviews, key=lambda r: r.id)
-    )
+    reviews = tuple(public_review(r) for r in sorted(alert.reviews, key=lambda r: r.id))
     sightings = public_sightings(record)
     return AlertPublic(
         id=alert.id,
@@ -171,7 +186,7 @@ def public_alert(record: AlertRecord) -> AlertPublic:
         latency_ms=alert.latency_ms,
         has_crop=record.has_crop,
         reviews=reviews,
-        confirmations=sum(r.decision == "confirm" for r in reviews),
+        confirmations=sum(r.decision == "confirm" and not r.superseded for r in reviews),
         sightings=sightings,
         conflicting_sightings=any(x.conflicting for x in sightings),
     )
@@ -291,13 +306,16 @@ class AlertStore:
             row = repo.sighting(alert.id, update.ordinal)
             if row is None:
                 row = self._new_sighting(s, alert, update)
+                # a face the earlier confirmer never saw: the two must confirm the same set
+                reset_confirmations(s, alert, actor=ACTOR, why="sighting_added", sighting=row.id)
             elif candidate.match.score > row.score:
                 self._improve(row, update)
             else:
                 row.last_seen = max(row.last_seen, candidate.last_seen)
                 row.conflicting = row.conflicting or update.conflicting
             alert.last_seen = max(alert.last_seen, candidate.last_seen)
-            if row.score > alert.score:  # the best sighting is the headline
+            # the best sighting not rejected is the headline
+            if row.rejected_at is None and row.score > alert.score:
                 alert.score = row.score
                 alert.template_id = candidate.match.entry.template_id
                 alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
@@ -325,6 +343,7 @@ class AlertStore:
                 conflicting=update.conflicting,
                 crop=None,
                 crop_encrypted=False,
+                template_id=candidate.match.entry.template_id,
             )
         )
         self._seal(row, candidate.crop_jpeg)
@@ -334,6 +353,7 @@ class AlertStore:
         """The same track, a better shot: its sighting takes the better crop and score."""
         candidate = update.candidate
         row.score = candidate.match.score
+        row.template_id = candidate.match.entry.template_id
         row.seen_at = candidate.seen_at or candidate.last_seen
         row.first_seen = min(row.first_seen, candidate.first_seen)
         row.last_seen = max(row.last_seen, candidate.last_seen)

@@ -18,6 +18,10 @@
   (:meth:`vigil.services.users.UserService.create_token`).
 * Every review's audit record names the credential used (``details.credential``: the session's
   or the token's id) when the caller passes it (the web does, for every request).
+* A confirmation records the sightings it covers (those not rejected); both confirmations must
+  cover the same ones, so a change of that set resets pending confirmations
+  (:mod:`vigil.services.confirmations`). One sighting is rejected with
+  :class:`vigil.services.sighting_reviews.SightingReviewService`.
 * A decided alert cannot be reviewed again, and no alert can be reviewed once its authorization
   has expired or ended (so nothing is dispatched under an expired authorization).
 * Every review is audited as ``alert.review`` and, once committed, announced on the AlertBus as
@@ -45,6 +49,7 @@ from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.users import CredentialHistory, UserRepo
 from vigil.services.alerts import AlertBus, load_public
 from vigil.services.authorizations import ensure_in_force
+from vigil.services.confirmations import confirmed_set, live_confirmations, reset_confirmations
 from vigil.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -90,12 +95,19 @@ class ReviewService:
             alert = AlertRepo(s).get(alert_id)
             self._authorization_guard(s, alert)
             confirmers = self._guard(alert, reviewer, decision_)
-            _check_credential(s, reviewer, credential)
+            check_credential(s, reviewer, credential)
+            covered = None
             if decision_ == "confirm":
                 _check_independent(s, alert, reviewer, confirmers)
+                covered = confirmed_set(AlertRepo(s).sightings(alert.id))
+                confirmers = _same_faces(s, alert, reviewer, covered)
             alert.reviews.append(
                 Review(
-                    alert_id=alert.id, username=reviewer, decision=decision_, reason=reason.strip()
+                    alert_id=alert.id,
+                    username=reviewer,
+                    decision=decision_,
+                    reason=reason.strip(),
+                    sightings=covered,
                 )
             )
             self._decide(alert, decision_, (*confirmers, reviewer))
@@ -109,6 +121,7 @@ class ReviewService:
                     "reason": reason.strip(),
                     "status": alert.status.value,
                     "confirmations": len(confirmers) + (decision_ == "confirm"),
+                    "sightings": covered,
                 },
                 credential=credential,
             )
@@ -132,7 +145,7 @@ class ReviewService:
                 f"alert {alert.id} is already {alert.status.value}; "
                 "a decided alert cannot be reviewed again"
             )
-        confirmers = tuple(r.username for r in alert.reviews if r.decision == "confirm")
+        confirmers = tuple(r.username for r in live_confirmations(alert))
         if decision == "confirm" and reviewer in confirmers:
             raise Conflict(
                 f"you ({reviewer}) already confirmed alert {alert.id}",
@@ -170,7 +183,7 @@ class ReviewService:
         return decision  # type: ignore[return-value]
 
 
-def _check_credential(s: Session, reviewer: str, credential: str | None) -> None:
+def check_credential(s: Session, reviewer: str, credential: str | None) -> None:
     """Refuse a review made with a one-time password or with a token its owner did not mint."""
     user = UserRepo(s).by_name(reviewer)
     if user is not None and user.must_change_password:
@@ -187,6 +200,26 @@ def _check_credential(s: Session, reviewer: str, credential: str | None) -> None
                 f"not by {reviewer}; it cannot be used to review",
                 hint="revoke it, log in and create your own token (POST /api/tokens)",
             )
+
+
+def _same_faces(s: Session, alert: Alert, reviewer: str, covered: list[int]) -> tuple[str, ...]:
+    """The confirmers that still count once ``reviewer`` confirms the sightings ``covered``.
+
+    Both confirmations must cover the same sightings. The services reset pending confirmations
+    whenever the set changes, so this only acts on a confirmation that slipped past them: it is
+    superseded (audited) and this one becomes the first.
+    """
+    for earlier in live_confirmations(alert):
+        if earlier.sightings is not None and sorted(earlier.sightings) != covered:
+            reset_confirmations(
+                s,
+                alert,
+                actor=reviewer,
+                why="sightings_changed",
+                sighting=covered[0] if covered else None,
+            )
+            break
+    return tuple(r.username for r in live_confirmations(alert))
 
 
 def _check_independent(

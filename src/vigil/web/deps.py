@@ -44,6 +44,7 @@ from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionRecord, SessionService
+from vigil.services.sighting_reviews import SightingReviewService
 from vigil.services.throttle import LoginThrottle
 from vigil.services.users import UserService
 from vigil.services.watchlist_desk import WatchlistDesk
@@ -153,6 +154,10 @@ def get_reviews(conn: HTTPConnection) -> ReviewService:
     return _state(conn).reviews
 
 
+def get_sighting_reviews(conn: HTTPConnection) -> SightingReviewService:
+    return _state(conn).sighting_reviews
+
+
 def get_alerts(conn: HTTPConnection) -> AlertQueries:
     return _state(conn).alerts
 
@@ -222,6 +227,7 @@ Sessions = Annotated[SessionService, Depends(_on_loop(get_sessions))]
 Throttle = Annotated[LoginThrottle, Depends(_on_loop(get_throttle))]
 Auth = Annotated[AuthService, Depends(_on_loop(get_auth))]
 Reviews = Annotated[ReviewService, Depends(_on_loop(get_reviews))]
+SightingReviews = Annotated[SightingReviewService, Depends(_on_loop(get_sighting_reviews))]
 Alerts = Annotated[AlertQueries, Depends(_on_loop(get_alerts))]
 Cameras = Annotated[CameraControl, Depends(_on_loop(get_cameras))]
 Authorizations = Annotated[AuthorizationService, Depends(_on_loop(get_authorizations))]

@@ -378,6 +378,12 @@ class ReviewCreate(_In):
     reason: str = Field("", max_length=2000, description="required for a rejection")
 
 
+class SightingRejectCreate(_In):
+    reason: str = Field(
+        ..., min_length=1, max_length=2000, description="why this face is not the person"
+    )
+
+
 class AwaitingCount(_Out):
     count: int = Field(..., ge=0, description="alerts this user may still review")
 

@@ -28,6 +28,7 @@ from vigil.services.public_report import PublicReportService
 from vigil.services.reports import ReportService
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionService
+from vigil.services.sighting_reviews import SightingReviewService
 from vigil.services.throttle import LoginThrottle
 from vigil.services.users import UserService
 from vigil.services.watchlist_desk import WatchlistDesk
@@ -66,6 +67,10 @@ class WebState:
     _validator: FacePhotoValidator | None = None
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
     _validator_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def sighting_reviews(self) -> SightingReviewService:
+        return SightingReviewService(self.context.db, self.context.cipher, self.bus)
 
     @cached_property
     def auth(self) -> AuthService:

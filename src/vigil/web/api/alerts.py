@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from vigil.domain.enums import AlertStatus
 from vigil.domain.events import AlertPublic
 from vigil.services.alert_cache import PageQuery
-from vigil.web.deps import Alerts, Reviewer, Reviews
-from vigil.web.schemas import MAX_ID, AwaitingCount, EntityId, ReviewCreate, error_responses
+from vigil.web.deps import Alerts, Reviewer, Reviews, SightingReviews
+from vigil.web.schemas import (
+    MAX_ID,
+    AwaitingCount,
+    EntityId,
+    ReviewCreate,
+    SightingRejectCreate,
+    error_responses,
+)
 
 router = APIRouter(tags=["alerts"], responses=error_responses(503))
 NO_STORE = {"Cache-Control": "no-store"}
@@ -127,4 +134,30 @@ def review_alert(
 ) -> AlertPublic:
     return reviews.review(
         alert_id, user.username, body.decision, body.reason, credential=user.credential
+    )
+
+
+Ordinal = Annotated[int, Path(ge=1, le=10_000, description="the sighting's ordinal in the alert")]
+
+
+@router.post(
+    "/alerts/{alert_id}/sightings/{ordinal}/reject",
+    response_model=AlertPublic,
+    summary="Mark one sighting 'not this person' (a reason is required; kept as a false "
+    "sighting; resets pending confirmations)",
+    responses={
+        403: {"description": "a one-time password, or a token its owner did not create"},
+        404: {"description": "no such alert or sighting"},
+        409: {"description": "alert decided, sighting already rejected, or its last face"},
+    },
+)
+def reject_sighting(
+    alert_id: EntityId,
+    ordinal: Ordinal,
+    body: SightingRejectCreate,
+    sightings: SightingReviews,
+    user: Reviewer,
+) -> AlertPublic:
+    return sightings.reject(
+        alert_id, ordinal, user.username, body.reason, credential=user.credential
     )

@@ -14,8 +14,13 @@
       <dt>Score</dt><dd>${a.score.toFixed(3)} <span class="muted">(threshold ${a.threshold.toFixed(2)}, ${esc(a.pack)} pack)</span></dd>`;
   }
 
+  /* Confirmations that still count (one is superseded when the alert's sightings changed). */
+  function live(a) {
+    return (a.reviews || []).filter((r) => r.decision === "confirm" && !r.superseded);
+  }
+
   function note(a) {
-    const confirmers = (a.reviews || []).filter((r) => r.decision === "confirm").map((r) => esc(r.username));
+    const confirmers = live(a).map((r) => esc(r.username));
     return a.status === "pending_second" ? `<div class="muted" style="margin-top:6px">1st confirmation by <b>${confirmers.join(", ")}</b>; a different reviewer must confirm.</div>` : "";
   }
 
@@ -27,14 +32,19 @@
 
   const CONFLICT = "Two different faces matched this person at the same time on this camera: at least one is someone else. Compare every sighting.";
 
-  /* One line per sighting on the card (scores only: its face is fetched on the review page). */
+  /* One line per sighting on the card (scores only: its face is fetched on the review page);
+     a sighting a reviewer rejected ("not this person") is struck through and listed last. */
   function sightingsLine(a) {
     const list = a.sightings || [];
     const warn = a.conflicting_sightings
       ? `<div class="pill warn" data-role="conflict" title="${esc(CONFLICT)}">two faces matched at once</div>` : "";
     if (list.length < 2) return warn;
-    const scores = list.map((x) => `${x.score.toFixed(2)}${x.conflicting ? "⚠" : ""}`).join(" · ");
-    return `${warn}<div class="muted" data-role="sighting-scores">${list.length} sightings, best first: ${scores}</div>`;
+    const scores = list.map((x) => x.rejected
+      ? `<s class="rejected-sighting" title="not this person (rejected by ${esc(x.rejected_by || "")})">${x.score.toFixed(2)}</s>`
+      : `${x.score.toFixed(2)}${x.conflicting ? "⚠" : ""}`).join(" · ");
+    const rejected = list.filter((x) => x.rejected).length;
+    const tail = rejected ? ` <span data-role="rejected-count">(${rejected} not this person)</span>` : "";
+    return `${warn}<div class="muted" data-role="sighting-scores">${list.length} sightings, best first: ${scores}${tail}</div>`;
   }
 
   function card(a, fresh) {
@@ -141,7 +151,9 @@
   /* Every sighting with its own face, best first; re-drawn only when they changed (audited). */
   function showSightings(a) {
     const list = a.sightings || [];
-    const key = JSON.stringify(list.map((x) => [x.id, x.score, x.conflicting, x.has_crop, x.last_seen]));
+    const reviewing = !!document.getElementById("review-panel") && !["confirmed", "rejected"].includes(a.status);
+    const open = list.filter((x) => !x.rejected).length;
+    const key = JSON.stringify([reviewing, list.map((x) => [x.id, x.score, x.conflicting, x.has_crop, x.last_seen, x.rejected])]);
     document.getElementById("conflict-warning").classList.toggle("hidden", !a.conflicting_sightings);
     const probe = document.getElementById("probe");
     if (probe.getAttribute("src") !== headlineCrop(a)) probe.setAttribute("src", headlineCrop(a));
@@ -149,12 +161,17 @@
     shownSightings = key;
     document.getElementById("sightings-count").textContent = String(list.length);
     document.getElementById("sightings").innerHTML = list.length
-      ? list.map((x, i) => `<li class="sighting${x.conflicting ? " conflicting" : ""}" data-sighting-id="${x.id}" style="display:flex; gap:10px; align-items:center">
+      ? list.map((x, i) => `<li class="sighting${x.conflicting ? " conflicting" : ""}${x.rejected ? " rejected" : ""}" data-sighting-id="${x.id}" data-ordinal="${x.ordinal}" style="display:flex; gap:10px; align-items:center">
           <div class="faces"><figure>${!x.has_crop ? `<span class="muted">crop removed by retention</span>`
             : i === 0 ? `<span class="muted">the face above</span>`
             : `<img loading="lazy" alt="sighting ${i + 1}" src="${esc(x.crop_url)}">`}</figure></div>
-          <div><b>${i === 0 ? "Best · " : ""}score ${x.score.toFixed(3)}</b> ${x.conflicting ? `<span class="pill warn">overlaps another face</span>` : ""}
-            <div class="muted">track ${x.ordinal} in this alert · best shot ${time(x.seen_at)} · in view ${time(x.first_seen)} → ${time(x.last_seen)}</div></div></li>`).join("")
+          <div><b class="sighting-score">${i === 0 ? "Best · " : ""}score ${x.score.toFixed(3)}</b> ${x.conflicting ? `<span class="pill warn">overlaps another face</span>` : ""}
+            ${x.rejected ? `<span class="pill bad" data-role="not-this-person">not this person</span>
+              <div class="muted">rejected by <b>${esc(x.rejected_by || "")}</b> · ${time(x.rejected_at)}: “${esc(x.rejection_reason || "")}”</div>` : ""}
+            <div class="muted">track ${x.ordinal} in this alert · best shot ${time(x.seen_at)} · in view ${time(x.first_seen)} → ${time(x.last_seen)}</div>
+            ${reviewing && !x.rejected && open > 1 ? `<div class="toolbar" style="margin-top:4px">
+              <input data-role="sighting-reason" maxlength="2000" placeholder="why this face is not the person" aria-label="reason for sighting ${x.ordinal}">
+              <button type="button" class="danger small" data-role="reject-sighting" data-ordinal="${x.ordinal}">Not this person</button></div>` : ""}</div></li>`).join("")
       : `<li class="muted">No separate sightings (an alert stored before sightings existed).</li>`;
   }
 
@@ -164,10 +181,10 @@
     document.getElementById("status").innerHTML = statusPill(a.status);
     const reviews = a.reviews || [];
     document.getElementById("reviews").innerHTML = reviews.length
-      ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}
+      ? reviews.map((r) => `<li><b>${esc(r.username)}</b> ${r.decision === "confirm" ? "confirmed" : "rejected"}${r.superseded ? ` <span class="pill warn">reset: the sightings changed, confirm again</span>` : ""}
           <span class="muted">· ${time(r.created_at)}</span>${r.reason ? `<div class="muted">“${esc(r.reason)}”</div>` : ""}</li>`).join("")
       : `<li class="muted">No review yet.</li>`;
-    const first = reviews.find((r) => r.decision === "confirm");
+    const first = live(a)[0];
     const banner = document.getElementById("first-confirmation");
     if (a.status === "pending_second" && first) {
       banner.innerHTML = `First confirmation by <b>${esc(first.username)}</b>. A <b>different</b> reviewer must confirm before this alert is acted on.`;
@@ -197,9 +214,26 @@
     } catch (err) { showError(out, err); await loadReview(id); }
   }
 
+  /* One sighting marked "not this person" (the reason is required; resets pending confirmations). */
+  async function rejectSighting(id, button) {
+    const li = button.closest("li");
+    const reason = li.querySelector('[data-role="sighting-reason"]').value.trim();
+    const out = document.getElementById("review-result");
+    try {
+      showReview(await api("POST", `/api/alerts/${id}/sightings/${button.dataset.ordinal}/reject`, { reason }));
+      out.className = "banner success";
+      out.textContent = "Sighting rejected: kept as a false sighting; the best remaining face is shown.";
+      toast("Sighting rejected.");
+    } catch (err) { showError(out, err); await loadReview(id); }
+  }
+
   function initReview() {
     const id = document.getElementById("review").dataset.alertId;
     loadReview(id);
+    document.getElementById("sightings").addEventListener("click", (ev) => {
+      const button = ev.target.closest('[data-role="reject-sighting"]');
+      if (button) rejectSighting(id, button);
+    });
     document.getElementById("confirm-btn")?.addEventListener("click", () => submit(id, "confirm"));
     document.getElementById("reject-btn")?.addEventListener("click", () => submit(id, "reject"));
     Vigil.onAlert((ev) => {
