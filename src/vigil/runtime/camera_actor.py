@@ -297,7 +297,7 @@ class CameraActor:
     def report(self) -> ActorReport:
         release = self.gallery.release
         return ActorReport(
-            status=replace(self.worker.status(), node=self.node_ip),
+            status=replace(self.worker.status(), node=self.node_ip, analysis_error=self.error),
             node_id=self.node_id,
             node_ip=self.node_ip,
             incarnation=self.outbox.incarnation,
