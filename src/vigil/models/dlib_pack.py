@@ -308,15 +308,9 @@ def build_dlib_detector(settings: Settings) -> DlibDetector:
 
 
 def build_dlib_pack(settings: Settings) -> ModelPack:
-    """Load the dlib pack (a second or two). Raises ModelError if the weights are missing.
-
-    With ``dlib.workers`` > 0 (the default) the models run in that many worker processes
-    (:mod:`vigil.models.dlib_remote`), so that cameras do not queue behind dlib's hold on the
-    GIL; 0 loads them here, in this process."""
-    if settings.dlib.workers > 0:
-        from vigil.models.dlib_remote import build_pooled_dlib_pack
-
-        return build_pooled_dlib_pack(settings.dlib)
+    """Load the dlib pack in this process (a second or two). Raises ModelError if the weights
+    are missing. :func:`vigil.models.registry.create_pack` runs it in ``dlib.workers`` worker
+    processes instead (:mod:`vigil.models.dlib_remote`) unless that is 0."""
     return build_local_dlib_pack(settings.dlib)
 
 

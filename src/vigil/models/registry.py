@@ -27,6 +27,11 @@ MAX_DETECTOR_COPIES = 16
 
 
 def _dlib(settings: Settings, detector_copies: int) -> ModelPack:
+    """In ``dlib.workers`` worker processes (default), or in this process when that is 0."""
+    if settings.dlib.workers > 0:
+        from vigil.models.dlib_remote import build_pooled_dlib_pack
+
+        return build_pooled_dlib_pack(settings.dlib)
     from vigil.models.dlib_pack import build_dlib_pack
 
     return build_dlib_pack(settings)
