@@ -4,9 +4,11 @@
 Builds a throw-away deployment (`vigil init`, then Lin-Manuel Miranda enrolled so matching runs),
 puts N file cameras on the clip into vigil.yaml, starts `vigil serve --loop-files` as a real
 process and samples /proc/<pid> every few seconds: resident memory and CPU time (user+system, all
-threads; 100% = one core). Camera fps and drops come from GET /api/cameras at the end. The load
-average at the start and the end is recorded too: on a shared machine fps follows the load, while
-RSS barely does. All cameras of the process share one model pack (vigil.runtime.supervisor);
+threads; 100% = one core), summed over the server and its child processes (the dlib pack's model
+workers, ``dlib.workers``; pages they share are counted in each). Camera fps and drops come from
+GET /api/cameras at the end. The load average at the start and the end is recorded too: on a
+shared machine fps follows the load, while RSS barely does. All cameras of the process share one
+model pack (vigil.runtime.supervisor);
 ``--packs-per-camera`` loads one per camera instead (what Vigil did before), for comparison.
 Figures only, never asserted in tests.
 
@@ -50,12 +52,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (the dlib pack's worker processes)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
 def sample(pid: int) -> tuple[float, float]:
-    """(RSS MiB, CPU seconds) of the process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-    rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    return rss_pages * PAGE / 2**20, cpu
+    """(RSS MiB, CPU seconds) of the process and its child processes (model workers), summed."""
+    rss_total, cpu_total = 0.0, 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            rss_pages = int(Path(f"/proc/{member}/statm").read_text().split()[1])
+        except OSError:
+            continue  # ended between the listing and the read
+        cpu_total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+        rss_total += rss_pages * PAGE / 2**20
+    return rss_total, cpu_total
 
 
 def prepare(home: Path, env: dict[str, str], shared: Path, cameras: int, max_fps: float) -> None:

@@ -112,6 +112,15 @@ class DlibConfig(_Strict):
         description="cosine similarity a camera face needs for a match (the video threshold; "
         "default from `vigil bench openset --cctv`, see the README)",
     )
+    workers: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="worker processes that run dlib's detector and ResNet for every camera and "
+        "enrollment of a process, so that they do not queue behind dlib's hold on Python's GIL "
+        "(about that many cores busy at once; each holds about 150 MiB of models); 0 runs dlib "
+        "in the calling process (one call at a time)",
+    )
     video_min_face_px: int = Field(
         36,
         ge=8,
@@ -161,7 +170,15 @@ class OnnxConfig(_Strict):
         le=1000,
         description="smallest face (px, from the landmarks) a camera matches at that threshold",
     )
-    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per session")
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="onnxruntime intra-op threads of the embedder session (one session serves "
+        "every camera of a process, each camera calling it from its own thread): 1, the default, "
+        "keeps N cameras on few cores from starting N x cores threads that fight for them; raise "
+        "it only for a few cameras on many cores",
+    )
 
 
 class QualityConfig(_Strict):

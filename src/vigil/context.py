@@ -68,6 +68,11 @@ class AppContext:
         return str(self.settings.security.key_file or default_key_path(self.settings.home))
 
     def close(self) -> None:
+        """Stop the pack's worker processes (if it has any) and close the database."""
+        with self._pack_lock:
+            pack, self._pack = self._pack, None
+        if pack is not None:
+            pack.close()
         self.db.dispose()
 
 

@@ -30,7 +30,8 @@ def dlib5_pack(model_settings: Settings) -> ModelPack:
 
 
 def _dlib(settings: Settings, landmarks: int, **more: object) -> DlibConfig:
-    return settings.dlib.model_copy(update={"landmarks": landmarks, **more})
+    # in this process: these tests look inside the embedder (still_chips)
+    return settings.dlib.model_copy(update={"landmarks": landmarks, "workers": 0, **more})
 
 
 def test_default_alignment_is_68_points(model_settings: Settings) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from vigil.config import Settings
 from vigil.errors import ConfigError, InputError
 from vigil.models.base import ModelPack
-from vigil.models.registry import create_pack
+from vigil.models.registry import create_pack, in_process
 from vigil.types import BBox, Detection
 
 Progress = Callable[[int, int], None]
@@ -252,7 +252,7 @@ _WORKER_JOBS: _ImageJobs | None = None
 
 def _start_worker(settings: Settings, pack_name: str, root: Path) -> None:
     global _WORKER_JOBS
-    _WORKER_JOBS = _ImageJobs(create_pack(settings, pack_name), root)
+    _WORKER_JOBS = _ImageJobs(create_pack(in_process(settings), pack_name), root)
 
 
 def _worker_detect(key: str) -> _Found:
@@ -397,7 +397,7 @@ def run_lfw(
     images = root / "lfw-deepfunneled"
     # Built here even with workers: a bad pack name or model file fails now, with its message,
     # rather than in every worker process.
-    model = pack if pack is not None else create_pack(settings, pack_name)
+    model = pack if pack is not None else create_pack(in_process(settings), pack_name)
     if workers > 1 and pack is None:
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers, _start_worker, (settings, pack_name, images)) as pool:

@@ -139,3 +139,11 @@ class ModelPack:
         """Embed the face of a still photo (enrollment, benchmarks)."""
         with self._embedding:
             return self.embedder.embed_still(image, detection)
+
+    def problem(self) -> str | None:
+        """Something wrong with the pack that cameras should show (e.g. a model worker process
+        that died and was restarted); None when all is well."""
+        return None
+
+    def close(self) -> None:
+        """Release what the pack holds beyond memory (worker processes); idempotent."""

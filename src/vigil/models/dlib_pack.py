@@ -14,7 +14,9 @@
 
 ``align`` recomputes the dlib parts from the detection box (about 1 ms): a Detection holds only the
 converted landmarks, and this way a box from any source gives the chip dlib was trained on.
-dlib wants RGB; frames are BGR. The dlib objects are not thread-safe: use one pack per thread.
+dlib wants RGB; frames are BGR. The dlib objects are not thread-safe: the in-process pack
+(``dlib.workers: 0``) takes a lock per component, and holds the GIL while dlib works. By default
+the models run in worker processes instead (:mod:`vigil.models.dlib_remote`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vigil.config import Settings
+from vigil.config import DlibConfig, Settings
 from vigil.errors import ModelError
 from vigil.models.alignment import landmarks_from_dlib5, landmarks_from_dlib68
 from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
@@ -92,10 +94,15 @@ def _import_dlib() -> ModuleType:
     return dlib
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
+def check_bgr(image: np.ndarray) -> None:
+    """ValueError unless ``image`` is a uint8 HxWx3 array (what every dlib call here takes)."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
         got = f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
         raise ValueError(f"dlib pack: expected a uint8 HxWx3 BGR image, got {got}")
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    check_bgr(image)
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
@@ -301,11 +308,17 @@ def build_dlib_detector(settings: Settings) -> DlibDetector:
 
 
 def build_dlib_pack(settings: Settings) -> ModelPack:
-    """Load the dlib pack (a second or two). Raises ModelError if the weights are missing."""
+    """Load the dlib pack in this process (a second or two). Raises ModelError if the weights
+    are missing. :func:`vigil.models.registry.create_pack` runs it in ``dlib.workers`` worker
+    processes instead (:mod:`vigil.models.dlib_remote`) unless that is 0."""
+    return build_local_dlib_pack(settings.dlib)
+
+
+def build_local_dlib_pack(cfg: DlibConfig) -> ModelPack:
+    """The dlib pack in this process (what each worker process of the pooled pack runs)."""
     dlib = _import_dlib()
     files = find_model_files()
     try:
-        cfg = settings.dlib
         predictors = {5: files.shape_predictor, 68: files.shape_predictor_68}
         shapes = DlibShapes(dlib, predictors[cfg.landmarks], cfg.landmarks)
         other = 5 if cfg.landmarks == 68 else 68

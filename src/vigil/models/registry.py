@@ -7,7 +7,8 @@ A pack is thread-safe and one serves a whole process (every camera and the web).
 keeps ``detector_copies`` YuNet instances (default :data:`DEFAULT_DETECTOR_COPIES`, about
 17 MiB each) so that that many cameras detect at once; the onnxruntime embedder session is one.
 More copies than cores cannot detect faster. The dlib pack ignores it: dlib holds the GIL while
-it works, so copies would not run at once. Figures: scripts/bench_serve.py (with and without
+it works, so it runs its models in ``dlib.workers`` worker processes instead
+(:mod:`vigil.models.dlib_remote`). Figures: scripts/bench_serve.py (with and without
 ``--packs-per-camera``) and scripts/bench_pack_sharing.py.
 """
 
@@ -26,6 +27,11 @@ MAX_DETECTOR_COPIES = 16
 
 
 def _dlib(settings: Settings, detector_copies: int) -> ModelPack:
+    """In ``dlib.workers`` worker processes (default), or in this process when that is 0."""
+    if settings.dlib.workers > 0:
+        from vigil.models.dlib_remote import build_pooled_dlib_pack
+
+        return build_pooled_dlib_pack(settings.dlib)
     from vigil.models.dlib_pack import build_dlib_pack
 
     return build_dlib_pack(settings)
@@ -57,6 +63,13 @@ def second_opinion_loader(settings: Settings, pack: str) -> Callable[[], FaceDet
     from vigil.models.onnx_pack import YuNetDetector
 
     return lambda: YuNetDetector(Path(path).expanduser(), settings.onnx)
+
+
+def in_process(settings: Settings) -> Settings:
+    """``settings`` with the dlib pack loaded in the calling process (``dlib.workers: 0``): for
+    processes that parallelise by themselves (one Ray actor per camera, LFW's process pool,
+    whose daemonic workers may not start processes of their own)."""
+    return settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"workers": 0})})
 
 
 def pack_names() -> tuple[str, ...]:

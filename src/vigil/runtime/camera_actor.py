@@ -40,7 +40,7 @@ from vigil.domain.counts import MinuteCount
 from vigil.errors import VigilError
 from vigil.faces.gallery import GallerySnapshot, NumpyIndex
 from vigil.imaging import encode_jpeg
-from vigil.models.registry import create_pack
+from vigil.models.registry import create_pack, in_process
 from vigil.pipeline.counts import FaceCounter
 from vigil.pipeline.masking import blur_all_faces
 from vigil.pipeline.matcher import Matcher
@@ -245,7 +245,7 @@ class CameraActor:
     def __init__(self, spec: ActorSpec) -> None:
         camera, settings = spec.camera, spec.settings
         self.camera = camera.name
-        pack = create_pack(settings)
+        pack = create_pack(in_process(settings))  # one camera per actor: no GIL to share
         self.gallery = PublishedGallery(pack.name)
         self.outbox = CandidateOutbox(spec.pending_limit)
         self.worker = CameraWorker(
@@ -303,7 +303,7 @@ class CameraActor:
     def report(self) -> ActorReport:
         release = self.gallery.release
         return ActorReport(
-            status=replace(self.worker.status(), node=self.node_ip),
+            status=replace(self.worker.status(), node=self.node_ip, analysis_error=self.error),
             node_id=self.node_id,
             node_ip=self.node_ip,
             incarnation=self.outbox.incarnation,

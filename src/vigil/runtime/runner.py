@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from vigil.accountability.threshold import min_face_in_force
 from vigil.config import CameraConfig
@@ -184,7 +185,10 @@ class CameraRunner:
         self._loop.join(timeout)
 
     def status(self) -> CameraStatus:
-        return self.worker.status()
+        """The capture worker's status, with the analysis side's last error (a frame the
+        pipeline could not process, a model worker that died) in ``analysis_error``."""
+        problem = self.error or (self.pipeline.pack.problem() if self.pipeline else None)
+        return replace(self.worker.status(), analysis_error=problem)
 
     def preview_jpeg(self, *, blur: bool = True) -> bytes | None:
         latest = self.pipeline.latest if self.pipeline is not None else None

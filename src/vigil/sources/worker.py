@@ -135,6 +135,7 @@ class CameraStatus:
     max_fps: float
     history: tuple[StateChange, ...] = ()  # the last state changes, oldest first
     node: str | None = None  # the cluster node running it (Ray engine); None: this process
+    analysis_error: str | None = None  # the analysis side's last problem (models, pipeline)
 
 
 class CameraWorker:

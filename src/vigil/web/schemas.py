@@ -347,6 +347,9 @@ class CameraStatusPublic(_Out):
     skipped_by_cap: int = 0
     reconnects: int = 0
     last_error: str | None = None
+    analysis_error: str | None = Field(
+        None, description="the analysis side's last problem (a model worker restarted, a frame)"
+    )
     last_frame_at: datetime | None = None
     node: str | None = Field(None, description="cluster node running it (Ray engine); else none")
 

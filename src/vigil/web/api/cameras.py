@@ -42,6 +42,7 @@ def _public(view: CameraView) -> CameraPublic:
             skipped_by_cap=st.skipped_by_cap,
             reconnects=st.reconnects,
             last_error=st.last_error,
+            analysis_error=st.analysis_error,
             last_frame_at=st.last_frame_at,
             node=st.node,
         )
