@@ -22,7 +22,7 @@ from vigil.db.models import Authorization, Subject, Template
 from vigil.domain.enums import AuthorizationStatus
 from vigil.repositories.gallery_snapshots import SnapshotKeyRepo, snapshot_key_aad
 from vigil.services.authorizations import AuthorizationService
-from vigil.services.gallery import ActiveGallery
+from vigil.services.gallery import ActiveGallery, GalleryHub
 from vigil.services.gallery_snapshot import GallerySnapshotStore
 from vigil.services.watchlists import WatchlistService
 from vigil.timeutil import utcnow
@@ -195,3 +195,11 @@ def test_a_key_rotation_reseals_the_snapshot_key(context: AppContext) -> None:
     assert old & set(read_keyring(path).ids) == set()  # the old key is gone from the ring
     restarted, cipher = start(context, DataCipher.from_file(path))  # a new process
     assert restarted.source == "snapshot" and cipher.opened == 0 and refs(restarted) == {"A"}
+
+
+def test_the_command_centers_hub_keeps_a_snapshot_unless_turned_off(context: AppContext) -> None:
+    hub = GalleryHub(context.db, context.cipher, context.settings)
+    assert hub.snapshots is not None and hub.snapshots.folder == context.settings.home / "gallery"
+    matching = context.settings.matching.model_copy(update={"gallery_snapshot": False})
+    off = context.settings.model_copy(update={"matching": matching})
+    assert GalleryHub(context.db, context.cipher, off).snapshots is None
