@@ -158,6 +158,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probes", type=int, default=500)
+    parser.add_argument(
+        "--authorizations", type=int, default=4, help="partitions (the last is out of scope)"
+    )
     parser.add_argument("--trial", action="append", required=True)
     parser.add_argument("--ef", default="32,64,128,256")
     parser.add_argument("--nprobe", default="8,16,32,64")
@@ -169,7 +172,9 @@ def main() -> None:
         help="also time a sealed snapshot of each build: save to this file, load it back",
     )
     args = parser.parse_args()
-    cfg = bench.GalleryBenchConfig(args.size, args.dim, probes=args.probes, seed=args.seed)
+    cfg = bench.GalleryBenchConfig(
+        args.size, args.dim, probes=args.probes, authorizations=args.authorizations, seed=args.seed
+    )
     probes = bench._probes(cfg)
     truth = bench._exact_top1(cfg, probes)
     enrolled = bench._allowed(cfg, bench._probe_subjects(cfg) * 2)
