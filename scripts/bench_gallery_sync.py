@@ -10,6 +10,8 @@ load from the database (stream, open every sealed vector, build), one enrollment
 whole partition dropped). Without ``--purge`` the revocation is the status change alone (what
 the gallery follows); ``--purge`` revokes through ``AuthorizationService.end``, which also
 deletes every subject (at 100,000 subjects that purge ran for over 15 minutes: issue 11 note).
+``--snapshot`` keeps the encrypted gallery snapshot as ``vigil serve`` does (the cold load then
+includes saving it) and times a restart that loads it and checks its ids against the database.
 Prints JSON: wall and CPU seconds of each step, RSS.
 """
 
@@ -95,6 +97,12 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="keep the encrypted snapshot (as vigil serve does; the cold load then includes "
+        "saving it) and time a restart that loads it",
+    )
+    parser.add_argument(
         "--purge", action="store_true", help="revoke through AuthorizationService.end (purges)"
     )
     args = parser.parse_args()
@@ -112,16 +120,38 @@ def main() -> int:
         from vigil.domain.enums import AuthorizationStatus
         from vigil.services.authorizations import AuthorizationService
         from vigil.services.gallery import ActiveGallery
+        from vigil.services.gallery_snapshot import GallerySnapshotStore
         from vigil.services.watchlists import WatchlistService
         from vigil.types import Embedding, Quality, ValidatedFace
 
         context = build_context(load_settings(env))
         _, seed_wall, _ = timed(lambda: seed(context, args.templates, args.dim))
-        gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+        store = (
+            GallerySnapshotStore(context.settings.home, context.db, context.cipher)
+            if args.snapshot
+            else None
+        )
+        gallery = ActiveGallery(
+            context.db, context.cipher, context.settings, "dlib", snapshots=store
+        )
         rss0 = rss_mb()
         snap, load_wall, load_cpu = timed(gallery.refresh)
         loaded = snap.size  # type: ignore[attr-defined]
         rss_loaded = rss_mb()
+        restart: dict[str, object] = {}
+        if store is not None:
+            again = ActiveGallery(
+                context.db, context.cipher, context.settings, "dlib", snapshots=store
+            )
+            _, restart_wall, restart_cpu = timed(again.refresh)
+            restart = {
+                "snapshot_mb": round(store.path("dlib").stat().st_size / 2**20, 1),
+                "restart_seconds": restart_wall,
+                "restart_cpu_seconds": restart_cpu,
+                "restart_source": again.source,
+                "restart_loaded": again.snapshot().size,
+            }
+            del again
         vector = np.ones(args.dim, np.float32)
         face = ValidatedFace(Embedding.normalised(vector, "dlib"), Quality(1, 1, 1, 1), b"j", "p")
         WatchlistService(context.db, context.cipher).enroll("wl", "late", [face], actor="bench")
@@ -158,6 +188,7 @@ def main() -> int:
             "revocation_sync_cpu_seconds": revoke_cpu,
             "revocation_removed": revoke.removed,  # type: ignore[attr-defined]
             "left_after_revocation": gallery.snapshot().size,
+            **restart,
             "load_average": [round(x, 2) for x in os.getloadavg()],
         }
         print(json.dumps(figures))

@@ -239,10 +239,22 @@ class TrackingConfig(_Strict):
 
 class MatchingConfig(_Strict):
     top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
-    index: Literal["auto", "numpy", "hnsw", "ivf", "faiss"] = Field(
+    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "faiss"] = Field(
         "auto",
         description="gallery index per authorization: auto (exact below 20,000 entries, then "
-        "ANN), numpy (exact), hnsw, ivf (faiss IVF) or faiss (exact faiss)",
+        "usearch HNSW: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw "
+        "(hnswlib), usearch, ivf (faiss IVF) or faiss (exact faiss)",
+    )
+    gallery_snapshot: bool = Field(
+        True,
+        description="the command center keeps its built gallery index, encrypted, in "
+        "HOME/gallery/ and loads it at start instead of rebuilding (then applies what changed)",
+    )
+    gallery_snapshot_max_age_hours: float = Field(
+        168.0,
+        gt=0.0,
+        le=8760.0,
+        description="an older gallery snapshot is ignored: the gallery is built from the database",
     )
     gallery_refresh_seconds: float = Field(
         1.0,

@@ -40,6 +40,8 @@ from vigil.accountability.crypto import DataCipher, blob_key_id, read_keyring, w
 from vigil.accountability.deployment_lock import DeploymentLock
 from vigil.accountability.pseudonyms import key_aad
 from vigil.db.session import Database
+from vigil.errors import IntegrityError
+from vigil.repositories.gallery_snapshots import SnapshotKeyRepo, snapshot_key_aad
 from vigil.repositories.sealed import SealedDataRepo, sighting_aad
 
 
@@ -87,6 +89,7 @@ class _Resealer:
         self._each_batch(self._crops)
         self._each_batch(self._sighting_crops)
         self._each_batch(self._subject_keys)
+        self._each_batch(self._snapshot_keys)
         return ResealCounts(self.templates, self.photos, self.crops)
 
     def _each_batch(self, step: Callable[[Session, int], tuple[int, int]]) -> None:
@@ -153,6 +156,19 @@ class _Resealer:
             row.key = self._reseal(row.key, aad, row.encrypted) or row.key
             row.encrypted = True
         return (rows[-1].subject_id if rows else after), len(rows)
+
+    def _snapshot_keys(self, s: Session, after: int) -> tuple[int, int]:
+        """The keys of the gallery snapshots (one per pack, so one small batch)."""
+        repo = SnapshotKeyRepo(s)
+        for pack, sealed in repo.rows():
+            try:
+                resealed = self._reseal(sealed, snapshot_key_aad(pack), True)
+            except IntegrityError:  # unreadable already: forget it (the gallery rebuilds)
+                repo.delete(pack)
+                continue
+            if resealed is not None:
+                repo.put(pack, resealed)
+        return after, 0
 
 
 def retire_unused_keys(db: Database, key_path: Path, *, actor: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
     vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json]
                         [--cache DIR] [--workers N]
-    vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|ivf|faiss] [--json]
+    vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|usearch|ivf|faiss] [--json]
 """
 
 from __future__ import annotations
@@ -496,7 +496,7 @@ def bench_openset(
 def bench_gallery(
     size: int = typer.Option(100_000, "--size", min=1, max=20_000_000, help="templates"),
     dim: int = typer.Option(128, "--dim", min=2, max=4096, help="vector dimension"),
-    index: str = typer.Option("auto", "--index", help="auto, numpy, hnsw, ivf or faiss"),
+    index: str = typer.Option("auto", "--index", help="auto, numpy, hnsw, usearch, ivf or faiss"),
     probes: int = typer.Option(1000, "--probes", min=10, max=100_000, help="probes searched"),
     authorizations: int = typer.Option(
         4, "--authorizations", min=1, max=1000, help="authorizations (the last is out of scope)"
@@ -504,9 +504,14 @@ def bench_gallery(
     exact_below: int = typer.Option(
         20_000, "--exact-below", min=0, help="a partition under this size is searched exactly"
     ),
-    ef_construction: int = typer.Option(100, "--hnsw-ef-construction", min=8, max=1000),
-    ef_search: int = typer.Option(64, "--hnsw-ef-search", min=8, max=2000),
-    ivf_probes: int = typer.Option(24, "--ivf-probes", min=1, max=4096),
+    hnsw_m: int | None = typer.Option(None, "--hnsw-m", min=4, max=128, help="graph degree"),
+    ef_construction: int | None = typer.Option(None, "--hnsw-ef-construction", min=8, max=1000),
+    ef_search: int | None = typer.Option(None, "--hnsw-ef-search", min=8, max=2000),
+    usearch_dtype: str | None = typer.Option(None, "--usearch-dtype", help="f32, f16 or i8"),
+    ivf_lists: int | None = typer.Option(None, "--ivf-lists", min=1, max=65536),
+    ivf_probes: int | None = typer.Option(None, "--ivf-probes", min=1, max=4096),
+    build_threads: int | None = typer.Option(None, "--build-threads", min=1, max=256),
+    seed: int = typer.Option(0, "--seed", min=0, help="gallery and probe seed (tune on one)"),
     as_json: bool = typer.Option(False, "--json", help="last line: a JSON object with the figures"),
 ) -> None:
     """Gallery index: build time, p50/p99 search on one core, recall@1 vs exact, RSS."""
@@ -523,10 +528,19 @@ def bench_gallery(
         authorizations=authorizations,
         exact_below=exact_below,
         tuning={
-            "hnsw_ef_construction": ef_construction,
-            "hnsw_ef_search": ef_search,
-            "ivf_probes": ivf_probes,
+            name: value
+            for name, value in (
+                ("hnsw_m", hnsw_m),
+                ("hnsw_ef_construction", ef_construction),
+                ("hnsw_ef_search", ef_search),
+                ("usearch_dtype", usearch_dtype),
+                ("ivf_lists", ivf_lists),
+                ("ivf_probes", ivf_probes),
+                ("build_threads", build_threads),
+            )
+            if value is not None
         },
+        seed=seed,
     )
     result = run_gallery_bench(config)
     console.print(

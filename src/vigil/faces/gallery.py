@@ -16,6 +16,7 @@ a snapshot from a static list (tests, benchmarks): ``GallerySnapshot(entries, in
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -37,7 +38,20 @@ from vigil.faces.index import (
 )
 from vigil.types import GalleryEntry
 
+# What reading a snapshot written by another version of the code may raise.
+UNREADABLE = (
+    pickle.UnpicklingError,
+    EOFError,
+    AttributeError,
+    ImportError,
+    TypeError,
+    ValueError,
+    IndexError,
+    RuntimeError,
+)
+
 __all__ = [
+    "UNREADABLE",
     "FaissIndex",
     "FilteredGallery",
     "GalleryHit",
@@ -144,6 +158,23 @@ class FilteredGallery:
         self.policy, self.dim = state["policy"], state["dim"]
         self._parts, self.version = state["parts"], state["v"]
         self._lock = threading.RLock()
+
+    def dump(self, header: object = None) -> bytes:
+        """``header`` and the whole gallery (entries, built indexes) as bytes, for a snapshot.
+
+        Plain bytes holding templates: the caller must encrypt them before they touch a disk
+        (:mod:`vigil.services.gallery_snapshot`). :meth:`load` reverses it."""
+        with self._lock:
+            return pickle.dumps((header, self), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def load(data: bytes) -> tuple[object, FilteredGallery]:
+        """(header, gallery) from :meth:`dump`'s bytes; raises one of :data:`UNREADABLE`. Only
+        for bytes this deployment sealed and has just authenticated (pickle runs code)."""
+        header, gallery = pickle.loads(data)  # authenticated (AES-GCM) bytes only
+        if not isinstance(gallery, FilteredGallery):
+            raise ValueError(f"not a gallery snapshot: {type(gallery).__name__}")
+        return header, gallery
 
     def add(self, entries: Sequence[GalleryEntry], vectors: np.ndarray) -> None:
         """Add or replace entries (row i of ``vectors`` is ``entries[i]``), by authorization."""

@@ -15,6 +15,7 @@ from vigil.db.models import (
 )
 from vigil.errors import Conflict, NotFound
 from vigil.repositories._rows import rowcount
+from vigil.repositories.gallery_snapshots import SnapshotKeyRepo
 
 
 class WatchlistRepo:
@@ -93,6 +94,7 @@ class SubjectRepo:
         that reference them (subject keys, sightings) go by the database's ON DELETE CASCADE."""
         ids = select(Subject.id).where(Subject.watchlist_id == watchlist_id)
         bulk = {"synchronize_session": False}
+        SnapshotKeyRepo(self.s).delete_all()  # gallery snapshots held these templates
         alerts = rowcount(
             self.s.execute(delete(Alert).where(Alert.subject_id.in_(ids)).execution_options(**bulk))
         )
@@ -113,6 +115,7 @@ class SubjectRepo:
 
     def delete(self, subject: Subject) -> dict[str, int]:
         """Delete a subject with its templates and alerts (rows, not just flags)."""
+        SnapshotKeyRepo(self.s).delete_all()  # gallery snapshots held its templates
         alerts = rowcount(self.s.execute(delete(Alert).where(Alert.subject_id == subject.id)))
         templates = rowcount(
             self.s.execute(delete(Template).where(Template.subject_id == subject.id))

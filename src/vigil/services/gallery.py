@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -44,14 +44,17 @@ from vigil.errors import IntegrityError
 from vigil.faces.gallery import FilteredGallery, GallerySnapshot, Scope
 from vigil.faces.index import IndexPolicy
 from vigil.repositories.gallery import GalleryRepo, StoredTemplate, WatchlistAuthority
+from vigil.services.gallery_snapshot import REMOVAL_ACTIONS, GallerySnapshotStore, SnapshotCursors
 from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 from vigil.types import GalleryEntry
 
 log = logging.getLogger(__name__)
 
-# Audit actions after which templates may have disappeared: run the id reconcile.
-REMOVAL_ACTIONS = ("subject.delete", "template.", "watchlist.", "retention.", "keys.", "purge")
+# A loaded snapshot this far behind the database (changes / its size) is not used: rebuild.
+SNAPSHOT_STALE_FRACTION = 0.5
+# Save the snapshot again once this many templates (fraction of the gallery) were added.
+SNAPSHOT_RESAVE_FRACTION = 0.1
 
 
 @dataclass
@@ -63,13 +66,6 @@ class SyncReport:
     dropped_authorizations: list[int] = field(default_factory=list)
     rescoped_authorizations: list[int] = field(default_factory=list)
     reconciled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Cursors:
-    template_id: int
-    audit_id: int
-    authority: dict[int, WatchlistAuthority]  # by watchlist id
 
 
 class ActiveGallery:
@@ -85,8 +81,12 @@ class ActiveGallery:
         refresh_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         policy: IndexPolicy | None = None,
+        snapshots: GallerySnapshotStore | None = None,
     ) -> None:
         self.db = db
+        self.snapshots = snapshots  # save/load the built index (the command center's gallery)
+        self.source = ""  # where the last full load came from: "database" or "snapshot"
+        self._added_since_save = 0
         self.cipher = cipher
         self.settings = settings
         self.pack = pack
@@ -101,7 +101,7 @@ class ActiveGallery:
         self._clock = clock
         self._sync_lock = threading.Lock()
         self._snapshot: GallerySnapshot | None = None
-        self._cursors = _Cursors(0, 0, {})
+        self._cursors = SnapshotCursors(0, 0, {})
         self._synced_at = 0.0
         self._reconciled_at = 0.0
 
@@ -138,11 +138,20 @@ class ActiveGallery:
         return sorted({e.watchlist_name for e in self.snapshot().entries})
 
     def _refresh_locked(self, now: datetime | None) -> GallerySnapshot:
+        if self.snapshots is not None:
+            loaded = self._from_snapshot(self.snapshots, now)
+            if loaded is not None:
+                return loaded
+        snap = self._build_locked(now)
+        self._save()
+        return snap
+
+    def _build_locked(self, now: datetime | None) -> GallerySnapshot:
         at = now or utcnow()
         gallery = FilteredGallery(self.policy)
         with self.db.read() as s:
             repo = GalleryRepo(s)
-            cursors = _Cursors(
+            cursors = SnapshotCursors(
                 repo.max_template_id(self.pack),
                 repo.max_audit_id(),
                 {a.watchlist_id: a for a in repo.authority(at)},
@@ -151,11 +160,66 @@ class ActiveGallery:
             for batch in repo.stream_templates(self.pack, at):
                 self._add(gallery, batch)
         snap = GallerySnapshot.of(gallery, threshold, self.pack)
-        self._snapshot, self._cursors = snap, cursors
+        self._snapshot, self._cursors, self.source = snap, cursors, "database"
         self._synced_at = self._reconciled_at = self._clock()
         return snap
 
-    def _sync_locked(self, now: datetime | None) -> SyncReport:
+    def _from_snapshot(
+        self, store: GallerySnapshotStore, now: datetime | None
+    ) -> GallerySnapshot | None:
+        """The saved gallery brought up to date by id (a forced reconcile), or None."""
+        loaded = store.load(self.pack, self.policy)
+        if loaded is None:
+            return None
+        with self.db.read() as s:
+            threshold = threshold_in_force(s, self.settings, self.pack)
+        size = len(loaded.gallery)
+        self._snapshot = GallerySnapshot.of(loaded.gallery, threshold, self.pack)
+        self._cursors, self._reconciled_at = loaded.cursors, float("-inf")
+        report = self._sync_locked(now, save=False)
+        changed = report.added + report.removed
+        if changed > SNAPSHOT_STALE_FRACTION * max(size, 1) and changed > 1000:
+            log.warning(
+                "gallery %s: snapshot of %s is %d changes behind (%d templates): rebuilding",
+                self.pack,
+                loaded.saved_at.isoformat(),
+                changed,
+                size,
+            )
+            self._snapshot = None
+            return None
+        log.info(
+            "gallery %s: loaded the snapshot of %s (%d templates), then %d added, %d removed",
+            self.pack,
+            loaded.saved_at.isoformat(),
+            size,
+            report.added,
+            report.removed,
+        )
+        self.source = "snapshot"
+        if changed:
+            self._save()
+        return self._snapshot
+
+    def _save(self) -> None:
+        """Save the snapshot (when this gallery keeps one); a failure is logged, never raised,
+        and leaves no older snapshot behind."""
+        if self.snapshots is None or self._snapshot is None:
+            return
+        try:
+            saved = self.snapshots.save(self.pack, self._snapshot.gallery, self._cursors)
+        except (OSError, MemoryError) as exc:
+            log.warning(
+                "gallery %s: snapshot not saved (%s); the next start builds from the database",
+                self.pack,
+                exc,
+            )
+            saved = False
+        if not saved:
+            self.snapshots.discard(self.pack)
+        self._added_since_save = 0
+
+    def _sync_locked(self, now: datetime | None, *, save: bool = True) -> SyncReport:
         assert self._snapshot is not None
         at, report, gallery = now or utcnow(), SyncReport(), self._snapshot.gallery
         with self.db.read() as s:
@@ -172,10 +236,17 @@ class ActiveGallery:
             if due or self._removals_since(repo, max_audit):
                 self._reconcile(s, gallery, at, report)
             threshold = threshold_in_force(s, self.settings, self.pack)
-        self._cursors = _Cursors(max(max_tid, self._cursors.template_id), max_audit, authority)
+        self._cursors = SnapshotCursors(
+            max(max_tid, self._cursors.template_id), max_audit, authority
+        )
         if threshold != self._snapshot.threshold:
             self._snapshot = GallerySnapshot.of(gallery, threshold, self.pack)
         self._synced_at = self._clock()
+        self._added_since_save += report.added
+        removed = report.removed or report.dropped_authorizations or report.rescoped_authorizations
+        grown = self._added_since_save > SNAPSHOT_RESAVE_FRACTION * max(len(gallery), 1)
+        if save and (removed or grown):
+            self._save()  # a purged template must not stay in the snapshot
         return report
 
     def _removals_since(self, repo: GalleryRepo, max_audit: int) -> bool:
@@ -299,6 +370,17 @@ class GalleryHub:
         self.db = db
         self.cipher = cipher
         self.settings = settings
+        matching = settings.matching
+        self.snapshots = (
+            GallerySnapshotStore(
+                settings.home,
+                db,
+                cipher,
+                timedelta(hours=matching.gallery_snapshot_max_age_hours),
+            )
+            if matching.gallery_snapshot
+            else None
+        )
         self._galleries: dict[str, ActiveGallery] = {}
         self._lock = threading.Lock()
         self._loop = BackgroundLoop("vigil-gallery-sync", self._run)
@@ -309,7 +391,7 @@ class GalleryHub:
             found = self._galleries.get(pack)
             if found is None:
                 found = self._galleries[pack] = ActiveGallery(
-                    self.db, self.cipher, self.settings, pack
+                    self.db, self.cipher, self.settings, pack, snapshots=self.snapshots
                 )
                 found.inline_sync = False
             if not self._loop.running:
