@@ -69,6 +69,9 @@ def test_the_cache_round_trips_and_depends_on_the_pack_config(
     # the match settings change no embedding: the cache stays valid
     same = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"threshold": 0.5})})
     assert sorted(EmbeddingCache(tmp_path, "dlib", same).load("still")) == sorted(vectors)
+    # ... and neither do the worker processes that run the pack
+    spread = settings.model_copy(update={"dlib": settings.dlib.model_copy(update={"workers": 0})})
+    assert sorted(EmbeddingCache(tmp_path, "dlib", spread).load("still")) == sorted(vectors)
 
 
 @pytest.mark.parametrize(

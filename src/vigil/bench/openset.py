@@ -71,7 +71,9 @@ MIN_CANVAS = 160  # px: small crops get a border so detectors see some context
 TARGETS = (0.01, 0.001)
 CHUNK = 200  # images embedded between two cache saves
 PROTOCOL = "openset-v1"
-MATCH_FIELDS = {"threshold", "video_min_face_px"}
+# Pack settings that change no embedding: match settings, and how the work is spread
+# (``dlib.workers``, ``onnx.threads``), so the cache stays valid when those change.
+NOT_EMBEDDING_FIELDS = {"threshold", "video_min_face_px", "workers", "threads"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +126,8 @@ class EmbeddingCache:
     """
 
     def __init__(self, folder: Path, pack: str, settings: Settings) -> None:
-        # What changes an embedding, not the match settings (threshold, minimum face size).
-        config = getattr(settings, pack).model_dump_json(exclude=MATCH_FIELDS)
+        # What changes an embedding, not the match settings or the number of processes.
+        config = getattr(settings, pack).model_dump_json(exclude=NOT_EMBEDDING_FIELDS)
         digest = hashlib.sha256(f"{PROTOCOL}|{pack}|{config}".encode()).hexdigest()[:12]
         self.folder = folder / f"{pack}-{digest}"
 
