@@ -284,12 +284,15 @@ def test_model_interface_has_no_attribute_outputs() -> None:
     # thread_safe: whether the runtime must lock the part when cameras share one pack.
     assert _public(FaceDetector) == {"detect", "detect_thorough", "thread_safe"}
     assert _public(FaceEmbedder) == {"align", "embed", "embed_still", "thread_safe"}
+    # close / problem: the pack's worker processes (lifecycle and health, no face attribute).
     assert _public(ModelPack) == {
+        "close",
         "detect",
         "detect_thorough",
         "embed_shots",
         "embed_image",
         "embed_still",
+        "problem",
     }
     _all_model_modules()
     implementations = _subclasses(FaceDetector) | _subclasses(FaceEmbedder) | _subclasses(ModelPack)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from vigil.config import ServerConfig
+from vigil.services import logs
 from vigil.services.logs import LogQuery, console_logging, install_log_buffer, level_name
 
 own = logging.getLogger("vigil.tests.buffer")
@@ -23,11 +24,21 @@ def bare_root() -> Iterator[logging.Logger]:
     kept = list(root.handlers)
     for handler in kept:
         root.removeHandler(handler)
-    yield root
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in kept:
-        root.addHandler(handler)
+    # An app another test built and never closed leaves its buffer on: start from none.
+    installed, logs._installed[:] = list(logs._installed), []
+    vigil = logging.getLogger(logs.VIGIL_LOGGER)
+    level, original = vigil.level, logs._original_level[0]
+    vigil.setLevel(logging.NOTSET)
+    try:
+        yield root
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in kept:
+            root.addHandler(handler)
+        logs._installed[:] = installed
+        logs._original_level[0] = original
+        vigil.setLevel(level)
 
 
 def test_vigil_info_is_kept_even_where_python_drops_it() -> None:
