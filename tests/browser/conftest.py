@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_forms import submit_login
 from role_users import create_role_users
 from vigil.config import load_settings
 from vigil.domain.enums import Role
@@ -145,10 +146,7 @@ def log_in(browser, live_server: Live, _sessions):
             role = Role(username) if username in Role.__members__ else Role.operator
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()
-            page.goto(f"{live_server.url}/login")
-            page.fill("#username", username)
-            page.fill("#password", PASSWORDS[role])
-            page.click("#login-submit")
+            submit_login(page, live_server.url, username, PASSWORDS[role])
             page.wait_for_url(lambda url: "/login" not in url)
             _sessions[username] = context
         else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from browser_forms import submit_login
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.shared]
 # who the browser fixture enrolls (tests/browser/conftest.py): never in a maintainer's view
 PRIVATE = ("Lin-Manuel Miranda", "HAM-2026-001", "Hamilton cast")
@@ -77,10 +79,7 @@ def test_supervisor_approves_in_the_dashboard_then_the_maintainer_works(
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
-        page.goto(f"{live_server.url}/login")
-        page.fill("#username", "cam-engineer")
-        page.fill("#password", one_time)
-        page.click("#login-submit")
+        submit_login(page, live_server.url, "cam-engineer", one_time)
         page.wait_for_url("**/account/password")
         page.fill("#current-password", one_time)
         page.fill("#new-password", "engineer-shift-passphrase")

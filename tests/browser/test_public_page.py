@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_forms import submit_login
 from vigil.config import load_settings
 from vigil.domain.enums import Role
 
@@ -124,10 +125,7 @@ def test_supervisor_sets_a_camera_group_on_the_cameras_page(browser, servers) ->
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
-        page.goto(f"{servers[True]}/login")
-        page.fill("#username", "supervisor")
-        page.fill("#password", SUPERVISOR_PASSWORD)
-        page.click("#login-submit")
+        submit_login(page, servers[True], "supervisor", SUPERVISOR_PASSWORD)
         page.wait_for_url(lambda url: "/login" not in url)
         page.goto(f"{servers[True]}/cameras")
         row = page.locator("#camrow-cam-quay-3")
