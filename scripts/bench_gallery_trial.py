@@ -165,6 +165,13 @@ def main() -> None:
     parser.add_argument("--ef", default="32,64,128,256")
     parser.add_argument("--nprobe", default="8,16,32,64")
     parser.add_argument("--build-threads", type=int, default=2)
+    parser.add_argument(
+        "--exact-below",
+        type=int,
+        default=0,
+        help="a partition stays exact until it holds this many entries, then becomes the trial's "
+        "index (IVF trains on those entries: give it about 39 x lists)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--snapshot",
@@ -187,7 +194,9 @@ def main() -> None:
     rows = []
     for spec in args.trial:
         policy, kind = _policy(spec, args.build_threads)
-        policy = dataclasses.replace(policy, exact_below=0)
+        policy = dataclasses.replace(policy, exact_below=args.exact_below)
+        if args.exact_below and kind in ("usearch", "hnsw", "ivf"):  # as `auto` runs it
+            policy = dataclasses.replace(policy, kind="auto", ann=kind)
         rss0 = bench._rss_mb()
         wall, cpu = time.perf_counter(), time.process_time()
         gallery = _build(cfg, policy, kind)
