@@ -13,11 +13,16 @@ from sqlalchemy import text
 from pg_seed import store_candidate
 from vigil.config import load_settings
 from vigil.context import AppContext, build_context
+from vigil.db.models import Alert
 from vigil.db.session import Database
+from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent
+from vigil.repositories.relay_log import RelayLogRepo
 from vigil.retry import Backoff
 from vigil.services.alert_relay import PgAlertRelay
 from vigil.services.alerts import AlertBus, AlertQueries
+from vigil.services.authorizations import AuthorizationService
+from vigil.services.reviews import ReviewService
 from vigil.timeutil import utcnow
 
 
@@ -146,5 +151,78 @@ def test_a_relay_starts_from_the_end_of_the_log(pg_context: AppContext) -> None:
         time.sleep(1.0)
         assert events_b == []  # no replay of what happened before it started
     finally:
+        relay_b.stop()
+        other_db.dispose()
+
+
+class ProcessDied(Exception):
+    """Stands for the raising process's death: nothing it would do after the commit happens."""
+
+
+def test_a_change_whose_process_dies_right_after_its_commit_reaches_the_others_once(
+    pg_context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other_db = Database(pg_context.settings.db_url)
+    bus_a, relay_a, events_a = _relay(pg_context.db)
+    _bus_b, relay_b, events_b = _relay(other_db)
+
+    def die(event: AlertEvent) -> None:
+        raise ProcessDied(event.kind)
+
+    monkeypatch.setattr(bus_a, "deliver", die)  # A dies after each commit, before its publish
+    try:
+        with pytest.raises(ProcessDied):
+            store_candidate(pg_context, bus=bus_a)
+        _until(lambda: len(events_b) == 1)
+        alert_id = events_b[0].alert_id
+        with pytest.raises(ProcessDied):
+            ReviewService(pg_context.db, bus_a).review(alert_id, "ann", "confirm")
+        _until(lambda: len(events_b) == 2)
+        with pytest.raises(ProcessDied):
+            AuthorizationService(pg_context.db, bus_a).end(
+                "ORDER-ALERT", AuthorizationStatus.revoked, actor="test"
+            )
+        _until(lambda: len(events_b) == 3)
+        time.sleep(1.0)  # time enough for a duplicate to arrive, if one did
+        assert [(e.kind, e.alert_id) for e in events_b] == [
+            ("candidate", alert_id),
+            ("reviewed", alert_id),
+            ("purged", alert_id),
+        ]
+        assert events_b[1].alert is not None
+        assert events_b[1].alert.status is AlertStatus.pending_second
+        assert events_a == [] and relay_a.received == 0 and relay_b.received == 3
+    finally:
+        relay_a.stop()
+        relay_b.stop()
+        other_db.dispose()
+
+
+def test_a_change_that_rolls_back_leaves_no_relay_row_and_no_event(pg_context: AppContext) -> None:
+    alert_id = store_candidate(pg_context)
+    other_db = Database(pg_context.settings.db_url)
+    bus_a, relay_a, events_a = _relay(pg_context.db)
+    _bus_b, relay_b, events_b = _relay(other_db)
+    with pg_context.db.read() as s:
+        before = RelayLogRepo(s).last_id()
+    try:
+        with pytest.raises(RuntimeError), pg_context.db.write() as s:
+            s.delete(s.get(Alert, alert_id))
+            bus_a.stage(s, AlertEvent.purged(alert_id, utcnow()))
+            raise RuntimeError("the change fails after its event was staged")
+        # the next change's event arrives alone: the relay keeps commit order, so a rolled-back
+        # event, had it been relayed, would have come first
+        ReviewService(pg_context.db, bus_a).review(alert_id, "ann", "confirm")
+        _until(lambda: len(events_b) >= 1)
+        time.sleep(0.5)  # time enough for anything else to arrive, if it did
+        assert [(e.kind, e.alert_id) for e in events_b] == [("reviewed", alert_id)]
+        assert [e.kind for e in events_a] == ["reviewed"]
+        with pg_context.db.read() as s:
+            rows = RelayLogRepo(s).after(before, 10)
+            assert [(r.kind, r.alert_id, r.origin) for r in rows] == [
+                ("reviewed", alert_id, relay_a.origin)
+            ]
+    finally:
+        relay_a.stop()
         relay_b.stop()
         other_db.dispose()

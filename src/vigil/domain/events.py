@@ -2,7 +2,8 @@
 
 :class:`AlertPublic` is what reviewers, the REST API (``response_model``), the WebSocket feed and
 outbound delivery all see: names resolved, no face image, no template. :class:`AlertEvent` is the
-immutable notice a service publishes AFTER its transaction has committed:
+immutable notice of one change: relayed to other processes with its transaction, delivered to
+subscribers AFTER that transaction has committed:
 
 =============  ===================================================================
 ``candidate``  the pipeline stored a new candidate alert

@@ -247,10 +247,12 @@ class AlertRepo:
         return tpl
 
     def ids_for_subject(self, subject_id: int) -> builtins.list[int]:
-        return list(self.s.scalars(select(Alert.id).where(Alert.subject_id == subject_id)))
+        stmt = select(Alert.id).where(Alert.subject_id == subject_id).order_by(Alert.id)
+        return list(self.s.scalars(stmt))
 
     def ids_for_authorization(self, auth_id: int) -> builtins.list[int]:
-        return list(self.s.scalars(select(Alert.id).where(Alert.authorization_id == auth_id)))
+        stmt = select(Alert.id).where(Alert.authorization_id == auth_id).order_by(Alert.id)
+        return list(self.s.scalars(stmt))
 
     def delete_for_authorization(self, auth_id: int) -> int:
         return rowcount(self.s.execute(delete(Alert).where(Alert.authorization_id == auth_id)))

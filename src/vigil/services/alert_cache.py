@@ -10,8 +10,8 @@ AND the viewer's role, so one role's view is never served to another even if rol
 different lists.
 
 How a page goes stale, and why it never is after an announced change: every change of an alert
-(new candidate, last_seen moved, review, confirmation, rejection, purge) is published on the
-:class:`~vigil.services.alerts.AlertBus` after its transaction commits; :meth:`on_event` (the bus
+(new candidate, last_seen moved, review, confirmation, rejection, purge) is delivered by the
+:class:`~vigil.services.alert_bus.AlertBus` after its transaction commits; :meth:`on_event` (the bus
 subscriber) drops every cached page whose id window could contain that alert before the writer's
 call returns. A page of ``limit`` alerts below ``before_id`` depends only on the alerts whose ids
 lie in ``[lowest id shown, before_id)`` when it is full, or in ``[0, before_id)`` when it is not

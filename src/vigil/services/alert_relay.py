@@ -1,28 +1,33 @@
 """Alert events across command-center processes: a relay log in PostgreSQL plus LISTEN/NOTIFY.
 
 Several ``vigil serve`` processes (on one or several machines) share one PostgreSQL database.
-Each one's :class:`~vigil.services.alerts.AlertBus` delivers its own events to its subscribers
-at once, and :class:`PgAlertRelay` carries them to the other processes:
+Each one's :class:`~vigil.services.alert_bus.AlertBus` delivers its own events to its
+subscribers after the commit, and :class:`PgAlertRelay` carries them to the other processes:
 
-* ``send``: after the change committed (AlertBus publishes only then), one write transaction
-  appends a ``relay_log`` row (origin process, alert id, kind, time; no personal data) and
-  ``pg_notify``-s its id on :data:`CHANNEL`. Writes take the writer lock
-  (:meth:`Database.write`), so relay-log ids commit in increasing order.
+* ``record`` (a transactional outbox): inside the change's own write transaction
+  (:meth:`AlertBus.stage <vigil.services.alert_bus.AlertBus.stage>`), it appends a
+  ``relay_log`` row (origin process, alert id, kind, time; no personal data) and ``pg_notify``-s
+  its id on :data:`CHANNEL`. The row commits with the change or vanishes with its rollback;
+  PostgreSQL delivers the notification only at the commit. Writes take the writer lock
+  (:meth:`Database.write`, a transaction-level advisory lock across processes), so relay-log ids
+  commit in increasing order. ``send`` does the same in a transaction of its own, for an event
+  with no change transaction (:meth:`AlertBus.publish`).
 * a listener thread per process (``LISTEN`` on its own connection) treats a notification as a
   wake-up: it reads the log rows with ``id >`` the last one it handled, in order, skips its own
-  (the raising process already delivered them locally), loads each alert's public shape from
-  the database and hands the event to the bus's local subscribers (:meth:`AlertBus.deliver`).
-  A ``purged`` event carries only the id; an alert deleted meanwhile is skipped (its purged
-  event follows).
+  (the raising process delivers them locally after its commit), loads each alert's public shape
+  from the database and hands the event to the bus's local subscribers
+  (:meth:`AlertBus.deliver`). A ``purged`` event carries only the id; an alert deleted meanwhile
+  is skipped (its purged event follows).
 
-Guarantees. A lost listener connection is reopened with :class:`vigil.retry.Backoff`; after
-the new ``LISTEN`` the listener reads the rows written while it was away, so an event is
-delivered to each other process's subscribers exactly once and in commit order, across
-reconnects, as long as the outage is shorter than :data:`KEEP` (older rows are deleted by the
-senders; a longer outage loses those events, and the dashboard's list reload shows the state).
-A relay starts from the log's end: events from before it started are not replayed. The raising
-process appends the row right after its change commits: if it dies between the two, the others
-get no event for that change (their lists show it on the next load).
+Guarantees. A committed change's event reaches each other process's subscribers exactly once and
+in commit order, even when the raising process dies right after its commit (the row committed
+with the change); a rolled-back change leaves no row and no event. A lost listener connection is
+reopened with :class:`vigil.retry.Backoff`; after the new ``LISTEN`` the listener reads the rows
+written while it was away, so this holds across reconnects as long as the outage is shorter
+than :data:`KEEP` (older rows are deleted by the senders; a longer outage loses those events,
+and the dashboard's list reload shows the state). A relay starts from the log's end: events from
+before it started are not replayed. The raising process's own subscribers get the event from its
+bus after the commit: a process that dies in between loses only its own local delivery.
 """
 
 from __future__ import annotations
@@ -40,12 +45,15 @@ from vigil.errors import NotFound
 from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.relay_log import RelayLogRepo
 from vigil.retry import Backoff
+from vigil.services.alert_public import public_alert
 from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vigil.db.models import RelayLogEntry
-    from vigil.services.alerts import AlertBus
+    from vigil.services.alert_bus import AlertBus
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +100,22 @@ class PgAlertRelay:
         """True once the listener's LISTEN is in place and it has caught up with the log."""
         return self._listening
 
-    def send(self, event: AlertEvent) -> None:
-        """Tell the other processes (called by AlertBus.publish, after the commit): append the
-        event to the relay log and notify, in one transaction."""
+    def record(self, s: Session, event: AlertEvent) -> None:
+        """Inside the change's write transaction ``s`` (AlertBus.stage): append the event to the
+        relay log and notify; both take effect when ``s`` commits, never if it rolls back."""
         now = utcnow()
+        repo = RelayLogRepo(s)
+        row = repo.append(
+            origin=self.origin, alert_id=event.alert_id, kind=event.kind, at=event.at, now=now
+        )
+        repo.prune(now - KEEP)
+        repo.notify(CHANNEL, str(row.id))
+
+    def send(self, event: AlertEvent) -> None:
+        """:meth:`record` in a write transaction of its own (AlertBus.publish: an event with no
+        change transaction)."""
         with self.db.write() as s:
-            repo = RelayLogRepo(s)
-            row = repo.append(
-                origin=self.origin, alert_id=event.alert_id, kind=event.kind, at=event.at, now=now
-            )
-            repo.prune(now - KEEP)
-            repo.notify(CHANNEL, str(row.id))
+            self.record(s, event)
 
     def _listen(self) -> None:
         attempt = 0
@@ -171,8 +184,6 @@ class PgAlertRelay:
             return None
         if row.kind == "purged":
             return AlertEvent.purged(row.alert_id, row.at)
-        from vigil.services.alerts import public_alert
-
         try:
             with self.db.read() as s:
                 public = public_alert(AlertRepo(s).record(row.alert_id))

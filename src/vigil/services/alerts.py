@@ -1,5 +1,5 @@
-"""Candidate alerts: storing them (sealed, audited, authority re-checked), reading them, and
-announcing every change as ONE :class:`~vigil.domain.events.AlertEvent`.
+"""Candidate alerts: storing them (sealed, audited, authority re-checked) and announcing every
+change as ONE :class:`~vigil.domain.events.AlertEvent`.
 
 :class:`AlertStore` writes a candidate only if, inside the write transaction, its authorization is
 still active and covers the camera at that time; otherwise it raises PermissionDenied and nothing
@@ -12,25 +12,17 @@ aad ``b"alert:<id>:sighting:<sid>"``, score, times): :meth:`AlertStore.save` wri
 The alert's headline crop and score are always its best sighting's; a decided alert takes no new
 sighting (the pipeline opens a new alert, so no match hides behind a decision).
 
-:class:`AlertBus` is the one publisher of alert events. Every producer holds it: AlertStore
-(``candidate``, ``updated``), ReviewService (``reviewed``, ``confirmed``, ``rejected``) and the
-authorization purge (``purged``). Producers publish AFTER their transaction commits. Callbacks run
-on the publishing thread and must not block; a failing callback is logged and never stops the
-others.
-
-:class:`AlertQueries` is the read side for reviewers: alerts in their public shape, the list's
-pages serialized (kept by an :class:`~vigil.services.alert_cache.AlertPageCache` when the app
-gives one) and the (decrypted, audited) face images.
+Events go through the :class:`~vigil.services.alert_bus.AlertBus` (every producer holds it):
+staged inside the change's transaction (relayed to other processes with it), delivered to this
+process's subscribers after the commit. The read side for reviewers is
+:class:`~vigil.services.alert_queries.AlertQueries`; the public shape,
+:mod:`vigil.services.alert_public`. Both names, and the bus's, are importable from here too.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -39,163 +31,31 @@ from vigil.accountability.crypto import DataCipher
 from vigil.accountability.pseudonyms import SubjectRefs
 from vigil.accountability.threshold import threshold_in_force
 from vigil.config import Settings
-from vigil.db.models import Alert, AlertSighting, Authorization, Review, Template
+from vigil.db.models import Alert, AlertSighting, Authorization, Subject, Watchlist
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
-from vigil.domain.events import AlertEvent, AlertPublic, ReviewPublic, SightingPublic
-from vigil.errors import Conflict, NotFound, PermissionDenied
-from vigil.repositories.alerts import AlertFilter, AlertRecord, AlertRepo, SightingRecord
+from vigil.domain.events import AlertEvent
+from vigil.errors import Conflict, PermissionDenied
+from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.deliveries import DeliveryRepo
 from vigil.repositories.sealed import sighting_aad
-from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
-from vigil.services.alert_cache import AlertPage, AlertPageCache, PageQuery, PageSerializer
+from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
+from vigil.services.alert_bus import AlertBus as AlertBus
+from vigil.services.alert_bus import Relay as Relay
+from vigil.services.alert_bus import StagedEvents as StagedEvents
+from vigil.services.alert_bus import Subscriber as Subscriber
+from vigil.services.alert_public import load_public as load_public
+from vigil.services.alert_public import public_alert as public_alert
+from vigil.services.alert_public import public_review as public_review
+from vigil.services.alert_public import public_sightings as public_sightings
+from vigil.services.alert_queries import AlertQueries as AlertQueries
 from vigil.services.confirmations import reset_confirmations
 from vigil.timeutil import utcnow
 from vigil.types import CandidateAlert, SightingUpdate
 
-log = logging.getLogger(__name__)
-
 ACTOR = "system:pipeline"
 OPEN = (AlertStatus.candidate, AlertStatus.pending_second)  # statuses that take new sightings
-
-Subscriber = Callable[[AlertEvent], None]
-
-
-class Relay(Protocol):
-    """Carries a published event to the other processes (:mod:`vigil.services.alert_relay`)."""
-
-    def send(self, event: AlertEvent) -> None: ...
-
-
-class AlertBus:
-    """Publish/subscribe for alert events (the one publisher every producer holds).
-
-    :meth:`publish` delivers to this process's subscribers, then hands the event to the attached
-    relay, if any (several servers on one PostgreSQL: LISTEN/NOTIFY); the relay delivers the
-    other processes' events here with :meth:`deliver`, which reaches local subscribers only.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
-        self._relay: Relay | None = None
-
-    def attach_relay(self, relay: Relay | None) -> None:
-        self._relay = relay
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
-
-    def publish(self, event: AlertEvent) -> None:
-        """An event raised in this process: local subscribers, then the other processes."""
-        self.deliver(event)
-        relay = self._relay
-        if relay is not None:
-            try:
-                relay.send(event)
-            except Exception:  # the local delivery stands; other processes miss this one
-                log.exception(
-                    "alert %s: could not relay the event to other processes", event.alert_id
-                )
-
-    def deliver(self, event: AlertEvent) -> None:
-        """Hand ``event`` to this process's subscribers only."""
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:  # a broken subscriber must not stop the pipeline
-                log.exception("alert subscriber %r failed on alert %s", callback, event.alert_id)
-
-
-def public_sightings(record: AlertRecord) -> tuple[SightingPublic, ...]:
-    """The alert's sightings, best score first and rejected ones last (so the first is the
-    headline: the best sighting not rejected); overlapping ones are flagged as conflicting."""
-    rows = record.sightings
-
-    def overlaps(row: SightingRecord) -> bool:
-        return any(
-            other.id != row.id
-            and other.first_seen <= row.last_seen
-            and row.first_seen <= other.last_seen
-            for other in rows
-        )
-
-    return tuple(
-        SightingPublic(
-            id=row.id,
-            ordinal=row.ordinal,
-            score=row.score,
-            seen_at=row.seen_at,
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            conflicting=row.conflicting or overlaps(row),
-            has_crop=row.has_crop,
-            crop_url=f"/api/alerts/{record.alert.id}/sightings/{row.id}/crop",
-            rejected=row.rejected_at is not None,
-            rejected_by=row.rejected_by,
-            rejected_at=row.rejected_at,
-            rejection_reason=row.rejection_reason,
-        )
-        for row in sorted(rows, key=lambda r: (r.rejected_at is not None, -r.score, r.ordinal))
-    )
-
-
-def public_review(review: Review) -> ReviewPublic:
-    return ReviewPublic(
-        username=review.username,
-        decision=review.decision,  # type: ignore[arg-type]
-        reason=review.reason,
-        created_at=review.created_at,
-        sightings=tuple(review.sightings or ()),
-        superseded=review.superseded_at is not None,
-    )
-
-
-def public_alert(record: AlertRecord) -> AlertPublic:
-    """The public shape of one alert row with its names resolved."""
-    alert = record.alert
-    reviews = tuple(public_review(r) for r in sorted(alert.reviews, key=lambda r: r.id))
-    sightings = public_sightings(record)
-    return AlertPublic(
-        id=alert.id,
-        camera=alert.camera,
-        subject_id=alert.subject_id,
-        subject_name=record.subject_name,
-        watchlist=record.watchlist,
-        authorization_reference=record.authorization_reference,
-        purpose=record.purpose,
-        score=alert.score,
-        threshold=alert.threshold,
-        pack=alert.pack,
-        status=alert.status,
-        first_seen=alert.first_seen,
-        last_seen=alert.last_seen,
-        created_at=alert.created_at,
-        decided_at=alert.decided_at,
-        latency_ms=alert.latency_ms,
-        has_crop=record.has_crop,
-        reviews=reviews,
-        confirmations=sum(r.decision == "confirm" and not r.superseded for r in reviews),
-        sightings=sightings,
-        conflicting_sightings=any(x.conflicting for x in sightings),
-    )
-
-
-def load_public(s: Session, alert_id: int) -> AlertPublic:
-    """The alert as it stands in this session (pending changes flushed first)."""
-    s.flush()
-    return public_alert(AlertRepo(s).record(alert_id))
 
 
 class AlertStore:
@@ -220,7 +80,7 @@ class AlertStore:
         """Store the candidate if its authority still holds; returns the alert id.
 
         ``delivery_key`` (remote cameras): a candidate already stored under this key is not
-        stored again; its alert id is returned and nothing is published.
+        stored again; its alert id is returned and nothing is announced.
         """
         entry = candidate.match.entry
         with self.db.write() as s:
@@ -232,52 +92,57 @@ class AlertStore:
             _check_authority(auth, candidate)
             subject = SubjectRepo(s).get(entry.subject_id)
             watchlist = WatchlistRepo(s).get_by_id(entry.watchlist_id)
-            alert = AlertRepo(s).add(
-                Alert(
-                    camera=candidate.camera,
-                    subject_id=subject.id,
-                    watchlist_id=watchlist.id,
-                    authorization_id=auth.id,
-                    template_id=entry.template_id,
-                    score=candidate.match.score,
-                    threshold=threshold_in_force(s, self.settings, self.pack),
-                    pack=self.pack,
-                    first_seen=candidate.first_seen,
-                    last_seen=candidate.last_seen,
-                    crop=None,
-                    status=AlertStatus.candidate,
-                    latency_ms=max(0.0, (time.monotonic() - candidate.captured_monotonic) * 1000.0),
-                )
-            )
-            alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
-            alert.crop_encrypted = True
-            self._new_sighting(s, alert, SightingUpdate(alert.id, 1, candidate))
-            audit.record(
-                s,
-                actor=ACTOR,
-                action="alert.candidate",
-                target=f"alert:{alert.id}",
-                details=_audit_details(
-                    candidate,
-                    alert,
-                    SubjectRefs(self.cipher).of(s, subject.id),
-                    watchlist.name,
-                    auth.reference,
-                ),
-            )
+            alert = self._new_alert(s, candidate, auth, subject, watchlist)
             if delivery_key is not None:
                 DeliveryRepo(s).add(delivery_key, alert.id)
-            public = load_public(s, alert.id)
-        self.bus.publish(
-            AlertEvent.of(
-                "candidate",
-                public,
-                utcnow(),
-                candidate.captured_monotonic,
-                candidate.first_shot_monotonic,
+            event = self.bus.stage(
+                s,
+                AlertEvent.of(
+                    "candidate",
+                    load_public(s, alert.id),
+                    utcnow(),
+                    candidate.captured_monotonic,
+                    candidate.first_shot_monotonic,
+                ),
+            )
+        self.bus.deliver(event)
+        return alert.id
+
+    def _new_alert(
+        self,
+        s: Session,
+        candidate: CandidateAlert,
+        auth: Authorization,
+        subject: Subject,
+        watchlist: Watchlist,
+    ) -> Alert:
+        """The alert row with its sealed crop, its first sighting and its audit record."""
+        alert = AlertRepo(s).add(
+            Alert(
+                camera=candidate.camera,
+                subject_id=subject.id,
+                watchlist_id=watchlist.id,
+                authorization_id=auth.id,
+                template_id=candidate.match.entry.template_id,
+                score=candidate.match.score,
+                threshold=threshold_in_force(s, self.settings, self.pack),
+                pack=self.pack,
+                first_seen=candidate.first_seen,
+                last_seen=candidate.last_seen,
+                crop=None,
+                status=AlertStatus.candidate,
+                latency_ms=max(0.0, (time.monotonic() - candidate.captured_monotonic) * 1000.0),
             )
         )
-        return public.id
+        alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
+        alert.crop_encrypted = True
+        self._new_sighting(s, alert, SightingUpdate(alert.id, 1, candidate))
+        ref = SubjectRefs(self.cipher).of(s, subject.id)
+        details = _audit_details(candidate, alert, ref, watchlist.name, auth.reference)
+        audit.record(
+            s, actor=ACTOR, action="alert.candidate", target=f"alert:{alert.id}", details=details
+        )
+        return alert
 
     def save_sighting(self, update: SightingUpdate, *, delivery_key: str | None = None) -> bool:
         """Add a track's sighting to its alert, or give a track's own a better shot.
@@ -286,7 +151,7 @@ class AlertStore:
         opens a new alert). PermissionDenied when the authority no longer holds. The headline
         crop and score follow the best sighting; announces an 'updated' event.
         ``delivery_key`` (remote cameras): an update already applied under this key is not
-        applied again (True, nothing published).
+        applied again (True, nothing announced).
         """
         candidate = update.candidate
         with self.db.write() as s:
@@ -303,23 +168,7 @@ class AlertStore:
                     f"{alert.id} of subject {alert.subject_id}",
                     hint="a different subject's match is a new alert",
                 )
-            row = repo.sighting(alert.id, update.ordinal)
-            if row is None:
-                row = self._new_sighting(s, alert, update)
-                # a face the earlier confirmer never saw: the two must confirm the same set
-                reset_confirmations(s, alert, actor=ACTOR, why="sighting_added", sighting=row.id)
-            elif candidate.match.score > row.score:
-                self._improve(row, update)
-            else:
-                row.last_seen = max(row.last_seen, candidate.last_seen)
-                row.conflicting = row.conflicting or update.conflicting
-            alert.last_seen = max(alert.last_seen, candidate.last_seen)
-            # the best sighting not rejected is the headline
-            if row.rejected_at is None and row.score > alert.score:
-                alert.score = row.score
-                alert.template_id = candidate.match.entry.template_id
-                alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
-                alert.crop_encrypted = True
+            row = self._apply(s, alert, update)
             details = _sighting_details(update, row)
             audit.record(
                 s, actor=ACTOR, action="alert.sighting", target=f"alert:{alert.id}", details=details
@@ -327,8 +176,33 @@ class AlertStore:
             if delivery_key is not None:
                 DeliveryRepo(s).add(delivery_key, alert.id)
             public = load_public(s, alert.id)
-        self.bus.publish(AlertEvent.of("updated", public, utcnow(), candidate.captured_monotonic))
+            event = self.bus.stage(
+                s, AlertEvent.of("updated", public, utcnow(), candidate.captured_monotonic)
+            )
+        self.bus.deliver(event)
         return True
+
+    def _apply(self, s: Session, alert: Alert, update: SightingUpdate) -> AlertSighting:
+        """The track's sighting added or updated; the alert's last_seen and headline follow."""
+        candidate = update.candidate
+        row = AlertRepo(s).sighting(alert.id, update.ordinal)
+        if row is None:
+            row = self._new_sighting(s, alert, update)
+            # a face the earlier confirmer never saw: the two must confirm the same set
+            reset_confirmations(s, alert, actor=ACTOR, why="sighting_added", sighting=row.id)
+        elif candidate.match.score > row.score:
+            self._improve(row, update)
+        else:
+            row.last_seen = max(row.last_seen, candidate.last_seen)
+            row.conflicting = row.conflicting or update.conflicting
+        alert.last_seen = max(alert.last_seen, candidate.last_seen)
+        # the best sighting not rejected is the headline
+        if row.rejected_at is None and row.score > alert.score:
+            alert.score = row.score
+            alert.template_id = candidate.match.entry.template_id
+            alert.crop = self.cipher.seal(candidate.crop_jpeg, f"alert:{alert.id}".encode())
+            alert.crop_encrypted = True
+        return row
 
     def _new_sighting(self, s: Session, alert: Alert, update: SightingUpdate) -> AlertSighting:
         candidate = update.candidate
@@ -387,8 +261,8 @@ class AlertStore:
             row = None if ordinal is None else repo.sighting(alert.id, ordinal)
             if row is not None and last_seen > row.last_seen:
                 row.last_seen = last_seen
-            public = load_public(s, alert.id)
-        self.bus.publish(AlertEvent.of("updated", public, utcnow()))
+            event = self.bus.stage(s, AlertEvent.of("updated", load_public(s, alert.id), utcnow()))
+        self.bus.deliver(event)
 
 
 def _check_authority(auth: Authorization, candidate: CandidateAlert) -> None:
@@ -441,122 +315,3 @@ def _audit_details(
         "threshold": alert.threshold,
         "pack": alert.pack,
     }
-
-
-class AlertQueries:
-    """Read side for reviewers: alerts in their public shape and the (decrypted, audited) images.
-
-    ``pages`` (optional) keeps serialized list pages; whoever passes one must subscribe its
-    ``on_event`` to the AlertBus, or the pages would never go stale (see vigil.web.app).
-    """
-
-    def __init__(
-        self, db: Database, cipher: DataCipher, *, pages: AlertPageCache | None = None
-    ) -> None:
-        self.db = db
-        self.cipher = cipher
-        self.pages = pages
-        self._serializer = PageSerializer()
-
-    def list(
-        self,
-        *,
-        status: AlertStatus | None = None,
-        camera: str | None = None,
-        limit: int = 50,
-        before_id: int | None = None,
-    ) -> list[AlertPublic]:
-        f = AlertFilter(camera=camera, status=status, limit=limit, before_id=before_id)
-        with self.db.read() as s:
-            return [public_alert(r) for r in AlertRepo(s).records(f)]
-
-    def cached_page(self, query: PageQuery) -> AlertPage | None:
-        """The kept page for ``query``, or None; never touches the database (safe on the event
-        loop)."""
-        return self.pages.cached(query) if self.pages is not None else None
-
-    def page(self, query: PageQuery) -> AlertPage:
-        """One page of the list as JSON bytes with its ETag (from the cache when there is one)."""
-
-        def load() -> list[AlertPublic]:
-            return self.list(
-                status=query.status,
-                camera=query.camera,
-                limit=query.limit,
-                before_id=query.before_id,
-            )
-
-        if self.pages is None:
-            return self._serializer.serialize(query, load())
-        return self.pages.page(query, load)
-
-    def get(self, alert_id: int) -> AlertPublic:
-        with self.db.read() as s:
-            return public_alert(AlertRepo(s).record(alert_id))
-
-    def awaiting(self, username: str) -> int:
-        """How many alerts wait for ``username``'s review (the sidebar badge)."""
-        with self.db.read() as s:
-            return AlertRepo(s).count_awaiting(username)
-
-    def crop(self, alert_id: int, *, viewer: str) -> bytes:
-        """The probe face crop (bystanders masked), decrypted; the viewing is audited."""
-        with self.db.write() as s:
-            alert = AlertRepo(s).get(alert_id)
-            if alert.crop is None:
-                raise NotFound(f"alert {alert_id} has no face crop (removed by retention)")
-            data = (
-                self.cipher.open(alert.crop, f"alert:{alert.id}".encode())
-                if alert.crop_encrypted
-                else alert.crop
-            )
-            _audit_view(s, viewer, f"alert:{alert_id}", {"what": "alert crop"})
-            return data
-
-    def sighting_crop(self, alert_id: int, sighting_id: int, *, viewer: str) -> bytes:
-        """One sighting's probe crop (bystanders masked), decrypted; the viewing is audited."""
-        with self.db.write() as s:
-            row = AlertRepo(s).get_sighting(alert_id, sighting_id)
-            if row.crop is None:
-                raise NotFound(
-                    f"sighting {sighting_id} of alert {alert_id} has no face crop "
-                    "(removed by retention)"
-                )
-            data = (
-                self.cipher.open(row.crop, sighting_aad(alert_id, row.id))
-                if row.crop_encrypted
-                else row.crop
-            )
-            details = {"what": "sighting crop", "sighting": row.id, "ordinal": row.ordinal}
-            _audit_view(s, viewer, f"alert:{alert_id}", details)
-            return data
-
-    def enrolled_photo(self, alert_id: int, *, viewer: str) -> bytes:
-        """The enrolled photo of the template that matched, decrypted; the viewing is audited."""
-        with self.db.write() as s:
-            tpl = AlertRepo(s).matched_template(AlertRepo(s).get(alert_id))
-            data = _open_photo(self.cipher, tpl, f"alert {alert_id}")
-            details = {"what": "enrolled photo", "template_id": tpl.id if tpl else None}
-            _audit_view(s, viewer, f"alert:{alert_id}", details)
-            return data
-
-    def subject_photo(self, subject_id: int, *, viewer: str) -> bytes:
-        with self.db.write() as s:
-            subject = SubjectRepo(s).get(subject_id)
-            data = _open_photo(
-                self.cipher, TemplateRepo(s).first_for_subject(subject.id), f"subject {subject_id}"
-            )
-            ref = SubjectRefs(self.cipher).of(s, subject.id)
-            _audit_view(s, viewer, f"subject:{ref}", {"what": "enrolled photo"})
-            return data
-
-
-def _audit_view(s: Session, viewer: str, target: str, details: Mapping[str, object]) -> None:
-    audit.record(s, actor=viewer, action="biometric.view", target=target, details=dict(details))
-
-
-def _open_photo(cipher: DataCipher, tpl: Template | None, label: str) -> bytes:
-    if tpl is None or tpl.photo is None:
-        raise NotFound(f"{label} has no enrolled photo")
-    aad = f"template:{tpl.id}:photo".encode()
-    return cipher.open(tpl.photo, aad) if tpl.encrypted else tpl.photo

@@ -17,7 +17,7 @@ from vigil.errors import Conflict, InputError
 from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
-from vigil.services.alerts import AlertBus
+from vigil.services.alert_bus import AlertBus, StagedEvents
 from vigil.timeutil import utcnow
 
 PublicStatus = Literal["active", "expired", "revoked", "refused"]
@@ -137,6 +137,7 @@ class AuthorizationService:
         """Revoke or refuse: purge every template, subject and alert found under it, at once."""
         if status is AuthorizationStatus.active:
             raise InputError("use revoke or refuse to end an authorization")
+        events = StagedEvents(self.bus)  # one 'purged' per alert, relayed with the purge
         with self.db.write() as s:
             auth = AuthorizationRepo(s).get(reference)
             if auth.status is not AuthorizationStatus.active:
@@ -161,9 +162,9 @@ class AuthorizationService:
                 target=reference,
                 details={"purged": purged},
             )
+            for alert_id in alert_ids:
+                events.add(s, AlertEvent.purged(alert_id, utcnow()))
         # Deleted cells are zeroed (secure_delete); also drop the WAL's older copies of them.
         scrub(self.db)
-        if self.bus is not None:
-            for alert_id in alert_ids:
-                self.bus.publish(AlertEvent.purged(alert_id, utcnow()))
+        events.deliver()
         return purged

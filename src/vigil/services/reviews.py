@@ -24,12 +24,14 @@
   :class:`vigil.services.sighting_reviews.SightingReviewService`.
 * A decided alert cannot be reviewed again, and no alert can be reviewed once its authorization
   has expired or ended (so nothing is dispatched under an expired authorization).
-* Every review is audited as ``alert.review`` and, once committed, announced on the AlertBus as
-  ONE event (``reviewed`` for a first confirmation, ``confirmed``, ``rejected``) whoever called:
-  the API, the CLI or another service. Only confirmed alerts leave the deployment: ``outbox``
-  queues :func:`~vigil.domain.events.outbound_payload` of the confirmed alert for every
-  destination inside the confirming transaction, so a confirmation and its deliveries commit
-  together (delivery: :class:`vigil.services.outbound.OutboxDeliverer`).
+* Every review is audited as ``alert.review`` and announced on the AlertBus as ONE event
+  (``reviewed`` for a first confirmation, ``confirmed``, ``rejected``) whoever called: the API,
+  the CLI or another service. The event is staged in the review's transaction (relayed to other
+  servers with it) and delivered locally once it committed (:mod:`vigil.services.alert_bus`).
+  Only confirmed alerts leave the deployment: ``outbox`` queues
+  :func:`~vigil.domain.events.outbound_payload` of the confirmed alert for every destination
+  inside the confirming transaction, so a confirmation and its deliveries commit together
+  (delivery: :class:`vigil.services.outbound.OutboxDeliverer`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ _KIND: dict[AlertStatus, AlertKind] = {
 
 
 class ReviewService:
-    """Verb :meth:`review`; publishes the resulting event through ``bus`` after the commit."""
+    """Verb :meth:`review`; its event is staged on ``bus`` inside the review's transaction
+    (relayed with it) and delivered locally after the commit."""
 
     def __init__(
         self, db: Database, bus: AlertBus | None = None, *, outbox: Outbox | None = None
@@ -101,35 +104,22 @@ class ReviewService:
                 _check_independent(s, alert, reviewer, confirmers)
                 covered = confirmed_set(AlertRepo(s).sightings(alert.id))
                 confirmers = _same_faces(s, alert, reviewer, covered)
-            alert.reviews.append(
-                Review(
-                    alert_id=alert.id,
-                    username=reviewer,
-                    decision=decision_,
-                    reason=reason.strip(),
-                    sightings=covered,
-                )
+            review = Review(
+                alert_id=alert.id,
+                username=reviewer,
+                decision=decision_,
+                reason=reason.strip(),
+                sightings=covered,
             )
+            alert.reviews.append(review)
             self._decide(alert, decision_, (*confirmers, reviewer))
-            audit.record(
-                s,
-                actor=reviewer,
-                action="alert.review",
-                target=f"alert:{alert_id}",
-                details={
-                    "decision": decision_,
-                    "reason": reason.strip(),
-                    "status": alert.status.value,
-                    "confirmations": len(confirmers) + (decision_ == "confirm"),
-                    "sightings": covered,
-                },
-                credential=credential,
-            )
+            _audit(s, alert, review, len(confirmers) + (decision_ == "confirm"), credential)
             public = load_public(s, alert.id)
             if public.status is AlertStatus.confirmed and self.outbox is not None:
                 # Deliveries commit with the confirmation (transactional outbox).
                 self.outbox.enqueue(s, alert.id, outbound_payload(public))
-        self.bus.publish(AlertEvent.of(_KIND[public.status], public, utcnow()))
+            event = self.bus.stage(s, AlertEvent.of(_KIND[public.status], public, utcnow()))
+        self.bus.deliver(event)
         return public
 
     @staticmethod
@@ -181,6 +171,25 @@ class ReviewService:
                 hint="say why this is not the person (kept as a false alert)",
             )
         return decision  # type: ignore[return-value]
+
+
+def _audit(
+    s: Session, alert: Alert, review: Review, confirmations: int, credential: str | None
+) -> None:
+    audit.record(
+        s,
+        actor=review.username,
+        action="alert.review",
+        target=f"alert:{alert.id}",
+        details={
+            "decision": review.decision,
+            "reason": review.reason,
+            "status": alert.status.value,
+            "confirmations": confirmations,
+            "sightings": review.sightings,
+        },
+        credential=credential,
+    )
 
 
 def check_credential(s: Session, reviewer: str, credential: str | None) -> None:

@@ -14,7 +14,8 @@
   (:mod:`vigil.services.confirmations`), and the alert is a ``candidate`` again.
 * Audited as ``alert.sighting_reject`` (the reason is stored on the sighting, not in the audit:
   free text about a person never goes into audit details) and announced as ONE ``updated``
-  AlertEvent on the AlertBus after the commit.
+  AlertEvent on the AlertBus (staged in the rejection's transaction, delivered locally after the
+  commit: :mod:`vigil.services.alert_bus`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ ACTION = "alert.sighting_reject"
 
 
 class SightingReviewService:
-    """Verb :meth:`reject`; publishes the resulting event through ``bus`` after the commit."""
+    """Verb :meth:`reject`; its event is staged on ``bus`` inside the transaction (relayed with
+    it) and delivered locally after the commit."""
 
     def __init__(self, db: Database, cipher: DataCipher, bus: AlertBus | None = None) -> None:
         self.db = db
@@ -65,18 +67,11 @@ class SightingReviewService:
             check_credential(s, reviewer, credential)
             rows = repo.sightings(alert.id)
             row = _target(alert.id, ordinal, rows)
-            others = [r for r in rows if r.rejected_at is None and r.id != row.id]
-            if not others:
-                raise Conflict(
-                    f"sighting {ordinal} is the only face of alert {alert.id} not rejected",
-                    hint="if it is not the person, reject the whole alert (decision 'reject' "
-                    "with your reason): it is then kept as a false alert",
-                )
+            best = _best_other(alert.id, row, rows)
             row.rejected_at, row.rejected_by, row.rejection_reason = utcnow(), reviewer, reason
             reset = reset_confirmations(
                 s, alert, actor=reviewer, why="sighting_rejected", sighting=row.id
             )
-            best = max(others, key=lambda r: (r.score, -r.ordinal))
             self._headline(alert, best)
             details = {
                 "sighting": row.id,
@@ -96,7 +91,8 @@ class SightingReviewService:
                 credential=credential,
             )
             public = load_public(s, alert.id)
-        self.bus.publish(AlertEvent.of("updated", public, utcnow()))
+            event = self.bus.stage(s, AlertEvent.of("updated", public, utcnow()))
+        self.bus.deliver(event)
         return public
 
     def _headline(self, alert: Alert, best: AlertSighting) -> None:
@@ -132,6 +128,19 @@ def _undecided(alert: Alert) -> None:
             f"alert {alert.id} is already {alert.status.value}; "
             "the sightings of a decided alert cannot be reviewed"
         )
+
+
+def _best_other(alert_id: int, row: AlertSighting, rows: list[AlertSighting]) -> AlertSighting:
+    """The best sighting not rejected once ``row`` is (the new headline); refuses to reject
+    the last one."""
+    others = [r for r in rows if r.rejected_at is None and r.id != row.id]
+    if not others:
+        raise Conflict(
+            f"sighting {row.ordinal} is the only face of alert {alert_id} not rejected",
+            hint="if it is not the person, reject the whole alert (decision 'reject' "
+            "with your reason): it is then kept as a false alert",
+        )
+    return max(others, key=lambda r: (r.score, -r.ordinal))
 
 
 def _target(alert_id: int, ordinal: int, rows: list[AlertSighting]) -> AlertSighting:

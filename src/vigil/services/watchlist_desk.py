@@ -16,11 +16,9 @@ from datetime import datetime
 from vigil.accountability.crypto import DataCipher
 from vigil.db.session import Database
 from vigil.domain.enums import AuthorizationStatus
-from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, EnrollmentRejected, InputError
-from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.watchlists import SubjectRepo, WatchlistRepo
-from vigil.services.alerts import AlertBus
+from vigil.services.alert_bus import AlertBus, StagedEvents
 from vigil.services.watchlists import WatchlistService, WatchlistView
 from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
@@ -130,13 +128,11 @@ class WatchlistDesk:
         return Enrolled(subject, tuple(outcomes))
 
     def remove_subject(self, subject_id: int, *, actor: str) -> dict[str, int]:
-        """Delete a subject with its templates and alerts; the alerts are announced as purged."""
-        with self.db.read() as s:
-            alert_ids = AlertRepo(s).ids_for_subject(subject_id)
-        counts = self.service.remove_subject(subject_id, actor=actor)
-        if self.bus is not None:
-            for alert_id in alert_ids:
-                self.bus.publish(AlertEvent.purged(alert_id, utcnow()))
+        """Delete a subject with its templates and alerts; the alerts are announced as purged
+        (staged in the deletion's transaction, delivered locally after it)."""
+        events = StagedEvents(self.bus)
+        counts = self.service.remove_subject(subject_id, actor=actor, events=events)
+        events.deliver()
         return counts
 
     def _enrollable(self, watchlist_id: int) -> str:

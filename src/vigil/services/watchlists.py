@@ -12,9 +12,13 @@ from vigil.accountability.crypto import DataCipher
 from vigil.accountability.pseudonyms import SubjectRefs
 from vigil.db.models import Subject, Template, Watchlist
 from vigil.db.session import Database
+from vigil.domain.events import AlertEvent
 from vigil.errors import InputError
+from vigil.repositories.alerts import AlertRepo
 from vigil.repositories.authorizations import AuthorizationRepo
 from vigil.repositories.watchlists import SubjectRepo, TemplateRepo, WatchlistRepo
+from vigil.services.alert_bus import StagedEvents
+from vigil.timeutil import utcnow
 from vigil.types import ValidatedFace
 
 
@@ -115,14 +119,22 @@ class WatchlistService:
             )
             return EnrollResult(subject.id, subject.name, len(faces))
 
-    def remove_subject(self, subject_id: int, *, actor: str) -> dict[str, int]:
+    def remove_subject(
+        self, subject_id: int, *, actor: str, events: StagedEvents | None = None
+    ) -> dict[str, int]:
+        """Delete a subject with its templates and alerts; ``events`` (if given) stages a
+        'purged' event per alert in the same transaction (deliver them after it)."""
         with self.db.write() as s:
             repo = SubjectRepo(s)
             subject = repo.get(subject_id)
+            alert_ids = AlertRepo(s).ids_for_subject(subject.id)
             target = f"subject:{SubjectRefs(self.cipher).of(s, subject.id)}"
             details: dict[str, object] = {"watchlist": subject.watchlist.name}
             counts = repo.delete(subject)  # its key goes with it: the reference is unlinked
             audit.record(
                 s, actor=actor, action="subject.delete", target=target, details=details | counts
             )
+            staged = events or StagedEvents(None)
+            for alert_id in alert_ids:
+                staged.add(s, AlertEvent.purged(alert_id, utcnow()))
             return counts
