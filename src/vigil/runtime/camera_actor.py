@@ -248,8 +248,8 @@ class CameraActor:
         self.worker = CameraWorker(
             camera, settings.sources, loop=spec.loop_files, playback=spec.playback
         )
-        self.frames = CameraLoop(camera.name, self.worker, f"vigil-actor-{camera.name}")
-        self.frames.pipeline = build_pipeline(
+        self._frame_loop = CameraLoop(camera.name, self.worker, f"vigil-actor-{camera.name}")
+        self._frame_loop.pipeline = build_pipeline(
             camera.name,
             pack,
             Matcher(self.gallery, settings.matching.top_k),
@@ -259,7 +259,7 @@ class CameraActor:
             sink=self.outbox,
         )
         self.node_id, self.node_ip = _node()
-        self.frames.start()
+        self._frame_loop.start()
 
     # -- what the command center calls ---------------------------------------------------------
     def set_gallery(self, release: GalleryRelease) -> int:
@@ -269,7 +269,7 @@ class CameraActor:
         return current.version if current is not None else 0
 
     def report(self) -> ActorReport:
-        release, error = self.gallery.release, self.frames.error
+        release, error = self.gallery.release, self._frame_loop.error
         return ActorReport(
             status=replace(self.worker.status(), node=self.node_ip, analysis_error=error),
             node_id=self.node_id,
@@ -281,7 +281,7 @@ class CameraActor:
             gallery_entries=len(release.snapshot.entries) if release else 0,
             pending=self.outbox.pending,
             dropped=self.outbox.dropped,
-            frames=self.frames.frames,
+            frames=self._frame_loop.frames,
             error=error,
             dropped_sightings=self.outbox.dropped_sightings,
             raised=self.outbox.raised,
@@ -298,8 +298,8 @@ class CameraActor:
         return tuple(c.key for c in self.outbox.take_candidates())
 
     def preview_jpeg(self, blur: bool = True) -> bytes | None:
-        return self.frames.preview_jpeg(blur=blur)
+        return self._frame_loop.preview_jpeg(blur=blur)
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop capture and analysis (pending candidates stay for a last :meth:`take`)."""
-        return self.frames.stop(timeout)
+        return self._frame_loop.stop(timeout)

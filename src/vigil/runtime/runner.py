@@ -117,18 +117,18 @@ class CameraRunner:
         )
         self.sink = StoreSink(AlertStore(context.db, context.cipher, context.settings, bus))
         self.session: SessionInfo | None = None
-        self._frames = CameraLoop(
+        self._frame_loop = CameraLoop(
             camera.name, self.worker, f"vigil-camera-{camera.name}", on_finish=self._stop_session
         )
 
     @property
     def pipeline(self) -> CameraPipeline | None:
-        return self._frames.pipeline
+        return self._frame_loop.pipeline
 
     @property
     def error(self) -> str | None:
         """The analysis side's last error (a frame the pipeline could not process)."""
-        return self._frames.error
+        return self._frame_loop.error
 
     def start(self) -> CameraRunner:
         pack = self._pack_factory()
@@ -136,13 +136,13 @@ class CameraRunner:
             self.gallery = self._galleries.gallery(pack.name)
         else:
             self.gallery.pack = pack.name
-        self._frames.pipeline = build_camera_pipeline(
+        self._frame_loop.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )
         self.session = SessionLog(self.context.db, self.context.instance).start(
             self.camera.name, redact_url(self.camera.url), self.gallery.snapshot()
         )
-        self._frames.start()
+        self._frame_loop.start()
         return self
 
     def _stop_session(self, pipeline: CameraPipeline) -> None:
@@ -153,15 +153,15 @@ class CameraRunner:
 
     @property
     def running(self) -> bool:
-        return self._frames.running
+        return self._frame_loop.running
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end (a file ended); True if it has."""
-        self._frames.join(timeout)
+        self._frame_loop.join(timeout)
         return not self.running
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._frames.stop(timeout)
+        self._frame_loop.stop(timeout)
 
     def status(self) -> CameraStatus:
         """The capture worker's status, with the analysis side's last error (a frame the
@@ -170,4 +170,4 @@ class CameraRunner:
         return replace(self.worker.status(), analysis_error=problem)
 
     def preview_jpeg(self, *, blur: bool = True) -> bytes | None:
-        return self._frames.preview_jpeg(blur=blur)
+        return self._frame_loop.preview_jpeg(blur=blur)
