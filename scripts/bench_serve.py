@@ -31,10 +31,10 @@ from pathlib import Path
 
 import yaml
 
+from vigil.bench.proc import tree_usage
+
 ROOT = Path(__file__).resolve().parents[1]
 VIGIL = Path(sys.executable).with_name("vigil")
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # `vigil serve` with the supervisor's shared pack replaced by one new pack per camera.
@@ -50,37 +50,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and every live descendant (the dlib pack's worker processes)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
-def sample(pid: int) -> tuple[float, float]:
-    """(RSS MiB, CPU seconds) of the process and its child processes (model workers), summed."""
-    rss_total, cpu_total = 0.0, 0.0
-    for member in _tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            rss_pages = int(Path(f"/proc/{member}/statm").read_text().split()[1])
-        except OSError:
-            continue  # ended between the listing and the read
-        cpu_total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-        rss_total += rss_pages * PAGE / 2**20
-    return rss_total, cpu_total
 
 
 def prepare(home: Path, env: dict[str, str], shared: Path, cameras: int, max_fps: float) -> None:
@@ -173,10 +142,10 @@ def main() -> int:
     try:
         time.sleep(10)  # startup (model loading) is not the steady state
         start = time.monotonic()
-        _, cpu0 = sample(proc.pid)
+        _, cpu0 = tree_usage(proc.pid)
         while time.monotonic() - start < args.minutes * 60 and proc.poll() is None:
             time.sleep(args.every)
-            rss, cpu = sample(proc.pid)
+            rss, cpu = tree_usage(proc.pid)
             samples.append((time.monotonic() - start, rss, cpu))
         stats = camera_stats(port)
     finally:

@@ -14,48 +14,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from vigil.bench.proc import alive, cmdline, descendants
 from vigil.cli.main import app
 
 VIGIL = Path(sys.executable).with_name("vigil")
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (from /proc)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat")
-        try:
-            if stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                alive.append(pid)
-        except OSError:
-            pass
-    return alive
 
 
 def _deployment(home: Path, clip: Path) -> None:
@@ -95,9 +58,11 @@ def test_serve_stops_its_dlib_workers(tmp_path: Path, hamilton_clip: Path, how: 
             assert proc.poll() is None and time.monotonic() < deadline, output
             time.sleep(0.5)
             output = (tmp_path / "serve.log").read_text()
-        workers = [p for p in _children(proc.pid) if "multiprocessing" in _cmdline(p)]
-        assert len([p for p in workers if "spawn_main" in _cmdline(p)]) == 2, output
-        descendants = {p: _cmdline(p) for p in _children(proc.pid)}
+        workers = [
+            p for p in descendants(proc.pid, zombies=False) if "multiprocessing" in cmdline(p)
+        ]
+        assert len([p for p in workers if "spawn_main" in cmdline(p)]) == 2, output
+        started = {p: cmdline(p) for p in descendants(proc.pid, zombies=False)}
         if how == "sigterm":
             proc.send_signal(signal.SIGTERM)
         else:
@@ -115,6 +80,6 @@ def test_serve_stops_its_dlib_workers(tmp_path: Path, hamilton_clip: Path, how: 
     # multiprocessing's resource tracker leaves when the last process holding its pipe has gone
     # (after the server itself): a bounded wait, not a speed assertion
     deadline = time.monotonic() + 30
-    while _alive(list(descendants)) and time.monotonic() < deadline:
+    while alive(started) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert {p: descendants[p] for p in _alive(list(descendants))} == {}
+    assert {p: started[p] for p in alive(started)} == {}

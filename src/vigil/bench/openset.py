@@ -24,7 +24,8 @@ import hashlib
 import json
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.pool import Pool as PoolType
 from pathlib import Path
@@ -336,14 +337,8 @@ def run_openset(
     designs = _designs(lfw_identities(images), options)
     room = min(len(d.gallery) for d in designs.values())
     sizes = tuple(sorted({min(room, n) if n else room for n in options.sizes}))
-    cache = EmbeddingCache(cache_dir, pack.name, settings)
-    if options.workers > 1:
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(options.workers, _start_worker, (settings, pack.name, images)) as pool:
-            work = _Embedder(pack, images, cache, progress, pool)
-            variants = _variants(work, designs, options)
-    else:
-        work = _Embedder(pack, images, cache, progress)
+    work = _Embedder(pack, images, EmbeddingCache(cache_dir, pack.name, settings), progress)
+    with _pooled(work, settings, options.workers):
         variants = _variants(work, designs, options)
     rows = tuple(
         operating_row(name, n, target, by_half["tune"], by_half["report"])
@@ -352,11 +347,7 @@ def run_openset(
         for target in TARGETS
     )
     point = _video_point(pack.name, variants, options, sizes) if options.cctv else None
-    rises = _growth(settings, pack.name, variants["clean"], sizes)
-    if point is not None:
-        cctv = variants[f"cctv{point.min_face_px}"]["report"]
-        label = f"video threshold, CCTV-like {point.min_face_px} px faces"
-        rises += growth(cctv, point.threshold, label, _ladder(cctv, sizes))
+    rises = _growth(settings, pack.name, variants, sizes, point)
     early = _early(settings, pack.name, variants, sizes, options)
     return OpensetReport(
         pack=pack.name,
@@ -370,7 +361,7 @@ def run_openset(
         video_point=point,
         embedded=work.embedded,
         seconds=time.perf_counter() - started,
-        cache=str(cache.folder),
+        cache=str(work.cache.folder),
         conditions=_conditions(options),
         early=early,
     )
@@ -401,6 +392,22 @@ def _designs(identities: dict[str, list[str]], options: OpensetOptions) -> dict[
     }
 
 
+@contextmanager
+def _pooled(work: _Embedder, settings: Settings, workers: int) -> Iterator[None]:
+    """With ``workers`` > 1, ``work`` embeds in a pool of that many spawned processes (one pack
+    each) for the duration of the block; otherwise here."""
+    if workers <= 1:
+        yield
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, _start_worker, (settings, work.pack.name, work.images)) as pool:
+        work.pool = pool
+        try:
+            yield
+        finally:
+            work.pool = None
+
+
 def _variants(
     work: _Embedder, designs: dict[str, HalfDesign], options: OpensetOptions
 ) -> dict[str, dict[str, Searches]]:
@@ -422,15 +429,27 @@ def _ladder(searches: Searches, sizes: tuple[int, ...]) -> list[int]:
 
 
 def _growth(
-    settings: Settings, pack: str, clean: dict[str, Searches], sizes: tuple[int, ...]
+    settings: Settings,
+    pack: str,
+    variants: dict[str, dict[str, Searches]],
+    sizes: tuple[int, ...],
+    point: VideoPoint | None,
 ) -> list[GrowthRow]:
+    """Clean FNIR as the gallery grows at the configured and a tuned threshold, then CCTV-like
+    probes at the video threshold when ``point`` was chosen."""
+    clean = variants["clean"]
     report = clean["report"]
     ladder = _ladder(report, sizes)
     fixed = [(getattr(settings, pack).threshold, "configured threshold")]
     small = min(ladder, key=lambda n: abs(n - 100))
     tuned = threshold_at_fpir(clean["tune"].at(small).nonmated_top, 0.001)
     fixed.append((tuned, f"FPIR 0.1% tuned at N={small}"))
-    return [row for t, label in fixed for row in growth(report, t, label, ladder)]
+    rises = [row for t, label in fixed for row in growth(report, t, label, ladder)]
+    if point is not None:
+        cctv = variants[f"cctv{point.min_face_px}"]["report"]
+        label = f"video threshold, CCTV-like {point.min_face_px} px faces"
+        rises += growth(cctv, point.threshold, label, _ladder(cctv, sizes))
+    return rises
 
 
 def _video_point(

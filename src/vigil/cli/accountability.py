@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -48,6 +48,9 @@ from vigil.cli.common import (
 from vigil.errors import InputError, IntegrityError
 from vigil.services.audit_log import AuditFilter, search_audit_resolved
 from vigil.timeutil import parse_iso, utcnow
+
+if TYPE_CHECKING:
+    from vigil.db.session import Database
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -362,20 +365,8 @@ def calibrate_command(
     """Measure on LFW the threshold giving FPIR false positives and put it in force (audited)."""
     context = state(ctx).context()
     if from_openset is not None:
-        video = calibrate_video(context.db, pack, from_openset, actor=actor())
-        old = "config value" if video.previous is None else f"{video.previous:.4f}"
-        console.print(
-            f"{pack}: video threshold {video.point.threshold:.4f} (was {old}), minimum face "
-            f"size {video.point.min_face_px} px; chosen at FPIR {video.point.target_fpir:.4f} "
-            f"with N={video.point.n}, reporting-half FPIR up to {video.measured_fpir:.4f}",
-            highlight=False,
-        )
+        _calibrate_from_openset(context.db, pack, from_openset)
         return
-
-    def progress(done: int, total: int) -> None:
-        if is_tty() and (done % 200 == 0 or done == total):
-            err_console.print(f"  {done}/{total}", end="\r")
-
     result = run_calibration(
         context.db,
         context.settings,
@@ -384,7 +375,7 @@ def calibrate_command(
         lfw=lfw_folder(lfw),
         limit_pairs=limit_pairs,
         actor=actor(),
-        progress=progress,
+        progress=_calibration_progress,
         workers=workers,
     )
     old = "config value" if result.previous is None else f"{result.previous:.4f}"
@@ -392,6 +383,23 @@ def calibrate_command(
         f"{pack}: threshold {result.chosen.threshold:.4f} (was {old}); measured false-positive "
         f"rate {result.chosen.fpr:.5f} on {result.chosen.different_pairs} different-person pairs, "
         f"true-match rate {result.chosen.tpr:.4f}; LFW accuracy {result.accuracy:.4f}"
+    )
+
+
+def _calibration_progress(done: int, total: int) -> None:
+    if is_tty() and (done % 200 == 0 or done == total):
+        err_console.print(f"  {done}/{total}", end="\r")
+
+
+def _calibrate_from_openset(db: Database, pack: str, openset_json: Path) -> None:
+    """``vigil calibrate --from-openset``: the video operating point saved by the benchmark."""
+    video = calibrate_video(db, pack, openset_json, actor=actor())
+    old = "config value" if video.previous is None else f"{video.previous:.4f}"
+    console.print(
+        f"{pack}: video threshold {video.point.threshold:.4f} (was {old}), minimum face "
+        f"size {video.point.min_face_px} px; chosen at FPIR {video.point.target_fpir:.4f} "
+        f"with N={video.point.n}, reporting-half FPIR up to {video.measured_fpir:.4f}",
+        highlight=False,
     )
 
 

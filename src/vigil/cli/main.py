@@ -6,7 +6,18 @@ from pathlib import Path
 
 import typer
 
-from vigil.cli import accountability, cameras, cluster, core, egress, maintainers, server
+from vigil.cli import (
+    accountability,
+    bench,
+    cameras,
+    cluster,
+    core,
+    demo,
+    egress,
+    init,
+    maintainers,
+    server,
+)
 from vigil.cli.common import CliState, cli_errors, console, state
 from vigil.runtime.no_call_home import switch_off
 
@@ -45,7 +56,10 @@ def migrate(ctx: typer.Context) -> None:
 
 
 core.register(app)
+bench.register(app)
+init.register(app)
 server.register(app)
+demo.register(app)
 accountability.register(app)
 cluster.register(app)
 maintainers.register(app)

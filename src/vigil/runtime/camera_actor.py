@@ -37,15 +37,13 @@ from typing import Any
 import numpy as np
 
 from vigil.domain.counts import MinuteCount
-from vigil.errors import VigilError
 from vigil.faces.gallery import GallerySnapshot, NumpyIndex
-from vigil.imaging import encode_jpeg
 from vigil.models.registry import create_pack, in_process
 from vigil.pipeline.counts import FaceCounter
-from vigil.pipeline.masking import blur_all_faces
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import build_pipeline
 from vigil.pipeline.quality import QualityGate
+from vigil.runtime.camera_loop import CameraLoop
 from vigil.runtime.wire import (
     ActorReport,
     ActorSpec,
@@ -58,8 +56,7 @@ from vigil.runtime.wire import (
     WireSighting,
 )
 from vigil.sources.worker import CameraWorker
-from vigil.threads import BackgroundLoop
-from vigil.types import CandidateAlert, Frame, SightingUpdate, Track
+from vigil.types import CandidateAlert, SightingUpdate, Track
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +248,8 @@ class CameraActor:
         self.worker = CameraWorker(
             camera, settings.sources, loop=spec.loop_files, playback=spec.playback
         )
-        self.pipeline = build_pipeline(
+        self._frame_loop = CameraLoop(camera.name, self.worker, f"vigil-actor-{camera.name}")
+        self._frame_loop.pipeline = build_pipeline(
             camera.name,
             pack,
             Matcher(self.gallery, settings.matching.top_k),
@@ -260,38 +258,8 @@ class CameraActor:
             counter=FaceCounter(camera.name, self.outbox),
             sink=self.outbox,
         )
-        self.error: str | None = None
         self.node_id, self.node_ip = _node()
-        self._loop = BackgroundLoop(f"vigil-actor-{camera.name}", self._run)
-        self.worker.start()
-        self._loop.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._loop.stopping and not self.worker.done:
-                frame = self.worker.next_frame(0.5)
-                if frame is not None:
-                    self._process(frame)
-        finally:
-            self._flush()
-
-    def _process(self, frame: Frame) -> None:
-        try:
-            self.pipeline.process(frame)
-        except VigilError as exc:
-            self.error = str(exc)
-            log.error("camera %s: %s", self.camera, exc)
-        except Exception as exc:  # one bad frame must not stop the camera
-            self.error = f"internal error on frame {frame.index}: {exc!r}"
-            log.exception("camera %s: frame %s failed", self.camera, frame.index)
-
-    def _flush(self) -> None:
-        try:
-            self.pipeline.flush()
-        except VigilError as exc:
-            self.error = str(exc)
-        finally:
-            self.worker.stop()
+        self._frame_loop.start()
 
     # -- what the command center calls ---------------------------------------------------------
     def set_gallery(self, release: GalleryRelease) -> int:
@@ -301,9 +269,9 @@ class CameraActor:
         return current.version if current is not None else 0
 
     def report(self) -> ActorReport:
-        release = self.gallery.release
+        release, error = self.gallery.release, self._frame_loop.error
         return ActorReport(
-            status=replace(self.worker.status(), node=self.node_ip, analysis_error=self.error),
+            status=replace(self.worker.status(), node=self.node_ip, analysis_error=error),
             node_id=self.node_id,
             node_ip=self.node_ip,
             incarnation=self.outbox.incarnation,
@@ -313,8 +281,8 @@ class CameraActor:
             gallery_entries=len(release.snapshot.entries) if release else 0,
             pending=self.outbox.pending,
             dropped=self.outbox.dropped,
-            frames=self.pipeline.frames,
-            error=self.error,
+            frames=self._frame_loop.frames,
+            error=error,
             dropped_sightings=self.outbox.dropped_sightings,
             raised=self.outbox.raised,
         )
@@ -330,16 +298,8 @@ class CameraActor:
         return tuple(c.key for c in self.outbox.take_candidates())
 
     def preview_jpeg(self, blur: bool = True) -> bytes | None:
-        latest = self.pipeline.latest
-        if latest is None:
-            return None
-        image = (
-            blur_all_faces(latest.frame.image, latest.detections) if blur else latest.frame.image
-        )
-        return encode_jpeg(image, 80)
+        return self._frame_loop.preview_jpeg(blur=blur)
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop capture and analysis (pending candidates stay for a last :meth:`take`)."""
-        self._loop.request_stop()
-        self.worker.stop()
-        return self._loop.join(timeout)
+        return self._frame_loop.stop(timeout)

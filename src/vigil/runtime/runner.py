@@ -14,22 +14,20 @@ from dataclasses import replace
 from vigil.accountability.threshold import min_face_in_force
 from vigil.config import CameraConfig
 from vigil.context import AppContext
-from vigil.errors import PermissionDenied, VigilError
-from vigil.imaging import encode_jpeg
+from vigil.errors import PermissionDenied
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
-from vigil.pipeline.masking import blur_all_faces
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
 from vigil.pipeline.quality import QualityGate
+from vigil.runtime.camera_loop import CameraLoop
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.camera_sessions import SessionInfo, SessionLog
 from vigil.services.counts import CountsWriter
 from vigil.services.gallery import ActiveGallery, GalleryHub
 from vigil.sources.capture import redact_url
 from vigil.sources.worker import CameraStatus, CameraWorker
-from vigil.threads import BackgroundLoop
-from vigil.types import CandidateAlert, Frame, SightingUpdate, Track
+from vigil.types import CandidateAlert, SightingUpdate, Track
 
 log = logging.getLogger(__name__)
 ACTOR = "system:runtime"
@@ -91,7 +89,10 @@ def build_camera_pipeline(
 
 
 class CameraRunner:
-    """Runs one camera on a thread: ``start()``, ``status()``, ``preview_jpeg()``, ``stop()``."""
+    """Runs one camera on a thread: ``start()``, ``status()``, ``preview_jpeg()``, ``stop()``.
+
+    The frame loop is :class:`~vigil.runtime.camera_loop.CameraLoop` (shared with the Ray
+    actor); this runner adds the database side: the gallery, the alert store, the session."""
 
     def __init__(
         self,
@@ -115,10 +116,19 @@ class CameraRunner:
             context.db, context.cipher, context.settings, context.settings.model_pack
         )
         self.sink = StoreSink(AlertStore(context.db, context.cipher, context.settings, bus))
-        self.pipeline: CameraPipeline | None = None
         self.session: SessionInfo | None = None
-        self.error: str | None = None
-        self._loop = BackgroundLoop(f"vigil-camera-{camera.name}", self._run)
+        self._frame_loop = CameraLoop(
+            camera.name, self.worker, f"vigil-camera-{camera.name}", on_finish=self._stop_session
+        )
+
+    @property
+    def pipeline(self) -> CameraPipeline | None:
+        return self._frame_loop.pipeline
+
+    @property
+    def error(self) -> str | None:
+        """The analysis side's last error (a frame the pipeline could not process)."""
+        return self._frame_loop.error
 
     def start(self) -> CameraRunner:
         pack = self._pack_factory()
@@ -126,63 +136,32 @@ class CameraRunner:
             self.gallery = self._galleries.gallery(pack.name)
         else:
             self.gallery.pack = pack.name
-        self.pipeline = build_camera_pipeline(
+        self._frame_loop.pipeline = build_camera_pipeline(
             self.context, self.camera.name, pack, self.gallery, self.sink
         )
         self.session = SessionLog(self.context.db, self.context.instance).start(
             self.camera.name, redact_url(self.camera.url), self.gallery.snapshot()
         )
-        self.worker.start()
-        self._loop.start()
+        self._frame_loop.start()
         return self
 
-    def _run(self) -> None:
-        assert self.pipeline is not None
-        try:
-            while not self._loop.stopping and not self.worker.done:
-                frame = self.worker.next_frame(0.5)
-                if frame is not None:
-                    self._process(frame)
-        finally:
-            self._finish()
-
-    def _process(self, frame: Frame) -> None:
-        assert self.pipeline is not None
-        try:
-            self.pipeline.process(frame)
-        except VigilError as exc:
-            self.error = str(exc)
-            log.error("camera %s: %s", self.camera.name, exc)
-        except Exception as exc:  # one bad frame must not stop the camera
-            self.error = f"internal error on frame {frame.index}: {exc!r}"
-            log.exception("camera %s: frame %s failed", self.camera.name, frame.index)
-
-    def _finish(self) -> None:
-        assert self.pipeline is not None
-        try:
-            self.pipeline.flush()
-        except VigilError as exc:
-            self.error = str(exc)
-        finally:
-            self.worker.stop()
-            if self.session is not None:
-                SessionLog(self.context.db, self.context.instance).stop(
-                    self.session, frames=self.pipeline.frames, alerts=len(self.sink.saved)
-                )
+    def _stop_session(self, pipeline: CameraPipeline) -> None:
+        if self.session is not None:
+            SessionLog(self.context.db, self.context.instance).stop(
+                self.session, frames=pipeline.frames, alerts=len(self.sink.saved)
+            )
 
     @property
     def running(self) -> bool:
-        return self._loop.running
+        return self._frame_loop.running
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end (a file ended); True if it has."""
-        self._loop.join(timeout)
+        self._frame_loop.join(timeout)
         return not self.running
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._loop.request_stop()
-        self.worker.stop()
-        self._loop.join(timeout)
+        self._frame_loop.stop(timeout)
 
     def status(self) -> CameraStatus:
         """The capture worker's status, with the analysis side's last error (a frame the
@@ -191,10 +170,4 @@ class CameraRunner:
         return replace(self.worker.status(), analysis_error=problem)
 
     def preview_jpeg(self, *, blur: bool = True) -> bytes | None:
-        latest = self.pipeline.latest if self.pipeline is not None else None
-        if latest is None:
-            return None
-        image = (
-            blur_all_faces(latest.frame.image, latest.detections) if blur else latest.frame.image
-        )
-        return encode_jpeg(image, 80)
+        return self._frame_loop.preview_jpeg(blur=blur)

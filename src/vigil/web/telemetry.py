@@ -21,43 +21,52 @@ REVIEW_DECISIONS = {"reviewed": "confirm", "confirmed": "confirm", "rejected": "
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
+def _camera_gauges() -> dict[str, GaugeMetricFamily]:
+    """Per-camera gauges, keyed by the CameraStatus field they show."""
+    return {
+        "fps_in": GaugeMetricFamily(
+            "vigil_camera_fps_in", "decoded frames per second", labels=["camera"]
+        ),
+        "fps_analysed": GaugeMetricFamily(
+            "vigil_camera_fps_analysed", "analysed frames per second", labels=["camera"]
+        ),
+        "up": GaugeMetricFamily(
+            "vigil_camera_up", "1 while the camera is connected", labels=["camera"]
+        ),
+    }
+
+
+def _camera_counters() -> dict[str, CounterMetricFamily]:
+    """Per-camera counters, keyed by the CameraStatus field they show."""
+    return {
+        "frames_in": CounterMetricFamily(
+            "vigil_camera_frames_in", "decoded frames", labels=["camera"]
+        ),
+        "frames_analysed": CounterMetricFamily(
+            "vigil_camera_frames_analysed", "frames handed to the analysis", labels=["camera"]
+        ),
+        "drops": CounterMetricFamily(
+            "vigil_camera_drops",
+            "frames dropped because the buffer was full",
+            labels=["camera"],
+        ),
+        "skipped_by_cap": CounterMetricFamily(
+            "vigil_camera_skipped_by_cap",
+            "frames passed over by the max_fps cap",
+            labels=["camera"],
+        ),
+        "reconnects": CounterMetricFamily(
+            "vigil_camera_reconnects", "stream reopenings", labels=["camera"]
+        ),
+    }
+
+
 class _CameraCollector(Collector):
     def __init__(self, statuses: Callable[[], Sequence[CameraStatus]]) -> None:
         self.statuses = statuses
 
     def collect(self) -> Iterator[Metric]:
-        gauges = {
-            "fps_in": GaugeMetricFamily(
-                "vigil_camera_fps_in", "decoded frames per second", labels=["camera"]
-            ),
-            "fps_analysed": GaugeMetricFamily(
-                "vigil_camera_fps_analysed", "analysed frames per second", labels=["camera"]
-            ),
-            "up": GaugeMetricFamily(
-                "vigil_camera_up", "1 while the camera is connected", labels=["camera"]
-            ),
-        }
-        counters = {
-            "frames_in": CounterMetricFamily(
-                "vigil_camera_frames_in", "decoded frames", labels=["camera"]
-            ),
-            "frames_analysed": CounterMetricFamily(
-                "vigil_camera_frames_analysed", "frames handed to the analysis", labels=["camera"]
-            ),
-            "drops": CounterMetricFamily(
-                "vigil_camera_drops",
-                "frames dropped because the buffer was full",
-                labels=["camera"],
-            ),
-            "skipped_by_cap": CounterMetricFamily(
-                "vigil_camera_skipped_by_cap",
-                "frames passed over by the max_fps cap",
-                labels=["camera"],
-            ),
-            "reconnects": CounterMetricFamily(
-                "vigil_camera_reconnects", "stream reopenings", labels=["camera"]
-            ),
-        }
+        gauges, counters = _camera_gauges(), _camera_counters()
         placed = GaugeMetricFamily(
             "vigil_camera_node", "1 for the node running the camera", labels=["camera", "node"]
         )

@@ -1,0 +1,100 @@
+"""Settings of the analysis of camera faces: quality gate, tracking and gallery matching."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vigil.config.base import StrictSection
+
+
+class QualityConfig(StrictSection):
+    min_face_px: int = Field(
+        36,
+        ge=8,
+        le=1000,
+        description="smallest face worth embedding or enrolling, in pixels of face width "
+        "measured from the landmarks (2.5 x the distance between the eye centres, "
+        "vigil.faces.geometry.face_size_px), the same for every model pack",
+    )
+    min_sharpness: float = Field(
+        20.0, ge=0.0, description="Laplacian variance below which a face is blurred"
+    )
+    max_yaw_ratio: float = Field(
+        0.6, ge=0.0, le=1.0, description="pose limit from landmark asymmetry"
+    )
+    min_score: float = Field(
+        0.35, ge=0.0, le=1.0, description="combined quality needed to embed a track"
+    )
+    enroll_second_opinion: bool = Field(
+        True,
+        description="enrollment photos: ask the other model pack's detector (where installed) "
+        "whether the face is a human face (refuses animals and drawings as not_a_face)",
+    )
+
+
+class TrackingConfig(StrictSection):
+    iou_threshold: float = Field(
+        0.25, ge=0.0, le=1.0, description="box overlap to continue a track"
+    )
+    max_gap_seconds: float = Field(
+        1.0, gt=0.0, le=30.0, description="a track ends after this long unseen"
+    )
+    best_shots: int = Field(3, ge=1, le=10, description="best shots per track that are embedded")
+    decide_after_seconds: float = Field(
+        1.0, gt=0.0, le=60.0, description="a track's one match decision is made after this long"
+    )
+    passage_gap_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        le=600.0,
+        description="a person matched again on the same camera this soon continues an alert",
+    )
+    early_margin: float | None = Field(
+        0.06,
+        ge=0.0,
+        le=1.0,
+        description="alert at once from a gated shot (each of a track's first best_shots gated "
+        "shots is tried as it comes) that scores at least threshold + early_margin x "
+        "(1 - threshold): a fraction of the way from the pack's threshold to a perfect match, so "
+        "one value suits every pack (onnx 0.505 -> 0.535, dlib 0.92 -> 0.925; chosen on "
+        "open-set LFW probes: `vigil bench openset --cctv`, section 'early'). Later, better "
+        "shots of the track update that alert's sighting. A borderline score waits for the "
+        "track's best shots as without it. null: every track waits for its best shots",
+    )
+
+
+class MatchingConfig(StrictSection):
+    top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
+    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "faiss"] = Field(
+        "auto",
+        description="gallery index per authorization: auto (exact below 20,000 entries, then "
+        "usearch HNSW: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw "
+        "(hnswlib), usearch, ivf (faiss IVF) or faiss (exact faiss)",
+    )
+    gallery_snapshot: bool = Field(
+        True,
+        description="the command center keeps its built gallery index, encrypted, in "
+        "HOME/gallery/ and loads it at start instead of rebuilding (then applies what changed)",
+    )
+    gallery_snapshot_max_age_hours: float = Field(
+        168.0,
+        gt=0.0,
+        le=8760.0,
+        description="an older gallery snapshot is ignored: the gallery is built from the database",
+    )
+    gallery_refresh_seconds: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="how often running cameras look for gallery changes (enrolled, removed, "
+        "revoked entries; applied in place)",
+    )
+    gallery_reconcile_seconds: float = Field(
+        300.0,
+        gt=0.0,
+        le=86_400.0,
+        description="how often the running gallery checks every template id against the "
+        "database (safety net)",
+    )

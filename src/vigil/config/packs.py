@@ -1,0 +1,132 @@
+"""Settings of the face model packs: dlib (the default) and onnx (YuNet + an ArcFace embedder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from vigil.config.base import StrictSection
+
+PackName = Literal["dlib", "onnx"]
+
+# Embedder input normalisation, in pixel units (0-255): (pixel - mean) / std.
+PixelMean = Annotated[float, Field(ge=0.0, le=255.0)]
+PixelStd = Annotated[float, Field(gt=0.0, le=255.0)]
+
+
+class DlibConfig(StrictSection):
+    upsample: int = Field(
+        1, ge=0, le=3, description="HOG detector upsampling (finds smaller faces, slower)"
+    )
+    num_jitters: int = Field(
+        0, ge=0, le=10, description="dlib ResNet jitters per face in video (0 = fastest)"
+    )
+    landmarks: Literal[5, 68] = Field(
+        68,
+        description="shape predictor used for alignment: 68 points (the alignment dlib's "
+        "ResNet was trained with, about 1 ms a face) or 5 points (0.4 ms)",
+    )
+    still_jitters: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="ResNet jitters for each still-photo chip: its descriptor becomes the mean "
+        "over this many randomly shifted, scaled and mirrored copies (about 75 ms each; 0 = off)",
+    )
+    still_mirror: bool = Field(
+        True,
+        description="still photos (enrollment, LFW): also embed the mirror image of each "
+        "aligned chip (one more ResNet pass per landmark model)",
+    )
+    still_both_landmarks: bool = Field(
+        True,
+        description="still photos: also embed chips aligned by the other landmark model "
+        "(5 or 68 points; doubles the cost)",
+    )
+    still_rotations: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = Field(
+        default_factory=lambda: [3.0, -3.0],
+        max_length=6,
+        description="still photos: also embed each aligned chip turned in-plane by these "
+        "angles in degrees (each -10..10; one more ResNet pass per angle and landmark model)",
+    )
+    cnn_fallback: bool = Field(
+        True,
+        description="still photos only: when HOG finds no face, try dlib's CNN (mmod) "
+        "detector (1-3 s a photo; never used on video)",
+    )
+    threshold: float = Field(
+        0.92,
+        ge=-1.0,
+        le=1.0,
+        description="cosine similarity a camera face needs for a match (the video threshold; "
+        "default from `vigil bench openset --cctv`, see the README)",
+    )
+    workers: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="worker processes that run dlib's detector and ResNet for every camera and "
+        "enrollment of a process, so that they do not queue behind dlib's hold on Python's GIL "
+        "(about that many cores busy at once; each holds about 150 MiB of models); 0 runs dlib "
+        "in the calling process (one call at a time)",
+    )
+    video_min_face_px: int = Field(
+        36,
+        ge=8,
+        le=1000,
+        description="smallest face (px, from the landmarks) a camera matches at that threshold",
+    )
+
+
+class OnnxConfig(StrictSection):
+    detector: Path | None = Field(
+        None, description="path to a YuNet .onnx file (cv2.FaceDetectorYN)"
+    )
+    embedder: Path | None = Field(
+        None, description="path to an ArcFace-compatible embedder .onnx file"
+    )
+    color_order: Literal["rgb", "bgr"] = Field(
+        "rgb", description="channel order the embedder expects"
+    )
+    input_mean: PixelMean | tuple[PixelMean, PixelMean, PixelMean] = Field(
+        127.5,
+        description="the embedder sees (pixel - input_mean) / input_std, pixels 0-255: one value "
+        "for every channel, or three in the embedder's channel order (see color_order)",
+    )
+    input_std: PixelStd | tuple[PixelStd, PixelStd, PixelStd] = Field(
+        127.5,
+        description="divisor after input_mean (0 < std <= 255): one value or three, as input_mean",
+    )
+    score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="YuNet face score threshold")
+    enroll_score_threshold: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="enrollment photos: a face YuNet scores below this is refused as "
+        "not_a_face (stricter than score_threshold, which is for video)",
+    )
+    nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="YuNet non-maximum suppression")
+    threshold: float = Field(
+        0.505,
+        ge=-1.0,
+        le=1.0,
+        description="cosine similarity a camera face needs for a match (the video threshold; "
+        "default from `vigil bench openset --cctv`, see the README)",
+    )
+    video_min_face_px: int = Field(
+        64,
+        ge=8,
+        le=1000,
+        description="smallest face (px, from the landmarks) a camera matches at that threshold",
+    )
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="onnxruntime intra-op threads of the embedder session (one session serves "
+        "every camera of a process, each camera calling it from its own thread): 1, the default, "
+        "keeps N cameras on few cores from starting N x cores threads that fight for them; raise "
+        "it only for a few cameras on many cores",
+    )
