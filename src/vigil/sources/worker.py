@@ -249,9 +249,10 @@ class CameraWorker:
         try:
             return ready(item)
         except SourceError as exc:
-            log.warning("camera %s: frame %s: %s", self.camera.name, item.index, exc)
             with self._lock:
-                self._last_error = str(exc)
+                repeated, self._last_error = self._last_error == str(exc), str(exc)
+            if not repeated:  # once, not at every frame of a stream that keeps failing
+                log.warning("camera %s: frame %s: %s", self.camera.name, item.index, exc)
             return None
 
     def frames(self, poll_seconds: float = 0.5) -> Iterator[Frame]:
