@@ -4,6 +4,7 @@ converted is passed over with its error shown. Conversions are counted, never ti
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -102,6 +103,16 @@ def test_a_frame_that_cannot_be_converted_is_passed_over_with_its_error() -> Non
     frames = _ended_and_drained(worker)
     assert [f.index for f in frames] == [0, 2, 3]
     assert "could not be converted" in (worker.status().last_error or "")
+
+
+def test_a_stream_that_keeps_failing_to_convert_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = PendingSource(5, bad=frozenset({1, 2, 3}))
+    with caplog.at_level(logging.WARNING, logger="vigil.sources.worker"):
+        frames = _ended_and_drained(_worker(source, buffer=8, max_fps=60.0))
+    assert [f.index for f in frames] == [0, 4]
+    assert sum("could not be converted" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_a_pending_frame_is_validated_when_converted() -> None:
