@@ -112,7 +112,7 @@ def test_file_source_stamps_video_time(hamilton_clip: Path) -> None:
     for i in (1, 30, 274):
         expected = start + timedelta(seconds=i * 1001 / 30000)
         assert abs((frames[i].captured_at - expected).total_seconds()) < 0.001
-    assert frames[0].image.shape == (360, 640, 3)
+    assert frames[0].frame().image.shape == (360, 640, 3)
     assert frames[0].camera == "stage"
     assert source.read() is None  # closed
 

@@ -41,10 +41,11 @@ def test_stream_source_reads_mjpeg_frames(clip_jpegs: list[bytes]) -> None:
         source.close()
     assert all(f is not None for f in frames)
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
-    assert frames[0].image.shape == (360, 640, 3)
+    first = frames[0].frame().image
+    assert first.shape == (360, 640, 3)
     assert all(f.captured_at >= before for f in frames)  # live: wall-clock time
     # the first frame is the first JPEG served (same pixels up to decoder rounding)
-    assert np.abs(frames[0].image.astype(int) - reference.astype(int)).mean() < 2.0
+    assert np.abs(first.astype(int) - reference.astype(int)).mean() < 2.0
 
 
 def test_worker_runs_on_mjpeg(clip_jpegs: list[bytes]) -> None:

@@ -23,7 +23,7 @@ def test_stream_source_reads_frames_over_tcp(hamilton_rtsp: RtspServer) -> None:
     source.close()
     assert all(f is not None for f in frames)
     assert [f.index for f in frames] == list(range(10))
-    assert frames[0].image.shape == (360, 640, 3)
+    assert frames[0].frame().image.shape == (360, 640, 3)
     assert all(a.captured_at <= b.captured_at for a, b in itertools.pairwise(frames))
 
 

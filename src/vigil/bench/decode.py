@@ -6,7 +6,9 @@ throughput of several capture workers running side by side.
 
 To measure RTSP, serve the clip first: ``python tests/rtsp_server.py CLIP`` prints the URL.
 A live stream can only be decoded as fast as it is sent (an RTSP camera at 30 fps gives 30);
-files decode as fast as the CPU allows.
+files decode as fast as the CPU allows. :func:`measure_decode` converts every frame to BGR (what
+an analysed frame costs); capture workers convert only the frames the analysis takes, so
+:func:`measure_workers`, which takes none, measures decoding alone.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def measure_decode(
     source = open_source(SourceSpec(url, "bench", config or SourceConfig()))
     opened = time.perf_counter()
     try:
-        first = source.read()
+        pending = source.read()
+        first = None if pending is None else pending.frame()
         if first is None:
             raise VigilError(
                 f"{redact_url(url)} gave no frame",
@@ -70,8 +73,10 @@ def measure_decode(
         t0 = time.perf_counter()
         frames, t_end = 0, t0
         while (max_frames is None or frames < max_frames) and t_end - t0 < max_seconds:
-            if source.read() is None:
+            frame = source.read()
+            if frame is None:
                 break
+            frame.frame()  # converted to BGR, as an analysed frame is
             frames += 1
             t_end = time.perf_counter()
     finally:

@@ -16,6 +16,8 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
   when it would have been decided (or when it ends) a clearly better set is matched again and
   updates the alert's own sighting (a :class:`~vigil.types.SightingUpdate`, never a new alert).
   Borderline or unmatched shots change nothing: the track waits for its best shots as above.
+  The early shots of all the tracks tried in one frame are embedded in one call
+  (:meth:`CameraPipeline._prefetch_probes`): one run of an embedder whose model takes a batch.
 * An unmatched track leaves nothing but aggregate per-minute counts: no crop, no embedding, no
   track row. A matched track becomes a :class:`CandidateAlert` with a masked face crop, handed to
   the sink (an :class:`AlertSink`, e.g. the runtime's AlertStore adapter); when the track ends
@@ -41,7 +43,15 @@ from vigil.pipeline.masking import FaceCropper
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.quality import QualityGate
 from vigil.pipeline.tracker import Tracker
-from vigil.types import CandidateAlert, Detection, FaceShot, Frame, SightingUpdate, Track
+from vigil.types import (
+    CandidateAlert,
+    Detection,
+    Embedding,
+    FaceShot,
+    Frame,
+    SightingUpdate,
+    Track,
+)
 
 log = logging.getLogger(__name__)
 # A track is decided early (at decide_after_seconds) only with ``best_shots`` shots of at least
@@ -215,12 +225,21 @@ class Decider:
     def can_match(self, track: Track) -> bool:
         return self.matcher.can_match(track.camera, track.last_seen)
 
+    def embed(self, shots: list[KeptShot]) -> list[Embedding]:
+        return self.pack.embed_shots([k.shot for k in shots])
+
     def decide(
-        self, track: Track, shots: list[KeptShot], margin: float = 0.0
+        self,
+        track: Track,
+        shots: list[KeptShot],
+        margin: float = 0.0,
+        embeddings: list[Embedding] | None = None,
     ) -> CandidateAlert | None:
         """Embed and match ``shots`` (best first); a candidate when they clear the threshold
-        (raised by ``margin``, see :meth:`Matcher.match`)."""
-        embeddings = self.pack.embed_shots([k.shot for k in shots])
+        (raised by ``margin``, see :meth:`Matcher.match`). ``embeddings``: those of ``shots``,
+        already made (:meth:`CameraPipeline._prefetch_probes`)."""
+        if embeddings is None or len(embeddings) != len(shots):
+            embeddings = self.embed(shots)
         self.embedded_faces += len(embeddings)
         matches = self.matcher.match(embeddings, track.camera, track.last_seen, margin)
         if not matches:
@@ -259,6 +278,7 @@ class CameraPipeline:
     _probes: dict[int, int] = field(default_factory=dict)  # early probes made per track
     _fresh: dict[int, KeptShot] = field(default_factory=dict)  # this frame's gated shots
     _early: set[int] = field(default_factory=set)  # alerted early, not yet refined when due
+    _prefetched: dict[int, Embedding] = field(default_factory=dict)  # this frame's probes
 
     def process(self, frame: Frame) -> list[CandidateAlert]:
         detections = self.pack.detect(frame.image)
@@ -267,6 +287,7 @@ class CameraPipeline:
         self.counter.count_faces(frame.captured_at, len(detections))
         tracks = self.tracker.update(frame, detections)
         self._gate(frame, tracks, self.latest.detections)
+        self._prefetch_probes(frame)
         alerts = [a for t in self.tracker.live for a in self._step(t, frame)]
         for track in self.tracker.pop_ended():
             alerts.extend(self._end(track))
@@ -299,9 +320,9 @@ class CameraPipeline:
         if not track.decided:
             if self._due(track, frame):
                 return self._decide(track)
-            margin, fresh = self.config.early_margin, self._fresh.get(track.track_id)
-            if margin is not None and fresh is not None:
-                return self._probe(track, fresh, margin)
+            fresh = self._probe_shot(track, frame)
+            if fresh is not None and self.config.early_margin is not None:
+                return self._probe(track, fresh, self.config.early_margin)
             return []
         if track.track_id in self._early and self._due(track, frame, decided=True):
             self._early.discard(track.track_id)
@@ -329,18 +350,42 @@ class CameraPipeline:
             return []
         return self._alert(track, candidate, shots[0].shot.quality.score)
 
+    def _probe_shot(self, track: Track, frame: Frame) -> KeptShot | None:
+        """The undecided, not yet due track's gated shot of this frame, if it is to be tried
+        early: early alerts on and fewer than ``best_shots`` probes so far (a passer-by costs
+        that many embeddings more)."""
+        if track.decided or self.config.early_margin is None or self._due(track, frame):
+            return None
+        if self._probes.get(track.track_id, 0) >= self.config.best_shots:
+            return None
+        return self._fresh.get(track.track_id)
+
+    def _prefetch_probes(self, frame: Frame) -> None:
+        """Embed the shots of every track to be tried early in this frame in one call, so that
+        an embedder whose model takes a batch runs once for all of them. Only a prefetch:
+        :meth:`_probe` decides as before and embeds by itself what is not here."""
+        self._prefetched.clear()
+        wanted = [
+            (track.track_id, shot)
+            for track in self.tracker.live
+            if (shot := self._probe_shot(track, frame)) is not None
+            and self.decider.can_match(track)  # no authority here now: no embedding
+        ]
+        if len(wanted) < 2:
+            return  # one probe is embedded by _probe itself, as it always was
+        embeddings = self.decider.embed([shot for _, shot in wanted])
+        self._prefetched = {key: e for (key, _), e in zip(wanted, embeddings, strict=True)}
+
     def _probe(self, track: Track, shot: KeptShot, margin: float) -> list[CandidateAlert]:
         """A new gated shot of the track, matched at once: a clear match is alerted now (the
-        track keeps its shots for a better sighting later); anything else waits, as before.
-        At most ``best_shots`` probes per track (a passer-by costs that many embeddings more)."""
-        probes = self._probes.get(track.track_id, 0)
-        if probes >= self.config.best_shots:
-            return []
-        self._probes[track.track_id] = probes + 1
+        track keeps its shots for a better sighting later); anything else waits, as before."""
+        self._probes[track.track_id] = self._probes.get(track.track_id, 0) + 1
+        prefetched = self._prefetched.pop(track.track_id, None)
         if not self.decider.can_match(track):  # no authority here now: no embedding
             return []
         self._embedded_tracks.add(track.track_id)
-        candidate = self.decider.decide(track, [shot], margin)
+        made = None if prefetched is None else [prefetched]
+        candidate = self.decider.decide(track, [shot], margin, made)
         if candidate is None:
             return []
         track.decided = True

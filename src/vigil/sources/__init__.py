@@ -6,7 +6,8 @@
   analysed-fps cap, reconnection with backoff) and its :class:`CameraStatus` snapshot;
   :class:`FilePlayback` says how fast a file camera plays.
 * :func:`test_connection`: open a URL, read one frame, report (the dashboard's button).
-* :class:`FileSource` / :class:`StreamSource`: the frame sources (``read() -> Frame | None``).
+* :class:`FileSource` / :class:`StreamSource`: the frame sources (``read() -> PendingFrame |
+  None``); :meth:`PendingFrame.frame` converts a frame to BGR when the analysis takes it.
 """
 
 from vigil.sources.buffer import DropOldestBuffer, FpsCap, RateMeter
@@ -22,6 +23,7 @@ from vigil.sources.capture import (
     source_kind,
 )
 from vigil.sources.offline import FileReader, iter_file_frames
+from vigil.sources.picture import BgrConverter, PendingFrame
 from vigil.sources.probe import ConnectionTest, test_connection
 from vigil.sources.worker import (
     AS_FAST_AS_ANALYSIS,
@@ -38,6 +40,7 @@ __all__ = [
     "AS_FAST_AS_ANALYSIS",
     "FLAT_OUT",
     "REALTIME",
+    "BgrConverter",
     "CameraState",
     "CameraStatus",
     "CameraWorker",
@@ -48,6 +51,7 @@ __all__ = [
     "FileSource",
     "FpsCap",
     "FrameSource",
+    "PendingFrame",
     "RateMeter",
     "SourceKind",
     "SourceSpec",

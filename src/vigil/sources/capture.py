@@ -8,6 +8,9 @@ Three kinds of source are supported, told apart by the URL:
 
 All three are decoded with PyAV (:mod:`vigil.sources.video`): RTSP over TCP and the timeouts are
 options of each container, never of the process environment, and FFmpeg prints nothing.
+Sources hand out :class:`~vigil.sources.picture.PendingFrame` s: a frame becomes BGR only when
+:meth:`~vigil.sources.picture.PendingFrame.frame` is called (by the analysis, for the frames it
+takes), with one scaler per source kept across reopens.
 
 Every failure to open is a :class:`vigil.errors.SourceError` whose message names the source (with
 any password masked) and says how to fix it. Nothing here runs at import time.
@@ -23,13 +26,11 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
-
 from vigil.config import SourceConfig
 from vigil.errors import SourceError
+from vigil.sources.picture import BgrConverter, DecodedPicture, PendingFrame, SourceFrame
 from vigil.sources.video import VideoInput, open_video
 from vigil.timeutil import utcnow
-from vigil.types import Frame
 
 SourceKind = Literal["file", "rtsp", "http"]
 
@@ -82,27 +83,34 @@ def _check_file(path: Path) -> None:
         raise SourceError(f"cannot read {path}: permission denied.", hint="Make the file readable.")
 
 
-def open_capture(url: str, config: SourceConfig) -> VideoInput:
+def open_capture(
+    url: str, config: SourceConfig, converter: BgrConverter | None = None
+) -> VideoInput:
     """Open ``url`` (RTSP forced over TCP, open/read timeouts set on the container).
 
-    Raises SourceError with the cause and a fix; the returned input is open.
+    Raises SourceError with the cause and a fix; the returned input is open and converts its
+    pictures with ``converter`` (a new one if None).
     """
     kind = source_kind(url)
     if kind == "file":
         path = file_path(url)
         _check_file(path)
-        return open_video(str(path), kind, config, str(path))
-    return open_video(url, kind, config, redact_url(url))
+        return open_video(str(path), kind, config, str(path), converter)
+    return open_video(url, kind, config, redact_url(url), converter)
 
 
 class FrameSource(Protocol):
-    """A source of frames for one camera. ``read`` returns None at end/loss of the stream."""
+    """A source of frames for one camera. ``read`` returns None at end/loss of the stream.
+
+    Frames may come still to be converted (:class:`PendingFrame`, the real sources) or as
+    :class:`~vigil.types.Frame` s (e.g. test fakes); :func:`vigil.sources.picture.ready` takes both.
+    """
 
     camera: str
     kind: SourceKind
     live: bool
 
-    def read(self) -> Frame | None: ...
+    def read(self) -> SourceFrame | None: ...
 
     def close(self) -> None: ...
 
@@ -131,7 +139,8 @@ class FileSource:
         self.camera = camera
         self.loop = loop
         self._config = config or SourceConfig()
-        self._input: VideoInput | None = open_capture(self.url, self._config)
+        self.converter = BgrConverter()  # one scaler for every pass of a looping file
+        self._input: VideoInput | None = open_capture(self.url, self._config, self.converter)
         self.start = start or utcnow()
         self.fps = self._input.fps
         self.frame_count = self._input.frame_count  # 0 when the container does not say
@@ -143,26 +152,27 @@ class FileSource:
     def _frame_seconds(self) -> float:
         return 1.0 / self.fps if self.fps > 0 else 0.0
 
-    def _rewind(self) -> np.ndarray | None:
+    def _rewind(self) -> DecodedPicture | None:
         assert self._input is not None
         self._input.close()
-        self._input = open_capture(self.url, self._config)
+        self._input = open_capture(self.url, self._config, self.converter)
         self._offset += self._last + self._frame_seconds()
         self._last = 0.0
-        return self._input.read()
+        return self._input.read_picture()
 
-    def read(self) -> Frame | None:
+    def read(self) -> PendingFrame | None:
+        """The next frame (converted to BGR by its :meth:`PendingFrame.frame`); None at the end."""
         if self._input is None:
             return None
-        image = self._input.read()
-        if image is None and self.loop and self._index > 0:
-            image = self._rewind()
-        if image is None:
+        picture = self._input.read_picture()
+        if picture is None and self.loop and self._index > 0:
+            picture = self._rewind()
+        if picture is None:
             return None
         self._last = self._input.position_seconds
         self.position_seconds = self._offset + self._last
         captured = self.start + timedelta(seconds=self.position_seconds)
-        frame = Frame(self.camera, self._index, captured, time.monotonic(), image)
+        frame = PendingFrame(self.camera, self._index, captured, time.monotonic(), picture)
         self._index += 1
         return frame
 
@@ -185,16 +195,18 @@ class StreamSource:
         self.kind: SourceKind = source_kind(url)
         if self.kind == "file":
             raise SourceError(f"{url!r} is a file, not a stream.", hint="Use FileSource for files.")
-        self._input: VideoInput | None = open_capture(url, config or SourceConfig())
+        self.converter = BgrConverter()
+        self._input: VideoInput | None = open_capture(url, config or SourceConfig(), self.converter)
         self._index = index_start
 
-    def read(self) -> Frame | None:
+    def read(self) -> PendingFrame | None:
+        """The next frame (converted to BGR by its :meth:`PendingFrame.frame`); None if lost."""
         if self._input is None:
             return None
-        image = self._input.read()
-        if image is None:
+        picture = self._input.read_picture()
+        if picture is None:
             return None
-        frame = Frame(self.camera, self._index, utcnow(), time.monotonic(), image)
+        frame = PendingFrame(self.camera, self._index, utcnow(), time.monotonic(), picture)
         self._index += 1
         return frame
 

@@ -1,7 +1,8 @@
 """Offline reading of a video file for ``vigil analyze FILE``: every frame in order, no drops.
 
 The per-camera analysed-fps cap is honoured by skipping frames by *video* time, so a 30 fps file
-with ``max_fps=5`` yields every 6th frame however fast the machine decodes.
+with ``max_fps=5`` yields every 6th frame however fast the machine decodes; only the frames
+yielded are converted to BGR.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from vigil.config import SourceConfig
 from vigil.errors import SourceError
 from vigil.sources.buffer import FpsCap
 from vigil.sources.capture import FileSource, source_kind
+from vigil.sources.picture import SourceFrame
 from vigil.types import Frame
 
 
-def frame_seconds(frame: Frame, start: datetime) -> float:
+def frame_seconds(frame: SourceFrame, start: datetime) -> float:
     """The frame's video time: seconds since ``start``."""
     return (frame.captured_at - start).total_seconds()
 
@@ -77,7 +79,7 @@ class FileReader:
             while frame is not None:
                 self.decoded += 1
                 if self._cap is None or self._cap.admit(frame_seconds(frame, self.start)):
-                    yield frame
+                    yield frame.frame()
                 else:
                     self.skipped_by_cap += 1
                 frame = self._source.read()

@@ -64,7 +64,10 @@ def test_connection(url: str, timeout: float = 10.0, *, allow_files: bool = True
             f"{safe_url} opened but sent no frame within {timeout:g} s; "
             "check that the camera is streaming video",
         )
-    height, width = frame.image.shape[:2]
+    try:
+        height, width = frame.frame().image.shape[:2]
+    except SourceError as exc:
+        return result(False, str(exc))
     return result(True, f"connected: {width}x{height} {kind} video", width, height)
 
 

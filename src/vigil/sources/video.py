@@ -1,4 +1,8 @@
-"""Decoding with PyAV (FFmpeg's libraries): an opened container's first video stream, as BGR.
+"""Decoding with PyAV (FFmpeg's libraries): an opened container's first video stream.
+
+Frames come out as FFmpeg decoded them (:class:`~vigil.sources.picture.DecodedPicture`) and are
+converted to BGR only on request (:mod:`vigil.sources.picture`), so that frames the analysis
+never takes cost no conversion.
 
 Every option is given to the container it belongs to, never through the process environment:
 RTSP runs over TCP (``rtsp_transport=tcp``, interleaved RTP) and the open and read timeouts are
@@ -19,6 +23,7 @@ import numpy as np
 
 from vigil.config import SourceConfig
 from vigil.errors import SourceError
+from vigil.sources.picture import BgrConverter, DecodedPicture
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,14 +64,17 @@ def network_problem(url: str, timeout: float) -> str | None:
 
 
 class VideoInput:
-    """An open container's first video stream: :meth:`read` gives BGR frames, then None.
+    """An open container's first video stream: :meth:`read_picture` gives decoded pictures
+    (:meth:`read` BGR arrays), then None.
 
     ``position_seconds`` is the video time of the last frame read, counted from the first frame
     (so the first frame is at 0 whatever the container's start time). ``fps`` and
-    ``frame_count`` are what the container declares (0 when it does not say).
+    ``frame_count`` are what the container declares (0 when it does not say). ``converter``
+    turns pictures into BGR (give a source's own so that its scaler outlives a reopen).
     """
 
-    def __init__(self, container: Any, stream: Any) -> None:
+    def __init__(self, container: Any, stream: Any, converter: BgrConverter | None = None) -> None:
+        self.converter = converter or BgrConverter()
         self._container = container
         self._stream = stream
         self._frames: Iterator[Any] = container.decode(stream)
@@ -81,6 +89,11 @@ class VideoInput:
 
     def read(self) -> np.ndarray | None:
         """The next decoded frame as a BGR uint8 array; None at the end or on a read failure."""
+        picture = self.read_picture()
+        return None if picture is None else picture.bgr()
+
+    def read_picture(self) -> DecodedPicture | None:
+        """The next decoded frame, not converted; None at the end or on a read failure."""
         import av
 
         try:
@@ -96,17 +109,23 @@ class VideoInput:
         elif self._read > 0 and self.fps > 0:  # no timestamp: one nominal frame period later
             self.position_seconds += 1.0 / self.fps
         self._read += 1
-        image = frame.to_ndarray(format="bgr24")
-        return np.ascontiguousarray(image)
+        return DecodedPicture(frame, self.converter)
 
     def close(self) -> None:
         self._container.close()
 
 
-def open_video(url: str, kind: VideoKind, config: SourceConfig, shown: str) -> VideoInput:
+def open_video(
+    url: str,
+    kind: VideoKind,
+    config: SourceConfig,
+    shown: str,
+    converter: BgrConverter | None = None,
+) -> VideoInput:
     """Open ``url`` (a local path for files) with PyAV; SourceError with the cause and a fix.
 
-    ``shown`` is the name used in messages (the URL with its password masked).
+    ``shown`` is the name used in messages (the URL with its password masked); ``converter``
+    is the :class:`VideoInput`'s (a new one if None).
     """
     import av
 
@@ -120,7 +139,7 @@ def open_video(url: str, kind: VideoKind, config: SourceConfig, shown: str) -> V
     if not streams or streams[0].codec_context.name in TEXT_CODECS:
         container.close()
         raise _undecodable(kind, shown)
-    return VideoInput(container, streams[0])
+    return VideoInput(container, streams[0], converter)
 
 
 def _undecodable(kind: VideoKind, shown: str) -> SourceError:

@@ -6,6 +6,9 @@ buffer that drops the oldest frame when full; a live decoder never waits for the
 analysis side calls :meth:`CameraWorker.next_frame`, which hands out buffered frames in order,
 admitting no more than ``max_fps`` per second (of video time for files, of decode time for
 streams); frames passed over by that cap are counted in ``skipped_by_cap``, apart from ``drops``.
+The buffer holds frames as decoded (:class:`~vigil.sources.picture.PendingFrame`); only a frame
+the cap admits is converted to BGR, on the analysis side, so dropped and skipped frames cost no
+conversion and the decoder thread does nothing but decode.
 
 Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 
@@ -27,6 +30,7 @@ the connection open is noticed when PyAV's read gives up after ``read_timeout_se
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -48,9 +52,12 @@ from vigil.sources.capture import (
     redact_url,
     source_kind,
 )
+from vigil.sources.picture import SourceFrame, ready
 from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 from vigil.types import Frame
+
+log = logging.getLogger(__name__)
 
 # Opens the camera's source; ``index_start`` keeps frame indices increasing across reconnects.
 Opener = Callable[[int], FrameSource]
@@ -164,7 +171,7 @@ class CameraWorker:
         self._wait_for_room = playback.wait_for_analysis and is_file
         spec = SourceSpec(camera.url, camera.name, self.config, loop=loop)
         self._opener: Opener = opener or (lambda start: open_source(spec, index_start=start))
-        self._buffer: DropOldestBuffer[Frame] = DropOldestBuffer(self.config.buffer_frames)
+        self._buffer: DropOldestBuffer[SourceFrame] = DropOldestBuffer(self.config.buffer_frames)
         self._cap = FpsCap(camera.max_fps)
         self._cap_lock = threading.Lock()
         self._meter_in = RateMeter()
@@ -219,20 +226,34 @@ class CameraWorker:
     def next_frame(self, timeout: float) -> Frame | None:
         """The next frame to analyse, within the max_fps cap; None if none came within ``timeout``.
 
-        Frames passed over by the cap are counted in ``skipped_by_cap``.
+        Frames passed over by the cap are counted in ``skipped_by_cap``; only the admitted frame
+        is converted to BGR (a frame that cannot be is logged, kept in ``last_error`` and passed
+        over).
         """
         deadline = time.monotonic() + timeout
         while True:
-            frame = self._buffer.get(max(0.0, deadline - time.monotonic()))
-            if frame is None:
+            item = self._buffer.get(max(0.0, deadline - time.monotonic()))
+            if item is None:
                 return None
             # Files are capped by video time (deterministic); live streams by decode time.
-            t = frame.captured_at.timestamp() if self.kind == "file" else frame.monotonic
+            t = item.captured_at.timestamp() if self.kind == "file" else item.monotonic
             with self._cap_lock:
                 admitted = self._cap.admit(t)
             if admitted:
-                self._meter_out.tick()
-                return frame
+                frame = self._converted(item)
+                if frame is not None:
+                    self._meter_out.tick()
+                    return frame
+
+    def _converted(self, item: SourceFrame) -> Frame | None:
+        try:
+            return ready(item)
+        except SourceError as exc:
+            with self._lock:
+                repeated, self._last_error = self._last_error == str(exc), str(exc)
+            if not repeated:  # once, not at every frame of a stream that keeps failing
+                log.warning("camera %s: frame %s: %s", self.camera.name, item.index, exc)
+            return None
 
     def frames(self, poll_seconds: float = 0.5) -> Iterator[Frame]:
         """Every frame :meth:`next_frame` gives, until the worker is done."""
@@ -367,7 +388,7 @@ class CameraWorker:
             self._loop.sleep(delay)
         return paced_from
 
-    def _accept(self, frame: Frame) -> None:
+    def _accept(self, frame: SourceFrame) -> None:
         if self._loop.stopping:
             return  # stopped while this frame was being decoded
         self._buffer.put(frame)
