@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from vigil.accountability.public_report import verify_document
 from vigil.accountability.signing import PublicVerifier, settings_signer
-from vigil.accountability.threshold import current_threshold
+from vigil.accountability.threshold import current_threshold, enrolled_now
 from vigil.db.models import Alert, Authorization, Camera, FaceCount, Subject, Watchlist
 from vigil.domain.camera_groups import DEFAULT_CAMERA_GROUP
 from vigil.domain.enums import AlertStatus, Role
@@ -65,8 +65,10 @@ def test_anonymous_reads_signed_figures(env_factory, alert_store) -> None:
     sizes = {w["purpose"]: w for w in doc["payload"]["watchlists_by_purpose"]}
     assert sizes["missing_person"]["people"] == ALERTS
     with env.context.db.read() as s:
-        in_force = current_threshold(s, env.settings, env.settings.model_pack)
+        pack = env.settings.model_pack
+        in_force = current_threshold(s, env.settings, pack, enrolled_now(s, pack))
     assert doc["payload"]["threshold"]["threshold"] == in_force.threshold
+    assert doc["payload"]["threshold"]["base_threshold"] == in_force.base
     assert doc["payload"]["threshold"]["measured_false_positive_rate"] == in_force.measured_fpr
     signer = settings_signer(env.settings)
     assert doc["public_key"] == signer.public_b64

@@ -88,6 +88,15 @@ def _deployment(payload: dict[str, Any]) -> str:
     )
 
 
+def _raised(threshold: dict[str, Any]) -> str:
+    """ ", raised from B for N enrolled people" when the watchlist size raised the threshold."""
+    base = threshold.get("base_threshold")
+    if base is None or base == threshold["threshold"]:
+        return ""
+    people = escape(str(threshold.get("enrolled_people")))
+    return f", raised from {escape(str(base))} for {people} enrolled people"
+
+
 def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) -> str:
     threshold = payload["threshold"]
     fpr = threshold["measured_false_positive_rate"]
@@ -104,7 +113,8 @@ def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) ->
         f"{groups}"
         + _deployment(payload)
         + f'<p id="threshold">Match threshold in force: {escape(str(threshold["threshold"]))} '
-        f"({escape(threshold['source'])}, model pack {escape(threshold['pack'])}); measured "
+        f"({escape(threshold['source'])}, model pack {escape(threshold['pack'])}"
+        f"{_raised(threshold)}); measured "
         f"false-positive rate: {escape('not measured' if fpr is None else str(fpr))}.</p>"
         '<p>The same figures, signed: <a href="/public/transparency.json">transparency.json</a>. '
         f"Signing key {escape(key_id)} (Ed25519, base64): <code>{escape(public_key)}</code>. "

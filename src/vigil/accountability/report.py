@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from vigil.accountability.threshold import ThresholdInForce, current_threshold
+from vigil.accountability.threshold import ThresholdInForce, current_threshold, enrolled_now
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, Purpose
@@ -186,7 +186,9 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
             authorizations=repo.authorization_figures(start, end),
             deleted=deleted,
             retention_runs=runs,
-            threshold=current_threshold(s, settings, settings.model_pack),
+            threshold=current_threshold(
+                s, settings, settings.model_pack, enrolled_now(s, settings.model_pack)
+            ),
             bucket_seconds=bucket,
             timeline=_timeline(repo, start, end, bucket),
             audit_events=repo.audit_events(start, end),

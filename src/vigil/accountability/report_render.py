@@ -14,7 +14,7 @@ from datetime import datetime
 from html import escape
 from typing import Any, Literal
 
-from vigil.accountability.report import CameraFigures, Report
+from vigil.accountability.report import CameraFigures, Report, ThresholdFigures
 
 Format = Literal["json", "csv", "html"]
 COLORS = {
@@ -102,6 +102,9 @@ def to_csv(report: Report) -> str:
     w.writerow(
         ["threshold", t.pack, "measured_fpr", "" if t.measured_fpr is None else t.measured_fpr]
     )
+    if t.enrolled is not None:
+        w.writerow(["threshold", t.pack, "base", t.base])
+        w.writerow(["threshold", t.pack, "enrolled_people", t.enrolled])
     return out.getvalue()
 
 
@@ -332,9 +335,7 @@ def to_html(report: Report, *, controls: str = "") -> str:
 
 def html_sections(report: Report) -> str:
     """The report's HTML without a page around it (the dashboard puts it in its own layout)."""
-    t, a = report.threshold, report.authorizations
-    fpr = "not measured" if t.measured_fpr is None else f"{t.measured_fpr:.5f}"
-    changed = f", set {t.changed_at:%Y-%m-%d %H:%M} UTC" if t.changed_at else ""
+    a = report.authorizations
     sections = [
         "<h1>Vigil transparency report</h1>"
         f"<p class='muted'>Period {report.start:%Y-%m-%d %H:%M} to {report.end:%Y-%m-%d %H:%M} UTC "
@@ -372,8 +373,20 @@ def html_sections(report: Report) -> str:
         "<h2>Maintenance access</h2>",
         f"<p id='maintenance-access'>{maintenance_line(report)}</p>",
         "<h2>Matching threshold</h2>",
-        f"<p>Pack <b>{escape(t.pack)}</b>: cosine threshold <b>{t.threshold:.4f}</b> "
-        f"({t.source}{changed}); "
-        f"measured false-positive rate on LFW different-person pairs: <b>{fpr}</b>.</p>",
+        _threshold_html(report.threshold),
     ]
     return "\n".join(sections)
+
+
+def _threshold_html(t: ThresholdFigures) -> str:
+    """The threshold in force, and the base and watchlist size it was raised from."""
+    fpr = "not measured" if t.measured_fpr is None else f"{t.measured_fpr:.5f}"
+    changed = f", set {t.changed_at:%Y-%m-%d %H:%M} UTC" if t.changed_at else ""
+    raised = ""
+    if t.enrolled is not None and t.base is not None and t.threshold != t.base:
+        raised = f", raised from {t.base:.4f} for {t.enrolled:,} enrolled people"
+    return (
+        f"<p>Pack <b>{escape(t.pack)}</b>: cosine threshold <b>{t.threshold:.4f}</b> "
+        f"({t.source}{changed}{raised}); "
+        f"measured false-positive rate on LFW different-person pairs: <b>{fpr}</b>.</p>"
+    )

@@ -13,19 +13,35 @@ unreliable to match at that threshold): the row ``min_face.<pack>`` when stored,
 ``dlib.video_min_face_px`` / ``onnx.video_min_face_px``. It is a face size in the sense of
 :func:`vigil.faces.geometry.face_size_px` (from the landmarks), the same for every pack. The
 camera pipeline's quality gate asks :func:`min_face_in_force`.
+
+That threshold (the *base*) is then raised for large watchlists: a stranger is compared with
+every enrolled person, so the false alerts at a fixed threshold grow with N, the number of
+enrolled people. ``dlib.threshold_by_watchlist_size`` / ``onnx.threshold_by_watchlist_size``
+give the threshold measured for some N (the open-set table); :func:`threshold_for_size` takes
+the larger of the base and that ladder at the gallery's N. The gallery passes its own N
+(``enrolled``); the reports count the active gallery's subjects (:func:`enrolled_now`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from vigil.config import Settings
+from vigil.config.packs import SizeThreshold
 from vigil.errors import ConfigError
+from vigil.repositories.gallery import GalleryRepo
 from vigil.repositories.settings import SettingRepo
+from vigil.timeutil import utcnow
+
+# The ladder never asks for more than this (a threshold of 1 would match nothing at all).
+LADDER_CAP = 0.999
 
 
 def threshold_key(pack: str) -> str:
@@ -70,15 +86,64 @@ def configured_threshold(settings: Settings, pack: str) -> float:
     )
 
 
+def configured_ladder(settings: Settings, pack: str) -> list[SizeThreshold]:
+    """The threshold-by-watchlist-size points the configuration gives ``pack``."""
+    if pack == "dlib":
+        return settings.dlib.threshold_by_watchlist_size
+    if pack == "onnx":
+        return settings.onnx.threshold_by_watchlist_size
+    raise ConfigError(
+        "model_pack", f"unknown pack {pack!r} has no threshold ladder", hint="use dlib or onnx"
+    )
+
+
+def _ladder_value(ladder: Sequence[SizeThreshold], n: int) -> float:
+    """The ladder at ``n`` (>= 1): linear in log10(n) between points, flat below the first,
+    the last segment's slope continued above the last (flat for a one-point ladder)."""
+    first, last = ladder[0], ladder[-1]
+    if n <= first.n:
+        return first.threshold
+    x = math.log10(n)
+    for low, high in pairwise(ladder):
+        if n <= high.n:
+            x0, x1 = math.log10(low.n), math.log10(high.n)
+            return low.threshold + (high.threshold - low.threshold) * (x - x0) / (x1 - x0)
+    if len(ladder) < 2:
+        return last.threshold
+    before = ladder[-2]
+    slope = (last.threshold - before.threshold) / (math.log10(last.n) - math.log10(before.n))
+    return last.threshold + slope * (x - math.log10(last.n))
+
+
+def threshold_for_size(base: float, ladder: Sequence[SizeThreshold], n: int) -> float:
+    """The threshold for a gallery of ``n`` enrolled people: the larger of ``base`` and the
+    ladder at ``n`` (capped at :data:`LADDER_CAP`, never below ``base``). An empty ladder or
+    ``n`` <= 0 gives ``base``."""
+    if not ladder or n <= 0:
+        return base
+    return max(base, min(_ladder_value(ladder, n), LADDER_CAP))
+
+
+def enrolled_now(session: Session, pack: str) -> int:
+    """The number of distinct subjects with a template of ``pack`` in the active gallery."""
+    return GalleryRepo(session).active_subject_count(pack, utcnow())
+
+
 @dataclass(frozen=True, slots=True)
 class ThresholdInForce:
-    """The threshold a pack matches with now, and where it comes from."""
+    """The threshold a pack matches with now, and where it comes from.
+
+    ``threshold`` is the one in force: ``base`` (calibrated or configured) raised by the
+    watchlist-size ladder for ``enrolled`` people (None: not applied, ``threshold == base``).
+    """
 
     pack: str
     threshold: float
     source: Literal["calibrated", "config"]
     measured_fpr: float | None  # measured by the calibration, None for the config value
     changed_at: datetime | None  # when the calibration was stored
+    base: float | None = None  # before the ladder (None: same as threshold)
+    enrolled: int | None = None  # the N the ladder was applied for
 
 
 def _stored(pack: str, raw: str, what: str) -> float:
@@ -99,25 +164,35 @@ def _stored(pack: str, raw: str, what: str) -> float:
     return value
 
 
-def current_threshold(session: Session, settings: Settings, pack: str) -> ThresholdInForce:
-    """The calibrated threshold of ``pack`` if one is stored, else the configured one."""
+def current_threshold(
+    session: Session, settings: Settings, pack: str, enrolled: int | None = None
+) -> ThresholdInForce:
+    """The calibrated threshold of ``pack`` if one is stored, else the configured one; with
+    ``enrolled``, raised by the pack's watchlist-size ladder for that many people."""
     repo = SettingRepo(session)
     row = repo.get(threshold_key(pack))
     if row is None:
-        return ThresholdInForce(pack, configured_threshold(settings, pack), "config", None, None)
-    fpr = repo.value(fpr_key(pack))
-    return ThresholdInForce(
-        pack=pack,
-        threshold=_stored(pack, row.value, "threshold"),
-        source="calibrated",
-        measured_fpr=_stored(pack, fpr, "false-positive rate") if fpr is not None else None,
-        changed_at=row.updated_at,
-    )
+        base = ThresholdInForce(pack, configured_threshold(settings, pack), "config", None, None)
+    else:
+        fpr = repo.value(fpr_key(pack))
+        base = ThresholdInForce(
+            pack=pack,
+            threshold=_stored(pack, row.value, "threshold"),
+            source="calibrated",
+            measured_fpr=_stored(pack, fpr, "false-positive rate") if fpr is not None else None,
+            changed_at=row.updated_at,
+        )
+    if enrolled is None:
+        return base
+    value = threshold_for_size(base.threshold, configured_ladder(settings, pack), enrolled)
+    return replace(base, threshold=value, base=base.threshold, enrolled=enrolled)
 
 
-def threshold_in_force(session: Session, settings: Settings, pack: str) -> float:
+def threshold_in_force(
+    session: Session, settings: Settings, pack: str, enrolled: int | None = None
+) -> float:
     """Just the value of :func:`current_threshold`."""
-    return current_threshold(session, settings, pack).threshold
+    return current_threshold(session, settings, pack, enrolled).threshold
 
 
 @dataclass(frozen=True, slots=True)

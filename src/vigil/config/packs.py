@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from vigil.config.base import StrictSection
 
@@ -14,6 +15,45 @@ PackName = Literal["dlib", "onnx"]
 # Embedder input normalisation, in pixel units (0-255): (pixel - mean) / std.
 PixelMean = Annotated[float, Field(ge=0.0, le=255.0)]
 PixelStd = Annotated[float, Field(gt=0.0, le=255.0)]
+
+LADDER_HELP = (
+    "the threshold in force is the larger of the pack's threshold and this ladder's value at N, "
+    "the number of enrolled people in the active gallery (piecewise linear in log10 N between "
+    "points, the first value below the first point, the last segment's slope continued above "
+    "the last point, at most 0.999); points from the FPIR 0.1 % rows of "
+    "`vigil bench openset --cctv` (README, Threshold tuning); [] = off"
+)
+
+
+class SizeThreshold(StrictSection):
+    """One point of a threshold ladder: the threshold for a gallery of ``n`` enrolled people."""
+
+    n: int = Field(ge=1, description="number of enrolled people (distinct subjects) of the point")
+    threshold: float = Field(
+        ge=-1.0, le=1.0, description="cosine similarity a camera face needs at that size"
+    )
+
+
+def check_ladder(points: list[SizeThreshold]) -> list[SizeThreshold]:
+    """A ladder's points must grow in ``n`` and never get laxer (the field's validator)."""
+    for low, high in pairwise(points):
+        if high.n <= low.n:
+            raise ValueError(
+                f"threshold_by_watchlist_size: n must be strictly increasing, got {low.n} then "
+                f"{high.n}; list the points from the smallest watchlist to the largest"
+            )
+        if high.threshold < low.threshold:
+            raise ValueError(
+                f"threshold_by_watchlist_size: thresholds must not decrease with n, got "
+                f"{low.threshold} at n={low.n} then {high.threshold} at n={high.n}; a larger "
+                "watchlist needs an equal or stricter threshold"
+            )
+    return points
+
+
+def _dlib_ladder() -> list[SizeThreshold]:
+    points = [(1, 0.92), (10, 0.943), (100, 0.952), (1000, 0.966)]
+    return [SizeThreshold(n=n, threshold=t) for n, t in points]
 
 
 class DlibConfig(StrictSection):
@@ -78,6 +118,13 @@ class DlibConfig(StrictSection):
         le=1000,
         description="smallest face (px, from the landmarks) a camera matches at that threshold",
     )
+    threshold_by_watchlist_size: list[SizeThreshold] = Field(
+        default_factory=_dlib_ladder,
+        description=LADDER_HELP + "; the default is dlib's CCTV-like 48/64 px rows at N = 10, "
+        "100 and 1,000, and 0.92 at N = 1",
+    )
+
+    _ladder = field_validator("threshold_by_watchlist_size")(check_ladder)
 
 
 class OnnxConfig(StrictSection):
@@ -130,3 +177,10 @@ class OnnxConfig(StrictSection):
         "keeps N cameras on few cores from starting N x cores threads that fight for them; raise "
         "it only for a few cameras on many cores",
     )
+    threshold_by_watchlist_size: list[SizeThreshold] = Field(
+        default_factory=list,
+        description=LADDER_HELP + "; off by default: onnx.threshold was already chosen at "
+        "N = 1,000",
+    )
+
+    _ladder = field_validator("threshold_by_watchlist_size")(check_ladder)

@@ -145,6 +145,7 @@ class FilteredGallery:
         self._parts: dict[Scope, Partition] = {}
         self._lock = threading.RLock()
         self.version = 0  # bumped by every change
+        self._subjects: tuple[int, int] = (-1, 0)  # (version, distinct subjects) cache
 
     def __len__(self) -> int:
         with self._lock:
@@ -158,6 +159,7 @@ class FilteredGallery:
         self.policy, self.dim = state["policy"], state["dim"]
         self._parts, self.version = state["parts"], state["v"]
         self._lock = threading.RLock()
+        self._subjects = (-1, 0)
 
     def dump(self, header: object = None) -> bytes:
         """``header`` and the whole gallery (entries, built indexes) as bytes, for a snapshot.
@@ -242,6 +244,17 @@ class FilteredGallery:
     def scopes(self) -> list[Scope]:
         with self._lock:
             return list(self._parts)
+
+    def subject_count(self) -> int:
+        """How many distinct subjects have an entry (every partition): the N of the
+        watchlist-size threshold. Counted once per change (cached by :attr:`version`)."""
+        with self._lock:
+            version, count = self._subjects
+            if version != self.version:
+                subjects = {e.subject_id for p in self._parts.values() for e in p.entries.values()}
+                count = len(subjects)
+                self._subjects = (self.version, count)
+            return count
 
     def template_ids(self) -> set[int]:
         with self._lock:

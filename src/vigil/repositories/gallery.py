@@ -125,6 +125,11 @@ class GalleryRepo:
         result = self.s.execute(query.execution_options(yield_per=batch)).scalars()
         return set(result)
 
+    def active_subject_count(self, pack: str, now: datetime) -> int:
+        """How many distinct subjects have a template of ``pack`` that may be matched."""
+        query = self._active(select(func.count(func.distinct(Template.subject_id))), pack, now)
+        return int(self.s.scalar(query) or 0)
+
     def authority(self, now: datetime) -> list[WatchlistAuthority]:
         """Every watchlist under an active, unexpired authorization (a few rows)."""
         rows = self.s.execute(

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from vigil.accountability import audit
 from vigil.accountability.crypto import DataCipher
 from vigil.accountability.pseudonyms import SubjectRefs
-from vigil.accountability.threshold import threshold_in_force
+from vigil.accountability.threshold import enrolled_now, threshold_in_force
 from vigil.config import Settings
 from vigil.db.models import Alert, AlertSighting, Authorization, Subject, Watchlist
 from vigil.db.session import Database
@@ -125,7 +125,9 @@ class AlertStore:
                 authorization_id=auth.id,
                 template_id=candidate.match.entry.template_id,
                 score=candidate.match.score,
-                threshold=threshold_in_force(s, self.settings, self.pack),
+                threshold=threshold_in_force(
+                    s, self.settings, self.pack, enrolled_now(s, self.pack)
+                ),
                 pack=self.pack,
                 first_seen=candidate.first_seen,
                 last_seen=candidate.last_seen,

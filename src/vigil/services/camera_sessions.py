@@ -70,7 +70,8 @@ class SessionLog:
                     "session": row.id,
                     "source": source,
                     "pack": snapshot.pack,
-                    "threshold": snapshot.threshold,
+                    "threshold": snapshot.threshold,  # raised for this many people:
+                    "enrolled_people": snapshot.gallery.subject_count(),
                     "watchlists": list(watchlists),
                 },
             )

@@ -19,7 +19,9 @@ Nothing is rebuilt and nothing already loaded is decrypted again.
 :class:`GalleryHub` holds the process's galleries (one per pack) shared by every camera, and
 syncs them on one background thread so camera threads never pay for it.
 
-The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`. A template
+The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`, for the
+number of distinct subjects in the gallery (the watchlist-size ladder; set at every load and
+sync, so it follows enrolments, removals and revocations). A template
 that cannot be opened or has the wrong number of dimensions is logged and left out. The
 pipeline sees only the :class:`~vigil.faces.gallery.GallerySnapshot` (``snapshot()``).
 """
@@ -156,9 +158,9 @@ class ActiveGallery:
                 repo.max_audit_id(),
                 {a.watchlist_id: a for a in repo.authority(at)},
             )
-            threshold = threshold_in_force(s, self.settings, self.pack)
             for batch in repo.stream_templates(self.pack, at):
                 self._add(gallery, batch)
+            threshold = self._threshold(s, gallery)
         snap = GallerySnapshot.of(gallery, threshold, self.pack)
         self._snapshot, self._cursors, self.source = snap, cursors, "database"
         self._synced_at = self._reconciled_at = self._clock()
@@ -172,7 +174,7 @@ class ActiveGallery:
         if loaded is None:
             return None
         with self.db.read() as s:
-            threshold = threshold_in_force(s, self.settings, self.pack)
+            threshold = self._threshold(s, loaded.gallery)  # the sync below follows changes
         size = len(loaded.gallery)
         self._snapshot = GallerySnapshot.of(loaded.gallery, threshold, self.pack)
         self._cursors, self._reconciled_at = loaded.cursors, float("-inf")
@@ -235,7 +237,7 @@ class ActiveGallery:
             due = self._clock() - self._reconciled_at >= self.reconcile_seconds
             if due or self._removals_since(repo, max_audit):
                 self._reconcile(s, gallery, at, report)
-            threshold = threshold_in_force(s, self.settings, self.pack)
+            threshold = self._threshold(s, gallery)
         self._cursors = SnapshotCursors(
             max(max_tid, self._cursors.template_id), max_audit, authority
         )
@@ -248,6 +250,11 @@ class ActiveGallery:
         if save and (removed or grown):
             self._save()  # a purged template must not stay in the snapshot
         return report
+
+    def _threshold(self, s: Session, gallery: FilteredGallery) -> float:
+        """The threshold in force for this gallery's number of enrolled people (all partitions:
+        a camera's scope sees at most that many)."""
+        return threshold_in_force(s, self.settings, self.pack, gallery.subject_count())
 
     def _removals_since(self, repo: GalleryRepo, max_audit: int) -> bool:
         if max_audit <= self._cursors.audit_id:

@@ -1,0 +1,123 @@
+"""The gallery's threshold follows the number of people enrolled (the watchlist-size ladder)."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from vigil.accountability.public_report import build_public_payload
+from vigil.accountability.report import build_report
+from vigil.accountability.report_render import html_sections, to_csv
+from vigil.context import AppContext
+from vigil.db.models import Alert, Setting
+from vigil.domain.enums import AuthorizationStatus
+from vigil.services.alerts import AlertBus, AlertStore
+from vigil.services.authorizations import AuthorizationInput, AuthorizationService
+from vigil.services.gallery import ActiveGallery
+from vigil.services.watchlists import WatchlistService
+from vigil.timeutil import utcnow
+from vigil.types import CandidateAlert, Embedding, Match, Quality, ValidatedFace
+
+AT_20 = 0.943 + (0.952 - 0.943) * math.log10(20 / 10)  # between the N = 10 and 100 points
+
+
+def face(seed: int) -> ValidatedFace:
+    v = np.random.default_rng(seed).normal(size=128)
+    return ValidatedFace(
+        Embedding.normalised(v, "dlib"), Quality(1, 1, 1, 1), b"\xff\xd8jpeg", f"p{seed}.jpg"
+    )
+
+
+def enroll(ctx: AppContext, ref: str, people: int, first_seed: int) -> None:
+    """One authorization and watchlist ``ref`` with ``people`` subjects of two templates each."""
+    AuthorizationService(ctx.db).create(
+        AuthorizationInput(
+            ref,
+            "missing_person",
+            "Art 1",
+            "Court",
+            utcnow() + timedelta(days=30),
+            valid_from=utcnow() - timedelta(hours=1),
+        ),
+        actor="test",
+    )
+    wl = WatchlistService(ctx.db, ctx.cipher)
+    wl.create(f"wl-{ref}", ref, actor="test")
+    for i in range(people):
+        seed = first_seed + 2 * i
+        wl.enroll(f"wl-{ref}", f"{ref}-{i}", [face(seed), face(seed + 1)], actor="test")
+
+
+def test_the_threshold_follows_enrolments_and_revocations(context: AppContext) -> None:
+    assert context.settings.dlib.threshold == pytest.approx(0.92)
+    enroll(context, "ONE", 1, 0)
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    snap = gallery.refresh()
+    assert (snap.gallery.subject_count(), snap.threshold) == (1, pytest.approx(0.92))
+
+    enroll(context, "MANY", 19, 100)
+    gallery.sync()
+    snap = gallery.snapshot()
+    assert snap.gallery.subject_count() == 20 and len(snap.gallery) == 40
+    assert snap.threshold == pytest.approx(AT_20, abs=1e-9)
+    assert 0.943 < snap.threshold < 0.952
+
+    AuthorizationService(context.db).end("MANY", AuthorizationStatus.revoked, actor="test")
+    report = gallery.sync()
+    assert report.dropped_authorizations
+    snap = gallery.snapshot()
+    assert (snap.gallery.subject_count(), snap.threshold) == (1, pytest.approx(0.92))
+
+
+def test_a_full_load_applies_the_ladder_and_a_stricter_base_wins(context: AppContext) -> None:
+    enroll(context, "MANY", 20, 0)
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    assert gallery.refresh().threshold == pytest.approx(AT_20, abs=1e-9)
+    with context.db.write() as s:
+        s.add(Setting(key="threshold.dlib", value="0.97"))  # `vigil calibrate` stored a base
+    gallery.sync()
+    assert gallery.snapshot().threshold == pytest.approx(0.97)
+
+
+def test_no_ladder_keeps_the_base(context: AppContext) -> None:
+    settings = context.settings.model_copy(
+        update={
+            "dlib": context.settings.dlib.model_copy(update={"threshold_by_watchlist_size": []})
+        }
+    )
+    enroll(context, "MANY", 20, 0)
+    snap = ActiveGallery(context.db, context.cipher, settings, "dlib").refresh()
+    assert snap.threshold == pytest.approx(0.92)
+
+
+def test_the_reports_show_the_threshold_the_gallery_matches_with(context: AppContext) -> None:
+    enroll(context, "MANY", 20, 0)
+    snap = ActiveGallery(context.db, context.cipher, context.settings, "dlib").refresh()
+    now = utcnow()
+    report = build_report(context.db, context.settings, now - timedelta(days=1), now)
+    assert report.threshold.threshold == pytest.approx(snap.threshold, abs=1e-12)
+    assert (report.threshold.base, report.threshold.enrolled) == (pytest.approx(0.92), 20)
+    assert "raised from 0.9200 for 20 enrolled people" in html_sections(report)
+    assert "threshold,dlib,enrolled_people,20" in to_csv(report)
+    public = build_public_payload(context.db, context.settings, now)["threshold"]
+    assert public["threshold"] == pytest.approx(snap.threshold, abs=1e-12)
+    assert (public["base_threshold"], public["enrolled_people"]) == (pytest.approx(0.92), 20)
+
+
+def test_an_alert_records_the_threshold_in_force_for_the_gallery_size(
+    context: AppContext,
+) -> None:
+    enroll(context, "MANY", 20, 0)
+    snap = ActiveGallery(context.db, context.cipher, context.settings, "dlib").refresh()
+    entry = snap.entries[0]
+    now = utcnow()
+    match = Match(entry, 0.99)
+    cand = CandidateAlert("cam1", now - timedelta(seconds=5), now, match, b"\xff\xd8crop", 0.0)
+    alert_id = AlertStore(context.db, context.cipher, context.settings, AlertBus()).save(cand)
+    with context.db.read() as s:
+        alert = s.get(Alert, alert_id)
+    assert alert is not None
+    assert alert.threshold == pytest.approx(snap.threshold, abs=1e-9)
