@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vigil.accountability.crypto import MAGIC
+from vigil.accountability.threshold import threshold_for_size
 from vigil.cli.main import app
 from vigil.config import Settings, settings_environment
 from vigil.context import build_context
@@ -224,4 +225,13 @@ def test_analyze_with_the_default_dlib_pack(
     alerts = analyze(vigil, hamilton_clip)
     record_property("dlib_enroll_and_analyze_seconds", round(time.perf_counter() - started, 1))
     assert [a["subject"] for a in alerts] == [LIN]
+    # two people enrolled: the watchlist-size ladder raised the threshold, and Lin still matches
+    ladder = threshold_for_size(
+        settings.dlib.threshold, settings.dlib.threshold_by_watchlist_size, 2
+    )
+    db = sqlite3.connect(settings.home / "vigil.db")
+    (in_force,) = db.execute("select threshold from alerts").fetchone()
+    db.close()
+    assert in_force == pytest.approx(ladder) and in_force > settings.dlib.threshold
+    assert float(alerts[0]["score"]) >= in_force
     scan_home(settings.home, alerts=1, templates=2)
