@@ -72,6 +72,25 @@ def test_the_threshold_follows_enrolments_and_revocations(context: AppContext) -
     assert (snap.gallery.subject_count(), snap.threshold) == (1, pytest.approx(0.92))
 
 
+def test_new_people_are_never_matched_at_the_smaller_gallery_s_threshold(
+    context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enroll(context, "ONE", 1, 0)
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    assert gallery.refresh().threshold == pytest.approx(0.92)
+    enroll(context, "MANY", 19, 100)
+    seen: list[float] = []  # the threshold a camera would read while each batch goes in
+    add = type(snap_gallery := gallery.snapshot().gallery).add
+
+    def spy(self: object, *args: object, **kwargs: object) -> None:
+        seen.append(gallery.snapshot().threshold)
+        add(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(snap_gallery), "add", spy)
+    gallery.sync()
+    assert seen and min(seen) == pytest.approx(AT_20, abs=1e-9)
+
+
 def test_a_full_load_applies_the_ladder_and_a_stricter_base_wins(context: AppContext) -> None:
     enroll(context, "MANY", 20, 0)
     gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")

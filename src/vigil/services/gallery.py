@@ -230,6 +230,7 @@ class ActiveGallery:
             max_tid, max_audit = repo.max_template_id(self.pack), repo.max_audit_id()
             self._apply_authority(s, gallery, authority, at, report)
             if max_tid > self._cursors.template_id:
+                self._raise_before_adding(s, repo, gallery, at)
                 for batch in repo.stream_templates(
                     self.pack, at, after_id=self._cursors.template_id
                 ):
@@ -250,6 +251,18 @@ class ActiveGallery:
         if save and (removed or grown):
             self._save()  # a purged template must not stay in the snapshot
         return report
+
+    def _raise_before_adding(
+        self, s: Session, repo: GalleryRepo, gallery: FilteredGallery, at: datetime
+    ) -> None:
+        """Raise the threshold for the people about to be added *before* adding them, so that no
+        camera matches a new template at the threshold of the smaller gallery (the count in the
+        database already includes them; lowering waits for the end of the sync)."""
+        assert self._snapshot is not None
+        n = max(gallery.subject_count(), repo.active_subject_count(self.pack, at))
+        threshold = threshold_in_force(s, self.settings, self.pack, n)
+        if threshold > self._snapshot.threshold:
+            self._snapshot = GallerySnapshot.of(gallery, threshold, self.pack)
 
     def _threshold(self, s: Session, gallery: FilteredGallery) -> float:
         """The threshold in force for this gallery's number of enrolled people (all partitions:
