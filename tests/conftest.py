@@ -8,12 +8,17 @@ stops at once with one message naming VIGIL_SHARED: CI must never pass without i
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from vigil.config import Settings, load_settings
 from vigil.db.session import Database
+
+if TYPE_CHECKING:  # imported where used: tests/test_conftest.py runs a copy of this file alone
+    from sqlite_template import SqliteTemplate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MARKER = "SOURCES.md"  # present at the root of a complete shared/ folder
@@ -36,6 +41,32 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "in CI the tests that need it fail instead of skipping.",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """Still argon2id, with test-sized cost: the production parameters take ~0.3 s of CPU per
+    hash on CI's 2 cores, and the tests hash and verify hundreds of passwords in this process
+    (``vigil serve`` subprocesses keep the production cost). tests/web/test_security.py checks
+    the production hasher separately."""
+    from argon2 import PasswordHasher
+
+    from vigil.services import credentials
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            credentials, "_hasher", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+        )
+        mp.setattr(credentials, "_DUMMY_HASH", None)
+        yield
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    """The session's migrated SQLite database, copied into fresh homes (sqlite_template.py)."""
+    from sqlite_template import SqliteTemplate
+
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +128,8 @@ def onnx_settings(
 
 
 @pytest.fixture()
-def db(settings: Settings) -> Database:
+def db(settings: Settings, sqlite_template: SqliteTemplate) -> Iterator[Database]:
+    sqlite_template.seed(settings)  # SQLite: a copy of the migrated template (PG: one already)
     database = Database(settings.db_url)
     database.migrate()
     yield database

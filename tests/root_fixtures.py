@@ -18,7 +18,7 @@ factory depends on ``make_context``, so pytest tears it down before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ import pytest
 
 from enrolled_context import lin_context
 from pg_server import database_env
+from sqlite_template import SqliteTemplate
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 
@@ -42,11 +43,20 @@ CAMERA_FPS = 5.0
 
 
 class ContextFactory:
-    """Opens contexts for one test and closes them all at :meth:`close` (newest first)."""
+    """Opens contexts for one test and closes them all at :meth:`close` (newest first).
 
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
+    ``seed(settings)`` runs before each build (the fixture's: a copy of the session's migrated
+    SQLite template where the home has no database yet, tests/sqlite_template.py)."""
+
+    def __init__(
+        self,
+        home: Path,
+        database_url: str | None = None,
+        seed: Callable[[Settings], object] | None = None,
+    ) -> None:
         self.home = home
         self.database_url = database_url
+        self.seed = seed
         self.built: list[AppContext] = []
 
     def __call__(
@@ -62,6 +72,8 @@ class ContextFactory:
         if settings is None:
             base = {"VIGIL_HOME": str(self.home), **database_env(self.database_url)}
             settings = load_settings({**base, **(env or {})}, **sections)
+        if self.seed is not None:
+            self.seed(settings)
         context = build_context(settings)
         self.built.append(context)
         return context
@@ -153,10 +165,12 @@ class CameraFactory:
 
 
 @pytest.fixture()
-def make_context(vigil_home: Path, database_url: str | None) -> Iterator[ContextFactory]:
+def make_context(
+    vigil_home: Path, database_url: str | None, sqlite_template: SqliteTemplate
+) -> Iterator[ContextFactory]:
     """Open contexts (see the module docstring) on the test's database backend; all are closed
     after the test."""
-    factory = ContextFactory(vigil_home, database_url)
+    factory = ContextFactory(vigil_home, database_url, sqlite_template.seed)
     yield factory
     factory.close()
 

@@ -19,6 +19,7 @@ from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.repositories.relay_log import RelayLogRepo
 from vigil.retry import Backoff
+from vigil.services import alert_relay
 from vigil.services.alert_relay import PgAlertRelay
 from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.authorizations import AuthorizationService
@@ -87,6 +88,16 @@ def test_a_malformed_notification_is_ignored(pg_context: AppContext) -> None:
         assert events == [] and relay.received == 0
     finally:
         relay.stop()
+
+
+def test_stop_wakes_the_listener_instead_of_waiting_for_its_poll(
+    pg_context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alert_relay, "POLL_SECONDS", 3600.0)  # a poll that never ends by itself
+    _bus, relay, _events = _relay(pg_context.db)
+    relay.stop(timeout=20.0)
+    assert not relay._loop.running  # woken by stop(), not by the end of its hour-long wait
+    relay.stop()  # a second stop is harmless
 
 
 def _terminate_listener(db: Database, relay: PgAlertRelay) -> None:

@@ -16,18 +16,6 @@ from vigil.services.users import UserService, create_user
 KEY = "k" * 40
 
 
-@pytest.fixture(autouse=True)
-def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with test-sized cost (tests/web/test_security.py checks the real one)."""
-    from argon2 import PasswordHasher
-
-    from vigil.services import credentials
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-    monkeypatch.setattr(credentials, "_hasher", cheap)
-    monkeypatch.setattr(credentials, "_DUMMY_HASH", None)
-
-
 @pytest.fixture()
 def user_ids(db: Database) -> list[int]:
     return [

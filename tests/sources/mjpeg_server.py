@@ -46,7 +46,7 @@ def mjpeg_server(jpegs: list[bytes], path: str = "/video.mjpg") -> Iterator[str]
     stop = threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(jpegs, stop, path))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}{path}"

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from pg_server import DatabaseMaker, database_env
 from role_users import create_role_users
+from sqlite_template import SqliteTemplate
 from vigil.config import Settings, load_settings
 from vigil.context import AppContext, build_context
 from vigil.domain.enums import Role
@@ -38,23 +39,6 @@ from vigil.web.app import create_app
 from vigil.web.security import CSRF_HEADER
 
 PASSWORDS = {role: f"{role.value}-correct-horse-battery" for role in Role}
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _cheap_argon2() -> Iterator[None]:
-    """Still argon2id, with test-sized cost: the production parameters take ~0.3 s per hash on
-    CI's 2 cores, and these tests hash and verify hundreds of passwords.
-    (test_security.py checks the production hasher separately.)"""
-    from argon2 import PasswordHasher
-
-    from vigil.services import credentials as security
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-        )
-        mp.setattr(security, "_DUMMY_HASH", None)
-        yield
 
 
 def login(client: TestClient, username: str, password: str) -> str:
@@ -143,9 +127,12 @@ def build_env(
     database_url: str | None = None,
     supervisor: object = None,
     supervisor_factory: Callable[[AppContext, AlertBus], object] | None = None,
+    sqlite_template: SqliteTemplate | None = None,
     **overrides: object,
 ) -> Env:
     settings = make_settings(home, database_url, **overrides)
+    if sqlite_template is not None:
+        sqlite_template.seed(settings)  # SQLite: a copy of the migrated template, not a migration
     context = build_context(settings)
     bus = AlertBus()
     events: list[AlertEvent] = []
@@ -159,18 +146,21 @@ def build_env(
 
 
 @pytest.fixture()
-def env(tmp_path: Path, database_url: str | None) -> Iterator[Env]:
-    e = build_env(tmp_path / "home", database_url=database_url)
+def env(tmp_path: Path, database_url: str | None, sqlite_template: SqliteTemplate) -> Iterator[Env]:
+    e = build_env(tmp_path / "home", database_url=database_url, sqlite_template=sqlite_template)
     yield e
     e.state.close()
     e.context.close()
 
 
-def _factory(root: Path, databases: DatabaseMaker) -> tuple[Callable[..., Env], list[Env]]:
+def _factory(
+    root: Path, databases: DatabaseMaker, template: SqliteTemplate
+) -> tuple[Callable[..., Env], list[Env]]:
     built: list[Env] = []
 
     def build(**overrides: object) -> Env:
-        e = build_env(root / f"home{len(built)}", database_url=databases(), **overrides)
+        home = root / f"home{len(built)}"
+        e = build_env(home, database_url=databases(), sqlite_template=template, **overrides)
         built.append(e)
         return e
 
@@ -184,30 +174,36 @@ def _close(built: list[Env]) -> None:
 
 
 @pytest.fixture()
-def env_factory(tmp_path: Path, make_database: DatabaseMaker) -> Iterator[Callable[..., Env]]:
+def env_factory(
+    tmp_path: Path, make_database: DatabaseMaker, sqlite_template: SqliteTemplate
+) -> Iterator[Callable[..., Env]]:
     """Build an environment with settings overrides: ``env_factory(max_image_bytes=60_000)``."""
-    build, built = _factory(tmp_path, make_database)
+    build, built = _factory(tmp_path, make_database, sqlite_template)
     yield build
     _close(built)
 
 
 @pytest.fixture(scope="module")
 def module_env_factory(
-    tmp_path_factory: pytest.TempPathFactory, module_make_database: DatabaseMaker
+    tmp_path_factory: pytest.TempPathFactory,
+    module_make_database: DatabaseMaker,
+    sqlite_template: SqliteTemplate,
 ) -> Iterator[Callable[..., Env]]:
-    """Like env_factory, shared by a module (argon2 makes each environment cost ~2 s)."""
-    build, built = _factory(tmp_path_factory.mktemp("web"), module_make_database)
+    """Like env_factory, shared by a module (an environment costs a database and an app)."""
+    build, built = _factory(tmp_path_factory.mktemp("web"), module_make_database, sqlite_template)
     yield build
     _close(built)
 
 
 @pytest.fixture(scope="module")
 def module_env(
-    tmp_path_factory: pytest.TempPathFactory, module_make_database: DatabaseMaker
+    tmp_path_factory: pytest.TempPathFactory,
+    module_make_database: DatabaseMaker,
+    sqlite_template: SqliteTemplate,
 ) -> Iterator[Env]:
     """One app for a whole test module (read-mostly tests such as the route walk)."""
     home = tmp_path_factory.mktemp("web") / "home"
-    e = build_env(home, database_url=module_make_database())
+    e = build_env(home, database_url=module_make_database(), sqlite_template=sqlite_template)
     yield e
     e.state.close()
     e.context.close()

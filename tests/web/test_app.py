@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import secrets
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from vigil.config import load_settings
+from vigil.context import AppContext
 from vigil.services.alerts import AlertBus
+from vigil.services.logs import LogBuffer
 from vigil.web.app import create_app
 
 
@@ -43,3 +47,21 @@ def test_security_headers(tmp_path: Path) -> None:
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["cache-control"] == "no-store"
+
+
+def _log_buffers_on_root() -> int:
+    return sum(isinstance(h, LogBuffer) for h in logging.getLogger().handlers)
+
+
+def test_apps_dropped_without_closing_leave_no_log_buffer(context: AppContext) -> None:
+    """An app built and used without its lifespan (many tests do) and never closed does not
+    leave its log buffer on the root logger: buffers would pile up, one per app."""
+    gc.collect()
+    before = _log_buffers_on_root()
+    for _ in range(3):
+        app = create_app(context.settings, context=context, ephemeral_secret=True)
+        assert TestClient(app).get("/api/health").status_code == 200
+        assert _log_buffers_on_root() > before  # on while the app lives
+    del app
+    gc.collect()
+    assert _log_buffers_on_root() == before

@@ -33,6 +33,8 @@ bus after the commit: a process that dies in between loses only its own local de
 from __future__ import annotations
 
 import logging
+import os
+import select
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "vigil_alerts"
-POLL_SECONDS = 0.5  # how often the listener checks for a stop request
+POLL_SECONDS = 0.5  # the listener's longest wait between checks (stop() also wakes it at once)
 KEEP = timedelta(hours=1)  # relay-log rows older than this are deleted (longest outage covered)
 BATCH = 500  # log rows read per query
 
@@ -85,15 +87,26 @@ class PgAlertRelay:
         self._last_id: int | None = None  # the newest relay-log row handled (listener thread)
         self._loop = BackgroundLoop("vigil-alert-relay", self._listen)
         self._listening = False
+        self._wake: tuple[int, int] | None = None  # a pipe: stop() writes, the listener wakes
 
     def start(self) -> PgAlertRelay:
         self.bus.attach_relay(self)
+        if self._wake is None:
+            self._wake = os.pipe()
         self._loop.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening: the listener is woken at once, not at its next poll."""
         self.bus.attach_relay(None)
-        self._loop.stop(timeout)
+        self._loop.request_stop()
+        wake = self._wake
+        if wake is not None:
+            os.write(wake[1], b"x")
+        if self._loop.stop(timeout) and wake is not None:
+            self._wake = None
+            for fd in wake:
+                os.close(fd)
 
     @property
     def listening(self) -> bool:
@@ -143,9 +156,21 @@ class PgAlertRelay:
             self._catch_up()  # what was written while no LISTEN was in place
             self._listening = True
             while not self._loop.stopping:
-                for note in conn.notifies(timeout=POLL_SECONDS):
+                for note in conn.notifies(timeout=0):  # what has arrived, without waiting
                     self._receive(note.payload)
+                self._wait_readable(conn.fileno())
         self._listening = False
+
+    def _wait_readable(self, fileno: int) -> None:
+        """Wait up to POLL_SECONDS for data on the connection or a wake-up from stop()."""
+        poller = select.poll()  # not select.select: descriptors past 1024 are fine
+        poller.register(fileno, select.POLLIN)
+        wake = self._wake
+        if wake is not None:
+            poller.register(wake[0], select.POLLIN)
+        ready = {fd for fd, _event in poller.poll(POLL_SECONDS * 1000)}
+        if wake is not None and wake[0] in ready:
+            os.read(wake[0], 64)
 
     def _receive(self, payload: str) -> None:
         """A notification: the id of a new relay-log row (a wake-up; the log says what)."""

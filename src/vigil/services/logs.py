@@ -21,9 +21,11 @@ a maintenance engineer's every action is.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +149,7 @@ class LogBuffer(logging.Handler):
 
 _installed: list[LogBuffer] = []  # the buffers on the root logger now (one per app)
 _original_level = [logging.NOTSET]  # Vigil's logger level before the first buffer came
+_install_lock = threading.RLock()  # reentrant: a garbage-collected owner may uninstall anywhere
 
 
 def install_log_buffer(config: ServerConfig) -> tuple[LogBuffer, Callable[[], None]]:
@@ -154,22 +157,25 @@ def install_log_buffer(config: ServerConfig) -> tuple[LogBuffer, Callable[[], No
 
     While a buffer is on, Vigil's loggers pass records at the lowest level a buffer wants
     (Python's default drops everything under WARNING); their level comes back when the last
-    buffer is taken off."""
+    buffer is taken off. Taking it off twice is harmless. :meth:`LogService.installed` ties a
+    buffer to its app's service, so that an app dropped unclosed does not leave it on."""
     buffer = LogBuffer(config.log_buffer_records, config.log_buffer_level)
     own = logging.getLogger(VIGIL_LOGGER)
-    if not _installed:
-        _original_level[0] = own.level
-    _installed.append(buffer)
-    logging.getLogger().addHandler(buffer)
-    _apply_level(own)
+    with _install_lock:
+        if not _installed:
+            _original_level[0] = own.level
+        _installed.append(buffer)
+        logging.getLogger().addHandler(buffer)
+        _apply_level(own)
+    return buffer, functools.partial(_uninstall, buffer)
 
-    def uninstall() -> None:
+
+def _uninstall(buffer: LogBuffer) -> None:
+    with _install_lock:
         logging.getLogger().removeHandler(buffer)
         if buffer in _installed:
             _installed.remove(buffer)
-            _apply_level(own)
-
-    return buffer, uninstall
+            _apply_level(logging.getLogger(VIGIL_LOGGER))
 
 
 def _apply_level(own: logging.Logger) -> None:
@@ -203,6 +209,21 @@ class LogService:
     def __init__(self, db: Database, buffer: LogBuffer) -> None:
         self.db = db
         self.buffer = buffer
+        self._uninstall: Callable[[], None] = lambda: None
+
+    @classmethod
+    def installed(cls, db: Database, config: ServerConfig) -> LogService:
+        """A service on a new buffer put on the root logger, owned by the service: it leaves
+        at :meth:`close`, or when the service is garbage-collected (never closed)."""
+        buffer, uninstall = install_log_buffer(config)
+        service = cls(db, buffer)
+        service._uninstall = uninstall
+        weakref.finalize(service, uninstall)
+        return service
+
+    def close(self) -> None:
+        """Take the buffer off the root logger (what it kept stays readable)."""
+        self._uninstall()
 
     @property
     def capacity(self) -> int:

@@ -25,7 +25,7 @@ from vigil.services.admin import load_preview_blur
 from vigil.services.alert_cache import AlertPageCache
 from vigil.services.alerts import AlertBus, AlertQueries
 from vigil.services.credential_cache import CredentialCache
-from vigil.services.logs import LogService, install_log_buffer
+from vigil.services.logs import LogService
 from vigil.services.outbound import Outbox, OutboxDeliverer
 from vigil.services.reviews import ReviewService
 from vigil.services.sessions import SessionService
@@ -172,7 +172,6 @@ def _build_state(
     # feed, so a dashboard that refetches on an event never gets the page the event outdated
     pages = AlertPageCache()
     credentials: CredentialCache[Any] = CredentialCache(settings.server.credential_cache_seconds)
-    log_buffer, uninstall_log_buffer = install_log_buffer(settings.server)
     state = WebState(
         settings=settings,
         context=ctx,
@@ -188,10 +187,11 @@ def _build_state(
         outbound=outbound,
         metrics=metrics,
         throttle=LoginThrottle(ctx.db),
-        logs=LogService(ctx.db, log_buffer),
+        # its buffer leaves the root logger on close, or with the app if it is never closed
+        logs=LogService.installed(ctx.db, settings.server),
         owns_context=owns,
     )
-    state._cleanup.append(uninstall_log_buffer)
+    state._cleanup.append(state.logs.close)
     state._cleanup.append(bus.subscribe(metrics.on_alert))
     state._cleanup.append(bus.subscribe(pages.on_event))
     if supervisor is not None:
