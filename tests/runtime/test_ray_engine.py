@@ -39,6 +39,8 @@ from vigil.types import (
     ValidatedFace,
 )
 
+STARVED = object()  # the "object ref" of a report that times out
+
 
 class _Method:
     def __init__(self, fn: Any) -> None:
@@ -55,8 +57,11 @@ class FakeActor:
     gallery: PublishedGallery = field(default_factory=lambda: PublishedGallery("dlib"))
     lose_acks: bool = False
     stopped: bool = False
+    starved: bool = False  # too busy to answer a report within the round's wait
 
-    def report(self) -> ActorReport:
+    def report(self) -> Any:
+        if self.starved:
+            return STARVED
         release = self.gallery.release
         now = utcnow()
         status = CameraStatus(
@@ -109,6 +114,8 @@ class FakeRay:
         return value
 
     def get(self, ref: Any, timeout: float | None = None) -> Any:
+        if ref is STARVED:
+            raise TimeoutError("the actor did not answer in time")
         return ref
 
     def kill(self, handle: FakeHandle, no_restart: bool) -> None:
@@ -219,6 +226,33 @@ def test_a_camera_actor_gets_the_gallery_and_its_candidates_are_stored_once(
         assert session.stopped_at is not None
     with pytest.raises(NotFound):
         supervisor.stop_camera("gate")
+
+
+def test_a_starved_actor_still_gets_the_revocation_without_answering_a_report(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    _enrolled(context)
+    supervisor, fake, _ = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    supervisor.publisher.request()
+    supervisor.collect()
+    assert len(actor.gallery.snapshot().entries) == 1
+
+    actor.starved = True  # every report now misses the round's wait
+    AuthorizationService(context.db, supervisor.store.bus).end(
+        "ORD-5", AuthorizationStatus.revoked, actor="test"
+    )
+    supervisor.publisher.request()  # no alert to purge: ask for the check the period would make
+    supervisor.collect()
+    assert actor.gallery.snapshot().entries == ()
+    (status,) = supervisor.statuses()
+    assert status.state == CameraState.RECONNECTING  # shown as unreachable meanwhile
+    sent = []
+    actor_set = actor.set_gallery
+    actor.set_gallery = lambda release: sent.append(release) or actor_set(release)  # type: ignore[method-assign]
+    supervisor.collect()  # nothing new and not due: the release is not sent again
+    assert sent == []
 
 
 def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(

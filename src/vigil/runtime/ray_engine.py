@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 CALL_SECONDS = 5.0  # one round's wait for an actor; a restarting one answers next round
 
 
+def _key(publication: Publication) -> tuple[str, int]:
+    return publication.release.origin, publication.release.version
+
+
 class CameraLink:
     """One camera actor as the command center sees it: its handle and what it last reported."""
 
@@ -65,6 +69,7 @@ class CameraLink:
         self.report: ActorReport | None = None
         self.unreachable: str | None = None
         self.stored = 0
+        self.sent: tuple[str, int] | None = None  # the last gallery release sent (origin, version)
 
     def status(self) -> CameraStatus | None:
         if self.report is None:
@@ -230,20 +235,24 @@ class RaySupervisor:
         try:
             report: ActorReport = self.ray.get(report_ref, timeout=CALL_SECONDS)
             delivery: Delivery = self.ray.get(take_ref, timeout=CALL_SECONDS)
-        except Exception as exc:  # restarting, node lost: next round
+        except Exception as exc:  # restarting, node lost, or too busy to answer in time
             link.unreachable = f"camera actor unreachable: {type(exc).__name__}"
+            # A starved actor still gets a new release (once, and when due): a revocation must
+            # not wait for the actor to answer a report first.
+            self._send_gallery(link, publication, stale=link.sent != _key(publication))
             return
         link.report, link.unreachable = report, None
-        release = publication.release
-        stale = (report.gallery_origin, report.gallery_version) != (
-            release.origin,
-            release.version,
-        )
-        if stale or publication.changed or publication.due:
-            link.handle.set_gallery.remote(publication.ref)
+        stale = (report.gallery_origin, report.gallery_version) != _key(publication)
+        self._send_gallery(link, publication, stale=stale)
         if not delivery.empty:
             receipt = self._store(link, delivery)
             link.handle.acknowledge.remote(receipt)
+
+    @staticmethod
+    def _send_gallery(link: CameraLink, publication: Publication, *, stale: bool) -> None:
+        if stale or publication.changed or publication.due:
+            link.handle.set_gallery.remote(publication.ref)
+            link.sent = _key(publication)
 
     def _store(self, link: CameraLink, delivery: Delivery) -> Receipt:
         """Apply a delivery: candidates, then sightings (their alerts exist by then), counts
