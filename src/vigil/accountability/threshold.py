@@ -34,7 +34,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from vigil.config import Settings
-from vigil.config.packs import SizeThreshold
+from vigil.config.packs import DlibConfig, OnnxConfig, SizeThreshold
 from vigil.errors import ConfigError
 from vigil.repositories.gallery import GalleryRepo
 from vigil.repositories.settings import SettingRepo
@@ -64,37 +64,27 @@ def min_face_key(pack: str) -> str:
     return f"min_face.{pack}"
 
 
+def _pack_config(settings: Settings, pack: str, what: str) -> DlibConfig | OnnxConfig:
+    if pack == "dlib":
+        return settings.dlib
+    if pack == "onnx":
+        return settings.onnx
+    raise ConfigError("model_pack", f"unknown pack {pack!r} has no {what}", hint="use dlib or onnx")
+
+
 def configured_min_face(settings: Settings, pack: str) -> int:
     """The minimum face size for video the configuration gives ``pack``."""
-    if pack == "dlib":
-        return settings.dlib.video_min_face_px
-    if pack == "onnx":
-        return settings.onnx.video_min_face_px
-    raise ConfigError(
-        "model_pack", f"unknown pack {pack!r} has no minimum face size", hint="use dlib or onnx"
-    )
+    return _pack_config(settings, pack, "minimum face size").video_min_face_px
 
 
 def configured_threshold(settings: Settings, pack: str) -> float:
     """The threshold the configuration gives ``pack`` (before any calibration)."""
-    if pack == "dlib":
-        return settings.dlib.threshold
-    if pack == "onnx":
-        return settings.onnx.threshold
-    raise ConfigError(
-        "model_pack", f"unknown pack {pack!r} has no threshold", hint="use dlib or onnx"
-    )
+    return _pack_config(settings, pack, "threshold").threshold
 
 
 def configured_ladder(settings: Settings, pack: str) -> list[SizeThreshold]:
     """The threshold-by-watchlist-size points the configuration gives ``pack``."""
-    if pack == "dlib":
-        return settings.dlib.threshold_by_watchlist_size
-    if pack == "onnx":
-        return settings.onnx.threshold_by_watchlist_size
-    raise ConfigError(
-        "model_pack", f"unknown pack {pack!r} has no threshold ladder", hint="use dlib or onnx"
-    )
+    return _pack_config(settings, pack, "threshold ladder").threshold_by_watchlist_size
 
 
 def _ladder_value(ladder: Sequence[SizeThreshold], n: int) -> float:
