@@ -63,6 +63,15 @@ class DlibConfig(StrictSection):
     num_jitters: int = Field(
         0, ge=0, le=10, description="dlib ResNet jitters per face in video (0 = fastest)"
     )
+    full_scan_every: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="cameras run the HOG detector over the whole frame only every Nth analysed "
+        "frame, and in between only over windows around the faces they already track. A face "
+        "that enters away from every tracked face is found at the next whole-frame scan: up "
+        "to N analysed frames late (0.6 s at 5 fps and N = 3). 1 = the whole frame every time",
+    )
     landmarks: Literal[5, 68] = Field(
         68,
         description="shape predictor used for alignment: 68 points (the alignment dlib's "

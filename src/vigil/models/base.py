@@ -26,12 +26,12 @@ from __future__ import annotations
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
-from vigil.types import AlignedFace, Detection, Embedding, FaceShot
+from vigil.types import AlignedFace, BBox, Detection, Embedding, FaceShot
 
 
 class FaceDetector(ABC):
@@ -44,6 +44,11 @@ class FaceDetector(ABC):
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         """A slower search of a still photo where ``detect`` found nothing; [] if none exists."""
         return []
+
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        """Faces near ``boxes`` (the current tracks), in image coordinates. Packs that cannot
+        scan part of a frame more cheaply (the default) scan the whole frame."""
+        return self.detect(image)
 
 
 class DetectorPool(FaceDetector):
@@ -78,6 +83,10 @@ class DetectorPool(FaceDetector):
         with self._borrowed() as detector:
             return detector.detect_thorough(image)
 
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect_near(image, boxes)
+
 
 class FaceEmbedder(ABC):
     dim: int
@@ -110,8 +119,22 @@ class ModelPack:
     ``detector`` / ``embedder`` directly, from code that may run on several threads.
     """
 
-    def __init__(self, name: str, detector: FaceDetector, embedder: FaceEmbedder):
+    def __init__(
+        self,
+        name: str,
+        detector: FaceDetector,
+        embedder: FaceEmbedder,
+        *,
+        full_scan_every: int = 1,
+    ) -> None:
+        if full_scan_every < 1:
+            raise ValueError(
+                f"ModelPack: full_scan_every must be at least 1, got {full_scan_every}"
+            )
         self.name = name
+        # cameras detect over the whole frame every Nth analysed frame, near their tracks
+        # in between (:meth:`detect_near`); 1 = always the whole frame
+        self.full_scan_every = full_scan_every
         self.detector = detector
         self.embedder = embedder
         self._detecting = _guard(detector.thread_safe)
@@ -120,6 +143,12 @@ class ModelPack:
     def detect(self, image: np.ndarray) -> list[Detection]:
         with self._detecting:
             return self.detector.detect(image)
+
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        """Faces near ``boxes`` only, where the detector can do that more cheaply (see
+        :mod:`vigil.models.hog_regions`); a whole-frame detection otherwise."""
+        with self._detecting:
+            return self.detector.detect_near(image, boxes)
 
     def embed_shots(self, shots: list[FaceShot]) -> list[Embedding]:
         with self._embedding:

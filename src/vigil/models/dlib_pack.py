@@ -1,6 +1,8 @@
 """The default model pack, installed from PyPI: dlib HOG detector, 5-point landmarks, ResNet.
 
-* Detector: ``dlib.get_frontal_face_detector()`` with ``settings.dlib.upsample`` pyramid steps.
+* Detector: ``dlib.get_frontal_face_detector()`` with ``settings.dlib.upsample`` pyramid steps;
+  cameras scan the whole frame only every ``dlib.full_scan_every``-th analysed frame and windows
+  around their tracks in between (``detect_near``, :mod:`vigil.models.hog_regions`).
 * Landmarks: dlib's 68-point (default) or 5-point shape predictor (``dlib.landmarks``), converted
   to the project's order by :func:`vigil.models.alignment.landmarks_from_dlib68` or
   :func:`~vigil.models.alignment.landmarks_from_dlib5`.
@@ -22,6 +24,7 @@ the models run in worker processes instead (:mod:`vigil.models.dlib_remote`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +37,7 @@ from vigil.config import DlibConfig, Settings
 from vigil.errors import ModelError
 from vigil.models.alignment import landmarks_from_dlib5, landmarks_from_dlib68
 from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.hog_regions import ScoredBox, detect_near
 from vigil.types import AlignedFace, BBox, Detection, Embedding
 
 PACK_NAME = "dlib"
@@ -158,8 +162,27 @@ class DlibDetector(FaceDetector):
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         rgb = _rgb(image)
+        return [self._landmarked(rgb, hit) for hit in self._hog(rgb)]
+
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        """HOG over windows around ``boxes`` only (:func:`vigil.models.hog_regions.detect_near`,
+        same upsampling as :meth:`detect`); the landmarks come from the whole frame, as there."""
+        rgb = _rgb(image)
+        return [self._landmarked(rgb, hit) for hit in detect_near(self._hog, rgb, boxes)]
+
+    def _hog(self, rgb: np.ndarray) -> list[ScoredBox]:
+        """The HOG detector's hits in ``rgb`` (a frame or a window of one)."""
         rects, scores, _ = self._detector.run(rgb, self._upsample, 0.0)
-        return [self._detection(rgb, r, float(s)) for r, s in zip(rects, scores, strict=True)]
+        return [
+            ScoredBox(
+                BBox(float(r.left()), float(r.top()), r.right() + 1.0, r.bottom() + 1.0), float(s)
+            )
+            for r, s in zip(rects, scores, strict=True)
+        ]
+
+    def _landmarked(self, rgb: np.ndarray, hit: ScoredBox) -> Detection:
+        landmarks = self._shapes.landmarks(self._shapes.shape(rgb, hit.box))
+        return Detection(box=hit.box, landmarks=landmarks, score=float(hit.score))
 
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         """dlib's CNN (mmod) detector on a copy at most CNN_MAX_SIDE px long; [] if disabled."""
@@ -186,8 +209,7 @@ class DlibDetector(FaceDetector):
 
     def _detection(self, rgb: np.ndarray, rect: Any, score: float) -> Detection:
         box = BBox(float(rect.left()), float(rect.top()), rect.right() + 1.0, rect.bottom() + 1.0)
-        landmarks = self._shapes.landmarks(self._shapes.shape(rgb, box))
-        return Detection(box=box, landmarks=landmarks, score=score)
+        return self._landmarked(rgb, ScoredBox(box, score))
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,4 +361,4 @@ def build_local_dlib_pack(cfg: DlibConfig) -> ModelPack:
             hint="Reinstall face_recognition_models (`pip install --force-reinstall "
             "face_recognition_models`).",
         ) from exc
-    return ModelPack(PACK_NAME, detector, embedder)
+    return ModelPack(PACK_NAME, detector, embedder, full_scan_every=cfg.full_scan_every)

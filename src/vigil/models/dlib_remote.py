@@ -7,7 +7,8 @@ K worker processes (:class:`vigil.models.process_pool.WorkerPool`, each with its
 pack from :func:`vigil.models.dlib_pack.build_local_dlib_pack`); the calling thread waits on a
 pipe with the GIL released.
 
-What travels: a frame for detection (there is no smaller input to a detector); for embedding
+What travels: a frame for detection (there is no smaller input to a detector; a detection near
+the tracks sends their boxes too, and the worker scans windows around them); for embedding
 and alignment only a window of the frame around the face (:func:`face_crop`, a few tens of KiB),
 from which the worker computes the landmarks, the 150x150 chip and the descriptor exactly as the
 in-process pack does on the whole frame (tests/models/test_dlib_remote.py compares them). A
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +81,7 @@ def face_crop(image: np.ndarray, detection: Detection) -> FaceCrop:
 class DetectRequest:
     image: np.ndarray  # a whole BGR frame or photo
     thorough: bool = False  # detect_thorough (the CNN) instead of detect (HOG)
+    near: tuple[BBox, ...] | None = None  # detect_near these boxes (HOG over windows around them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +113,12 @@ class DlibHandler:
     def handle(self, request: object) -> object:
         pack = self.pack
         match request:
-            case DetectRequest(image=image, thorough=thorough):
-                return pack.detect_thorough(image) if thorough else pack.detect(image)
+            case DetectRequest(image=image, thorough=True):
+                return pack.detect_thorough(image)
+            case DetectRequest(image=image, near=near) if near is not None:
+                return pack.detect_near(image, near)
+            case DetectRequest(image=image):
+                return pack.detect(image)
             case EmbedRequest(crops=crops):
                 faces = [pack.embedder.align(c.image, c.detection) for c in crops]
                 return pack.embedder.embed(faces)
@@ -148,6 +155,11 @@ class RemoteDlibDetector(FaceDetector):
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         check_bgr(image)
         return list(_expect(self._pool.call(DetectRequest(image, True)), list, "detect_thorough"))
+
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        check_bgr(image)
+        found = self._pool.call(DetectRequest(image, near=tuple(boxes)))
+        return list(_expect(found, list, "detect_near"))
 
 
 class RemoteDlibEmbedder(FaceEmbedder):
@@ -188,10 +200,12 @@ class PooledDlibPack(ModelPack):
     """The dlib pack whose calls run in ``pool``'s processes; thread-safe without locks (each
     call has a worker to itself). :meth:`close` stops the workers."""
 
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: WorkerPool, full_scan_every: int = 1) -> None:
         self.pool = pool
         self.remote = RemoteDlibEmbedder(pool)
-        super().__init__(PACK_NAME, RemoteDlibDetector(pool), self.remote)
+        super().__init__(
+            PACK_NAME, RemoteDlibDetector(pool), self.remote, full_scan_every=full_scan_every
+        )
 
     def embed_shots(self, shots: list[FaceShot]) -> list[Embedding]:
         return self.remote.embed_crops([face_crop(s.frame.image, s.detection) for s in shots])
@@ -210,4 +224,6 @@ def build_pooled_dlib_pack(config: DlibConfig) -> PooledDlibPack:
     """Start ``config.workers`` worker processes, each loading the dlib models (a few seconds;
     ModelError if they cannot load), and return the pack that uses them."""
     factory = functools.partial(make_handler, config)
-    return PooledDlibPack(WorkerPool("dlib-worker", factory, config.workers))
+    return PooledDlibPack(
+        WorkerPool("dlib-worker", factory, config.workers), config.full_scan_every
+    )

@@ -1,7 +1,7 @@
 """The per-camera pipeline, as a straight chain of small stages:
 
-detect -> track -> quality gate -> keep the best shots per track -> one match decision per track
--> candidate alert.
+detect (the whole frame, or near the tracks: :mod:`vigil.pipeline.scanning`) -> track -> quality
+gate -> keep the best shots per track -> one match decision per track -> candidate alert.
 
 * Each face is scored by the quality gate only while its track is undecided; shots that fail the
   gate are never embedded. Only the ``tracking.best_shots`` best shots of a track are kept.
@@ -42,6 +42,7 @@ from vigil.pipeline.counts import FaceCounter
 from vigil.pipeline.masking import FaceCropper
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.quality import QualityGate
+from vigil.pipeline.scanning import ScanCadence
 from vigil.pipeline.tracker import Tracker
 from vigil.types import (
     CandidateAlert,
@@ -272,6 +273,7 @@ class CameraPipeline:
     config: TrackingConfig
     passages: Passages
     sink: AlertSink | None = None
+    scans: ScanCadence = field(default_factory=ScanCadence)  # whole frame, or near the tracks
     latest: FrameFaces | None = None
     frames: int = 0
     _embedded_tracks: set[int] = field(default_factory=set)
@@ -281,7 +283,7 @@ class CameraPipeline:
     _prefetched: dict[int, Embedding] = field(default_factory=dict)  # this frame's probes
 
     def process(self, frame: Frame) -> list[CandidateAlert]:
-        detections = self.pack.detect(frame.image)
+        detections = self.scans.detect(self.pack, frame, self.tracker.live)
         self.latest = FrameFaces(frame, tuple(detections))
         self.frames += 1
         self.counter.count_faces(frame.captured_at, len(detections))
@@ -474,8 +476,10 @@ def build_pipeline(
     *,
     counter: FaceCounter | None = None,
     sink: AlertSink | None = None,
+    full_scan_every: int | None = None,
 ) -> CameraPipeline:
-    """Wire the stages for one camera."""
+    """Wire the stages for one camera; ``full_scan_every``: the pack's unless given."""
+    every = pack.full_scan_every if full_scan_every is None else full_scan_every
     return CameraPipeline(
         camera=camera,
         pack=pack,
@@ -487,4 +491,5 @@ def build_pipeline(
         config=config,
         passages=Passages(config.passage_gap_seconds),
         sink=sink,
+        scans=ScanCadence(every),
     )
