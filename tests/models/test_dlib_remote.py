@@ -130,3 +130,28 @@ def test_face_crop_window(
     assert round(moved.x1) + x0 == round(box[0]) and round(moved.y1) + y0 == round(box[1])
     shift = np.array([x0, y0], dtype=np.float32)
     np.testing.assert_array_equal(crop.detection.landmarks + shift, detection.landmarks)
+
+
+def test_detection_near_a_face_finds_it_in_and_out_of_process(
+    local: ModelPack, pooled: PooledDlibPack, photos: Path
+) -> None:
+    """HOG over a window around the face (vigil.models.hog_regions) finds the face the whole
+    photo gives, back in photo coordinates, with the same landmarks; the worker agrees."""
+    image = _read(photos / "obama.jpg")
+    (face,) = local.detect(image)
+    nearby = BBox(face.box.x1 + 6, face.box.y1 - 4, face.box.x2 + 6, face.box.y2 - 4)
+    (near,) = local.detect_near(image, [nearby])
+    assert near.box.iou(face.box) > 0.8
+    np.testing.assert_allclose(near.landmarks, face.landmarks, atol=0.15 * face.box.width)
+    (remote,) = pooled.detect_near(image, [nearby])
+    assert remote.box == near.box
+    np.testing.assert_allclose(remote.landmarks, near.landmarks, atol=1e-5)
+    far = BBox(0, 0, 20, 20)  # a window in a corner, away from the face: nothing there
+    assert local.detect_near(image, [far]) == [] and pooled.detect_near(image, [far]) == []
+
+
+def test_the_cadence_comes_from_the_config_in_and_out_of_process(
+    local: ModelPack, pooled: PooledDlibPack
+) -> None:
+    assert local.full_scan_every == pooled.full_scan_every == DlibConfig().full_scan_every == 3
+    assert build_local_dlib_pack(DlibConfig(full_scan_every=1)).full_scan_every == 1
