@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vigil.config import TrackingConfig
-from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.base import DetectorPool, FaceDetector, FaceEmbedder, ModelPack
 from vigil.models.hog_regions import ScoredBox, detect_near
 from vigil.pipeline.counts import FaceCounter
 from vigil.pipeline.matcher import GallerySnapshot, Matcher, create_index
@@ -167,3 +167,22 @@ def test_a_cadence_below_one_is_refused() -> None:
         ModelPack("fake", SquareDetector(), NoEmbedder(), full_scan_every=0)
     with pytest.raises(ValueError, match="every"):
         ScanCadence(0)
+
+
+def test_a_detector_without_windows_scans_the_whole_frame_when_asked_near() -> None:
+    """The ONNX pack's YuNet (and any detector that does not override detect_near)."""
+
+    class WholeOnly(FaceDetector):
+        calls = 0
+
+        def detect(self, image: np.ndarray) -> list[Detection]:
+            WholeOnly.calls += 1
+            return [as_detection(h) for h in squares(image)]
+
+    image = np.zeros((H, W, 3), np.uint8)
+    image[100:160, 500:560, 0] = 255  # away from the box asked about: found all the same
+    for detector in (WholeOnly(), DetectorPool([WholeOnly(), WholeOnly()])):
+        pack = ModelPack("fake", detector, NoEmbedder())
+        (found,) = pack.detect_near(image, [face_at(100)])
+        assert found.box == BBox(500, 100, 560, 160)
+    assert WholeOnly.calls == 2

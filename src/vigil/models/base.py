@@ -4,7 +4,11 @@ A pack detects faces (box + 5 landmarks + score), aligns a face for its embedder
 
 Video and still photos take different paths where a pack can do better with more time:
 
-* ``detect`` runs on every analysed frame; ``detect_thorough`` is a slower second try for a still
+* ``detect`` scans a whole frame; ``detect_near`` only the parts of it around given boxes (a
+  camera's tracks), where the detector can do that more cheaply (dlib's HOG,
+  :mod:`vigil.models.hog_regions`; others scan the whole frame). A camera calls ``detect`` every
+  ``ModelPack.full_scan_every``-th analysed frame and ``detect_near`` between
+  (:mod:`vigil.pipeline.scanning`). ``detect_thorough`` is a slower second try for a still
   photo in which ``detect`` found nothing (dlib: the CNN detector). Packs without one return [].
 * ``embed`` embeds track shots; ``embed_still`` embeds one still photo (enrollment, LFW) and may
   spend more time on it (dlib: the mean over 8 chips).
