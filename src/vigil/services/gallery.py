@@ -306,6 +306,7 @@ class ActiveGallery:
             != (a.watchlist_name, a.authorization_id, a.authorization_reference)
         ]
         if changed:
+            self._raise_before_adding(s, GalleryRepo(s), gallery, at)  # a newly valid watchlist
             wanted = set(changed)
             report.removed += gallery.remove(
                 e.template_id for e in gallery.entries() if e.watchlist_id in wanted
@@ -324,6 +325,8 @@ class ActiveGallery:
         held = gallery.template_ids()
         report.removed += gallery.remove(held - stored)
         missing = sorted(stored - held)
+        if missing:  # e.g. a template committed after a later id was seen
+            self._raise_before_adding(s, GalleryRepo(s), gallery, at)
         for start in range(0, len(missing), 900):  # bound the IN (...) list
             chunk = missing[start : start + 900]
             for batch in GalleryRepo(s).stream_templates(self.pack, at, template_ids=chunk):
