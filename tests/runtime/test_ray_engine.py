@@ -22,7 +22,7 @@ from vigil.domain.counts import MinuteCount
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, NotFound
-from vigil.runtime.camera_link import CALL_SECONDS
+from vigil.runtime.camera_link import ABANDON_SECONDS, CALL_SECONDS
 from vigil.runtime.ray_engine import RaySupervisor
 from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
@@ -192,6 +192,30 @@ def test_a_starved_actor_keeps_one_call_queued_and_still_gets_the_revocation_at_
     release = actor.gallery.release
     assert release is not None and release.version == version + 1
     assert actor.gallery.snapshot().entries == ()
+
+
+def test_an_abandoned_take_is_still_collected_once_if_it_answers_late(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, _ = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    actor.starved = True
+    now = utcnow()
+    actor.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
+    actor.outbox.write("gate", now.replace(second=0, microsecond=0), MinuteCount(faces=4))
+    supervisor.collect()  # a report and a take queued, unanswered
+    fake.now += ABANDON_SECONDS + 1
+    supervisor.collect()  # both abandoned: asked again
+    assert actor.queued("report", "take") == 4
+    actor.run()  # the actor catches up: the first take handed over the counts
+    supervisor.collect()
+    actor.run()
+    supervisor.collect()
+    assert _count(context, Alert) == 1 and actor.outbox.pending == 0
+    with context.db.read() as s:
+        assert [c.faces for c in s.scalars(select(FaceCount))] == [4]
 
 
 def test_stopping_all_cameras_does_not_abort_on_a_dead_actor(
