@@ -237,7 +237,14 @@ def _node() -> tuple[str, str]:
 
 
 class CameraActor:
-    """A camera on a cluster node; the command center calls its methods through Ray."""
+    """A camera on a cluster node; the command center calls its methods through Ray.
+
+    Three threads touch it: the frame loop, Ray's default group (``report``, ``take``,
+    ``acknowledge``, ``preview_jpeg``, one call at a time, in order) and the ``control`` group
+    the command center uses for ``set_gallery`` and ``stop`` (so they never wait behind the
+    others). What they share is locked: the gallery (:class:`PublishedGallery` swaps the release
+    under its lock; the matcher reads one snapshot per frame) and the outbox.
+    """
 
     def __init__(self, spec: ActorSpec) -> None:
         camera, settings = spec.camera, spec.settings
