@@ -88,9 +88,7 @@ def _alert_messages(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
     return messages
 
 
-def test_a_cli_revocation_reaches_the_servers_live_feed(
-    live: Live, feed: ClientConnection
-) -> None:
+def test_a_cli_revocation_reaches_the_servers_live_feed(live: Live, feed: ClientConnection) -> None:
     context = live.server.context
     first = store_candidate(context, "ORDER-CLI")  # stored without the server's bus
     out = live.cli("authorization", "revoke", "ORDER-CLI")
