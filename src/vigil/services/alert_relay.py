@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import sqlite3
 import time
 import uuid
 from datetime import timedelta
@@ -95,7 +96,7 @@ class RelayWriter:
         rolls back."""
         now = utcnow()
         repo = RelayLogRepo(s)
-        row = repo.append(
+        row_id = repo.append(
             origin=self.origin, alert_id=event.alert_id, kind=event.kind, at=event.at, now=now
         )
         tick = time.monotonic()
@@ -105,7 +106,7 @@ class RelayWriter:
         transaction = s.get_transaction()
         if self.db.is_postgresql and s.info.get(_STAGED) is not transaction:
             s.info[_STAGED] = transaction  # one wake-up per transaction: it reads all the rows
-            repo.notify(CHANNEL, str(row.id))
+            repo.notify(CHANNEL, str(row_id))
 
     def send(self, event: AlertEvent) -> None:
         """:meth:`record` in a write transaction of its own (AlertBus.publish: an event with no
@@ -183,20 +184,30 @@ class _LogReader:
 
 
 class SqliteAlertRelay(_LogReader):
-    """SQLite (no notifications): polls the relay log every :data:`POLL_SECONDS` on a
-    background loop; sends this process's events to the others through the log."""
+    """SQLite (no notifications): polls every :data:`POLL_SECONDS` on a background loop; sends
+    this process's events to the others through the log.
+
+    A poll first asks its own connection for ``PRAGMA data_version`` (it changes when another
+    connection commits; microseconds) and reads the relay log only when it changed, so an idle
+    server's polling costs next to nothing.
+    """
 
     def __init__(self, db: Database, bus: AlertBus) -> None:
         if not db.is_sqlite:
             raise ValueError("SqliteAlertRelay needs a SQLite database")
         super().__init__(db, bus)
         self._loop = BackgroundLoop.periodic(
-            "vigil-alert-relay", self._catch_up, POLL_SECONDS, first_delay=POLL_SECONDS
+            "vigil-alert-relay", self._poll, POLL_SECONDS, first_delay=POLL_SECONDS
         )
+        self._watch: sqlite3.Connection | None = None  # read by the polling thread only
+        self._version: int | None = None  # data_version at the last read of the log
 
     def start(self) -> SqliteAlertRelay:
         """Attach to the bus and start polling: every row committed after this returns is
         delivered (those before are not replayed)."""
+        path = make_url(self.db.url).database or ""
+        self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._version = self._data_version()
         self.bus.attach_relay(self)
         self._start_at_the_end()
         self._loop.start()
@@ -204,11 +215,24 @@ class SqliteAlertRelay(_LogReader):
 
     def stop(self, timeout: float = 5.0) -> None:
         self.bus.attach_relay(None)
-        self._loop.stop(timeout)
+        if self._loop.stop(timeout) and self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     @property
     def listening(self) -> bool:
         return self._loop.running
+
+    def _data_version(self) -> int | None:
+        watch = self._watch
+        return None if watch is None else int(watch.execute("PRAGMA data_version").fetchone()[0])
+
+    def _poll(self) -> None:
+        version = self._data_version()  # read before the log: a later commit changes it
+        if version is not None and version == self._version:
+            return  # nothing committed by another connection since the last read
+        self._version = version
+        self._catch_up()
 
 
 class PgAlertRelay(_LogReader):
