@@ -407,9 +407,14 @@ def _calibrate_from_openset(db: Database, pack: str, openset_json: Path) -> None
 @cli_errors
 def retention_run(ctx: typer.Context) -> None:
     """Delete everything past its retention period now (the server runs this periodically)."""
+    from vigil.services.alert_announce import AlertAnnouncer
+    from vigil.services.alert_relay import announcing_bus
+
     context = state(ctx).context()
+    # each deleted or changed alert's event goes into the relay log with the round
+    events = AlertAnnouncer(announcing_bus(context.db))
     svc = RetentionService(
-        context.db, context.settings.retention, settings_signer(context.settings)
+        context.db, context.settings.retention, settings_signer(context.settings), events
     )
     result = svc.run(actor=actor())
     parts = ", ".join(f"{k} {v}" for k, v in result.deleted.items())
