@@ -7,6 +7,9 @@ and :meth:`remove` by id, no rebuild. Three kinds, chosen by :class:`IndexPolicy
   fastest below ``IndexPolicy.exact_below`` entries (measured: README "Gallery index").
 - :class:`HnswIdIndex`: hnswlib HNSW graph; deletions are tombstones reused by later inserts.
 - :class:`FaissIdIndex`: exact faiss ``IndexFlatIP`` under an id map (``matching.index: faiss``).
+- :class:`~vigil.faces.index_pq.PqfsIdIndex`: faiss 4-bit PQ fast scan of every code, exact
+  float16 re-rank of the best 64 (``matching.index: pqfs``, and ``auto``'s choice from
+  ``IndexPolicy.exact_below`` entries: the only kind that kept recall@1 >= 0.99 at 1M).
 
 All are picklable (the Ray runtime ships a gallery snapshot to remote actors).
 """
@@ -39,19 +42,25 @@ class SearchResult:
 class IndexPolicy:
     """Which index a partition uses; defaults chosen by ``vigil bench gallery`` (README)."""
 
-    kind: str = "auto"  # auto | numpy | hnsw | usearch | ivf | faiss
+    kind: str = "auto"  # auto | numpy | hnsw | usearch | ivf | pqfs | faiss
     exact_below: int = 20_000  # auto: exact under this many entries, ANN (``ann``) from it
-    ann: str = "usearch"  # what auto switches to: hnsw | usearch | ivf
+    ann: str = "pqfs"  # what auto switches to: hnsw | usearch | ivf | pqfs (README)
     hnsw_m: int = 32  # graph degree (hnsw and usearch); 16 lost recall at 250k (README)
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128  # recall 0.995 at 100k x 128 (README "Gallery index")
     usearch_dtype: str = "f16"  # usearch storage: f32 | f16 | i8
     ivf_lists: int = 1024
     ivf_probes: int = 24
+    pq_m: int = 64  # pqfs: 4-bit sub-quantizers (32 bytes a template at 128-d and 512-d)
+    pq_rerank: int = 64  # pqfs: candidates from the code scan re-ranked exactly (float16)
+    pq_train_min: int = 1_024  # pqfs: exact float16 search until this many entries
+    pq_train_sample: int = 65_536  # pqfs: vectors the quantizer is (re)trained on at most
+    pq_rebuild_fraction: float = 0.2  # pqfs: compact and re-encode above this tombstone share
     build_threads: int = 2
+    search_threads: int = 1  # faiss OpenMP threads for one probe (pqfs)
 
     def ann_kind(self, size: int) -> str | None:
-        """``hnsw`` or ``ivf`` when a partition of ``size`` entries wants an ANN index."""
+        """``hnsw``, ``usearch``, ``ivf`` or ``pqfs`` when a partition of ``size`` entries wants an ANN index."""
         if self.kind in ANN_KINDS:
             return self.kind
         if self.kind == "auto" and size >= self.exact_below:
@@ -59,7 +68,7 @@ class IndexPolicy:
         return None
 
 
-ANN_KINDS = ("hnsw", "usearch", "ivf")
+ANN_KINDS = ("hnsw", "usearch", "ivf", "pqfs")
 
 
 def as_matrix(vectors: np.ndarray, what: str) -> np.ndarray:
@@ -335,7 +344,7 @@ class FaissIdIndex(IdIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install faiss-cpu` (or vigil[faiss]), or set matching.index: auto",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), or set matching.index: numpy",
             ) from exc
         self._faiss: Any = faiss
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(max(dim, 1)))
@@ -400,10 +409,14 @@ def new_index(dim: int, size: int, policy: IndexPolicy) -> IdIndex:
         return HnswIdIndex(dim, policy, capacity=size)
     if policy.ann_kind(size) == "usearch":
         return UsearchIdIndex(dim, policy, capacity=size)
+    if policy.ann_kind(size) == "pqfs":  # trains itself once it holds pq_train_min entries
+        from vigil.faces.index_pq import PqfsIdIndex
+
+        return PqfsIdIndex(dim, policy)
     return ExactIdIndex(dim)  # IVF needs training vectors: see ann_from()
 
 
-INDEX_KINDS = ("auto", "numpy", "hnsw", "usearch", "ivf", "faiss")
+INDEX_KINDS = ("auto", "numpy", "hnsw", "usearch", "ivf", "pqfs", "faiss")
 
 
 def ann_from(exact: IdIndex, policy: IndexPolicy) -> IdIndex:
@@ -416,6 +429,10 @@ def ann_from(exact: IdIndex, policy: IndexPolicy) -> IdIndex:
         index = FaissIvfIdIndex(exact.dim, policy, vectors)
     elif kind == "usearch":
         index = UsearchIdIndex(exact.dim, policy, capacity=2 * len(ids))
+    elif kind == "pqfs":
+        from vigil.faces.index_pq import PqfsIdIndex
+
+        index = PqfsIdIndex(exact.dim, policy)
     else:
         index = HnswIdIndex(exact.dim, policy, capacity=2 * len(ids))
     index.add(ids, vectors)
