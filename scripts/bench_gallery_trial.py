@@ -8,10 +8,11 @@ Uses the synthetic face-shaped gallery of ``vigil bench gallery`` (same seeds, s
 by authorization, one of them out of scope) and the product's index classes inside a
 :class:`~vigil.faces.gallery.FilteredGallery`, built the way the service builds it. Each trial
 is built once (``build_seconds``/``build_cpu_seconds``, RSS growth); then for each search
-setting (HNSW ``ef``, IVF ``nprobe``, pqfs ``rerank``: candidates re-ranked exactly) it times every probe on one pinned core and compares the
-top-1 with exact search over the same allowed entries. ``faiss-hnsw:M:efc`` is faiss
-``IndexHNSWFlat`` per partition, for the record only (it cannot remove by id, so the product
-cannot use it). Tune on one ``--seed``, report on another. Prints one JSON line per setting.
+setting (HNSW ``ef``, IVF ``nprobe``, pqfs ``rerank``: candidates re-ranked exactly) it times
+every probe on one pinned core and compares the top-1 with exact search over the same allowed
+entries. ``faiss-hnsw:M:efc`` is faiss ``IndexHNSWFlat`` per partition, for the record only
+(it cannot remove by id, so the product cannot use it). Tune on one ``--seed``, report on
+another. Prints one JSON line per setting.
 """
 
 from __future__ import annotations

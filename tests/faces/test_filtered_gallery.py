@@ -163,7 +163,9 @@ def test_index_adds_removes_and_replaces_by_id(kind: str) -> None:
     assert set(index.search(vectors[0], 2).rows.tolist()) == {100, 109}
     assert sorted(index.ids().tolist()) == sorted({*range(100, 150)} - {108})
     stored = index.vectors_of(np.array([107]))
-    np.testing.assert_allclose(stored, vectors[7:8], atol=1e-3 if kind in ("usearch", "pqfs") else 1e-6)
+    np.testing.assert_allclose(
+        stored, vectors[7:8], atol=1e-3 if kind in ("usearch", "pqfs") else 1e-6
+    )
     again = pickle.loads(pickle.dumps(index))
     assert again.search(vectors[7], 1).rows.tolist() == [107]
 

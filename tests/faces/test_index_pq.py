@@ -17,14 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-pytest.importorskip("faiss")
-
-from vigil.config import MatchingConfig  # noqa: E402
-from vigil.errors import ConfigError  # noqa: E402
-from vigil.faces.gallery import FilteredGallery  # noqa: E402
-from vigil.faces.index import ExactIdIndex, IndexPolicy, new_index  # noqa: E402
-from vigil.faces.index_pq import PqfsIdIndex, sub_quantizers  # noqa: E402
-from vigil.types import GalleryEntry  # noqa: E402
+from vigil.config import MatchingConfig
+from vigil.errors import ConfigError
+from vigil.faces.gallery import FilteredGallery
+from vigil.faces.index import ExactIdIndex, IndexPolicy, new_index
+from vigil.faces.index_pq import PqfsIdIndex, sub_quantizers
+from vigil.types import GalleryEntry
 
 DIM = 128
 F16 = 2e-3  # float16 storage: scores agree with float32 to about this
@@ -91,7 +89,7 @@ def test_removed_entries_are_never_returned_tombstoned_or_compacted() -> None:
         policy = IndexPolicy(kind="pqfs", pq_rebuild_fraction=fraction)
         pq, exact, vectors = both(3000, 6, policy)
         gone = np.random.default_rng(7).choice(np.arange(1000, 4000), 900, replace=False)
-        pq.remove(gone.tolist() + [99_999])  # unknown ids are ignored
+        pq.remove([*gone.tolist(), 99_999])  # unknown ids are ignored
         exact.remove(gone.tolist())
         assert (pq.tombstones > 0) == (fraction == 0.9)
         assert len(pq) == 2100

@@ -3,9 +3,10 @@
 Every entry's right to be matched (camera scope, validity window) is its authorization's, so the
 gallery keeps one :class:`Partition` per authorization scope, each with its own incremental
 :class:`~vigil.faces.index.IdIndex` (exact below ``IndexPolicy.exact_below`` entries, a PQ
-fast scan with exact re-rank above: ``pqfs``). A search first picks the partitions whose :class:`Scope` allows the camera at that time
-(a handful of checks, never one per entry) and searches only those: an entry outside its scope is
-never a candidate, so it can neither be returned nor crowd out an allowed one.
+fast scan with exact re-rank above: ``pqfs``). A search first picks the partitions whose
+:class:`Scope` allows the camera at that time (a handful of checks, never one per entry) and
+searches only those: an entry outside its scope is never a candidate, so it can neither be
+returned nor crowd out an allowed one.
 
 :class:`FilteredGallery` changes in place by id (add, remove, re-scope, drop an authorization);
 :class:`GallerySnapshot` is what a matcher searches (gallery, threshold, pack). Both pickle (the
@@ -393,7 +394,8 @@ class FaissIndex(NumpyIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), or set matching.index: numpy",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), "
+                "or set matching.index: numpy",
             ) from exc
 
 

@@ -60,7 +60,7 @@ class IndexPolicy:
     search_threads: int = 1  # faiss OpenMP threads for one probe (pqfs)
 
     def ann_kind(self, size: int) -> str | None:
-        """``hnsw``, ``usearch``, ``ivf`` or ``pqfs`` when a partition of ``size`` entries wants an ANN index."""
+        """The ANN kind (one of :data:`ANN_KINDS`) a partition of ``size`` entries wants."""
         if self.kind in ANN_KINDS:
             return self.kind
         if self.kind == "auto" and size >= self.exact_below:
@@ -344,7 +344,8 @@ class FaissIdIndex(IdIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), or set matching.index: numpy",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), "
+                "or set matching.index: numpy",
             ) from exc
         self._faiss: Any = faiss
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(max(dim, 1)))
