@@ -231,3 +231,27 @@ def test_random_adds_and_removes_behave_like_the_exact_index(ops, fraction, seed
                 if not pq.trained:  # exact until pq_train_min entries
                     want = exact.search(probe, 8).scores
                     np.testing.assert_allclose(got.scores, want, atol=F16)
+
+
+def test_a_policy_pickled_before_the_pq_fields_loads_and_is_another_policy() -> None:
+    # IndexPolicy's pickled state as an older snapshot holds it (auto switched to usearch then)
+    old = ["auto", 20_000, "usearch", 32, 200, 128, "f16", 1024, 24, 2]
+    policy = IndexPolicy.__new__(IndexPolicy)
+    policy.__setstate__(old)
+    assert policy.ann == "usearch" and policy.build_threads == 2
+    assert policy.pq_m == IndexPolicy().pq_m  # missing fields take their defaults
+    assert policy != IndexPolicy()  # so the snapshot service rebuilds instead of crashing
+    current = IndexPolicy(kind="pqfs", pq_rerank=32)
+    assert pickle.loads(pickle.dumps(current)) == current
+
+
+def test_an_index_unpickled_into_read_only_arrays_can_still_change() -> None:
+    pq, _, vectors = both(1500, 15, IndexPolicy(kind="pqfs", pq_rebuild_fraction=0.9))
+    state = pq.__getstate__()
+    for name in ("vectors", "ids", "dead"):  # as zero-copy unpickling (Ray) hands them over
+        state[name] = state[name].copy()
+        state[name].flags.writeable = False
+    again = PqfsIdIndex.__new__(PqfsIdIndex)
+    again.__setstate__(state)
+    again.remove([1003])
+    assert 1003 not in again.search(vectors[3], 10).rows.tolist()

@@ -16,6 +16,7 @@ All are picklable (the Ray runtime ships a gallery snapshot to remote actors).
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,13 +52,23 @@ class IndexPolicy:
     usearch_dtype: str = "f16"  # usearch storage: f32 | f16 | i8
     ivf_lists: int = 1024
     ivf_probes: int = 24
+    build_threads: int = 2
+    # New fields go last: a snapshot's pickled policy holds its values in this order.
     pq_m: int = 64  # pqfs: 4-bit sub-quantizers (32 bytes a template at 128-d and 512-d)
     pq_rerank: int = 64  # pqfs: candidates from the code scan re-ranked exactly (float16)
     pq_train_min: int = 1_024  # pqfs: exact float16 search until this many entries
     pq_train_sample: int = 65_536  # pqfs: vectors the quantizer is (re)trained on at most
     pq_rebuild_fraction: float = 0.2  # pqfs: compact and re-encode above this tombstone share
-    build_threads: int = 2
     search_threads: int = 1  # faiss OpenMP threads for one probe (pqfs)
+
+    def __getstate__(self) -> list[object]:
+        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+    def __setstate__(self, state: list[object]) -> None:
+        """A policy pickled before a field existed (an older snapshot) holds fewer values: the
+        missing ones take their defaults, so the policy loads and compares as another policy."""
+        for i, f in enumerate(dataclasses.fields(self)):
+            object.__setattr__(self, f.name, state[i] if i < len(state) else f.default)
 
     def ann_kind(self, size: int) -> str | None:
         """The ANN kind (one of :data:`ANN_KINDS`) a partition of ``size`` entries wants."""

@@ -194,20 +194,24 @@ class PqfsIdIndex(IdIndex):
         return self._vectors[rows].astype(np.float32).reshape(len(rows), self.dim)
 
     def __getstate__(self) -> dict[str, Any]:
-        n = self._n
+        n = self._n  # pickling a slice writes only its rows (no copy of the whole array)
         return {
             "dim": self.dim,
             "policy": self._policy,
-            "vectors": self._vectors[:n].copy(),
-            "ids": self._ids[:n].copy(),
-            "dead": self._dead[:n].copy(),
+            "vectors": self._vectors[:n],
+            "ids": self._ids[:n],
+            "dead": self._dead[:n],
             "pq": None if self._pq is None else _faiss().serialize_index(self._pq),
             "trained_on": self._trained_on,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.dim, self._policy = state["dim"], state["policy"]
-        self._vectors, self._ids, self._dead = state["vectors"], state["ids"], state["dead"]
+        # zero-copy unpickling (Ray's object store) gives read-only arrays: removal writes
+        self._vectors, self._ids, self._dead = (
+            a if a.flags.writeable else a.copy()
+            for a in (state["vectors"], state["ids"], state["dead"])
+        )
         self._n = int(self._ids.shape[0])
         live = np.flatnonzero(~self._dead)
         self._row = dict(zip(self._ids[live].tolist(), live.tolist(), strict=True))
