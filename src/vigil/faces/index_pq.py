@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import ConfigError
-from vigil.faces.index import IdIndex, IndexPolicy, SearchResult
+from vigil.faces.index_base import IdIndex, IndexPolicy, SearchResult
 
 ENCODE_CHUNK = 65_536  # rows converted to float32 at a time when (re-)encoding
 GROWTH_TO_RETRAIN = 4  # retrain once the rows reach this multiple of those trained on
