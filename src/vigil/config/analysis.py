@@ -67,11 +67,13 @@ class TrackingConfig(StrictSection):
 
 class MatchingConfig(StrictSection):
     top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
-    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "faiss"] = Field(
+    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "pqfs", "faiss"] = Field(
         "auto",
         description="gallery index per authorization: auto (exact below 20,000 entries, then "
-        "usearch HNSW: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw "
-        "(hnswlib), usearch, ivf (faiss IVF) or faiss (exact faiss)",
+        "pqfs: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw (hnswlib), "
+        "usearch (HNSW), ivf (faiss IVF), pqfs (faiss 4-bit PQ fast scan of every template, "
+        "64 sub-quantizers, then exact re-rank of the best 64 on float16 vectors; recall@1 "
+        "1.000 at 1M x 128) or faiss (exact faiss)",
     )
     gallery_snapshot: bool = Field(
         True,

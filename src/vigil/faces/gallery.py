@@ -2,10 +2,11 @@
 
 Every entry's right to be matched (camera scope, validity window) is its authorization's, so the
 gallery keeps one :class:`Partition` per authorization scope, each with its own incremental
-:class:`~vigil.faces.index.IdIndex` (exact below ``IndexPolicy.exact_below`` entries, HNSW
-above). A search first picks the partitions whose :class:`Scope` allows the camera at that time
-(a handful of checks, never one per entry) and searches only those: an entry outside its scope is
-never a candidate, so it can neither be returned nor crowd out an allowed one.
+:class:`~vigil.faces.index.IdIndex` (exact below ``IndexPolicy.exact_below`` entries, a PQ
+fast scan with exact re-rank above: ``pqfs``). A search first picks the partitions whose
+:class:`Scope` allows the camera at that time (a handful of checks, never one per entry) and
+searches only those: an entry outside its scope is never a candidate, so it can neither be
+returned nor crowd out an allowed one.
 
 :class:`FilteredGallery` changes in place by id (add, remove, re-scope, drop an authorization);
 :class:`GallerySnapshot` is what a matcher searches (gallery, threshold, pack). Both pickle (the
@@ -28,6 +29,7 @@ import numpy as np
 
 from vigil.errors import ConfigError
 from vigil.faces.index import (
+    INDEX_KINDS,
     ExactIdIndex,
     IdIndex,
     IndexPolicy,
@@ -392,16 +394,17 @@ class FaissIndex(NumpyIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install faiss-cpu` (or vigil[faiss]), or set matching.index: auto",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), "
+                "or set matching.index: numpy",
             ) from exc
 
 
 def create_index(name: str) -> GalleryIndex:
     """The static builder for ``matching.index``; unknown names are ConfigErrors."""
-    if name in ("numpy", "auto", "hnsw"):
-        return NumpyIndex()
     if name == "faiss":
         return FaissIndex()
+    if name in INDEX_KINDS:  # static snapshots hold the vectors; partitions pick the index
+        return NumpyIndex()
     raise ConfigError(
-        "matching.index", f"unknown index {name!r}", hint="use auto, numpy, hnsw or faiss"
+        "matching.index", f"unknown index {name!r}", hint=f"use one of {', '.join(INDEX_KINDS)}"
     )
