@@ -139,7 +139,7 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert early["n"] == 8 and early["tries"] == onnx_settings.tracking.best_shots
     assert early["threshold"] == onnx_settings.onnx.threshold
     assert early["chosen_on"] == ["clean", "cctv64"]  # faces the size gate lets through
-    assert early["configured_margin"] == onnx_settings.tracking.early_margin
+    assert early["configured_margin"] == onnx_settings.onnx.early_margin  # the pack's own
     margins = {early["chosen_margin"], early["configured_margin"]} - {None}
     assert {(r["variant"], r["margin"]) for r in early["rows"]} == {
         (v, m) for v in ("clean", "cctv32", "cctv64") for m in margins

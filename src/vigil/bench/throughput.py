@@ -175,6 +175,7 @@ def run_pipeline(
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
         QualityGate(settings.quality),
+        early_margin=getattr(settings, pack.name).early_margin,
         counter=counter,
     )
     reader, frames = _frames(source, max_fps, settings)
