@@ -15,7 +15,8 @@ from vigil.accountability.threshold import (
 )
 from vigil.config import Settings, TrackingConfig, load_settings
 from vigil.config.packs import DlibConfig, OnnxConfig, SizeMinFace
-from vigil.errors import ConfigError
+from vigil.errors import ConfigError, InputError
+from vigil.evaluation.openset import read_early_margin
 
 
 def ladder(*points: tuple[int, int]) -> list[SizeMinFace]:
@@ -138,3 +139,27 @@ def test_the_new_keys_load_from_the_yaml_file(tmp_path: Path) -> None:
     assert settings.dlib.early_margin == pytest.approx(0.5)
     assert settings.onnx.early_margin is None
     assert min_face_for_size(48, settings.dlib.min_face_by_watchlist_size, 6) == 80
+
+
+@pytest.mark.parametrize(
+    ("last_line", "expected"),
+    [
+        ('{"early": {"chosen_margin": 0.6, "configured_margin": 0.06}}', 0.6),
+        ('{"early": {"chosen_margin": null}}', None),  # none on the grid
+        ('{"early": null}', None),  # a run without --cctv
+        ('{"pack": "dlib"}', None),
+    ],
+)
+def test_calibrate_reads_the_early_margin_an_open_set_run_chose(
+    tmp_path: Path, last_line: str, expected: float | None
+) -> None:
+    report = tmp_path / "openset.txt"
+    report.write_text(f"text lines of the run\n{last_line}\n")
+    assert read_early_margin(report) == expected
+
+
+def test_an_unreadable_open_set_report_is_an_input_error(tmp_path: Path) -> None:
+    report = tmp_path / "openset.txt"
+    report.write_text("not json\n")
+    with pytest.raises(InputError, match="cannot read an open-set report"):
+        read_early_margin(report)

@@ -167,6 +167,9 @@ def test_a_tiny_real_run_then_calibrate_from_it(
         app, ["calibrate", "--pack", "onnx", "--from-openset", str(report)], env=env
     )
     assert done.exit_code == 0, done.output
+    # the early margin is configuration: calibrate names the pack's key and what the run chose
+    assert f"onnx.early_margin = {onnx_settings.onnx.early_margin}" in done.output
+    assert "this open-set run chose" in done.output
     with onnx_context.db.read() as s:
         threshold = current_threshold(s, onnx_settings, "onnx")
         min_face = current_min_face(s, onnx_settings, "onnx")
