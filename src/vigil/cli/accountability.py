@@ -36,6 +36,7 @@ from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
 from vigil.accountability.rotation import key_usage, rotate_key
 from vigil.accountability.signing import PublicVerifier, load_public_key, settings_signer
+from vigil.accountability.threshold import configured_early_margin
 from vigil.cli.common import (
     LFW_OPTION,
     cli_errors,
@@ -46,10 +47,12 @@ from vigil.cli.common import (
     state,
 )
 from vigil.errors import InputError, IntegrityError
+from vigil.evaluation.openset import read_early_margin
 from vigil.services.audit_log import AuditFilter, search_audit_resolved
 from vigil.timeutil import parse_iso, utcnow
 
 if TYPE_CHECKING:
+    from vigil.config import Settings
     from vigil.db.session import Database
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -366,6 +369,7 @@ def calibrate_command(
     context = state(ctx).context()
     if from_openset is not None:
         _calibrate_from_openset(context.db, pack, from_openset)
+        _early_margin_note(context.settings, pack, from_openset)
         return
     result = run_calibration(
         context.db,
@@ -399,6 +403,24 @@ def _calibrate_from_openset(db: Database, pack: str, openset_json: Path) -> None
         f"{pack}: video threshold {video.point.threshold:.4f} (was {old}), minimum face "
         f"size {video.point.min_face_px} px; chosen at FPIR {video.point.target_fpir:.4f} "
         f"with N={video.point.n}, reporting-half FPIR up to {video.measured_fpir:.4f}",
+        highlight=False,
+    )
+
+
+def _early_margin_note(settings: Settings, pack: str, openset_json: Path) -> None:
+    """The early-alert margin is configuration, not a stored calibration: say whether the one in
+    force is the one the open-set run chose."""
+    chosen = read_early_margin(openset_json)
+    configured = configured_early_margin(settings, pack)
+    found = "chose none on its grid" if chosen is None else f"chose {chosen:.2f}"
+    console.print(
+        f"{pack}: early-alert margin {pack}.early_margin = {configured} (configuration, not "
+        f"changed here); this open-set run {found}"
+        + (
+            ""
+            if chosen is None or chosen == configured
+            else f": set {pack}.early_margin in vigil.yaml to use it"
+        ),
         highlight=False,
     )
 

@@ -289,13 +289,15 @@ class FilteredGallery:
 
 
 class GallerySnapshot:
-    """What a matcher searches: the filtered gallery, the threshold in force and the pack.
+    """What a matcher searches: the filtered gallery, the threshold in force and the pack, with
+    the minimum face size in force (``min_face_px``; 0: none given, the camera's quality gate
+    keeps its own), which the runtime chose with the threshold for this gallery's size.
 
     ``GallerySnapshot(entries, index, threshold, pack)`` builds one from a static list and a
     built :class:`GalleryIndex` (row i = entries[i]); :meth:`of` wraps a live gallery.
     """
 
-    __slots__ = ("gallery", "pack", "threshold")
+    __slots__ = ("gallery", "min_face_px", "pack", "threshold")
 
     def __init__(
         self,
@@ -305,6 +307,7 @@ class GallerySnapshot:
         pack: str,
         *,
         gallery: FilteredGallery | None = None,
+        min_face_px: int = 0,
     ) -> None:
         if gallery is None:
             gallery = FilteredGallery()
@@ -315,13 +318,21 @@ class GallerySnapshot:
         self.gallery = gallery
         self.threshold = threshold
         self.pack = pack
+        self.min_face_px = min_face_px
 
     @classmethod
-    def of(cls, gallery: FilteredGallery, threshold: float, pack: str) -> GallerySnapshot:
-        return cls((), None, threshold, pack, gallery=gallery)
+    def of(
+        cls, gallery: FilteredGallery, threshold: float, pack: str, min_face_px: int = 0
+    ) -> GallerySnapshot:
+        return cls((), None, threshold, pack, gallery=gallery, min_face_px=min_face_px)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"gallery": self.gallery, "threshold": self.threshold, "pack": self.pack}
+        return {
+            "gallery": self.gallery,
+            "threshold": self.threshold,
+            "pack": self.pack,
+            "min_face_px": self.min_face_px,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.gallery, self.threshold, self.pack = (
@@ -329,6 +340,7 @@ class GallerySnapshot:
             state["threshold"],
             state["pack"],
         )
+        self.min_face_px = int(state.get("min_face_px", 0))
 
     @property
     def entries(self) -> tuple[GalleryEntry, ...]:

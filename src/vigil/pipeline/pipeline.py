@@ -10,7 +10,9 @@ detect -> track -> quality gate -> keep the best shots per track -> one match de
   gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
   matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
   this camera at that time, nothing is embedded at all.
-* Early alert (``tracking.early_margin``): each of the track's first ``best_shots`` shots that
+* The quality gate's minimum face size is the gallery's (:attr:`GallerySnapshot.min_face_px`,
+  chosen with its threshold for its number of enrolled people), read every frame.
+* Early alert (the pack's ``early_margin``): each of the track's first ``best_shots`` shots that
   pass the gate is embedded and matched as it comes; when one clears the threshold with that
   margin, the alert is raised from that shot, without waiting. The track keeps its shots, and
   when it would have been decided (or when it ends) a clearly better set is matched again and
@@ -271,6 +273,7 @@ class CameraPipeline:
     counter: FaceCounter
     config: TrackingConfig
     passages: Passages
+    early_margin: float | None  # the pack's early-alert margin; None: every track waits
     sink: AlertSink | None = None
     latest: FrameFaces | None = None
     frames: int = 0
@@ -300,8 +303,12 @@ class CameraPipeline:
         return alerts
 
     def _gate(self, frame: Frame, tracks: list[Track], faces: tuple[Detection, ...]) -> None:
-        """Score the shots of undecided tracks, and of matched ones (for a better sighting)."""
+        """Score the shots of undecided tracks, and of matched ones (for a better sighting), at
+        the gallery's minimum face size when it gives one."""
         self._fresh.clear()
+        min_face = self.decider.matcher.min_face_px()
+        if min_face:
+            self.gate.min_face_px = min_face
         for track, detection in zip(tracks, faces, strict=True):
             if track.decided and track.alert_id is None:  # an unmatched passer-by: nothing kept
                 continue
@@ -321,8 +328,8 @@ class CameraPipeline:
             if self._due(track, frame):
                 return self._decide(track)
             fresh = self._probe_shot(track, frame)
-            if fresh is not None and self.config.early_margin is not None:
-                return self._probe(track, fresh, self.config.early_margin)
+            if fresh is not None and self.early_margin is not None:
+                return self._probe(track, fresh, self.early_margin)
             return []
         if track.track_id in self._early and self._due(track, frame, decided=True):
             self._early.discard(track.track_id)
@@ -354,7 +361,7 @@ class CameraPipeline:
         """The undecided, not yet due track's gated shot of this frame, if it is to be tried
         early: early alerts on and fewer than ``best_shots`` probes so far (a passer-by costs
         that many embeddings more)."""
-        if track.decided or self.config.early_margin is None or self._due(track, frame):
+        if track.decided or self.early_margin is None or self._due(track, frame):
             return None
         if self._probes.get(track.track_id, 0) >= self.config.best_shots:
             return None
@@ -472,10 +479,11 @@ def build_pipeline(
     config: TrackingConfig,
     gate: QualityGate,
     *,
+    early_margin: float | None,
     counter: FaceCounter | None = None,
     sink: AlertSink | None = None,
 ) -> CameraPipeline:
-    """Wire the stages for one camera."""
+    """Wire the stages for one camera; ``early_margin``: the pack's (None: no early alerts)."""
     return CameraPipeline(
         camera=camera,
         pack=pack,
@@ -486,5 +494,6 @@ def build_pipeline(
         counter=counter or FaceCounter(camera),
         config=config,
         passages=Passages(config.passage_gap_seconds),
+        early_margin=early_margin,
         sink=sink,
     )
