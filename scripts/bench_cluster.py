@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Cameras on a Ray cluster against local threads, on one machine; prints one JSON object.
+"""Cameras on a Ray cluster against local threads, on one machine; prints the figures as JSON.
 
 In one run, on a throw-away deployment (``--pack``: onnx or dlib; Lin-Manuel Miranda enrolled), with
 ``--cameras`` cameras looping the Hamilton clip at the 5 fps cap (real-time playback):
 
 * ``local``: the cameras as threads of this process (today's Supervisor) for ``--seconds``;
 * ``ray``: the same cameras as actors on a local cluster (head without CPUs + 2 worker nodes on
-  127.0.0.1), for ``--seconds``; ``ratio`` = analysed fps ray / local, and how many cameras
-  held >= 4.5 fps each way;
+  127.0.0.1, each with a CPU slot per camera, at least 8, so one node can take every camera
+  after the other is lost), for ``--seconds``; ``ratio`` = analysed fps ray / local, and how
+  many cameras held >= 4.5 fps each way;
 * Ray's own cost per node: CPU (% of one core) and RSS of Ray's processes (GCS, raylets,
   agents, idle workers; not the camera actors), idle before the cameras start;
 * ``node_loss_to_running_s``: a worker node running a camera is removed; time until all its
@@ -15,9 +16,14 @@ In one run, on a throw-away deployment (``--pack``: onnx or dlib; Lin-Manuel Mir
 * ``revocation_to_zero_s``: the authorization is revoked as the web API does (the purge of his
   alerts is announced on the engine's alert bus, which publishes the smaller gallery at once;
   with no alert to purge the periodic check does, ``alerts_purged`` says which); time until
-  every actor holds an empty gallery (no match possible).
+  every actor holds an empty gallery (no match possible);
+* ``matches_after_zero``: candidates and sighting updates the command center received (stored
+  or refused by its authority check) in a 12 s watch once every actor held the empty gallery;
+  ``raised_after_zero``: matches the actors themselves raised after reporting it (must be 0);
+* ``stop_all_s``: stopping every camera actor at the end.
 
-Figures only, never asserted in tests. Needs VIGIL_SHARED (models, clip, photos).
+Figures only, never asserted in tests. Needs VIGIL_SHARED (models, clip, photos). The JSON object
+is printed once measured, before the teardown; a second one follows with the teardown figures.
 
     nice -n 10 .venv/bin/python scripts/bench_cluster.py --cameras 2 --seconds 30 --pack dlib
 """
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 STORE = 80 * 1024 * 1024
+WATCH_SECONDS = 12.0  # after every actor holds the empty gallery: matches still coming?
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -108,9 +115,9 @@ def _ray_cost(session: str, nodes: int, seconds: float) -> dict[str, float]:
     }
 
 
-def _cluster(attempts: int = 3) -> Any:
-    """Head (no CPUs) + 2 worker nodes on 127.0.0.1; retried: Ray gives a node a fixed 30 s to
-    register, which a loaded machine can miss."""
+def _cluster(cpus: int, attempts: int = 3) -> Any:
+    """Head (no CPUs) + 2 worker nodes of ``cpus`` CPU slots on 127.0.0.1; retried: Ray gives a
+    node a fixed 30 s to register, which a loaded machine can miss."""
     from ray.cluster_utils import Cluster
 
     local = {"node_ip_address": "127.0.0.1", "object_store_memory": STORE}
@@ -121,7 +128,7 @@ def _cluster(attempts: int = 3) -> Any:
                 initialize_head=True,
                 head_node_args={**local, "num_cpus": 0, "include_dashboard": False},
             )
-            nodes = [cluster.add_node(num_cpus=8, **local) for _ in range(2)]
+            nodes = [cluster.add_node(num_cpus=cpus, **local) for _ in range(2)]
             cluster.wait_for_nodes()
             return cluster, nodes
         except Exception:
@@ -169,7 +176,7 @@ def main() -> None:
 
         ray = import_ray()
         started = time.monotonic()
-        cluster, nodes = _cluster()
+        cluster, nodes = _cluster(max(8, args.cameras))
         result["cluster_up_s"] = round(time.monotonic() - started, 1)
         session = cluster.head_node.session_name
         result["ray_idle"] = _ray_cost(session, 3, min(10.0, args.seconds))
@@ -178,6 +185,7 @@ def main() -> None:
         )
         bus = AlertBus()  # shared with the revocation, as in `vigil serve`
         engine = RaySupervisor(ctx, bus, loop_files=True)
+        teardown: dict[str, Any] = {}
         try:
             for cam in _cameras(args.cameras, clip):
                 engine.start_camera(cam)
@@ -193,13 +201,16 @@ def main() -> None:
             result["ratio_ray_over_local"] = round(sum(ray_fps) / max(sum(local_fps), 1e-9), 3)
             result.update(_node_loss(engine, cluster, nodes))
             result.update(_revocation(ctx, bus, engine))
+            result["load_after"] = os.getloadavg()
+            print(json.dumps(result, indent=2), flush=True)
         finally:
+            stopping = time.monotonic()
             engine.stop_all()
+            teardown["stop_all_s"] = round(time.monotonic() - stopping, 2)
             ray.shutdown()
             cluster.shutdown()
             ctx.close()
-    result["load_after"] = os.getloadavg()
-    print(json.dumps(result, indent=2))
+    print(json.dumps({**teardown, "load_after_teardown": os.getloadavg()}, indent=2))
 
 
 def _revocation(ctx: Any, bus: Any, engine: Any) -> dict[str, Any]:
@@ -213,7 +224,20 @@ def _revocation(ctx: Any, bus: Any, engine: Any) -> dict[str, Any]:
     emptied = _wait(
         lambda: all(r.gallery_entries == 0 for r in engine.reports().values()), 120, revoked_at
     )
-    return {"alerts_purged": purged["alerts"], "revocation_to_zero_s": emptied}
+    raised = sum(r.raised for r in engine.reports().values())
+    received = _received(engine)
+    time.sleep(WATCH_SECONDS)
+    return {
+        "alerts_purged": purged["alerts"],
+        "revocation_to_zero_s": emptied,
+        "matches_after_zero": _received(engine) - received,
+        "raised_after_zero": sum(r.raised for r in engine.reports().values()) - raised,
+    }
+
+
+def _received(engine: Any) -> int:
+    """Candidates and sighting updates the command center stored or refused so far."""
+    return int(engine.refused) + sum(engine.link(c).stored for c in engine.reports())
 
 
 def _node_loss(engine: Any, cluster: Any, nodes: list[Any]) -> dict[str, Any]:

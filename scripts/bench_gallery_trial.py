@@ -1,17 +1,18 @@
 """Index trial for the gallery: build each candidate once, then sweep its search parameter.
 
     python scripts/bench_gallery_trial.py --size 100000 --dim 128 --seed 1 \
-        --trial usearch:f16:16:100 --trial hnsw:16:100 --trial ivf:1024 \
-        --ef 32,64,128,256 --nprobe 8,16,32,64 [--probes 500] [--json out.json]
+        --trial usearch:f16:16:100 --trial hnsw:16:100 --trial ivf:1024 --trial pqfs:64 \
+        --ef 32,64,128,256 --nprobe 8,16,32,64 --rerank 32,64 [--probes 500] [--json out.json]
 
 Uses the synthetic face-shaped gallery of ``vigil bench gallery`` (same seeds, same partitions
 by authorization, one of them out of scope) and the product's index classes inside a
 :class:`~vigil.faces.gallery.FilteredGallery`, built the way the service builds it. Each trial
 is built once (``build_seconds``/``build_cpu_seconds``, RSS growth); then for each search
-setting (HNSW ``ef``, IVF ``nprobe``) it times every probe on one pinned core and compares the
-top-1 with exact search over the same allowed entries. ``faiss-hnsw:M:efc`` is faiss
-``IndexHNSWFlat`` per partition, for the record only (it cannot remove by id, so the product
-cannot use it). Tune on one ``--seed``, report on another. Prints one JSON line per setting.
+setting (HNSW ``ef``, IVF ``nprobe``, pqfs ``rerank``: candidates re-ranked exactly) it times
+every probe on one pinned core and compares the top-1 with exact search over the same allowed
+entries. ``faiss-hnsw:M:efc`` is faiss ``IndexHNSWFlat`` per partition, for the record only
+(it cannot remove by id, so the product cannot use it). Tune on one ``--seed``, report on
+another. Prints one JSON line per setting.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from vigil.faces.index import (
     SearchResult,
     UsearchIdIndex,
 )
+from vigil.faces.index_pq import PqfsIdIndex
 
 
 class _FaissHnsw(IdIndex):
@@ -88,7 +90,11 @@ def _policy(spec: str, threads: int) -> tuple[IndexPolicy, str]:
         return dataclasses.replace(base, hnsw_m=int(m), hnsw_ef_construction=int(efc)), kind
     if kind == "ivf":
         return dataclasses.replace(base, ivf_lists=int(args[0])), kind
-    raise SystemExit(f"unknown trial {spec!r}: use usearch:DTYPE:M:EFC, hnsw:M:EFC, ivf:LISTS")
+    if kind == "pqfs":
+        return dataclasses.replace(base, pq_m=int(args[0]) if args else base.pq_m), kind
+    raise SystemExit(
+        f"unknown trial {spec!r}: use usearch:DTYPE:M:EFC, hnsw:M:EFC, ivf:LISTS, pqfs[:M]"
+    )
 
 
 def _build(cfg: bench.GalleryBenchConfig, policy: IndexPolicy, kind: str) -> FilteredGallery:
@@ -112,6 +118,8 @@ def _set_search(gallery: FilteredGallery, kind: str, value: int) -> None:
             index._policy = dataclasses.replace(index._policy, hnsw_ef_search=value)
         elif isinstance(index, FaissIvfIdIndex):
             index._index.nprobe = value
+        elif isinstance(index, PqfsIdIndex):
+            index._policy = dataclasses.replace(index._policy, pq_rerank=value)
         elif isinstance(index, _FaissHnsw):
             index._index.hnsw.efSearch = value
         elif not isinstance(index, ExactIdIndex):
@@ -164,6 +172,7 @@ def main() -> None:
     parser.add_argument("--trial", action="append", required=True)
     parser.add_argument("--ef", default="32,64,128,256")
     parser.add_argument("--nprobe", default="8,16,32,64")
+    parser.add_argument("--rerank", default="64", help="pqfs: candidates re-ranked exactly")
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument(
         "--exact-below",
@@ -195,7 +204,7 @@ def main() -> None:
     for spec in args.trial:
         policy, kind = _policy(spec, args.build_threads)
         policy = dataclasses.replace(policy, exact_below=args.exact_below)
-        if args.exact_below and kind in ("usearch", "hnsw", "ivf"):  # as `auto` runs it
+        if args.exact_below and kind in ("usearch", "hnsw", "ivf", "pqfs"):  # as `auto` runs it
             policy = dataclasses.replace(policy, kind="auto", ann=kind)
         rss0 = bench._rss_mb()
         wall, cpu = time.perf_counter(), time.process_time()
@@ -204,7 +213,7 @@ def main() -> None:
         rss = bench._rss_mb() - rss0
         if args.snapshot:
             gallery = _snapshot_round_trip(gallery, args.snapshot, spec)
-        sweep = args.nprobe if kind == "ivf" else args.ef
+        sweep = {"ivf": args.nprobe, "pqfs": args.rerank}.get(kind, args.ef)
         for value in [int(v) for v in sweep.split(",")]:
             _set_search(gallery, kind, value)
             search_ms, search_cpu, _, top1 = bench._time_searches(gallery, probes)

@@ -7,9 +7,10 @@ Two clocks per alert, both ending when the "candidate" message reaches the WebSo
   (the face's first clear appearance; the issue's target: p95 under 300 ms with onnx);
 * ``best_shot``: from the capture of the shot the alert was decided on (the earlier clock).
 
-and two modes: ``early`` (the default ``tracking.early_margin``: a clear match alerts from its
-first gated shot) and ``waiting`` (``early_margin: null``: every track waits for its best shots,
-the behaviour before early alerts).
+and two modes: ``early`` (the pack's default ``early_margin``, ``dlib.early_margin`` or
+``onnx.early_margin``: a clear match alerts from its first gated shot) and ``waiting``
+(``early_margin: null``: every track waits for its best shots, the behaviour before early
+alerts).
 
 For each pack: a throw-away deployment (SQLite), Lin-Manuel Miranda enrolled from
 ../shared/data/photos/lin-manuel-miranda.png, one camera on the Hamilton clip, the full server
@@ -71,7 +72,7 @@ class Clock:
 @dataclass
 class LatencyResult:
     pack: str
-    mode: str  # early (tracking.early_margin in force) or waiting (early_margin null)
+    mode: str  # early (the pack's early_margin in force) or waiting (early_margin null)
     early_margin: float | None
     seconds: float
     passes: int
@@ -155,11 +156,11 @@ def run_pack(pack: str, mode: str, shared: Path, passes: int, max_fps: float) ->
         "VIGIL_ONNX_DETECTOR": str(shared / "models" / "yunet_2023mar.onnx"),
         "VIGIL_ONNX_EMBEDDER": str(shared / "models" / "mobilefacenet.onnx"),
     }
-    tracking = {} if mode == "early" else {"early_margin": None}
+    waiting = {} if mode == "early" else {pack: {"early_margin": None}}
     settings = load_settings(
         env,
         server={"secret_key": secrets.token_urlsafe(48), "secure_cookies": False},
-        tracking=tracking,
+        **waiting,
     )
     context = build_context(settings)
     seed(context, shared / "data" / "photos" / "lin-manuel-miranda.png")
@@ -199,7 +200,7 @@ def run_pack(pack: str, mode: str, shared: Path, passes: int, max_fps: float) ->
     return LatencyResult(
         pack=pack,
         mode=mode,
-        early_margin=settings.tracking.early_margin,
+        early_margin=getattr(settings, pack).early_margin,
         seconds=round(time.monotonic() - started, 1),
         passes=passes,
         alerts=len(best),

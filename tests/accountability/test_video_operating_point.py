@@ -23,7 +23,8 @@ from vigil.evaluation.openset import OperatingRow, VideoPoint
 from vigil.models.base import FaceDetector, FaceEmbedder, ModelPack
 from vigil.runtime.runner import build_camera_pipeline
 from vigil.services.gallery import ActiveGallery
-from vigil.types import AlignedFace, Detection, Embedding
+from vigil.timeutil import utcnow
+from vigil.types import AlignedFace, Detection, Embedding, Frame
 
 
 def _point(threshold: float, min_face: int, pack: str = "dlib") -> VideoPoint:
@@ -118,3 +119,18 @@ def test_the_camera_gate_uses_the_min_face_in_force(context: AppContext) -> None
     after = build_camera_pipeline(context, "cam", pack, gallery, None)
     assert after.gate.config.min_face_px == 57
     assert after.gate.config.min_sharpness == context.settings.quality.min_sharpness
+
+
+def test_a_running_camera_gate_takes_the_gallery_s_minimum_each_frame(
+    context: AppContext,
+) -> None:
+    pack = ModelPack("dlib", _NoFaces(), _Unused())
+    gallery = ActiveGallery(context.db, context.cipher, context.settings, "dlib")
+    pipeline = build_camera_pipeline(context, "cam", pack, gallery, None)
+    image = np.zeros((48, 64, 3), np.uint8)
+    pipeline.process(Frame("cam", 0, utcnow(), 0.0, image))
+    assert pipeline.gate.min_face_px == context.settings.dlib.video_min_face_px == 48
+    apply_video_point(context.db, _point(0.93, 57), actor="tester")  # while the camera runs
+    gallery.sync()
+    pipeline.process(Frame("cam", 1, utcnow(), 0.2, image))
+    assert pipeline.gate.min_face_px == 57

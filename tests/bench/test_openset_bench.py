@@ -139,7 +139,7 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert early["n"] == 8 and early["tries"] == onnx_settings.tracking.best_shots
     assert early["threshold"] == onnx_settings.onnx.threshold
     assert early["chosen_on"] == ["clean", "cctv64"]  # faces the size gate lets through
-    assert early["configured_margin"] == onnx_settings.tracking.early_margin
+    assert early["configured_margin"] == onnx_settings.onnx.early_margin  # the pack's own
     margins = {early["chosen_margin"], early["configured_margin"]} - {None}
     assert {(r["variant"], r["margin"]) for r in early["rows"]} == {
         (v, m) for v in ("clean", "cctv32", "cctv64") for m in margins
@@ -167,6 +167,9 @@ def test_a_tiny_real_run_then_calibrate_from_it(
         app, ["calibrate", "--pack", "onnx", "--from-openset", str(report)], env=env
     )
     assert done.exit_code == 0, done.output
+    # the early margin is configuration: calibrate names the pack's key and what the run chose
+    assert f"onnx.early_margin = {onnx_settings.onnx.early_margin}" in done.output
+    assert "this open-set run chose" in done.output
     with onnx_context.db.read() as s:
         threshold = current_threshold(s, onnx_settings, "onnx")
         min_face = current_min_face(s, onnx_settings, "onnx")

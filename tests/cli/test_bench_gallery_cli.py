@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from vigil.cli.main import app
 
 
-@pytest.mark.parametrize("index", ["numpy", "hnsw", "usearch"])
+@pytest.mark.parametrize("index", ["numpy", "hnsw", "usearch", "pqfs"])
 def test_bench_gallery_prints_json_figures(index: str) -> None:
     args = ["bench", "gallery", "--size", "400", "--dim", "16", "--probes", "20"]
     result = CliRunner().invoke(app, [*args, "--index", index, "--exact-below", "100", "--json"])
@@ -21,7 +21,12 @@ def test_bench_gallery_prints_json_figures(index: str) -> None:
     assert figures["recall_at_1"] >= 0.9
     assert 0 <= figures["alerting_probes"] <= 20 and 0.9 <= figures["recall_at_1_alerting"] <= 1
     assert figures["search_cpu_p99_ms"] >= figures["search_cpu_p50_ms"] > 0
-    kinds = {"numpy": "ExactIdIndex", "hnsw": "HnswIdIndex", "usearch": "UsearchIdIndex"}
+    kinds = {
+        "numpy": "ExactIdIndex",
+        "hnsw": "HnswIdIndex",
+        "usearch": "UsearchIdIndex",
+        "pqfs": "PqfsIdIndex",
+    }
     assert figures["index_kinds"] == [kinds[index]]
 
 

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigil.faces.gallery import FilteredGallery, GallerySnapshot, Scope
-from vigil.faces.index import ExactIdIndex, IndexPolicy, UsearchIdIndex, new_index
+from vigil.faces.index import ExactIdIndex, IndexPolicy, new_index
+from vigil.faces.index_pq import PqfsIdIndex
 from vigil.types import GalleryEntry
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -113,7 +114,7 @@ def test_exact_filtered_search_equals_brute_force_filter(
             }
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "usearch", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "usearch", "ivf", "pqfs"])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     auths=st.lists(scopes, min_size=1, max_size=4),
@@ -126,7 +127,8 @@ def test_ann_filtered_search_never_leaks_and_keeps_recall(kind, auths, seed, cam
     owners = rng.integers(0, 50, 600).tolist()
     entries = make_entries(auths, owners)
     vectors = unit_rows(len(entries), seed)
-    gallery = FilteredGallery(IndexPolicy(kind=kind, ivf_lists=8, ivf_probes=8))
+    policy = IndexPolicy(kind=kind, ivf_lists=8, ivf_probes=8, pq_train_min=64)
+    gallery = FilteredGallery(policy)
     gallery.add(entries, vectors)
     at = T0 + timedelta(hours=12 * hour)
     agree = total = 0
@@ -143,7 +145,7 @@ def test_ann_filtered_search_never_leaks_and_keeps_recall(kind, auths, seed, cam
     assert total == 0 or agree / total >= 0.9
 
 
-@pytest.mark.parametrize("kind", ["numpy", "hnsw", "usearch", "faiss"])
+@pytest.mark.parametrize("kind", ["numpy", "hnsw", "usearch", "pqfs", "faiss"])
 def test_index_adds_removes_and_replaces_by_id(kind: str) -> None:
     if kind == "faiss":
         pytest.importorskip("faiss")
@@ -161,7 +163,9 @@ def test_index_adds_removes_and_replaces_by_id(kind: str) -> None:
     assert set(index.search(vectors[0], 2).rows.tolist()) == {100, 109}
     assert sorted(index.ids().tolist()) == sorted({*range(100, 150)} - {108})
     stored = index.vectors_of(np.array([107]))
-    np.testing.assert_allclose(stored, vectors[7:8], atol=1e-3 if kind == "usearch" else 1e-6)
+    np.testing.assert_allclose(
+        stored, vectors[7:8], atol=1e-3 if kind in ("usearch", "pqfs") else 1e-6
+    )
     again = pickle.loads(pickle.dumps(index))
     assert again.search(vectors[7], 1).rows.tolist() == [107]
 
@@ -176,7 +180,7 @@ def test_auto_switches_a_growing_partition_to_ann_and_keeps_every_entry() -> Non
     assert isinstance(part.index, ExactIdIndex)
     gallery.add(entries[90:], vectors[90:])
     (part,) = gallery._parts.values()
-    assert isinstance(part.index, UsearchIdIndex)  # the ANN the trial chose (README)
+    assert isinstance(part.index, PqfsIdIndex)  # the ANN the trial chose (README)
     assert len(gallery) == 150
     assert gallery.search(vectors[3], "c1", T0, 1)[0].entry.template_id == 4
 

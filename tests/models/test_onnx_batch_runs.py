@@ -93,8 +93,9 @@ def test_a_frame_with_three_new_faces_costs_one_run(tmp_path: Path) -> None:
         "cam",
         ModelPack("onnx", ThreeFaces(detection, image.shape[1]), embedder),
         Matcher(_Fixed(snapshot), top_k=3),
-        TrackingConfig(early_margin=0.06),
+        TrackingConfig(),
         PassingGate(),  # type: ignore[arg-type]
+        early_margin=OnnxConfig().early_margin,
     )
     now = datetime.now(UTC)
     for i in range(2):

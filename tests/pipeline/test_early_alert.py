@@ -1,4 +1,4 @@
-"""Early alerts (``tracking.early_margin``) with fakes at the model seam.
+"""Early alerts (the pack's ``early_margin``) with fakes at the model seam.
 
 The gallery's threshold is 0.9; with ``early_margin`` 0.5 the bar for an early alert is
 0.9 + 0.5 x (1 - 0.9) = 0.95. A face's score against "Wanted" rides in its landmarks (see
@@ -19,7 +19,7 @@ from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import build_pipeline
 from vigil.types import AlignedFace, BBox, Detection, Embedding, Frame
 
-EARLY = TrackingConfig(early_margin=0.5)  # early bar: 0.95
+EARLY = 0.5  # the early-alert margin: early bar 0.95
 
 
 def shot(score: float, quality: float) -> Detection:
@@ -49,7 +49,7 @@ class ScoreEmbedder(FaceEmbedder):
         return out
 
 
-def play(script: list[Detection | None], config: TrackingConfig = EARLY):
+def play(script: list[Detection | None], margin: float | None = EARLY):
     """One track, one face per frame at 5 fps (None: no face); the alerts of each frame."""
     embedder = ScoreEmbedder()
     frames = {i: [d] for i, d in enumerate(script) if d is not None}
@@ -58,8 +58,9 @@ def play(script: list[Detection | None], config: TrackingConfig = EARLY):
         "cam1",
         ModelPack("fake", ScriptedDetector(frames), embedder),
         Matcher(Gallery({1: "Wanted"}), 3),
-        config,
+        TrackingConfig(),
         ScoreGate(),
+        early_margin=margin,
         sink=sink,
     )
     per_frame = []
@@ -100,7 +101,7 @@ def test_a_clear_face_is_alerted_from_its_first_gated_shot() -> None:
 )
 def test_only_a_clear_match_is_alerted_early(score, margin, expected) -> None:
     script = [shot(score, 0.3)] * 2 + [shot(score, 0.9)] * 20
-    per_frame, sink, _ = play(script, TrackingConfig(early_margin=margin))
+    per_frame, sink, _ = play(script, margin)
     assert alerted_at(per_frame) == expected
     assert len(sink.saved) == len(expected)
 

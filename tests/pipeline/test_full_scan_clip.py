@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vigil.accountability.threshold import configured_threshold
+from vigil.accountability.threshold import (
+    configured_early_margin,
+    configured_min_face,
+    configured_threshold,
+)
 from vigil.bench.throughput import MemoryGallery, memory_gallery
 from vigil.config import Settings
 from vigil.models.base import ModelPack
@@ -25,13 +29,17 @@ CAP_FPS = 5.0  # a camera's default cap
 def analyse(
     settings: Settings, pack: ModelPack, gallery: MemoryGallery, clip: Path, every: int
 ) -> tuple[CameraPipeline, FaceCounter, list[tuple[str, float]]]:
-    counter = FaceCounter("cam1")
+    counter = FaceCounter("cam1")  # gated at the pack's video minimum face, as cameras are
+    video = settings.quality.model_copy(
+        update={"min_face_px": configured_min_face(settings, pack.name)}
+    )
     pipeline = build_pipeline(
         "cam1",
         pack,
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
-        QualityGate(settings.quality),
+        QualityGate(video),
+        early_margin=configured_early_margin(settings, pack.name),
         counter=counter,
         full_scan_every=every,
     )

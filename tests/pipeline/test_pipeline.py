@@ -35,7 +35,7 @@ from vigil.types import (
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DIM = 8
 FPS = 5.0
-WAITING = TrackingConfig(early_margin=None)  # every track waits for its best shots
+WAITING = TrackingConfig()  # with early_margin=None: every track waits for its best shots
 
 
 def unit(i: int) -> np.ndarray:
@@ -144,6 +144,7 @@ def run(
         Matcher(Gallery(watch or {1: "Wanted"}), 3),
         config or WAITING,
         ScoreGate(),
+        early_margin=None,
         counter=counter,
         sink=sink,
     )
@@ -173,9 +174,7 @@ def test_one_decision_and_one_alert_per_track_however_long_it_lives() -> None:
 @pytest.mark.parametrize("best_shots", [1, 2, 5])
 def test_at_most_best_shots_are_embedded_per_track(best_shots: int) -> None:
     script = {i: [face(100, 2, 0.6 + i / 100)] for i in range(30)}
-    _, embedder, _ = run(
-        script, 30, config=TrackingConfig(best_shots=best_shots, early_margin=None)
-    )
+    _, embedder, _ = run(script, 30, config=TrackingConfig(best_shots=best_shots))
     assert len(embedder.embedded) == best_shots
 
 
@@ -212,7 +211,7 @@ def test_a_person_back_within_the_passage_gap_continues_the_same_alert(
     # In view 0.0-0.4 s (shorter than decide_after: decided at its end), gone 2 s, back for 0.4 s.
     script = {i: [face(100, 1, 0.9)] for i in (0, 1, 2, 13, 14, 15)}
     sink = RecordingSink()
-    config = TrackingConfig(passage_gap_seconds=passage_gap, early_margin=None)
+    config = TrackingConfig(passage_gap_seconds=passage_gap)
     alerts, embedder, counter = run(script, 20, config=config, sink=sink)
     assert len(alerts) == alerts_expected == len(sink.saved)
     assert alerts[0].last_seen < T0 + timedelta(seconds=1)
@@ -241,7 +240,7 @@ def test_candidate_crop_masks_the_bystander() -> None:
     pack = ModelPack("fake", ScriptedDetector({}), embedder)
     pack.detect = lambda image: [wanted, bystander]  # type: ignore[method-assign]
     pipeline = build_pipeline(
-        "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), WAITING, ScoreGate()
+        "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), WAITING, ScoreGate(), early_margin=None
     )
     alerts = []
     for i in range(10):
@@ -258,9 +257,7 @@ def test_a_chain_of_short_gaps_stays_one_passage() -> None:
     # Seen at 0 s, 5 s and 10 s for 0.4 s each: every gap is under 6 s, the whole span is not.
     script = {i: [face(100, 1, 0.9)] for i in (0, 1, 2, 25, 26, 27, 50, 51, 52)}
     sink = RecordingSink()
-    alerts, _, counter = run(
-        script, 55, config=TrackingConfig(passage_gap_seconds=6.0, early_margin=None), sink=sink
-    )
+    alerts, _, counter = run(script, 55, config=TrackingConfig(passage_gap_seconds=6.0), sink=sink)
     assert len(alerts) == 1 and counter.totals().tracks == 3
     assert [alert_id for alert_id, _ in sink.ended] == [1, 1, 1]
     assert sink.ended[-1][1] == T0 + timedelta(seconds=52 / FPS)
@@ -273,7 +270,7 @@ def test_nothing_is_embedded_where_no_entry_may_be_matched() -> None:
     elsewhere = Matcher(Gallery({1: "Wanted"}, cameras=("cam2",)), 3)
     counter = FaceCounter("cam1")
     pipeline = build_pipeline(
-        "cam1", pack, elsewhere, TrackingConfig(), ScoreGate(), counter=counter
+        "cam1", pack, elsewhere, TrackingConfig(), ScoreGate(), early_margin=0.06, counter=counter
     )
     for i in range(20):
         image = np.zeros((240, 320, 3), np.uint8)
@@ -320,6 +317,7 @@ def run_sightings(script, frames: int, sink: RecordingSink, config: TrackingConf
         Matcher(Gallery({1: "Wanted"}), 3),
         config or WAITING,
         ScoreGate(),
+        early_margin=None,
         sink=sink,
     )
     for i in range(frames):
@@ -368,7 +366,7 @@ def test_another_track_of_the_subject_is_its_own_sighting_never_merged(
     script, gap, sink_type, alerts, sightings
 ) -> None:
     sink = sink_type()
-    run_sightings(script, 25, sink, TrackingConfig(passage_gap_seconds=gap, early_margin=None))
+    run_sightings(script, 25, sink, TrackingConfig(passage_gap_seconds=gap))
     assert [round(c.match.score, 2) for c in sink.saved] == alerts
     got = [(u.ordinal, round(u.candidate.match.score, 2), u.conflicting) for u in sink.sightings]
     assert got == sightings

@@ -16,7 +16,7 @@ from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.pipeline import build_pipeline
 from vigil.types import AlignedFace, BBox, Detection, Embedding, Frame
 
-EARLY = TrackingConfig(early_margin=0.5)  # early bar: 0.95 (threshold 0.9)
+EARLY = 0.5  # the early-alert margin: early bar 0.95 (threshold 0.9)
 
 
 class BatchRecordingEmbedder(ScoreEmbedder):
@@ -44,8 +44,9 @@ def play(script: dict[int, list[Detection]], frames: int, gallery: Gallery | Non
         "cam1",
         ModelPack("fake", ScriptedDetector(script), embedder),
         Matcher(gallery or Gallery({1: "Wanted"}), 3),
-        EARLY,
+        TrackingConfig(),
         ScoreGate(),
+        early_margin=EARLY,
         sink=sink,
     )
     per_frame = []

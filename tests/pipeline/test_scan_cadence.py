@@ -90,8 +90,9 @@ def camera(every: int | None, pack_every: int = 1) -> tuple[CameraPipeline, Squa
         "cam1",
         pack,
         Matcher(EmptyGallery(), 3),
-        TrackingConfig(early_margin=None),
+        TrackingConfig(),
         PassGate(),
+        early_margin=None,
         counter=FaceCounter("cam1"),
         full_scan_every=every,
     )

@@ -100,7 +100,7 @@ def test_the_right_face_heads_the_alert_when_a_lookalike_matched_first_and_lower
     print(f"scene scores against the enrolled photo: {scores}")
     assert scores["right"] > scores["wrong"] + 0.2, scores
     onnx_settings.onnx.threshold = round(scores["wrong"] - 0.05, 3)  # the impostor just matches
-    onnx_settings.tracking.early_margin = early_margin
+    onnx_settings.onnx.early_margin = early_margin
     ctx = make_context(onnx_settings)
     case = CaseSetup(
         "ORD-SCENE",

@@ -12,10 +12,8 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 def _append(db: Database, alert_id: int, now: datetime) -> int:
     with db.write() as s:
-        return (
-            RelayLogRepo(s)
-            .append(origin="a", alert_id=alert_id, kind="candidate", at=now, now=now)
-            .id
+        return RelayLogRepo(s).append(
+            origin="a", alert_id=alert_id, kind="candidate", at=now, now=now
         )
 
 

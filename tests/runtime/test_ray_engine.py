@@ -1,10 +1,12 @@
-"""RaySupervisor's collection rounds against a fake Ray (no cluster): the gallery goes out
-versioned, candidates come back and are stored once even when an acknowledgement is lost, a
-revocation empties every actor's gallery, stop kills the actor and closes its session."""
+"""RaySupervisor's collection rounds against a fake Ray (no cluster, tests/fake_ray.py): the
+gallery goes out versioned, candidates come back and are stored once even when an
+acknowledgement is lost, a revocation empties every actor's gallery (at once on an actor too busy
+to keep up, which never gets more than one report and one take queued), stop kills the actors
+and closes their sessions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,21 +14,22 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
+from fake_ray import FakeRay
 from vigil.config import CameraConfig, RuntimeConfig
 from vigil.context import AppContext
-from vigil.db.models import Alert, AlertSighting, AuditEvent, CameraSession
+from vigil.db.models import Alert, AlertSighting, AuditEvent, CameraSession, FaceCount
+from vigil.domain.counts import MinuteCount
 from vigil.domain.enums import AlertStatus, AuthorizationStatus
 from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, NotFound
-from vigil.runtime.camera_actor import CandidateOutbox, PublishedGallery
+from vigil.runtime.camera_link import ABANDON_SECONDS, CALL_SECONDS
 from vigil.runtime.ray_engine import RaySupervisor
-from vigil.runtime.wire import ActorReport, ActorSpec, GalleryRelease, Receipt
 from vigil.services.alerts import AlertBus
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
 from vigil.services.camera_sessions import close_stale_camera_sessions
 from vigil.services.gallery import ActiveGallery
 from vigil.services.watchlists import WatchlistService
-from vigil.sources.worker import CameraState, CameraStatus
+from vigil.sources.worker import CameraState
 from vigil.timeutil import utcnow
 from vigil.types import (
     BBox,
@@ -38,111 +41,6 @@ from vigil.types import (
     Track,
     ValidatedFace,
 )
-
-STARVED = object()  # the "object ref" of a report that times out
-
-
-class _Method:
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
-
-    def remote(self, *args: Any) -> Any:
-        return self.fn(*args)  # the "object ref" is the value itself
-
-
-@dataclass
-class FakeActor:
-    spec: ActorSpec
-    outbox: CandidateOutbox = field(default_factory=lambda: CandidateOutbox(10, "inc1"))
-    gallery: PublishedGallery = field(default_factory=lambda: PublishedGallery("dlib"))
-    lose_acks: bool = False
-    stopped: bool = False
-    starved: bool = False  # too busy to answer a report within the round's wait
-
-    def report(self) -> Any:
-        if self.starved:
-            return STARVED
-        release = self.gallery.release
-        now = utcnow()
-        status = CameraStatus(
-            self.spec.camera.name, "x", "file", CameraState.CONNECTED, now, 5, 5, 1, 1, 0, 0,
-            0, 0, None, now, None, 5.0, node="10.0.0.7",
-        )  # fmt: skip
-        return ActorReport(
-            status, "n1", "10.0.0.7", self.outbox.incarnation,
-            release.version if release else 0, release.origin if release else "",
-            release.published_at if release else None,
-            len(release.snapshot.entries) if release else 0,
-            self.outbox.pending, self.outbox.dropped, 1, None,
-        )  # fmt: skip
-
-    def take(self, limit: int) -> Any:
-        return self.outbox.take(limit)
-
-    def acknowledge(self, receipt: Receipt) -> None:
-        if not self.lose_acks:
-            self.outbox.acknowledge(receipt)
-
-    def set_gallery(self, release: GalleryRelease) -> int:
-        self.gallery.install(release)
-        return release.version
-
-    def preview_jpeg(self, blur: bool) -> bytes:
-        return b"blurred" if blur else b"raw"
-
-    def stop(self) -> bool:
-        self.stopped = True
-        return True
-
-
-class FakeHandle:
-    def __init__(self, actor: FakeActor) -> None:
-        self.actor = actor
-
-    def __getattr__(self, name: str) -> _Method:
-        return _Method(getattr(self.actor, name))
-
-
-class FakeRay:
-    def __init__(self) -> None:
-        self.actors: dict[str, FakeActor] = {}
-        self.options_seen: list[dict[str, Any]] = []
-        self.killed: list[str] = []
-        self.util = self
-
-    def put(self, value: Any) -> Any:
-        return value
-
-    def get(self, ref: Any, timeout: float | None = None) -> Any:
-        if ref is STARVED:
-            raise TimeoutError("the actor did not answer in time")
-        return ref
-
-    def kill(self, handle: FakeHandle, no_restart: bool) -> None:
-        self.killed.append(handle.actor.spec.camera.name)
-
-    def list_named_actors(self, all_namespaces: bool) -> list[dict[str, str]]:
-        return [{"name": f"camera:{n}", "namespace": "vigil"} for n in self.actors] + [
-            {"name": "camera:other", "namespace": "another-deployment"}
-        ]
-
-    def get_actor(self, name: str, namespace: str) -> FakeHandle:
-        return FakeHandle(self.actors[name.removeprefix("camera:")])
-
-    def remote(self, cls: type) -> Any:
-        fake = self
-
-        class Factory:
-            def options(self, **options: Any) -> Any:
-                fake.options_seen.append(options)
-                return self
-
-            def remote(self, spec: ActorSpec) -> FakeHandle:
-                actor = FakeActor(spec)
-                fake.actors[spec.camera.name] = actor
-                return FakeHandle(actor)
-
-        return Factory()
 
 
 def _enrolled(ctx: AppContext) -> Match:
@@ -176,7 +74,7 @@ def engine(context: AppContext) -> tuple[RaySupervisor, FakeRay, list[AlertEvent
     bus, events = AlertBus(), []
     bus.subscribe(events.append)
     fake = FakeRay()
-    supervisor = RaySupervisor(context, bus, ray=fake)
+    supervisor = RaySupervisor(context, bus, ray=fake, clock=lambda: fake.now)
     yield supervisor, fake, events
     supervisor.stop_all()
 
@@ -239,7 +137,7 @@ def test_a_starved_actor_still_gets_the_revocation_without_answering_a_report(
     supervisor.collect()
     assert len(actor.gallery.snapshot().entries) == 1
 
-    actor.starved = True  # every report now misses the round's wait
+    actor.starved = True  # from now on it answers no report and no take
     AuthorizationService(context.db, supervisor.store.bus).end(
         "ORD-5", AuthorizationStatus.revoked, actor="test"
     )
@@ -247,12 +145,95 @@ def test_a_starved_actor_still_gets_the_revocation_without_answering_a_report(
     supervisor.collect()
     assert actor.gallery.snapshot().entries == ()
     (status,) = supervisor.statuses()
-    assert status.state == CameraState.RECONNECTING  # shown as unreachable meanwhile
+    assert status.state == CameraState.CONNECTED  # silent for a moment: not unreachable yet
+    fake.now += CALL_SECONDS + 1
     sent = []
     actor_set = actor.set_gallery
     actor.set_gallery = lambda release: sent.append(release) or actor_set(release)  # type: ignore[method-assign]
     supervisor.collect()  # nothing new and not due: the release is not sent again
     assert sent == []
+    (status,) = supervisor.statuses()
+    assert status.state == CameraState.RECONNECTING  # silent too long: shown as unreachable
+    assert actor.queued("report", "take") == 2  # one of each, not one more per round
+
+
+def test_a_starved_actor_keeps_one_call_queued_and_still_gets_the_revocation_at_once(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, _ = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    supervisor.publisher.request()
+    supervisor.collect()
+    assert len(actor.gallery.snapshot().entries) == 1
+
+    actor.starved = True  # from now on it runs one queued call per round: it cannot keep up
+    now = utcnow()
+    minute = now.replace(second=0, microsecond=0)
+    actor.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
+    actor.outbox.write("gate", minute, MinuteCount(faces=3, tracks=1))
+    queued = []
+    for _ in range(40):
+        supervisor.collect()
+        actor.run(1)
+        queued.append(actor.queued("report", "take"))
+    assert max(queued) <= 2, f"calls piled up on the busy actor: {queued}"
+    # what it handed over late was still collected, once
+    assert _count(context, Alert) == 1 and actor.outbox.pending == 0
+    with context.db.read() as s:
+        assert [c.faces for c in s.scalars(select(FaceCount))] == [3]
+
+    version = supervisor.publisher.version
+    AuthorizationService(context.db, supervisor.store.bus).end(
+        "ORD-5", AuthorizationStatus.revoked, actor="test"
+    )
+    supervisor.collect()  # the purge published the empty gallery: this round sends it
+    release = actor.gallery.release
+    assert release is not None and release.version == version + 1
+    assert actor.gallery.snapshot().entries == ()
+
+
+def test_an_abandoned_take_is_still_collected_once_if_it_answers_late(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, _ = engine
+    supervisor.start_camera(CameraConfig(name="gate", url="rtsp://cam/1"))
+    actor = fake.actors["gate"]
+    actor.starved = True
+    now = utcnow()
+    actor.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
+    actor.outbox.write("gate", now.replace(second=0, microsecond=0), MinuteCount(faces=4))
+    supervisor.collect()  # a report and a take queued, unanswered
+    fake.now += ABANDON_SECONDS + 1
+    supervisor.collect()  # both abandoned: asked again
+    assert actor.queued("report", "take") == 4
+    actor.run()  # the actor catches up: the first take handed over the counts
+    supervisor.collect()
+    actor.run()
+    supervisor.collect()
+    assert _count(context, Alert) == 1 and actor.outbox.pending == 0
+    with context.db.read() as s:
+        assert [c.faces for c in s.scalars(select(FaceCount))] == [4]
+
+
+def test_stopping_all_cameras_does_not_abort_on_a_dead_actor(
+    context: AppContext, engine: tuple[RaySupervisor, FakeRay, list[AlertEvent]]
+) -> None:
+    match = _enrolled(context)
+    supervisor, fake, _ = engine
+    for name in ("dead", "gate"):
+        supervisor.start_camera(CameraConfig(name=name, url=f"rtsp://cam/{name}"))
+    fake.actors["dead"].dead = True
+    now = utcnow()
+    gate = fake.actors["gate"]
+    gate.outbox.save(CandidateAlert("gate", now - timedelta(seconds=2), now, match, b"j", 0.0))
+    supervisor.stop_all()
+    assert gate.stopped and sorted(fake.killed) == ["dead", "gate"]
+    assert _count(context, Alert) == 1  # the live one's last delivery was stored
+    with context.db.read() as s:
+        assert all(r.stopped_at is not None for r in s.scalars(select(CameraSession)))
 
 
 def test_a_new_command_center_adopts_running_actors_and_collects_what_they_kept(

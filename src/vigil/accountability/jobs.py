@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from vigil.accountability import audit
-from vigil.accountability.retention import RetentionResult, RetentionService
+from vigil.accountability.retention import RetentionEvents, RetentionResult, RetentionService
 from vigil.accountability.signing import Signer, settings_signer
 from vigil.config import Settings
 from vigil.db.models import AuditSignature
@@ -62,11 +62,19 @@ class JobRound:
 class AccountabilityJobs:
     """Audit-head signing and retention enforcement for one deployment's database."""
 
-    def __init__(self, db: Database, settings: Settings, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        signer: Signer | None = None,
+        *,
+        events: RetentionEvents | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.signer = signer or settings_signer(settings)
-        self.retention = RetentionService(db, settings.retention, self.signer)
+        # events: the retention rounds announce the alerts they delete or change
+        self.retention = RetentionService(db, settings.retention, self.signer, events)
         self.leadership = Leadership(db)
         self._loop: BackgroundLoop | None = None
         self._last_retention: float | None = None

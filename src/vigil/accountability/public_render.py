@@ -97,6 +97,19 @@ def _raised(threshold: dict[str, Any]) -> str:
     return f", raised from {escape(str(base))} for {people} enrolled people"
 
 
+def _min_face(threshold: dict[str, Any]) -> str:
+    """The smallest face searched (and its base when the watchlist size raised it)."""
+    px = threshold.get("min_face_px")
+    if px is None:
+        return ""
+    base = threshold.get("base_min_face_px")
+    raised = "" if base is None or base == px else f", raised from {escape(str(base))} px"
+    return (
+        f'<p id="min-face">Smallest face compared with the watchlists: {escape(str(px))} px '
+        f"wide{raised}; smaller faces are counted but never searched.</p>"
+    )
+
+
 def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) -> str:
     threshold = payload["threshold"]
     fpr = threshold["measured_false_positive_rate"]
@@ -116,7 +129,8 @@ def render_public_html(payload: dict[str, Any], key_id: str, public_key: str) ->
         f"({escape(threshold['source'])}, model pack {escape(threshold['pack'])}"
         f"{_raised(threshold)}); measured "
         f"false-positive rate: {escape('not measured' if fpr is None else str(fpr))}.</p>"
-        '<p>The same figures, signed: <a href="/public/transparency.json">transparency.json</a>. '
+        + _min_face(threshold)
+        + '<p>The same figures, signed: <a href="/public/transparency.json">transparency.json</a>. '
         f"Signing key {escape(key_id)} (Ed25519, base64): <code>{escape(public_key)}</code>. "
         "Check a copy with <code>vigil report verify FILE --public-key KEY</code>.</p>"
         "</main></body></html>"

@@ -38,7 +38,7 @@ from typing import Any
 
 from vigil.accountability.report import overlap_hours
 from vigil.accountability.signing import PublicVerifier, Signer
-from vigil.accountability.threshold import current_threshold, enrolled_now
+from vigil.accountability.threshold import current_min_face, current_threshold, enrolled_now
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.domain.camera_groups import REMOVED_CAMERAS
@@ -206,9 +206,9 @@ def build_public_payload(
         by_group = [_groups_month(repo, a, b, group_of) for a, b in spans]
         deployment = [_deployment_month(repo, a, b) for a, b in spans]
         purposes = [repo.purpose_in_force(p, now) for p in Purpose]
-        threshold = current_threshold(
-            s, settings, settings.model_pack, enrolled_now(s, settings.model_pack)
-        )
+        enrolled = enrolled_now(s, settings.model_pack)
+        threshold = current_threshold(s, settings, settings.model_pack, enrolled)
+        min_face = current_min_face(s, settings, settings.model_pack, enrolled)
     return {
         "format": FORMAT,
         "generated_at": now.isoformat(),
@@ -235,6 +235,9 @@ def build_public_payload(
             # the threshold above is this one raised for the number of enrolled people
             "base_threshold": threshold.base,
             "enrolled_people": suppress(threshold.enrolled or 0),
+            # the smallest face (px wide) compared with the watchlists, for the same people
+            "min_face_px": min_face.min_face_px,
+            "base_min_face_px": min_face.base,
         },
     }
 

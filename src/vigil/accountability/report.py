@@ -17,7 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from vigil.accountability.threshold import ThresholdInForce, current_threshold, enrolled_now
+from vigil.accountability.threshold import (
+    MinFaceInForce,
+    ThresholdInForce,
+    current_min_face,
+    current_threshold,
+    enrolled_now,
+)
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.domain.enums import AlertStatus, Purpose
@@ -86,6 +92,7 @@ class Report:
     audit_events: int = 0
     maintenance_sessions: int = 0  # logins by maintenance accounts in the period
     maintenance_hours: float = 0.0  # hours of approved maintenance access within the period
+    min_face: MinFaceInForce | None = None  # smallest face searched, for the same N
 
 
 def overlap_hours(start: datetime, stop: datetime | None, a: datetime, b: datetime) -> float:
@@ -176,6 +183,8 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
         cams = list(_cameras(repo, start, end).values())
         deleted, runs = _deleted(repo, start, end)
         bucket = bucket_for(start, end)
+        pack = settings.model_pack
+        enrolled = enrolled_now(s, pack)
         return Report(
             start=start,
             end=end,
@@ -186,9 +195,8 @@ def build_report(db: Database, settings: Settings, start: datetime, end: datetim
             authorizations=repo.authorization_figures(start, end),
             deleted=deleted,
             retention_runs=runs,
-            threshold=current_threshold(
-                s, settings, settings.model_pack, enrolled_now(s, settings.model_pack)
-            ),
+            threshold=current_threshold(s, settings, pack, enrolled),
+            min_face=current_min_face(s, settings, pack, enrolled),
             bucket_seconds=bucket,
             timeline=_timeline(repo, start, end, bucket),
             audit_events=repo.audit_events(start, end),

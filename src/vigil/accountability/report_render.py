@@ -15,6 +15,7 @@ from html import escape
 from typing import Any, Literal
 
 from vigil.accountability.report import CameraFigures, Report, ThresholdFigures
+from vigil.accountability.threshold import MinFaceInForce
 
 Format = Literal["json", "csv", "html"]
 COLORS = {
@@ -45,6 +46,9 @@ def to_dict(report: Report) -> dict[str, Any]:
         "deleted_by_retention": report.deleted,
         "retention_runs": report.retention_runs,
         "threshold": {**asdict(report.threshold), "changed_at": _iso(report.threshold.changed_at)},
+        "min_face": None
+        if report.min_face is None
+        else {**asdict(report.min_face), "changed_at": _iso(report.min_face.changed_at)},
         "audit_events": report.audit_events,
         "maintenance_access": {
             "sessions": report.maintenance_sessions,
@@ -105,6 +109,11 @@ def to_csv(report: Report) -> str:
     if t.enrolled is not None:
         w.writerow(["threshold", t.pack, "base", t.base])
         w.writerow(["threshold", t.pack, "enrolled_people", t.enrolled])
+    if (m := report.min_face) is not None:
+        w.writerow(["min_face", m.pack, "min_face_px", m.min_face_px])
+        w.writerow(["min_face", m.pack, "source", m.source])
+        if m.enrolled is not None:
+            w.writerow(["min_face", m.pack, "base", m.base])
     return out.getvalue()
 
 
@@ -374,8 +383,22 @@ def html_sections(report: Report) -> str:
         f"<p id='maintenance-access'>{maintenance_line(report)}</p>",
         "<h2>Matching threshold</h2>",
         _threshold_html(report.threshold),
+        _min_face_html(report.min_face),
     ]
     return "\n".join(sections)
+
+
+def _min_face_html(m: MinFaceInForce | None) -> str:
+    """The smallest face searched, and the base and watchlist size it was raised from."""
+    if m is None:
+        return ""
+    raised = ""
+    if m.enrolled is not None and m.base is not None and m.min_face_px != m.base:
+        raised = f", raised from {m.base} px for {m.enrolled:,} enrolled people"
+    return (
+        f"<p id='min-face'>Smallest face searched: <b>{m.min_face_px} px</b> wide ({m.source}"
+        f"{raised}); smaller faces are counted but never compared with the watchlists.</p>"
+    )
 
 
 def _threshold_html(t: ThresholdFigures) -> str:

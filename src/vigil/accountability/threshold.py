@@ -12,7 +12,8 @@ The minimum face size for video is chosen with the threshold (a face smaller tha
 unreliable to match at that threshold): the row ``min_face.<pack>`` when stored, else
 ``dlib.video_min_face_px`` / ``onnx.video_min_face_px``. It is a face size in the sense of
 :func:`vigil.faces.geometry.face_size_px` (from the landmarks), the same for every pack. The
-camera pipeline's quality gate asks :func:`min_face_in_force`.
+gallery asks :func:`min_face_in_force` for its N and hands the value to the cameras' quality gate
+with its threshold (:class:`~vigil.faces.gallery.GallerySnapshot`).
 
 That threshold (the *base*) is then raised for large watchlists: a stranger is compared with
 every enrolled person, so the false alerts at a fixed threshold grow with N, the number of
@@ -20,6 +21,15 @@ enrolled people. ``dlib.threshold_by_watchlist_size`` / ``onnx.threshold_by_watc
 give the threshold measured for some N (the open-set table); :func:`threshold_for_size` takes
 the larger of the base and that ladder at the gallery's N. The gallery passes its own N
 (``enrolled``); the reports count the active gallery's subjects (:func:`enrolled_now`).
+
+The minimum face size is raised the same way: ``dlib.min_face_by_watchlist_size`` /
+``onnx.min_face_by_watchlist_size`` give the smallest face size whose miss rate stays at or under
+50 % at some N (the open-set table); :func:`min_face_for_size` takes the larger of the base and
+that ladder's step at N (the value of the first point whose n is at least N).
+
+The early-alert margin is per pack too (``dlib.early_margin`` / ``onnx.early_margin``:
+:func:`configured_early_margin`): a margin that suits one pack's score scale lets too many
+strangers through on the other's.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from vigil.config import Settings
-from vigil.config.packs import DlibConfig, OnnxConfig, SizeThreshold
+from vigil.config.packs import DlibConfig, OnnxConfig, SizeMinFace, SizeThreshold
 from vigil.errors import ConfigError
 from vigil.repositories.gallery import GalleryRepo
 from vigil.repositories.settings import SettingRepo
@@ -85,6 +95,26 @@ def configured_threshold(settings: Settings, pack: str) -> float:
 def configured_ladder(settings: Settings, pack: str) -> list[SizeThreshold]:
     """The threshold-by-watchlist-size points the configuration gives ``pack``."""
     return _pack_config(settings, pack, "threshold ladder").threshold_by_watchlist_size
+
+
+def configured_min_face_ladder(settings: Settings, pack: str) -> list[SizeMinFace]:
+    """The minimum-face-size-by-watchlist-size points the configuration gives ``pack``."""
+    return _pack_config(settings, pack, "minimum face ladder").min_face_by_watchlist_size
+
+
+def configured_early_margin(settings: Settings, pack: str) -> float | None:
+    """The early-alert margin the configuration gives ``pack`` (None: early alerts off)."""
+    return _pack_config(settings, pack, "early-alert margin").early_margin
+
+
+def min_face_for_size(base: int, ladder: Sequence[SizeMinFace], n: int) -> int:
+    """The minimum face size for a gallery of ``n`` enrolled people: the larger of ``base`` and
+    the ladder's step at ``n`` (the value of the first point whose n is at least ``n``, the last
+    point's above it). An empty ladder or ``n`` <= 0 gives ``base``."""
+    if not ladder or n <= 0:
+        return base
+    step = next((p.min_face_px for p in ladder if n <= p.n), ladder[-1].min_face_px)
+    return max(base, step)
 
 
 def _ladder_value(ladder: Sequence[SizeThreshold], n: int) -> float:
@@ -187,32 +217,55 @@ def threshold_in_force(
 
 @dataclass(frozen=True, slots=True)
 class MinFaceInForce:
-    """The smallest face (px, landmark-based) a camera of this pack matches, and its source."""
+    """The smallest face (px, landmark-based) a camera of this pack matches, and its source.
+
+    ``min_face_px`` is the one in force: ``base`` (calibrated or configured) raised by the
+    minimum-face ladder for ``enrolled`` people (None: not applied, ``min_face_px == base``).
+    """
 
     pack: str
     min_face_px: int
     source: Literal["calibrated", "config"]
     changed_at: datetime | None
+    base: int | None = None  # before the ladder (None: same as min_face_px)
+    enrolled: int | None = None  # the N the ladder was applied for
 
 
-def current_min_face(session: Session, settings: Settings, pack: str) -> MinFaceInForce:
-    """The calibrated minimum face size for video of ``pack`` if stored, else the configured."""
-    row = SettingRepo(session).get(min_face_key(pack))
-    if row is None:
-        return MinFaceInForce(pack, configured_min_face(settings, pack), "config", None)
+def _stored_min_face(pack: str, raw: str) -> int:
     try:
-        value = int(row.value)
+        value = int(raw)
     except ValueError:
         value = -1
     if not 8 <= value <= 1000:
         raise ConfigError(
             min_face_key(pack),
-            f"stored minimum face size {row.value!r} is not a whole number of 8 to 1000 px",
+            f"stored minimum face size {raw!r} is not a whole number of 8 to 1000 px",
             hint="run `vigil calibrate --from-openset` again",
         )
-    return MinFaceInForce(pack, value, "calibrated", row.updated_at)
+    return value
 
 
-def min_face_in_force(session: Session, settings: Settings, pack: str) -> int:
+def current_min_face(
+    session: Session, settings: Settings, pack: str, enrolled: int | None = None
+) -> MinFaceInForce:
+    """The calibrated minimum face size for video of ``pack`` if stored, else the configured;
+    with ``enrolled``, raised by the pack's minimum-face ladder for that many people."""
+    row = SettingRepo(session).get(min_face_key(pack))
+    if row is None:
+        found = MinFaceInForce(pack, configured_min_face(settings, pack), "config", None)
+    else:
+        value = _stored_min_face(pack, row.value)
+        found = MinFaceInForce(pack, value, "calibrated", row.updated_at)
+    if enrolled is None:
+        return found
+    value = min_face_for_size(
+        found.min_face_px, configured_min_face_ladder(settings, pack), enrolled
+    )
+    return replace(found, min_face_px=value, base=found.min_face_px, enrolled=enrolled)
+
+
+def min_face_in_force(
+    session: Session, settings: Settings, pack: str, enrolled: int | None = None
+) -> int:
     """Just the value of :func:`current_min_face`."""
-    return current_min_face(session, settings, pack).min_face_px
+    return current_min_face(session, settings, pack, enrolled).min_face_px

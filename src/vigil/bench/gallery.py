@@ -1,6 +1,6 @@
 """Gallery index benchmark: build time, p50/p99 search, recall@1 against exact search, RSS.
 
-    vigil bench gallery --size 1000000 --dim 128 [--index auto|numpy|hnsw|usearch|ivf|faiss]
+    vigil bench gallery --size 1000000 --dim 128 [--index auto|numpy|hnsw|usearch|ivf|pqfs|faiss]
         [--hnsw-m 16 --hnsw-ef-search 64 ...] [--seed 0] [--json]
 
 The gallery is synthetic but shaped like a face gallery: ``size`` templates, two per subject

@@ -73,8 +73,17 @@ TARGETS = (0.01, 0.001)
 CHUNK = 200  # images embedded between two cache saves
 PROTOCOL = "openset-v1"
 # Pack settings that change no embedding: match settings, and how the work is spread
-# (``dlib.workers``, ``onnx.threads``), so the cache stays valid when those change.
-NOT_EMBEDDING_FIELDS = {"threshold", "video_min_face_px", "workers", "threads"}
+# (``dlib.workers``, ``onnx.threads``), so the cache stays valid when those change. (The
+# threshold ladder, older than this list's last change, stays in: excluding it now would move
+# every saved cache's folder.)
+NOT_EMBEDDING_FIELDS = {
+    "threshold",
+    "video_min_face_px",
+    "workers",
+    "threads",
+    "early_margin",
+    "min_face_by_watchlist_size",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,5 +495,5 @@ def _early(
         tries=settings.tracking.best_shots,
         target_fpir=options.video_fpir,
         chosen_on=["clean", *(v for v in gated if v in variants)],
-        configured_margin=settings.tracking.early_margin,
+        configured_margin=config.early_margin,  # the pack's own (dlib.early_margin...)
     )

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vigil.accountability.threshold import configured_early_margin, configured_min_face
 from vigil.config import Settings
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
@@ -167,14 +168,20 @@ def run_pipeline(
     max_fps: float | None,
     progress: Progress | None = None,
 ) -> RunFigures:
-    """The real per-camera pipeline over the file (no database writes)."""
+    """The real per-camera pipeline over the file (no database writes), gating faces at the
+    pack's video minimum face size as a camera does (a deployment's gallery raises it further
+    for its number of people; quality.min_face_px is the enrollment minimum)."""
     counter = FaceCounter("bench")
+    video = settings.quality.model_copy(
+        update={"min_face_px": configured_min_face(settings, pack.name)}
+    )
     pipeline = build_pipeline(
         "bench",
         pack,
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
-        QualityGate(settings.quality),
+        QualityGate(video),
+        early_margin=configured_early_margin(settings, pack.name),
         counter=counter,
     )
     reader, frames = _frames(source, max_fps, settings)

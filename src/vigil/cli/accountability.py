@@ -36,6 +36,7 @@ from vigil.accountability.report_render import render
 from vigil.accountability.retention import RetentionService
 from vigil.accountability.rotation import key_usage, rotate_key
 from vigil.accountability.signing import PublicVerifier, load_public_key, settings_signer
+from vigil.accountability.threshold import configured_early_margin
 from vigil.cli.common import (
     LFW_OPTION,
     cli_errors,
@@ -46,10 +47,12 @@ from vigil.cli.common import (
     state,
 )
 from vigil.errors import InputError, IntegrityError
+from vigil.evaluation.openset import read_early_margin
 from vigil.services.audit_log import AuditFilter, search_audit_resolved
 from vigil.timeutil import parse_iso, utcnow
 
 if TYPE_CHECKING:
+    from vigil.config import Settings
     from vigil.db.session import Database
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -366,6 +369,7 @@ def calibrate_command(
     context = state(ctx).context()
     if from_openset is not None:
         _calibrate_from_openset(context.db, pack, from_openset)
+        _early_margin_note(context.settings, pack, from_openset)
         return
     result = run_calibration(
         context.db,
@@ -403,13 +407,36 @@ def _calibrate_from_openset(db: Database, pack: str, openset_json: Path) -> None
     )
 
 
+def _early_margin_note(settings: Settings, pack: str, openset_json: Path) -> None:
+    """The early-alert margin is configuration, not a stored calibration: say whether the one in
+    force is the one the open-set run chose."""
+    chosen = read_early_margin(openset_json)
+    configured = configured_early_margin(settings, pack)
+    found = "chose none on its grid" if chosen is None else f"chose {chosen:.2f}"
+    console.print(
+        f"{pack}: early-alert margin {pack}.early_margin = {configured} (configuration, not "
+        f"changed here); this open-set run {found}"
+        + (
+            ""
+            if chosen is None or chosen == configured
+            else f": set {pack}.early_margin in vigil.yaml to use it"
+        ),
+        highlight=False,
+    )
+
+
 @retention_app.command("run")
 @cli_errors
 def retention_run(ctx: typer.Context) -> None:
     """Delete everything past its retention period now (the server runs this periodically)."""
+    from vigil.services.alert_announce import AlertAnnouncer
+    from vigil.services.alert_relay import announcing_bus
+
     context = state(ctx).context()
+    # each deleted or changed alert's event goes into the relay log with the round
+    events = AlertAnnouncer(announcing_bus(context.db))
     svc = RetentionService(
-        context.db, context.settings.retention, settings_signer(context.settings)
+        context.db, context.settings.retention, settings_signer(context.settings), events
     )
     result = svc.run(actor=actor())
     parts = ", ".join(f"{k} {v}" for k, v in result.deleted.items())

@@ -4,7 +4,7 @@
     vigil bench throughput SOURCE --pack dlib|onnx [--json] [--naive] [--photo P ...]
     vigil bench openset --pack dlib|onnx [--n 100,1000,max] [--cctv] [--json]
                         [--cache DIR] [--workers N]
-    vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|usearch|ivf|faiss] [--json]
+    vigil bench gallery --size N --dim D [--index auto|numpy|hnsw|usearch|ivf|pqfs|faiss] [--json]
 
 The options of the commands with many of them are declared below as module constants (like
 :data:`vigil.cli.common.LFW_OPTION`) and grouped into the benchmark's options object by a helper.
@@ -264,7 +264,7 @@ def _run_openset(
 GALLERY_SIZE: Any = typer.Option(100_000, "--size", min=1, max=20_000_000, help="templates")
 GALLERY_DIM: Any = typer.Option(128, "--dim", min=2, max=4096, help="vector dimension")
 GALLERY_INDEX: Any = typer.Option(
-    "auto", "--index", help="auto, numpy, hnsw, usearch, ivf or faiss"
+    "auto", "--index", help="auto, numpy, hnsw, usearch, ivf, pqfs or faiss"
 )
 GALLERY_PROBES: Any = typer.Option(1000, "--probes", min=10, max=100_000, help="probes searched")
 GALLERY_AUTHORIZATIONS: Any = typer.Option(

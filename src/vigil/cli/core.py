@@ -113,7 +113,12 @@ def authorization_list(ctx: typer.Context) -> None:
 
 
 def _end(ctx: typer.Context, reference: str, status: AuthorizationStatus) -> None:
-    purged = AuthorizationService(state(ctx).context().db).end(reference, status, actor=ACTOR)
+    """Revoke or refuse; each purged alert's event goes into the relay log with the purge, so
+    the running servers' dashboards drop it at once (this process has no subscribers)."""
+    from vigil.services.alert_relay import announcing_bus
+
+    db = state(ctx).context().db
+    purged = AuthorizationService(db, announcing_bus(db)).end(reference, status, actor=ACTOR)
     console.print(
         f"authorization {reference} {status.value}; purged {purged['subjects']} subjects, "
         f"{purged['templates']} templates, {purged['alerts']} alerts",

@@ -144,7 +144,8 @@ class Runtime:
     ) -> None:
         from vigil.accountability.jobs import AccountabilityJobs
         from vigil.runtime.engine import build_engine
-        from vigil.services.alert_relay import PgAlertRelay
+        from vigil.services.alert_announce import AlertAnnouncer
+        from vigil.services.alert_relay import start_relay
         from vigil.services.alerts import AlertBus
         from vigil.services.camera_sessions import SessionKeeper
         from vigil.web.app import create_app
@@ -165,12 +166,9 @@ class Runtime:
             self.context.close()
             self.lock.release()
             raise
-        # Several servers on one PostgreSQL: each one's alert events reach the others' buses.
-        self.relay = (
-            PgAlertRelay(self.context.db, self.bus).start()
-            if self.context.db.is_postgresql
-            else None
-        )
+        # Several servers (and the CLI) on one database: each one's alert events reach the
+        # others' buses (PostgreSQL: LISTEN/NOTIFY; SQLite: the relay log polled).
+        self.relay = start_relay(self.context.db, self.bus)
         # This server's camera sessions: heartbeats, and closing those of servers that died.
         self.sessions = SessionKeeper(
             self.context.db,
@@ -179,7 +177,9 @@ class Runtime:
             actor="vigil serve",
         )
         # Audit-head signing and retention enforcement run beside the cameras.
-        self.jobs = AccountabilityJobs(self.context.db, self.context.settings)
+        self.jobs = AccountabilityJobs(
+            self.context.db, self.context.settings, events=AlertAnnouncer(self.bus)
+        )
         try:
             self.app = create_app(
                 settings, context=self.context, supervisor=self.supervisor, bus=self.bus
@@ -212,8 +212,7 @@ class Runtime:
             self.supervisor.stop_all()
             self.sessions.stop()
             self.jobs.stop()
-            if self.relay is not None:
-                self.relay.stop()
+            self.relay.stop()
             self.context.close()
         finally:
             self.lock.release()

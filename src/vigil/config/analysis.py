@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from vigil.config.base import StrictSection
 
@@ -51,27 +52,31 @@ class TrackingConfig(StrictSection):
         le=600.0,
         description="a person matched again on the same camera this soon continues an alert",
     )
-    early_margin: float | None = Field(
-        0.06,
-        ge=0.0,
-        le=1.0,
-        description="alert at once from a gated shot (each of a track's first best_shots gated "
-        "shots is tried as it comes) that scores at least threshold + early_margin x "
-        "(1 - threshold): a fraction of the way from the pack's threshold to a perfect match, so "
-        "one value suits every pack (onnx 0.505 -> 0.535, dlib 0.92 -> 0.925; chosen on "
-        "open-set LFW probes: `vigil bench openset --cctv`, section 'early'). Later, better "
-        "shots of the track update that alert's sighting. A borderline score waits for the "
-        "track's best shots as without it. null: every track waits for its best shots",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """``tracking.early_margin`` became a per-pack setting: refused with where it went."""
+        if isinstance(data, dict) and "early_margin" in data:
+            raise PydanticCustomError(
+                "moved_key",
+                "tracking.early_margin was replaced by one margin per model pack: "
+                "dlib.early_margin (default 0.6) and onnx.early_margin (default 0.06); move "
+                "the value under the pack it was chosen for (0.06 lets 65 % of strangers alert "
+                "early with dlib at N = 1,000), or delete it to keep the defaults",
+            )
+        return data
 
 
 class MatchingConfig(StrictSection):
     top_k: int = Field(3, ge=1, le=50, description="candidates returned per probe")
-    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "faiss"] = Field(
+    index: Literal["auto", "numpy", "hnsw", "usearch", "ivf", "pqfs", "faiss"] = Field(
         "auto",
         description="gallery index per authorization: auto (exact below 20,000 entries, then "
-        "usearch HNSW: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw "
-        "(hnswlib), usearch, ivf (faiss IVF) or faiss (exact faiss)",
+        "pqfs: chosen by measurement, README 'Gallery index'), numpy (exact), hnsw (hnswlib), "
+        "usearch (HNSW), ivf (faiss IVF), pqfs (faiss 4-bit PQ fast scan of every template, "
+        "64 sub-quantizers, then exact re-rank of the best 64 on float16 vectors; recall@1 "
+        "1.000 at 1M x 128) or faiss (exact faiss)",
     )
     gallery_snapshot: bool = Field(
         True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -49,6 +49,63 @@ def check_ladder(points: list[SizeThreshold]) -> list[SizeThreshold]:
                 "watchlist needs an equal or stricter threshold"
             )
     return points
+
+
+MIN_FACE_LADDER_HELP = (
+    "the minimum face size in force is the larger of the pack's minimum face size (video) and "
+    "this ladder's value at N, the number of enrolled people in the active gallery: the value of "
+    "the first point whose n is at least N (a step up right after each point: a gallery of "
+    "11 people gets the n = 1,000 value of the default), the last point's above it; points "
+    "from the open-set table of `vigil bench openset --cctv` (the smallest face size whose FNIR "
+    "stays at or under 50 % at that N; README, Threshold tuning); [] = off"
+)
+
+
+class SizeMinFace(StrictSection):
+    """One point of a minimum-face-size ladder: the smallest face for ``n`` enrolled people."""
+
+    n: int = Field(ge=1, description="number of enrolled people (distinct subjects) of the point")
+    min_face_px: int = Field(
+        ge=8,
+        le=1000,
+        description="smallest face (px, from the landmarks) a camera matches at that size",
+    )
+
+
+def check_min_face_ladder(points: list[SizeMinFace]) -> list[SizeMinFace]:
+    """A minimum-face ladder's points must grow in ``n`` and never get smaller (the field's
+    validator)."""
+    for low, high in pairwise(points):
+        if high.n <= low.n:
+            raise ValueError(
+                f"min_face_by_watchlist_size: n must be strictly increasing, got {low.n} then "
+                f"{high.n}; list the points from the smallest watchlist to the largest"
+            )
+        if high.min_face_px < low.min_face_px:
+            raise ValueError(
+                f"min_face_by_watchlist_size: sizes must not decrease with n, got "
+                f"{low.min_face_px} px at n={low.n} then {high.min_face_px} px at n={high.n}; a "
+                "larger watchlist needs an equal or larger face"
+            )
+    return points
+
+
+def _dlib_min_face_ladder() -> list[SizeMinFace]:
+    return [SizeMinFace(n=10, min_face_px=48), SizeMinFace(n=1000, min_face_px=64)]
+
+
+def early_margin_field(default: float, why: str) -> Any:
+    """The ``early_margin`` field of a pack section (its default chosen for that pack)."""
+    return Field(
+        default,
+        ge=0.0,
+        le=1.0,
+        description="early alerts: a track's gated shot (each of its first tracking.best_shots "
+        "gated shots is tried as it comes) that scores at least threshold + early_margin x "
+        "(1 - threshold) alerts at once, a fraction of the way from the threshold in force to a "
+        "perfect match; a borderline score waits for the track's best shots, and later, better "
+        "shots update that alert's sighting. null: every track waits for its best shots. " + why,
+    )
 
 
 def _dlib_ladder() -> list[SizeThreshold]:
@@ -122,18 +179,31 @@ class DlibConfig(StrictSection):
         "in the calling process (one call at a time)",
     )
     video_min_face_px: int = Field(
-        36,
+        48,
         ge=8,
         le=1000,
-        description="smallest face (px, from the landmarks) a camera matches at that threshold",
+        description="smallest face (px, from the landmarks) a camera matches at that threshold "
+        "(48: the smallest CCTV-like size whose FNIR stays at or under 50 % at N = 10 in "
+        "`vigil bench openset --cctv`; smaller faces are not searched with dlib)",
     )
     threshold_by_watchlist_size: list[SizeThreshold] = Field(
         default_factory=_dlib_ladder,
         description=LADDER_HELP + "; the default is dlib's CCTV-like 48/64 px rows at N = 10, "
         "100 and 1,000, and 0.92 at N = 1",
     )
+    min_face_by_watchlist_size: list[SizeMinFace] = Field(
+        default_factory=_dlib_min_face_ladder,
+        description=MIN_FACE_LADDER_HELP + "; the default is 48 px up to N = 10 and 64 px from "
+        "N = 11 (dlib's FNIR <= 50 % rule: 48 px at N = 10, 64 px at N = 1,000)",
+    )
+    early_margin: float | None = early_margin_field(
+        0.60,
+        "dlib's default 0.60 (0.92 -> 0.968) is from the dlib open-set run: at 0.06 65 % of the "
+        "strangers alerted early at N = 1,000",
+    )
 
     _ladder = field_validator("threshold_by_watchlist_size")(check_ladder)
+    _min_face_ladder = field_validator("min_face_by_watchlist_size")(check_min_face_ladder)
 
 
 class OnnxConfig(StrictSection):
@@ -191,5 +261,16 @@ class OnnxConfig(StrictSection):
         description=LADDER_HELP + "; off by default: onnx.threshold was already chosen at "
         "N = 1,000",
     )
+    min_face_by_watchlist_size: list[SizeMinFace] = Field(
+        default_factory=list,
+        description=MIN_FACE_LADDER_HELP + "; off by default: onnx.video_min_face_px (64) was "
+        "already chosen at N = 1,000",
+    )
+    early_margin: float | None = early_margin_field(
+        0.06,
+        "onnx's default 0.06 (0.505 -> 0.535) is from the onnx open-set run "
+        "(`vigil bench openset --cctv`, section 'early')",
+    )
 
     _ladder = field_validator("threshold_by_watchlist_size")(check_ladder)
+    _min_face_ladder = field_validator("min_face_by_watchlist_size")(check_min_face_ladder)

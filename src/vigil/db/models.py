@@ -275,7 +275,8 @@ class CameraSession(Base):
 
 
 class RelayLogEntry(Base):
-    """One alert event relayed between command-center processes (PostgreSQL LISTEN/NOTIFY).
+    """One alert event relayed between command-center processes (PostgreSQL LISTEN/NOTIFY,
+    SQLite polling: :mod:`vigil.services.alert_relay`).
 
     Appended under the writer lock, so ids commit in order: a listener that saw id N reads
     ``id > N`` after a reconnect and misses nothing. No personal data: the receiver loads the

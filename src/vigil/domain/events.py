@@ -12,7 +12,7 @@ subscribers AFTER that transaction has committed:
 ``reviewed``   a first confirmation (the alert is now ``pending_second``)
 ``confirmed``  a second, different user confirmed it
 ``rejected``   a reviewer rejected it (a false alert, kept for the statistics)
-``purged``     it was deleted with its authorization; carries only the id
+``purged``     it was deleted (with its authorization or subject, or by retention); only the id
 =============  ===================================================================
 
 This module is domain vocabulary: it imports nothing from the database, the web, the services or

@@ -1,4 +1,5 @@
-"""The early-alert margin (``tracking.early_margin``) measured on open-set LFW probes.
+"""The early-alert margin (per pack: ``dlib.early_margin``, ``onnx.early_margin``) measured on
+open-set LFW probes.
 
 An early alert is raised from ONE gated shot that scores at least the *early bar*
 ``threshold + margin x (1 - threshold)``; a track gets up to ``tries`` (``tracking.best_shots``)

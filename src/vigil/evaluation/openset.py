@@ -374,16 +374,29 @@ def choose_video_point(
     return VideoPoint(pack, threshold, chosen, target_fpir, n, max_fnir, tuple(rows))
 
 
-def read_video_point(path: Path, pack: str) -> VideoPoint:
-    """The video operating point of ``pack`` from a ``vigil bench openset --json`` file."""
+def _read_report(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8").strip().splitlines()[-1]
-        data = json.loads(text)
+        return json.loads(text)
     except (OSError, IndexError, json.JSONDecodeError) as exc:
         raise InputError(
             f"cannot read an open-set report from {path} ({exc})",
             hint="save the output of `vigil bench openset --pack P --cctv --json` to a file",
         ) from exc
+
+
+def read_early_margin(path: Path) -> float | None:
+    """The early-alert margin a ``vigil bench openset --cctv --json`` file chose on tuning (None:
+    none on the grid, or the file has no early section)."""
+    data = _read_report(path)
+    early = data.get("early") if isinstance(data, dict) else None
+    chosen = early.get("chosen_margin") if isinstance(early, dict) else None
+    return float(chosen) if isinstance(chosen, int | float) else None
+
+
+def read_video_point(path: Path, pack: str) -> VideoPoint:
+    """The video operating point of ``pack`` from a ``vigil bench openset --json`` file."""
+    data = _read_report(path)
     raw = data.get("video_point") if isinstance(data, dict) else None
     if not isinstance(raw, dict):
         raise InputError(

@@ -2,10 +2,11 @@
 
 Every entry's right to be matched (camera scope, validity window) is its authorization's, so the
 gallery keeps one :class:`Partition` per authorization scope, each with its own incremental
-:class:`~vigil.faces.index.IdIndex` (exact below ``IndexPolicy.exact_below`` entries, HNSW
-above). A search first picks the partitions whose :class:`Scope` allows the camera at that time
-(a handful of checks, never one per entry) and searches only those: an entry outside its scope is
-never a candidate, so it can neither be returned nor crowd out an allowed one.
+:class:`~vigil.faces.index.IdIndex` (exact below ``IndexPolicy.exact_below`` entries, a PQ
+fast scan with exact re-rank above: ``pqfs``). A search first picks the partitions whose
+:class:`Scope` allows the camera at that time (a handful of checks, never one per entry) and
+searches only those: an entry outside its scope is never a candidate, so it can neither be
+returned nor crowd out an allowed one.
 
 :class:`FilteredGallery` changes in place by id (add, remove, re-scope, drop an authorization);
 :class:`GallerySnapshot` is what a matcher searches (gallery, threshold, pack). Both pickle (the
@@ -28,6 +29,7 @@ import numpy as np
 
 from vigil.errors import ConfigError
 from vigil.faces.index import (
+    INDEX_KINDS,
     ExactIdIndex,
     IdIndex,
     IndexPolicy,
@@ -287,13 +289,15 @@ class FilteredGallery:
 
 
 class GallerySnapshot:
-    """What a matcher searches: the filtered gallery, the threshold in force and the pack.
+    """What a matcher searches: the filtered gallery, the threshold in force and the pack, with
+    the minimum face size in force (``min_face_px``; 0: none given, the camera's quality gate
+    keeps its own), which the runtime chose with the threshold for this gallery's size.
 
     ``GallerySnapshot(entries, index, threshold, pack)`` builds one from a static list and a
     built :class:`GalleryIndex` (row i = entries[i]); :meth:`of` wraps a live gallery.
     """
 
-    __slots__ = ("gallery", "pack", "threshold")
+    __slots__ = ("gallery", "min_face_px", "pack", "threshold")
 
     def __init__(
         self,
@@ -303,6 +307,7 @@ class GallerySnapshot:
         pack: str,
         *,
         gallery: FilteredGallery | None = None,
+        min_face_px: int = 0,
     ) -> None:
         if gallery is None:
             gallery = FilteredGallery()
@@ -313,13 +318,21 @@ class GallerySnapshot:
         self.gallery = gallery
         self.threshold = threshold
         self.pack = pack
+        self.min_face_px = min_face_px
 
     @classmethod
-    def of(cls, gallery: FilteredGallery, threshold: float, pack: str) -> GallerySnapshot:
-        return cls((), None, threshold, pack, gallery=gallery)
+    def of(
+        cls, gallery: FilteredGallery, threshold: float, pack: str, min_face_px: int = 0
+    ) -> GallerySnapshot:
+        return cls((), None, threshold, pack, gallery=gallery, min_face_px=min_face_px)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"gallery": self.gallery, "threshold": self.threshold, "pack": self.pack}
+        return {
+            "gallery": self.gallery,
+            "threshold": self.threshold,
+            "pack": self.pack,
+            "min_face_px": self.min_face_px,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.gallery, self.threshold, self.pack = (
@@ -327,6 +340,7 @@ class GallerySnapshot:
             state["threshold"],
             state["pack"],
         )
+        self.min_face_px = int(state.get("min_face_px", 0))
 
     @property
     def entries(self) -> tuple[GalleryEntry, ...]:
@@ -392,16 +406,17 @@ class FaissIndex(NumpyIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install faiss-cpu` (or vigil[faiss]), or set matching.index: auto",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), "
+                "or set matching.index: numpy",
             ) from exc
 
 
 def create_index(name: str) -> GalleryIndex:
     """The static builder for ``matching.index``; unknown names are ConfigErrors."""
-    if name in ("numpy", "auto", "hnsw"):
-        return NumpyIndex()
     if name == "faiss":
         return FaissIndex()
+    if name in INDEX_KINDS:  # static snapshots hold the vectors; partitions pick the index
+        return NumpyIndex()
     raise ConfigError(
-        "matching.index", f"unknown index {name!r}", hint="use auto, numpy, hnsw or faiss"
+        "matching.index", f"unknown index {name!r}", hint=f"use one of {', '.join(INDEX_KINDS)}"
     )

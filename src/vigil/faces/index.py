@@ -1,117 +1,55 @@
 """Incremental nearest-neighbour indexes keyed by template id (cosine = inner product).
 
 An :class:`IdIndex` holds unit vectors under integer ids and changes in place: :meth:`add`
-and :meth:`remove` by id, no rebuild. Three kinds, chosen by :class:`IndexPolicy`:
+and :meth:`remove` by id, no rebuild. The kinds, chosen by :class:`IndexPolicy` (the interface
+and the policy live in :mod:`vigil.faces.index_base`, re-exported here):
 
 - :class:`ExactIdIndex`: one matrix-vector product over the live rows (numpy); exact, and the
   fastest below ``IndexPolicy.exact_below`` entries (measured: README "Gallery index").
 - :class:`HnswIdIndex`: hnswlib HNSW graph; deletions are tombstones reused by later inserts.
 - :class:`FaissIdIndex`: exact faiss ``IndexFlatIP`` under an id map (``matching.index: faiss``).
+- :class:`~vigil.faces.index_pq.PqfsIdIndex`: faiss 4-bit PQ fast scan of every code, exact
+  float16 re-rank of the best 64 (``matching.index: pqfs``, and ``auto``'s choice from
+  ``IndexPolicy.exact_below`` entries: the only kind that kept recall@1 >= 0.99 at 1M).
 
 All are picklable (the Ray runtime ships a gallery snapshot to remote actors).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vigil.errors import ConfigError
+from vigil.faces.index_base import (
+    ANN_KINDS,
+    IdIndex,
+    IndexPolicy,
+    SearchResult,
+    as_ids,
+    as_matrix,
+)
+from vigil.faces.index_pq import PqfsIdIndex
 
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """Nearest rows for one query: ids (or row indices) and cosine scores, best first."""
-
-    rows: np.ndarray  # int64 (k,)
-    scores: np.ndarray  # float32 (k,)
-
-    @staticmethod
-    def empty() -> SearchResult:
-        return SearchResult(np.zeros(0, np.int64), np.zeros(0, np.float32))
-
-
-@dataclass(frozen=True, slots=True)
-class IndexPolicy:
-    """Which index a partition uses; defaults chosen by ``vigil bench gallery`` (README)."""
-
-    kind: str = "auto"  # auto | numpy | hnsw | usearch | ivf | faiss
-    exact_below: int = 20_000  # auto: exact under this many entries, ANN (``ann``) from it
-    ann: str = "usearch"  # what auto switches to: hnsw | usearch | ivf
-    hnsw_m: int = 32  # graph degree (hnsw and usearch); 16 lost recall at 250k (README)
-    hnsw_ef_construction: int = 200
-    hnsw_ef_search: int = 128  # recall 0.995 at 100k x 128 (README "Gallery index")
-    usearch_dtype: str = "f16"  # usearch storage: f32 | f16 | i8
-    ivf_lists: int = 1024
-    ivf_probes: int = 24
-    build_threads: int = 2
-
-    def ann_kind(self, size: int) -> str | None:
-        """``hnsw`` or ``ivf`` when a partition of ``size`` entries wants an ANN index."""
-        if self.kind in ANN_KINDS:
-            return self.kind
-        if self.kind == "auto" and size >= self.exact_below:
-            return self.ann
-        return None
-
-
-ANN_KINDS = ("hnsw", "usearch", "ivf")
-
-
-def as_matrix(vectors: np.ndarray, what: str) -> np.ndarray:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2:
-        raise ValueError(f"{what}: expected a 2-D float32 array (n, dim), got shape {matrix.shape}")
-    return np.ascontiguousarray(matrix)
-
-
-def _as_ids(ids: Iterable[int] | np.ndarray) -> np.ndarray:
-    return np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
-
-
-class IdIndex(ABC):
-    """Unit vectors under int ids; ``add``/``remove`` in place, ``search`` top-k by cosine."""
-
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add (or replace) ``vectors`` (n, dim) under ``ids`` (n,)."""
-
-    @abstractmethod
-    def remove(self, ids: Iterable[int]) -> None:
-        """Forget these ids; unknown ids are ignored."""
-
-    @abstractmethod
-    def search(self, probe: np.ndarray, k: int) -> SearchResult:
-        """The ``k`` best ids for one probe (dim,), best first."""
-
-    @abstractmethod
-    def ids(self) -> np.ndarray:
-        """Every live id (int64)."""
-
-    @abstractmethod
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of live ``ids`` (n, dim)."""
-
-    def _check(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        matrix = as_matrix(vectors, "gallery vectors")
-        ids = _as_ids(ids)
-        if matrix.shape[0] != ids.shape[0]:
-            raise ValueError(f"{ids.shape[0]} ids for {matrix.shape[0]} vectors")
-        if matrix.shape[0] and matrix.shape[1] != self.dim:
-            raise ValueError(
-                f"gallery vectors: expected dimension {self.dim}, got {matrix.shape[1]}"
-            )
-        return ids, matrix
+__all__ = [
+    "ANN_KINDS",
+    "INDEX_KINDS",
+    "ExactIdIndex",
+    "FaissIdIndex",
+    "FaissIvfIdIndex",
+    "HnswIdIndex",
+    "IdIndex",
+    "IndexPolicy",
+    "PqfsIdIndex",
+    "SearchResult",
+    "UsearchIdIndex",
+    "ann_from",
+    "as_ids",
+    "as_matrix",
+    "new_index",
+]
 
 
 class ExactIdIndex(IdIndex):
@@ -335,7 +273,8 @@ class FaissIdIndex(IdIndex):
             raise ConfigError(
                 "matching.index",
                 "is 'faiss' but the faiss package is not installed",
-                hint="run `pip install faiss-cpu` (or vigil[faiss]), or set matching.index: auto",
+                hint="run `pip install 'faiss-cpu>=1.8'` (a vigil dependency), "
+                "or set matching.index: numpy",
             ) from exc
         self._faiss: Any = faiss
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(max(dim, 1)))
@@ -400,10 +339,12 @@ def new_index(dim: int, size: int, policy: IndexPolicy) -> IdIndex:
         return HnswIdIndex(dim, policy, capacity=size)
     if policy.ann_kind(size) == "usearch":
         return UsearchIdIndex(dim, policy, capacity=size)
+    if policy.ann_kind(size) == "pqfs":  # trains itself once it holds pq_train_min entries
+        return PqfsIdIndex(dim, policy)
     return ExactIdIndex(dim)  # IVF needs training vectors: see ann_from()
 
 
-INDEX_KINDS = ("auto", "numpy", "hnsw", "usearch", "ivf", "faiss")
+INDEX_KINDS = ("auto", "numpy", "hnsw", "usearch", "ivf", "pqfs", "faiss")
 
 
 def ann_from(exact: IdIndex, policy: IndexPolicy) -> IdIndex:
@@ -416,6 +357,8 @@ def ann_from(exact: IdIndex, policy: IndexPolicy) -> IdIndex:
         index = FaissIvfIdIndex(exact.dim, policy, vectors)
     elif kind == "usearch":
         index = UsearchIdIndex(exact.dim, policy, capacity=2 * len(ids))
+    elif kind == "pqfs":
+        index = PqfsIdIndex(exact.dim, policy)
     else:
         index = HnswIdIndex(exact.dim, policy, capacity=2 * len(ids))
     index.add(ids, vectors)

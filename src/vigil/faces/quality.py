@@ -3,8 +3,8 @@
 Three parts, each in [0, 1], from config :class:`vigil.config.QualityConfig`:
 
 * size: the face's size from its landmarks, :func:`vigil.faces.geometry.face_size_px` (the same
-  measure for every pack, whatever its detector's box), against ``min_face_px`` (0.5 at the
-  minimum, 1 at twice it). Below ``min_face_px`` the shot fails with ``too_small``.
+  measure for every pack, whatever its detector's box), against the gate's ``min_face_px`` (0.5
+  at the minimum, 1 at twice it). Below it the shot fails with ``too_small``.
 * sharpness: variance of the Laplacian of the grey face region, measured after shrinking the
   region to at most :data:`SHARPNESS_SIDE` pixels so big and small faces compare fairly
   (1 at 4x ``min_sharpness``). Below ``min_sharpness`` the shot fails with ``too_blurred``.
@@ -62,21 +62,25 @@ def yaw_ratio(landmarks: np.ndarray) -> float:
 
 
 class QualityGate:
-    """Scores a detected face; one verb: :meth:`score`."""
+    """Scores a detected face; one verb: :meth:`score`.
+
+    ``min_face_px`` starts as the config's; a camera pipeline sets it to the minimum face size
+    in force for its gallery (which follows the gallery's size)."""
 
     def __init__(self, config: QualityConfig) -> None:
         self.config = config
+        self.min_face_px = config.min_face_px
 
     def score(self, frame_image: np.ndarray, detection: Detection) -> Quality:
-        cfg = self.config
+        cfg, min_face = self.config, self.min_face_px
         side = face_size_px(detection.landmarks)
-        size = min(1.0, side / (2.0 * cfg.min_face_px))
+        size = min(1.0, side / (2.0 * min_face))
         variance = laplacian_variance(frame_image, detection)
         sharpness = min(1.0, variance / (4.0 * cfg.min_sharpness)) if cfg.min_sharpness > 0 else 1.0
         yaw = yaw_ratio(detection.landmarks)
         pose = max(0.0, 1.0 - yaw)
         reason: str | None = None
-        if side < cfg.min_face_px:
+        if side < min_face:
             reason = "too_small"
         elif variance < cfg.min_sharpness:
             reason = "too_blurred"

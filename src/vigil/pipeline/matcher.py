@@ -65,6 +65,10 @@ class Matcher:
         """Whether any entry may be matched on ``camera`` at ``at`` (else nothing is embedded)."""
         return self._source.snapshot().allows_any(camera, at)
 
+    def min_face_px(self) -> int:
+        """The minimum face size the gallery in force asks of camera faces (0: none given)."""
+        return self._source.snapshot().min_face_px
+
     def match(
         self, embeddings: list[Embedding], camera: str, at: datetime, margin: float = 0.0
     ) -> list[Match]:

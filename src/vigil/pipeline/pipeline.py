@@ -10,7 +10,9 @@ gate -> keep the best shots per track -> one match decision per track -> candida
   gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
   matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
   this camera at that time, nothing is embedded at all.
-* Early alert (``tracking.early_margin``): each of the track's first ``best_shots`` shots that
+* The quality gate's minimum face size is the gallery's (:attr:`GallerySnapshot.min_face_px`,
+  chosen with its threshold for its number of enrolled people), read every frame.
+* Early alert (the pack's ``early_margin``): each of the track's first ``best_shots`` shots that
   pass the gate is embedded and matched as it comes; when one clears the threshold with that
   margin, the alert is raised from that shot, without waiting. The track keeps its shots, and
   when it would have been decided (or when it ends) a clearly better set is matched again and
@@ -34,7 +36,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from vigil.config import TrackingConfig
 from vigil.models.base import ModelPack
@@ -43,6 +44,7 @@ from vigil.pipeline.masking import FaceCropper
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.quality import QualityGate
 from vigil.pipeline.scanning import ScanCadence
+from vigil.pipeline.sink import AlertSink
 from vigil.pipeline.tracker import Tracker
 from vigil.types import (
     CandidateAlert,
@@ -63,17 +65,6 @@ PATIENCE = 3.0
 # A matched track keeps its best shots; when it ends with a shot this much better than the one
 # it was decided on, it is matched again and its own sighting gets the better crop and score.
 REFINE_MARGIN = 0.05
-
-
-class AlertSink(Protocol):
-    def save(self, candidate: CandidateAlert) -> int | None:
-        """Store a candidate; its id, or None if it was refused (authority lapsed)."""
-
-    def save_sighting(self, update: SightingUpdate) -> bool:
-        """Add a track's sighting to its alert, or improve its own; False if the alert is gone."""
-
-    def update_last_seen(self, alert_id: int, track: Track, ordinal: int = 1) -> None:
-        """The alert's track (its ``ordinal``-th sighting) ended: record its last-seen time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +263,7 @@ class CameraPipeline:
     counter: FaceCounter
     config: TrackingConfig
     passages: Passages
+    early_margin: float | None  # the pack's early-alert margin; None: every track waits
     sink: AlertSink | None = None
     scans: ScanCadence = field(default_factory=ScanCadence)  # whole frame, or near the tracks
     latest: FrameFaces | None = None
@@ -302,8 +294,12 @@ class CameraPipeline:
         return alerts
 
     def _gate(self, frame: Frame, tracks: list[Track], faces: tuple[Detection, ...]) -> None:
-        """Score the shots of undecided tracks, and of matched ones (for a better sighting)."""
+        """Score the shots of undecided tracks, and of matched ones (for a better sighting), at
+        the gallery's minimum face size when it gives one."""
         self._fresh.clear()
+        min_face = self.decider.matcher.min_face_px()
+        if min_face:
+            self.gate.min_face_px = min_face
         for track, detection in zip(tracks, faces, strict=True):
             if track.decided and track.alert_id is None:  # an unmatched passer-by: nothing kept
                 continue
@@ -323,8 +319,8 @@ class CameraPipeline:
             if self._due(track, frame):
                 return self._decide(track)
             fresh = self._probe_shot(track, frame)
-            if fresh is not None and self.config.early_margin is not None:
-                return self._probe(track, fresh, self.config.early_margin)
+            if fresh is not None and self.early_margin is not None:
+                return self._probe(track, fresh, self.early_margin)
             return []
         if track.track_id in self._early and self._due(track, frame, decided=True):
             self._early.discard(track.track_id)
@@ -356,7 +352,7 @@ class CameraPipeline:
         """The undecided, not yet due track's gated shot of this frame, if it is to be tried
         early: early alerts on and fewer than ``best_shots`` probes so far (a passer-by costs
         that many embeddings more)."""
-        if track.decided or self.config.early_margin is None or self._due(track, frame):
+        if track.decided or self.early_margin is None or self._due(track, frame):
             return None
         if self._probes.get(track.track_id, 0) >= self.config.best_shots:
             return None
@@ -474,12 +470,13 @@ def build_pipeline(
     config: TrackingConfig,
     gate: QualityGate,
     *,
+    early_margin: float | None,
     counter: FaceCounter | None = None,
     sink: AlertSink | None = None,
     full_scan_every: int | None = None,
 ) -> CameraPipeline:
-    """Wire the stages for one camera; ``full_scan_every``: the pack's unless given."""
-    every = pack.full_scan_every if full_scan_every is None else full_scan_every
+    """Wire the stages for one camera; ``early_margin``: the pack's (None: no early alerts);
+    ``full_scan_every``: the pack's unless given (:mod:`vigil.pipeline.scanning`)."""
     return CameraPipeline(
         camera=camera,
         pack=pack,
@@ -490,6 +487,7 @@ def build_pipeline(
         counter=counter or FaceCounter(camera),
         config=config,
         passages=Passages(config.passage_gap_seconds),
+        early_margin=early_margin,
         sink=sink,
-        scans=ScanCadence(every),
+        scans=ScanCadence.every_or(full_scan_every, pack),
     )

@@ -32,6 +32,11 @@ class ScanCadence:
         if self.every < 1:
             raise ValueError(f"ScanCadence: every must be at least 1, got {self.every}")
 
+    @classmethod
+    def every_or(cls, every: int | None, pack: ModelPack) -> ScanCadence:
+        """A cadence of ``every``, or the pack's (``ModelPack.full_scan_every``) when None."""
+        return cls(pack.full_scan_every if every is None else every)
+
     def full_now(self, tracks: list[Track]) -> bool:
         """Whether this frame gets a whole-frame scan (and count it either way)."""
         if not tracks or self._until_full <= 0:

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from vigil.accountability.threshold import configured_early_margin, configured_min_face
+from vigil.config import Settings
 from vigil.domain.counts import MinuteCount
 from vigil.faces.gallery import GallerySnapshot, NumpyIndex
 from vigil.models.registry import create_pack, in_process
@@ -223,6 +225,14 @@ class CandidateOutbox:
             return self._seq + self._sighting_seq
 
 
+def video_gate(settings: Settings, pack: str) -> QualityGate:
+    """The camera's quality gate: the pack's *video* minimum face size from the configuration
+    (quality.min_face_px is the enrollment minimum) until a release brings the one in force
+    (calibrated, raised for the gallery's size: :attr:`GallerySnapshot.min_face_px`)."""
+    video = settings.quality.model_copy(update={"min_face_px": configured_min_face(settings, pack)})
+    return QualityGate(video)
+
+
 def _node() -> tuple[str, str]:
     """(node id, node ip) when running inside Ray, else ("local", "127.0.0.1")."""
     try:
@@ -237,7 +247,14 @@ def _node() -> tuple[str, str]:
 
 
 class CameraActor:
-    """A camera on a cluster node; the command center calls its methods through Ray."""
+    """A camera on a cluster node; the command center calls its methods through Ray.
+
+    Three threads touch it: the frame loop, Ray's default group (``report``, ``take``,
+    ``acknowledge``, ``preview_jpeg``, one call at a time, in order) and the ``control`` group
+    the command center uses for ``set_gallery`` and ``stop`` (so they never wait behind the
+    others). What they share is locked: the gallery (:class:`PublishedGallery` swaps the release
+    under its lock; the matcher reads one snapshot per frame) and the outbox.
+    """
 
     def __init__(self, spec: ActorSpec) -> None:
         camera, settings = spec.camera, spec.settings
@@ -254,7 +271,8 @@ class CameraActor:
             pack,
             Matcher(self.gallery, settings.matching.top_k),
             settings.tracking,
-            QualityGate(settings.quality),
+            video_gate(settings, pack.name),
+            early_margin=configured_early_margin(settings, pack.name),
             counter=FaceCounter(camera.name, self.outbox),
             sink=self.outbox,
         )

@@ -34,7 +34,7 @@ class Publication:
 
 
 def _fingerprint(snapshot: GallerySnapshot) -> tuple[object, ...]:
-    return (snapshot.pack, snapshot.threshold, snapshot.entries)
+    return (snapshot.pack, snapshot.threshold, snapshot.min_face_px, snapshot.entries)
 
 
 class GalleryPublisher:

@@ -8,7 +8,10 @@ crop sealed, audited; each under its delivery key, so a redelivered candidate is
 applies the sighting updates of their alerts (``save_sighting``, once per delivery key; the
 provisional alert ids are explained in :mod:`vigil.runtime.camera_actor`) and last-seen times,
 writes the per-minute counts, acknowledges, and hands out the gallery
-(:class:`~vigil.runtime.gallery_publisher.GalleryPublisher`).
+(:class:`~vigil.runtime.gallery_publisher.GalleryPublisher`). An actor too busy to keep up
+never gets more than one report and one take call queued
+(:class:`~vigil.runtime.camera_link.CameraLink`), and the gallery and stop calls run in its
+control concurrency group, so a revocation reaches it at once.
 
 Actors are named (``camera:<name>``), detached and restart forever (``max_restarts=-1``): they
 outlive a command-center crash and a lost node (Ray starts them again elsewhere; the restarted
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+import time
+from collections.abc import Callable
 from typing import Any
 
 from vigil.config import CameraConfig
@@ -28,6 +32,13 @@ from vigil.context import AppContext
 from vigil.domain.events import AlertEvent
 from vigil.errors import Conflict, NotFound, PermissionDenied, ServiceUnavailable
 from vigil.runtime.camera_actor import CameraActor
+from vigil.runtime.camera_link import (
+    CALL_SECONDS,
+    CONCURRENCY_GROUPS,
+    Answers,
+    CameraLink,
+    control,
+)
 from vigil.runtime.gallery_publisher import GalleryPublisher, Publication
 from vigil.runtime.ray_cluster import connect
 from vigil.runtime.wire import (
@@ -47,37 +58,17 @@ from vigil.services.camera_sessions import SessionInfo, SessionLog
 from vigil.services.counts import CountsWriter
 from vigil.services.gallery import ActiveGallery
 from vigil.sources.capture import redact_url
-from vigil.sources.worker import REALTIME, CameraState, CameraStatus, FilePlayback
+from vigil.sources.worker import REALTIME, CameraStatus, FilePlayback
 from vigil.threads import BackgroundLoop
 from vigil.types import SightingUpdate
 
 log = logging.getLogger(__name__)
-CALL_SECONDS = 5.0  # one round's wait for an actor; a restarting one answers next round
+ROUND_WAIT_SECONDS = 1.0  # one round's wait for all actors together; later answers: next round
+STOP_SECONDS = 30.0  # stopping cameras: for all of them together
 
 
 def _key(publication: Publication) -> tuple[str, int]:
     return publication.release.origin, publication.release.version
-
-
-class CameraLink:
-    """One camera actor as the command center sees it: its handle and what it last reported."""
-
-    def __init__(self, name: str, handle: Any, session: SessionInfo | None) -> None:
-        self.name = name
-        self.handle = handle
-        self.session = session
-        self.report: ActorReport | None = None
-        self.unreachable: str | None = None
-        self.stored = 0
-        self.sent: tuple[str, int] | None = None  # the last gallery release sent (origin, version)
-
-    def status(self) -> CameraStatus | None:
-        if self.report is None:
-            return None
-        status = self.report.status
-        if self.unreachable is not None:
-            status = replace(status, state=CameraState.RECONNECTING, last_error=self.unreachable)
-        return status
 
 
 class RaySupervisor:
@@ -91,6 +82,7 @@ class RaySupervisor:
         loop_files: bool = False,
         playback: FilePlayback = REALTIME,
         ray: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.context = context
         self.config = context.settings.runtime
@@ -109,7 +101,10 @@ class RaySupervisor:
             publish_seconds=self.config.gallery_publish_seconds,
         )
         self.refused = 0
-        self._remote = self.ray.remote(CameraActor)
+        self._clock = clock
+        # set_gallery and stop run in a concurrency group of their own (camera_link): they
+        # never wait behind report and take calls on a busy actor.
+        self._remote = self.ray.remote(concurrency_groups=CONCURRENCY_GROUPS)(CameraActor)
         self._links: dict[str, CameraLink] = {}
         self._lock = threading.Lock()
         self._round_lock = threading.Lock()
@@ -164,7 +159,7 @@ class RaySupervisor:
             link = self._links.pop(name, None)
         if link is None:
             raise NotFound(f"camera {name!r} is not running", hint="see the camera list")
-        self._stop(link)
+        self._stop([link])
 
     def statuses(self) -> list[CameraStatus]:
         with self._lock:
@@ -191,8 +186,7 @@ class RaySupervisor:
         with self._lock:
             links = list(self._links.values())
             self._links.clear()
-        for link in links:
-            self._stop(link)
+        self._stop(links)
         self._unsubscribe()
 
     def detach(self) -> None:
@@ -217,42 +211,53 @@ class RaySupervisor:
 
     # -- the collection round ------------------------------------------------------------------
     def collect(self) -> None:
-        """One round: reports, gallery, candidates and counts of every actor."""
+        """One round: reports, gallery, candidates and counts of every actor.
+
+        Each actor has at most one report and one take call in flight (:class:`CameraLink`);
+        the round waits up to ROUND_WAIT_SECONDS for all of them together, and an answer that
+        comes later is collected in a later round."""
         with self._round_lock:
             with self._lock:
                 links = list(self._links.values())
             publication = self.publisher.publication()
-            calls = [
-                (link, link.handle.report.remote(), link.handle.take.remote(10**6))
-                for link in links
-            ]
-            for link, report_ref, take_ref in calls:
-                self._collect_one(link, report_ref, take_ref, publication)
+            self._round(links, publication)
 
-    def _collect_one(
-        self, link: CameraLink, report_ref: Any, take_ref: Any, publication: Publication
-    ) -> None:
-        try:
-            report: ActorReport = self.ray.get(report_ref, timeout=CALL_SECONDS)
-            delivery: Delivery = self.ray.get(take_ref, timeout=CALL_SECONDS)
-        except Exception as exc:  # restarting, node lost, or too busy to answer in time
-            link.unreachable = f"camera actor unreachable: {type(exc).__name__}"
-            # A starved actor still gets a new release (once, and when due): a revocation must
-            # not wait for the actor to answer a report first.
-            self._send_gallery(link, publication, stale=link.sent != _key(publication))
-            return
-        link.report, link.unreachable = report, None
-        stale = (report.gallery_origin, report.gallery_version) != _key(publication)
-        self._send_gallery(link, publication, stale=stale)
-        if not delivery.empty:
-            receipt = self._store(link, delivery)
-            link.handle.acknowledge.remote(receipt)
+    def _round(self, links: list[CameraLink], publication: Publication) -> None:
+        for link in links:
+            link.ask(self._clock())
+        ready = self._wait([ref for link in links for ref in link.outstanding()])
+        now = self._clock()
+        for link in links:
+            self._collect_one(link, link.answers(ready, self.ray.get, now), publication)
 
-    @staticmethod
-    def _send_gallery(link: CameraLink, publication: Publication, *, stale: bool) -> None:
-        if stale or publication.changed or publication.due:
-            link.handle.set_gallery.remote(publication.ref)
-            link.sent = _key(publication)
+    def _wait(self, refs: list[Any], timeout: float = ROUND_WAIT_SECONDS) -> set[Any]:
+        """The refs among ``refs`` answered within ``timeout`` (all of them waited on at once)."""
+        if not refs:
+            return set()
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=max(timeout, 0.0))
+        return set(ready)
+
+    def _collect_one(self, link: CameraLink, answers: Answers, publication: Publication) -> None:
+        self._send_gallery(link, answers, publication)
+        for delivery in answers.deliveries:
+            if not delivery.empty:
+                receipt = self._store(link, delivery)
+                link.handle.acknowledge.remote(receipt)
+
+    def _send_gallery(self, link: CameraLink, answers: Answers, publication: Publication) -> None:
+        """Send the release when it is new or due, not yet sent to this actor, or a report
+        asked after the last send shows the actor holds another one (restarted, say). A busy
+        actor gets it at once: set_gallery runs in the actor's control group."""
+        key = _key(publication)
+        report = answers.report
+        stale = (
+            report is not None
+            and answers.report_asked_at > link.sent_at
+            and (report.gallery_origin, report.gallery_version) != key
+        )
+        if stale or publication.changed or publication.due or link.sent != key:
+            control(link.handle.set_gallery).remote(publication.ref)
+            link.sent, link.sent_at = key, self._clock()
 
     def _store(self, link: CameraLink, delivery: Delivery) -> Receipt:
         """Apply a delivery: candidates, then sightings (their alerts exist by then), counts
@@ -318,29 +323,61 @@ class RaySupervisor:
     # -- helpers ----------------------------------------------------------------------------------
     def _link(self, name: str, handle: Any, source: str) -> CameraLink:
         """A link to a started actor, recorded as a camera session."""
-        return CameraLink(name, handle, self._session(name, source))
+        return CameraLink(name, handle, self._session(name, source), self._clock())
 
     def _session(self, name: str, source: str) -> SessionInfo:
         return SessionLog(self.context.db, self.context.instance).start(
             name, source, self.publisher.gallery.snapshot()
         )
 
-    def _stop(self, link: CameraLink) -> None:
+    def _stop(self, links: list[CameraLink]) -> None:
+        """Stop the actors, all at once (STOP_SECONDS in all), collect what they hold after
+        their pipelines flushed, kill them and close their sessions. A lost or dead actor
+        does not hold up or abort the others."""
+        if not links:
+            return
+        deadline = self._clock() + STOP_SECONDS
+        stops = []
+        for link in links:
+            try:
+                stops.append(control(link.handle.stop).remote())
+            except Exception as exc:
+                log.warning("camera %s: stop not sent: %s", link.name, exc)
+        self._wait(stops, STOP_SECONDS)
+        with self._round_lock:
+            try:  # the last round: asked after the stop, so it holds the flushed tracks
+                self._last_round(links, deadline)
+            except Exception:
+                log.exception("stopping cameras: the last collection failed")
+        for link in links:
+            self._kill(link)
+
+    def _last_round(self, links: list[CameraLink], deadline: float) -> None:
+        for link in links:
+            link.ask(self._clock(), fresh=True)
+        ready = self._wait(
+            [ref for link in links for ref in link.outstanding()], deadline - self._clock()
+        )
+        now = self._clock()
+        for link in links:
+            try:
+                answers = link.answers(ready, self.ray.get, now)
+                for delivery in answers.deliveries:
+                    if not delivery.empty:
+                        self._store(link, delivery)
+            except Exception:
+                log.exception("camera %s: its last delivery was not stored", link.name)
+
+    def _kill(self, link: CameraLink) -> None:
         try:
-            self.ray.get(link.handle.stop.remote(), timeout=30.0)
-            self._collect_one(
-                link,
-                link.handle.report.remote(),
-                link.handle.take.remote(10**6),
-                self.publisher.publication(),
-            )
-        finally:
             self.ray.kill(link.handle, no_restart=True)
-            if link.session is not None:
-                frames = link.report.frames if link.report is not None else 0
-                SessionLog(self.context.db, self.context.instance).stop(
-                    link.session, frames=frames, alerts=link.stored
-                )
+        except Exception as exc:
+            log.warning("camera %s: kill failed: %s", link.name, exc)
+        if link.session is not None:
+            frames = link.report.frames if link.report is not None else 0
+            SessionLog(self.context.db, self.context.instance).stop(
+                link.session, frames=frames, alerts=link.stored
+            )
 
     def _adopt(self) -> None:
         """Take over the camera actors a previous command center left running."""
@@ -355,7 +392,7 @@ class RaySupervisor:
             # No session yet: starting an adopted one records its new session, owned by this
             # server. The dead server's session stops getting heartbeats and is closed at its
             # last one (SessionKeeper), so the two never count the same hours.
-            self._links[camera] = CameraLink(camera, handle, None)
+            self._links[camera] = CameraLink(camera, handle, None, self._clock())
             log.info("adopted running camera actor %s", name)
 
     def _on_event(self, event: AlertEvent) -> None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from vigil.accountability.threshold import min_face_in_force
+from vigil.accountability.threshold import configured_early_margin, min_face_in_force
 from vigil.config import CameraConfig
 from vigil.context import AppContext
 from vigil.errors import PermissionDenied
@@ -73,7 +73,8 @@ def build_camera_pipeline(
     """The full pipeline for one camera, wired to the database (counts) and the sink."""
     settings = context.settings
     # Cameras gate faces by the pack's video minimum face size (chosen with its threshold from
-    # the CCTV-like benchmark); quality.min_face_px stays the enrollment minimum.
+    # the CCTV-like benchmark; the gallery's snapshot raises it for its number of people, and the
+    # pipeline follows that); quality.min_face_px stays the enrollment minimum.
     with context.db.read() as s:
         min_face = min_face_in_force(s, settings, pack.name)
     quality = settings.quality.model_copy(update={"min_face_px": min_face})
@@ -83,6 +84,7 @@ def build_camera_pipeline(
         Matcher(gallery, settings.matching.top_k),
         settings.tracking,
         QualityGate(quality),
+        early_margin=configured_early_margin(settings, pack.name),
         counter=FaceCounter(camera, CountsWriter(context.db)),
         sink=sink,
     )

@@ -2,13 +2,13 @@
 
 Every change to an alert is announced as ONE :class:`~vigil.domain.events.AlertEvent`. Producers
 (AlertStore: ``candidate``, ``updated``; ReviewService: ``reviewed``, ``confirmed``, ``rejected``;
-SightingReviewService: ``updated``; the authorization and subject purges: ``purged``) announce it
-in two steps, a transactional outbox:
+SightingReviewService: ``updated``; the authorization and subject purges: ``purged``; retention
+rounds: ``purged`` and ``updated``) announce it in two steps, a transactional outbox:
 
 1. inside the change's write transaction, :meth:`AlertBus.stage` hands the event to the attached
-   relay, if any (several servers on one PostgreSQL,
-   :class:`~vigil.services.alert_relay.PgAlertRelay`), which writes its relay-log row and NOTIFY
-   in that same transaction: they commit with the change or vanish with its rollback;
+   relay, if any (:mod:`vigil.services.alert_relay`: a server's relay, or the CLI's
+   ``announcing_bus``), which writes its relay-log row (and, on PostgreSQL, its NOTIFY) in that
+   same transaction: they commit with the change or vanish with its rollback;
 2. once the transaction has committed, :meth:`AlertBus.deliver` hands it to this process's
    subscribers (a rolled-back change announces nothing).
 
@@ -18,7 +18,7 @@ step 2. :meth:`AlertBus.publish` is for an event with no change transaction of i
 delivers locally, then relays in a transaction of its own.
 
 Callbacks run on the delivering thread and must not block; a failing callback is logged and
-never stops the others. Without a relay (SQLite, one process) step 1 does nothing.
+never stops the others. Without a relay (tests, ``vigil analyze``) step 1 does nothing.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Camera sessions: each camera run is one recorded "use" of the system (EU AI Act Art 12(3)).
 
 :class:`SessionLog` opens a ``camera_sessions`` row (pack, threshold, watchlists loaded, and the
-server process that owns it) with a ``camera.session_start`` audit event, and closes it with
-``camera.session_stop``.
+server process that owns it) with a ``camera.session_start`` audit event (which also names the
+minimum face size in force and the number of enrolled people both were chosen for) and a log
+line, and closes it with ``camera.session_stop``.
 
 A process that was killed (``kill -9``, power loss) never records its cameras' stop, and an open
 session would count hours in the transparency report forever. Several servers may share one
@@ -17,6 +18,7 @@ before heartbeats existed is closed at its start (0 h). Each closing is audited.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +31,7 @@ from vigil.threads import BackgroundLoop
 from vigil.timeutil import utcnow
 
 ACTOR = "system:runtime"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class SessionLog:
     def start(self, camera: str, source: str, snapshot: GallerySnapshot) -> SessionInfo:
         """``source`` is the camera URL with credentials already removed."""
         watchlists = tuple(sorted({e.watchlist_name for e in snapshot.entries}))
+        enrolled = snapshot.gallery.subject_count()
         with self.db.write() as s:
             row = CameraSessionRepo(s).start(
                 camera,
@@ -71,11 +75,23 @@ class SessionLog:
                     "source": source,
                     "pack": snapshot.pack,
                     "threshold": snapshot.threshold,  # raised for this many people:
-                    "enrolled_people": snapshot.gallery.subject_count(),
+                    "min_face_px": snapshot.min_face_px,  # likewise (0: the camera's own)
+                    "enrolled_people": enrolled,
                     "watchlists": list(watchlists),
                 },
             )
-            return SessionInfo(row.id, camera, watchlists)
+            session = row.id
+        log.info(
+            "camera %s: session %d started, %s pack, threshold %.4f and minimum face size %s "
+            "for %d enrolled people",
+            camera,
+            session,
+            snapshot.pack,
+            snapshot.threshold,
+            f"{snapshot.min_face_px} px" if snapshot.min_face_px else "of the camera's gate",
+            enrolled,
+        )
+        return SessionInfo(session, camera, watchlists)
 
     def stop(self, info: SessionInfo, *, frames: int, alerts: int) -> None:
         with self.db.write() as s:

@@ -19,9 +19,11 @@ Nothing is rebuilt and nothing already loaded is decrypted again.
 :class:`GalleryHub` holds the process's galleries (one per pack) shared by every camera, and
 syncs them on one background thread so camera threads never pay for it.
 
-The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force`, for the
-number of distinct subjects in the gallery (the watchlist-size ladder; set at every load and
-sync, so it follows enrolments, removals and revocations). A template
+The threshold comes from :func:`vigil.accountability.threshold.threshold_in_force` and the
+minimum face size from :func:`~vigil.accountability.threshold.min_face_in_force`, both for the
+number of distinct subjects in the gallery (the watchlist-size ladders; set at every load and
+sync, so they follow enrolments, removals and revocations; the snapshot carries both to the
+cameras' quality gate and matcher). A template
 that cannot be opened or has the wrong number of dimensions is logged and left out. The
 pipeline sees only the :class:`~vigil.faces.gallery.GallerySnapshot` (``snapshot()``).
 """
@@ -34,12 +36,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from vigil.accountability.crypto import DataCipher
-from vigil.accountability.threshold import threshold_in_force
+from vigil.accountability.threshold import min_face_in_force, threshold_in_force
 from vigil.config import Settings
 from vigil.db.session import Database
 from vigil.errors import IntegrityError
@@ -57,6 +60,13 @@ log = logging.getLogger(__name__)
 SNAPSHOT_STALE_FRACTION = 0.5
 # Save the snapshot again once this many templates (fraction of the gallery) were added.
 SNAPSHOT_RESAVE_FRACTION = 0.1
+
+
+class OperatingPoint(NamedTuple):
+    """The threshold and minimum face size in force for a gallery's number of people."""
+
+    threshold: float
+    min_face_px: int
 
 
 @dataclass
@@ -160,8 +170,8 @@ class ActiveGallery:
             )
             for batch in repo.stream_templates(self.pack, at):
                 self._add(gallery, batch)
-            threshold = self._threshold(s, gallery)
-        snap = GallerySnapshot.of(gallery, threshold, self.pack)
+            point = self._point(s, gallery)
+        snap = GallerySnapshot.of(gallery, point.threshold, self.pack, point.min_face_px)
         self._snapshot, self._cursors, self.source = snap, cursors, "database"
         self._synced_at = self._reconciled_at = self._clock()
         return snap
@@ -174,9 +184,11 @@ class ActiveGallery:
         if loaded is None:
             return None
         with self.db.read() as s:
-            threshold = self._threshold(s, loaded.gallery)  # the sync below follows changes
+            point = self._point(s, loaded.gallery)  # the sync below follows changes
         size = len(loaded.gallery)
-        self._snapshot = GallerySnapshot.of(loaded.gallery, threshold, self.pack)
+        self._snapshot = GallerySnapshot.of(
+            loaded.gallery, point.threshold, self.pack, point.min_face_px
+        )
         self._cursors, self._reconciled_at = loaded.cursors, float("-inf")
         report = self._sync_locked(now, save=False)
         changed = report.added + report.removed
@@ -238,12 +250,14 @@ class ActiveGallery:
             due = self._clock() - self._reconciled_at >= self.reconcile_seconds
             if due or self._removals_since(repo, max_audit):
                 self._reconcile(s, gallery, at, report)
-            threshold = self._threshold(s, gallery)
+            point = self._point(s, gallery)
         self._cursors = SnapshotCursors(
             max(max_tid, self._cursors.template_id), max_audit, authority
         )
-        if threshold != self._snapshot.threshold:
-            self._snapshot = GallerySnapshot.of(gallery, threshold, self.pack)
+        if point != (self._snapshot.threshold, self._snapshot.min_face_px):
+            self._snapshot = GallerySnapshot.of(
+                gallery, point.threshold, self.pack, point.min_face_px
+            )
         self._synced_at = self._clock()
         self._added_since_save += report.added
         removed = report.removed or report.dropped_authorizations or report.rescoped_authorizations
@@ -255,19 +269,30 @@ class ActiveGallery:
     def _raise_before_adding(
         self, s: Session, repo: GalleryRepo, gallery: FilteredGallery, at: datetime
     ) -> None:
-        """Raise the threshold for the people about to be added *before* adding them, so that no
-        camera matches a new template at the threshold of the smaller gallery (the count in the
-        database already includes them; lowering waits for the end of the sync)."""
-        assert self._snapshot is not None
+        """Raise the threshold and the minimum face size for the people about to be added
+        *before* adding them, so that no camera matches a new template at the operating point of
+        the smaller gallery (the count in the database already includes them; lowering waits for
+        the end of the sync)."""
+        snap = self._snapshot
+        assert snap is not None
         n = max(gallery.subject_count(), repo.active_subject_count(self.pack, at))
-        threshold = threshold_in_force(s, self.settings, self.pack, n)
-        if threshold > self._snapshot.threshold:
-            self._snapshot = GallerySnapshot.of(gallery, threshold, self.pack)
+        point = self._point(s, gallery, n)
+        if point.threshold > snap.threshold or point.min_face_px > snap.min_face_px:
+            self._snapshot = GallerySnapshot.of(
+                gallery,
+                max(point.threshold, snap.threshold),
+                self.pack,
+                max(point.min_face_px, snap.min_face_px),
+            )
 
-    def _threshold(self, s: Session, gallery: FilteredGallery) -> float:
-        """The threshold in force for this gallery's number of enrolled people (all partitions:
-        a camera's scope sees at most that many)."""
-        return threshold_in_force(s, self.settings, self.pack, gallery.subject_count())
+    def _point(self, s: Session, gallery: FilteredGallery, n: int | None = None) -> OperatingPoint:
+        """The threshold and minimum face size in force for ``n`` enrolled people, by default
+        this gallery's number (all partitions: a camera's scope sees at most that many)."""
+        n = gallery.subject_count() if n is None else n
+        return OperatingPoint(
+            threshold_in_force(s, self.settings, self.pack, n),
+            min_face_in_force(s, self.settings, self.pack, n),
+        )
 
     def _removals_since(self, repo: GalleryRepo, max_audit: int) -> bool:
         if max_audit <= self._cursors.audit_id:
@@ -306,6 +331,7 @@ class ActiveGallery:
             != (a.watchlist_name, a.authorization_id, a.authorization_reference)
         ]
         if changed:
+            self._raise_before_adding(s, GalleryRepo(s), gallery, at)  # a newly valid watchlist
             wanted = set(changed)
             report.removed += gallery.remove(
                 e.template_id for e in gallery.entries() if e.watchlist_id in wanted
@@ -324,6 +350,8 @@ class ActiveGallery:
         held = gallery.template_ids()
         report.removed += gallery.remove(held - stored)
         missing = sorted(stored - held)
+        if missing:  # e.g. a template committed after a later id was seen
+            self._raise_before_adding(s, GalleryRepo(s), gallery, at)
         for start in range(0, len(missing), 900):  # bound the IN (...) list
             chunk = missing[start : start + 900]
             for batch in GalleryRepo(s).stream_templates(self.pack, at, template_ids=chunk):
