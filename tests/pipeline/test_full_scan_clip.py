@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 
 from vigil.accountability.threshold import (
-    configured_early_margin,
-    configured_min_face,
     configured_threshold,
 )
-from vigil.bench.throughput import MemoryGallery, memory_gallery
+from vigil.bench.throughput import MemoryGallery, memory_gallery, video_pipeline
 from vigil.config import Settings
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
-from vigil.pipeline.matcher import Matcher
-from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
-from vigil.pipeline.quality import QualityGate
+from vigil.pipeline.pipeline import CameraPipeline
 from vigil.sources.offline import FileReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -30,19 +26,7 @@ def analyse(
     settings: Settings, pack: ModelPack, gallery: MemoryGallery, clip: Path, every: int
 ) -> tuple[CameraPipeline, FaceCounter, list[tuple[str, float]]]:
     counter = FaceCounter("cam1")  # gated at the pack's video minimum face, as cameras are
-    video = settings.quality.model_copy(
-        update={"min_face_px": configured_min_face(settings, pack.name)}
-    )
-    pipeline = build_pipeline(
-        "cam1",
-        pack,
-        Matcher(gallery, settings.matching.top_k),
-        settings.tracking,
-        QualityGate(video),
-        early_margin=configured_early_margin(settings, pack.name),
-        counter=counter,
-        full_scan_every=every,
-    )
+    pipeline = video_pipeline("cam1", settings, pack, gallery, counter, full_scan_every=every)
     alerts = []
     for frame in FileReader(clip, "cam1", CAP_FPS, config=settings.sources).frames():
         alerts += pipeline.process(frame)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from vigil.accountability.report_render import html_sections, to_csv
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent, Setting
 from vigil.domain.enums import AuthorizationStatus
+from vigil.faces.gallery import GallerySnapshot
 from vigil.repositories.gallery import GalleryRepo
 from vigil.services.alerts import AlertBus, AlertStore
 from vigil.services.authorizations import AuthorizationInput, AuthorizationService
@@ -77,14 +79,19 @@ def active(ctx: AppContext, clock: Clock | None = None) -> ActiveGallery:
     return ActiveGallery(ctx.db, ctx.cipher, ctx.settings, "dlib", clock=clock or Clock())
 
 
-def spy_on_adds(gallery: ActiveGallery, monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The threshold a camera would read while each batch of templates goes in."""
+def spy_on_adds(
+    gallery: ActiveGallery,
+    monkeypatch: pytest.MonkeyPatch,
+    read: Callable[[GallerySnapshot], float] = lambda snap: snap.threshold,
+) -> list[float]:
+    """What a camera would read (the threshold by default) while each batch of templates goes
+    in."""
     seen: list[float] = []
     cls = type(gallery.snapshot().gallery)
     add = cls.add
 
     def spy(self: object, *args: object, **kwargs: object) -> None:
-        seen.append(gallery.snapshot().threshold)
+        seen.append(read(gallery.snapshot()))
         add(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cls, "add", spy)
@@ -248,15 +255,7 @@ def test_new_people_are_never_searched_at_the_smaller_gallery_s_minimum_face(
     gallery = active(context)
     assert gallery.refresh().min_face_px == 48
     enroll(context, "MORE", 5, 100)
-    seen: list[int] = []
-    cls = type(gallery.snapshot().gallery)
-    add = cls.add
-
-    def spy(self: object, *args: object, **kwargs: object) -> None:
-        seen.append(gallery.snapshot().min_face_px)
-        add(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(cls, "add", spy)
+    seen = spy_on_adds(gallery, monkeypatch, lambda snap: snap.min_face_px)
     gallery.sync()
     assert seen and min(seen) == 64
 

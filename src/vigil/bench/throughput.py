@@ -27,7 +27,7 @@ from vigil.config import Settings
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
 from vigil.pipeline.matcher import GallerySnapshot, Matcher, SnapshotSource, create_index
-from vigil.pipeline.pipeline import build_pipeline
+from vigil.pipeline.pipeline import CameraPipeline, build_pipeline
 from vigil.pipeline.quality import QualityGate
 from vigil.services.enrollment import FacePhotoValidator
 from vigil.sources.offline import FileReader
@@ -159,6 +159,33 @@ def _figures(
     )
 
 
+def video_pipeline(
+    camera: str,
+    settings: Settings,
+    pack: ModelPack,
+    gallery: SnapshotSource,
+    counter: FaceCounter,
+    *,
+    full_scan_every: int | None = None,
+) -> CameraPipeline:
+    """The per-camera pipeline as a camera builds it, over an in-memory gallery: faces gated at
+    the pack's video minimum face size (a deployment's gallery raises it further for its number
+    of people; quality.min_face_px is the enrollment minimum) and the pack's early margin."""
+    video = settings.quality.model_copy(
+        update={"min_face_px": configured_min_face(settings, pack.name)}
+    )
+    return build_pipeline(
+        camera,
+        pack,
+        Matcher(gallery, settings.matching.top_k),
+        settings.tracking,
+        QualityGate(video),
+        early_margin=configured_early_margin(settings, pack.name),
+        counter=counter,
+        full_scan_every=full_scan_every,
+    )
+
+
 def run_pipeline(
     settings: Settings,
     pack: ModelPack,
@@ -172,18 +199,7 @@ def run_pipeline(
     pack's video minimum face size as a camera does (a deployment's gallery raises it further
     for its number of people; quality.min_face_px is the enrollment minimum)."""
     counter = FaceCounter("bench")
-    video = settings.quality.model_copy(
-        update={"min_face_px": configured_min_face(settings, pack.name)}
-    )
-    pipeline = build_pipeline(
-        "bench",
-        pack,
-        Matcher(gallery, settings.matching.top_k),
-        settings.tracking,
-        QualityGate(video),
-        early_margin=configured_early_margin(settings, pack.name),
-        counter=counter,
-    )
+    pipeline = video_pipeline("bench", settings, pack, gallery, counter)
     reader, frames = _frames(source, max_fps, settings)
     alerts, started = [], time.perf_counter()
     for frame in frames:
