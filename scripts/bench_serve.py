@@ -143,11 +143,13 @@ def main() -> int:
         time.sleep(10)  # startup (model loading) is not the steady state
         start = time.monotonic()
         _, cpu0 = tree_usage(proc.pid)
+        first = {c["name"]: c for c in camera_stats(port)}
         while time.monotonic() - start < args.minutes * 60 and proc.poll() is None:
             time.sleep(args.every)
             rss, cpu = tree_usage(proc.pid)
             samples.append((time.monotonic() - start, rss, cpu))
         stats = camera_stats(port)
+        window = time.monotonic() - start
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
@@ -167,6 +169,17 @@ def main() -> int:
         "cpu_cores": os.cpu_count(),
         "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "cameras_status": stats,
+        # frames analysed and dropped per camera over the measured window (not the 5 s moving
+        # average of fps_analysed, and without the startup)
+        "window_seconds": round(window, 1),
+        "window_fps_analysed": [
+            round((c["frames_analysed"] - first[c["name"]]["frames_analysed"]) / window, 2)
+            for c in stats
+            if c["name"] in first
+        ],
+        "window_drops": [
+            c["drops"] - first[c["name"]]["drops"] for c in stats if c["name"] in first
+        ],
         "exit_code": code,
         "clean_stop": "Vigil stopped" in (home / "serve.log").read_text(),
         "alerts_stored": alert_count(home),

@@ -283,12 +283,20 @@ def _subclasses(cls: type) -> set[type]:
 def test_model_interface_has_no_attribute_outputs() -> None:
     # thread_safe: whether the runtime must lock the part when cameras share one pack.
     # detect_near: the same detection, scanned only in windows around the live tracks.
-    assert _public(FaceDetector) == {"detect", "detect_near", "detect_thorough", "thread_safe"}
+    # detect_frame: the same detection on a video frame (dlib: HOG on the grey frame); boxes only.
+    assert _public(FaceDetector) == {
+        "detect",
+        "detect_frame",
+        "detect_near",
+        "detect_thorough",
+        "thread_safe",
+    }
     assert _public(FaceEmbedder) == {"align", "embed", "embed_still", "thread_safe"}
     # close / problem: the pack's worker processes (lifecycle and health, no face attribute).
     assert _public(ModelPack) == {
         "close",
         "detect",
+        "detect_frame",
         "detect_near",
         "detect_thorough",
         "embed_shots",

@@ -74,6 +74,31 @@ def test_the_cache_round_trips_and_depends_on_the_pack_config(
     assert sorted(EmbeddingCache(tmp_path, "dlib", spread).load("still")) == sorted(vectors)
 
 
+def test_the_video_detector_setting_keeps_the_stills_and_parts_the_cctv_probes(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """``dlib.video_gray`` changes how CCTV-like probes are detected, not still photos: flipping
+    it keeps the still embeddings and their landmarks, and keeps each setting's probes apart."""
+    grey = EmbeddingCache(tmp_path, "dlib", settings)
+    assert settings.dlib.video_gray
+    colour_settings = settings.model_copy(
+        update={"dlib": settings.dlib.model_copy(update={"video_gray": False})}
+    )
+    colour = EmbeddingCache(tmp_path, "dlib", colour_settings)
+    one = {"A/A_0002.jpg": np.ones(4, np.float32)}
+    grey.save("still", one)
+    grey.save("landmarks", one)
+    grey.save("cctv48", one)
+    assert sorted(colour.load("still")) == sorted(colour.load("landmarks")) == sorted(one)
+    assert colour.load("cctv48") == {}
+    colour.save("cctv48", {"B/B_0002.jpg": np.ones(4, np.float32)})
+    assert sorted(grey.load("cctv48")) == sorted(one)
+    assert grey.folder == colour.folder and grey.video_folder != colour.video_folder
+    # the onnx pack has no video-only setting: one folder, as before
+    onnx = EmbeddingCache(tmp_path, "onnx", settings)
+    assert onnx.folder_of("cctv48") == onnx.folder
+
+
 @pytest.mark.parametrize(
     ("text", "expected", "error"),
     [
@@ -135,6 +160,16 @@ def test_a_tiny_real_run_then_calibrate_from_it(
     assert any(g["label"].startswith("video threshold") for g in data["growth"])
     point = data["video_point"]
     assert point["min_face_px"] in (32, 64) and point["n"] == 8
+    # N = 4 below the gallery of 8: two disjoint galleries of 4, every mated probe counted
+    small = {(r["variant"], r["n"], r["target_fpir"]): r for r in data["small"]}
+    assert set(small) == {(v, 4, t) for v in ("clean", "cctv32", "cctv64") for t in (0.01, 0.001)}
+    assert all(r["galleries"] == 2 for r in small.values())
+    nested = {(r["variant"], r["n"], r["target_fpir"]): r for r in data["rows"]}
+    assert all(r["mated"] > nested[key]["mated"] for key, r in small.items())
+    assert all(r["nonmated"] == 2 * nested[key]["nonmated"] for key, r in small.items())
+    assert [(p["n"], p["rows"][0]["galleries"]) for p in data["min_face_by_n"]] == [(4, 2), (8, 1)]
+    assert "smaller watchlists, pooled over every disjoint gallery" in result.output
+    assert "minimum face at N=    4" in result.output
     early = data["early"]  # the early-alert margin, chosen on tuning, reported per variant
     assert early["n"] == 8 and early["tries"] == onnx_settings.tracking.best_shots
     assert early["threshold"] == onnx_settings.onnx.threshold

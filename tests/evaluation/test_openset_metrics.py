@@ -223,3 +223,67 @@ def test_read_video_point(tmp_path: Path) -> None:
         read_video_point(path, "onnx")
     with pytest.raises(InputError, match="cannot read"):
         read_video_point(tmp_path / "missing.json", "onnx")
+
+
+def _four_people() -> Searches:
+    """A gallery of 4 people (columns), one mated probe each, two strangers."""
+    mated = np.array(
+        [
+            [0.9, 0.2, 0.95, 0.1],  # person 0: beaten by person 2 in the whole gallery
+            [0.3, 0.8, 0.1, 0.1],  # person 1
+            [0.1, 0.1, 0.7, 0.2],  # person 2
+            [0.2, 0.1, 0.1, -INF],  # person 3: scores nothing against its own template
+        ]
+    )
+    nonmated = np.array([[0.1, 0.6, 0.2, 0.9], [0.5, 0.1, 0.3, 0.2]])
+    return Searches(mated, np.array([0, 1, 2, 3]), nonmated)
+
+
+@pytest.mark.parametrize(
+    ("n", "galleries", "mated_top", "mated_right", "nonmated_top"),
+    [
+        # two galleries {0, 1} and {2, 3}: each mated probe meets only its own gallery, each
+        # stranger meets both
+        (2, 2, [0.9, 0.8, 0.7, 0.1], [True, True, True, False], [0.6, 0.9, 0.5, 0.3]),
+        # four galleries of one: every search is 1:1, so person 0 is found at 0.9
+        (
+            1,
+            4,
+            [0.9, 0.8, 0.7, -INF],
+            [True, True, True, True],
+            [0.1, 0.6, 0.2, 0.9, 0.5, 0.1, 0.3, 0.2],
+        ),
+        # N = 3 leaves one gallery of people 0-2; person 3's probe has no gallery and is left out
+        (3, 1, [0.95, 0.8, 0.7], [False, True, True], [0.6, 0.5]),
+    ],
+)
+def test_rotated_galleries_pool_every_disjoint_gallery(
+    n: int,
+    galleries: int,
+    mated_top: list[float],
+    mated_right: list[bool],
+    nonmated_top: list[float],
+) -> None:
+    s = _four_people()
+    result = s.at(n, rotate=True)
+    assert result.mated_top.tolist() == mated_top
+    assert result.mated_right.tolist() == mated_right
+    assert result.nonmated_top.tolist() == nonmated_top
+    assert s.galleries(n, True) == galleries and s.galleries(n, False) == 1
+    nested = s.at(n)  # the first n people only: fewer mated searches
+    assert len(nested.mated_top) == n <= len(result.mated_top) + (n == 3)
+
+
+def test_a_rotated_row_counts_every_search_and_its_galleries() -> None:
+    s = _four_people()
+    row = operating_row("clean", 2, 0.25, s, s, rotate=True)
+    assert (row.mated, row.nonmated, row.galleries) == (4, 4, 2)
+    assert row.threshold > 0.6  # one of the 4 stranger searches (0.9) may pass, not two
+    assert row.fpir == 0.25
+    assert row.fnir == 0.25  # person 3 (wrong rank-1); persons 0-2 clear 0.6
+    point = choose_video_point("dlib", {48: s}, {48: s}, target_fpir=0.25, n=2, max_fnir=0.5)
+    rotated = choose_video_point(
+        "dlib", {48: s}, {48: s}, target_fpir=0.25, n=2, max_fnir=0.5, rotate=True
+    )
+    assert point.rows[0].galleries == 1 and rotated.rows[0].galleries == 2
+    assert (point.rows[0].mated, rotated.rows[0].mated) == (2, 4)

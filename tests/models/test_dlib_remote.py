@@ -155,3 +155,78 @@ def test_the_cadence_comes_from_the_config_in_and_out_of_process(
 ) -> None:
     assert local.full_scan_every == pooled.full_scan_every == DlibConfig().full_scan_every == 3
     assert build_local_dlib_pack(DlibConfig(full_scan_every=1)).full_scan_every == 1
+
+
+def test_video_frames_are_scanned_in_grey_and_find_the_colour_faces(
+    local: ModelPack, pooled: PooledDlibPack, photos: Path, clip_frames: list[np.ndarray]
+) -> None:
+    """``dlib.video_gray`` (the default): a whole video frame is scanned on its grey copy and
+    finds the faces the colour scan finds, with the landmarks computed on colour as there; the
+    worker gives the same. With the setting off, a video frame is scanned exactly as a photo."""
+    colour = build_local_dlib_pack(DlibConfig(video_gray=False))
+    for image in [_read(photos / "obama.jpg"), *clip_frames]:
+        want = colour.detect_frame(image)
+        assert [d.box for d in want] == [d.box for d in colour.detect(image)]
+        got = local.detect_frame(image)
+        assert len(got) == len(want), (len(got), len(want))
+        for grey, rgb in zip(sorted(got, key=_x), sorted(want, key=_x), strict=True):
+            assert grey.box.iou(rgb.box) > 0.6
+        remote = pooled.detect_frame(image)
+        assert [d.box for d in remote] == [d.box for d in got]
+
+
+def test_video_scans_get_the_grey_frame_and_photos_the_colour_one(local: ModelPack) -> None:
+    """What HOG is given: a 2-D grey image for a whole video frame and for windows near the
+    tracks, the 3-channel colour image for a still photo."""
+    grey_calls: list[int] = []
+    detector = local.detector
+    original = detector._hog  # type: ignore[attr-defined]
+
+    def spy(image: np.ndarray) -> list:
+        grey_calls.append(image.ndim)
+        return original(image)
+
+    detector._hog = spy  # type: ignore[attr-defined]
+    try:
+        frame = np.zeros((120, 160, 3), np.uint8)
+        local.detect_frame(frame)
+        local.detect_near(frame, [BBox(10, 10, 60, 60)])
+        local.detect(frame)
+    finally:
+        detector._hog = original  # type: ignore[attr-defined]
+    assert grey_calls[:2] == [2, 2] and grey_calls[-1] == 3, grey_calls
+
+
+def _x(d: Detection) -> float:
+    return d.box.x1
+
+
+@pytest.fixture(scope="module")
+def clip_frames(shared_dir: Path) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(shared_dir / "data" / "video" / "short_hamilton_clip.mp4")) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % 45 == 0:
+                frames.append(frame.to_ndarray(format="bgr24"))
+            if len(frames) == 6:
+                break
+    return frames
+
+
+def test_several_faces_are_spread_over_the_workers_in_order(
+    local: ModelPack, pooled: PooledDlibPack, photos: Path
+) -> None:
+    """Three faces embedded for a camera go out as one request per worker, at once, and come
+    back in the order given, equal to the in-process pack's."""
+    image = _read(photos / "two_people.jpg")
+    faces = local.detect(image)
+    assert len(faces) == 2
+    crops = [face_crop(image, f) for f in (faces[0], faces[1], faces[0])]
+    before = pooled.pool.stats().calls
+    got = pooled.remote.embed_crops(crops)
+    assert pooled.pool.stats().calls - before == 2  # one request per worker, not one per face
+    for mine, face in zip(got, (faces[0], faces[1], faces[0]), strict=True):
+        np.testing.assert_allclose(mine.vector, local.embed_image(image, face).vector, atol=1e-5)
+    assert not np.allclose(got[0].vector, got[1].vector)

@@ -238,7 +238,7 @@ def test_candidate_crop_masks_the_bystander() -> None:
     )
     embedder = CountingEmbedder()
     pack = ModelPack("fake", ScriptedDetector({}), embedder)
-    pack.detect = lambda image: [wanted, bystander]  # type: ignore[method-assign]
+    pack.detect_frame = lambda image: [wanted, bystander]  # type: ignore[method-assign]
     pipeline = build_pipeline(
         "cam1", pack, Matcher(Gallery({1: "Wanted"}), 3), WAITING, ScoreGate(), early_margin=None
     )

@@ -58,9 +58,11 @@ def test_every_frame_is_either_dropped_skipped_or_analysed() -> None:
     worker = make_worker(ScriptedOpener([FakeSource(60, fps=30.0)]), buffer=4, max_fps=5.0)
     worker.start()
     wait_for(lambda: worker.status().state is CameraState.ENDED, "the file to end")
-    assert drain(worker) == [56]  # 56..59 were left; 57..59 are within 0.2 s of 56
+    # the cap runs before the buffer: 0, 6, ..., 54 are admitted (the rest skipped), and the
+    # buffer of 4 keeps the newest 4 of those 10
+    assert drain(worker) == [36, 42, 48, 54]
     status = worker.status()
-    assert (status.drops, status.skipped_by_cap, status.frames_analysed) == (56, 3, 1)
+    assert (status.drops, status.skipped_by_cap, status.frames_analysed) == (6, 50, 4)
     assert status.drops + status.skipped_by_cap + status.frames_analysed == status.frames_in
 
 
@@ -249,3 +251,18 @@ def test_a_waiting_file_decoder_stops_when_asked() -> None:
 def test_playback_speed_is_bounded(speed: float) -> None:
     with pytest.raises(ValueError, match=r"speed must be None .* between 0\.1 and 100"):
         FilePlayback(speed=speed)
+
+
+def test_an_analysis_late_by_less_than_the_buffer_loses_no_capped_frame() -> None:
+    """The analysis stalls (a frame with several faces to embed) while 4 capped frames arrive:
+    with a buffer of 5 they wait, in order, and none is dropped, so the camera keeps its
+    analysed fps over the stall; with a buffer of 2 the same stall loses the 3 oldest, counted."""
+    for buffer, drops in ((5, 0), (2, 3)):
+        worker = make_worker(ScriptedOpener([FakeSource(25, fps=30.0)]), buffer=buffer, max_fps=5)
+        worker.start()
+        wait_for(lambda w=worker: w.status().state is CameraState.ENDED, "the file to end")
+        got = drain(worker)
+        status = worker.status()
+        assert got == [0, 6, 12, 18, 24][-buffer:]
+        assert (status.drops, status.skipped_by_cap) == (drops, 20)
+        worker.stop()

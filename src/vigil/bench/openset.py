@@ -20,7 +20,6 @@ so a rerun only embeds what is missing; an interrupted run keeps what it finishe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vigil.bench.openset_cache import EmbeddingCache
 from vigil.config import Settings
 from vigil.errors import InputError
 from vigil.evaluation import lfw as lfw_jobs
@@ -71,19 +71,6 @@ BLUR_SIGMA = 0.6  # px at the reduced size: a slightly soft lens
 MIN_CANVAS = 160  # px: small crops get a border so detectors see some context
 TARGETS = (0.01, 0.001)
 CHUNK = 200  # images embedded between two cache saves
-PROTOCOL = "openset-v1"
-# Pack settings that change no embedding: match settings, and how the work is spread
-# (``dlib.workers``, ``onnx.threads``), so the cache stays valid when those change. (The
-# threshold ladder, older than this list's last change, stays in: excluding it now would move
-# every saved cache's folder.)
-NOT_EMBEDDING_FIELDS = {
-    "threshold",
-    "video_min_face_px",
-    "workers",
-    "threads",
-    "early_margin",
-    "min_face_by_watchlist_size",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,33 +116,6 @@ def parse_face_sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
-class EmbeddingCache:
-    """Vectors by LFW image key for one pack configuration, one ``.npz`` file per variant.
-
-    A stored row of NaN is a probe in which the detector found no face.
-    """
-
-    def __init__(self, folder: Path, pack: str, settings: Settings) -> None:
-        # What changes an embedding, not the match settings or the number of processes.
-        config = getattr(settings, pack).model_dump_json(exclude=NOT_EMBEDDING_FIELDS)
-        digest = hashlib.sha256(f"{PROTOCOL}|{pack}|{config}".encode()).hexdigest()[:12]
-        self.folder = folder / f"{pack}-{digest}"
-
-    def load(self, variant: str) -> dict[str, np.ndarray]:
-        path = self.folder / f"{variant}.npz"
-        if not path.is_file():
-            return {}
-        with np.load(path, allow_pickle=False) as data:
-            return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-
-    def save(self, variant: str, vectors: dict[str, np.ndarray]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        keys = sorted(vectors)
-        tmp = self.folder / f"{variant}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), vectors=np.stack([vectors[k] for k in keys]))
-        tmp.replace(self.folder / f"{variant}.npz")
-
-
 def cctv_like(image: np.ndarray, landmarks: np.ndarray, face_px: int) -> np.ndarray:
     """``image`` shrunk so the face is ``face_px`` wide, blurred, JPEG-compressed, bordered."""
     size = face_size_px(landmarks)
@@ -193,7 +153,7 @@ def _cctv_vector(pack: ModelPack, image: np.ndarray, marks: np.ndarray, face_px:
     """A CCTV-like probe's embedding; a row of NaN where the video detector found no face."""
     shrunk = cctv_like(image, marks.reshape(-1, 2), face_px)
     h, w = shrunk.shape[:2]
-    found = _pick(pack.detect(shrunk), w, h)
+    found = _pick(pack.detect_frame(shrunk), w, h)
     if found is None:
         return np.full(pack.embedder.dim, np.nan, np.float32)
     return pack.embed_image(shrunk, found).vector.astype(np.float32)
@@ -324,6 +284,10 @@ class OpensetReport:
     cache: str
     conditions: dict[str, object] = field(default_factory=dict)
     early: EarlyReport | None = None  # the early-alert margin (vigil.evaluation.early)
+    # gallery sizes below the largest, pooled over disjoint galleries (Searches.at(rotate=True))
+    small: tuple[OperatingRow, ...] = ()
+    # per gallery size: the video point chosen the same way (smallest face, FNIR rule)
+    min_face_by_n: tuple[VideoPoint, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -356,6 +320,18 @@ def run_openset(
         for target in TARGETS
     )
     point = _video_point(pack.name, variants, options, sizes) if options.cctv else None
+    small = tuple(
+        operating_row(name, n, target, by_half["tune"], by_half["report"], rotate=True)
+        for name, by_half in variants.items()
+        for n in sizes
+        if n < room
+        for target in TARGETS
+    )
+    by_n = (
+        tuple(_video_point(pack.name, variants, options, (n,), room) for n in sizes)
+        if options.cctv
+        else ()
+    )
     rises = _growth(settings, pack.name, variants, sizes, point)
     early = _early(settings, pack.name, variants, sizes, options)
     return OpensetReport(
@@ -373,6 +349,8 @@ def run_openset(
         cache=str(work.cache.folder),
         conditions=_conditions(options),
         early=early,
+        small=small,
+        min_face_by_n=by_n,
     )
 
 
@@ -466,12 +444,21 @@ def _video_point(
     variants: dict[str, dict[str, Searches]],
     options: OpensetOptions,
     sizes: tuple[int, ...],
+    room: int | None = None,
 ) -> VideoPoint:
-    n = min(options.video_n, max(sizes))
+    """The video point at ``video_n`` (the largest measured size if smaller); with ``room``
+    (the whole gallery's size) at ``sizes``' only size, pooled over disjoint galleries below it."""
+    n = min(options.video_n, max(sizes)) if room is None else sizes[0]
     tune = {px: variants[f"cctv{px}"]["tune"] for px in options.face_sizes}
     report = {px: variants[f"cctv{px}"]["report"] for px in options.face_sizes}
     return choose_video_point(
-        pack, tune, report, target_fpir=options.video_fpir, n=n, max_fnir=options.video_max_fnir
+        pack,
+        tune,
+        report,
+        target_fpir=options.video_fpir,
+        n=n,
+        max_fnir=options.video_max_fnir,
+        rotate=room is not None and n < room,
     )
 
 

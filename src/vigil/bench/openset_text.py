@@ -27,6 +27,7 @@ def report_lines(report: OpensetReport) -> list[str]:
             f"{_pct(r.fnir)}  {_pct(r.fpir)}  {r.mated:5d}  {r.nonmated:9d}  "
             f"{r.mated_misses}+{r.nonmated_misses}"
         )
+    lines.extend(small_lines(report))
     lines.append("FPIR grows with N at a fixed threshold (reporting half; clean unless named):")
     for g in report.growth:
         lines.append(
@@ -48,6 +49,37 @@ def report_lines(report: OpensetReport) -> list[str]:
     lines.extend(early_lines(report))
     lines.append("misses = probes where the detector found no face: mated+non-mated; a mated miss")
     lines.append("counts as a false negative, a non-mated miss as no alert.")
+    return lines
+
+
+def small_lines(report: OpensetReport) -> list[str]:
+    """Smaller watchlists pooled over disjoint galleries, and the minimum face size per N."""
+    lines = []
+    if report.small:
+        lines.append(
+            "smaller watchlists, pooled over every disjoint gallery of N people (G = galleries):"
+        )
+        lines.append(
+            "variant   N     G    target FPIR  threshold  FNIR     FPIR     mated  searches"
+        )
+        for r in report.small:
+            lines.append(
+                f"{r.variant:8} {r.n:5d} {r.galleries:4d}  {r.target_fpir * 100:9.2f}%  "
+                f"{r.threshold:9.4f}  {_pct(r.fnir)}  {_pct(r.fpir)}  {r.mated:5d}  {r.nonmated:8d}"
+            )
+    for point in report.min_face_by_n:
+        first = point.rows[0] if point.rows else None
+        lines.append(
+            f"minimum face at N={point.n:5d} (FPIR {point.target_fpir * 100:.2f}%, FNIR <= "
+            f"{point.max_fnir * 100:.0f}% on tuning): {point.min_face_px} px at threshold "
+            f"{point.threshold:.4f}"
+            + (
+                f"; reporting FNIR {_pct(first.fnir).strip()}, FPIR {_pct(first.fpir).strip()}"
+                f" ({first.mated} mated, {first.nonmated} searches, G = {first.galleries})"
+                if first
+                else ""
+            )
+        )
     return lines
 
 

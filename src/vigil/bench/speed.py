@@ -76,16 +76,17 @@ def _ms(values: list[float]) -> tuple[float, float]:
 def measure_pack_speed(
     pack: ModelPack, video: Path, *, max_frames: int = 60, step: int = 4
 ) -> PackSpeed:
-    """Time ``pack.detect`` on each frame and align+embed on each face found (one warm-up frame)."""
+    """Time ``pack.detect_frame`` (the video detector) on each frame and align+embed on each face
+    found (one warm-up frame)."""
     frames = read_frames(video, max_frames, step)
-    warm = pack.detect(frames[0])
+    warm = pack.detect_frame(frames[0])
     if warm:
         pack.embed_image(frames[0], warm[0])
     detect_s: list[float] = []
     embed_s: list[float] = []
     for frame in frames:
         t0 = time.perf_counter()
-        found = pack.detect(frame)
+        found = pack.detect_frame(frame)
         detect_s.append(time.perf_counter() - t0)
         for detection in found:
             t0 = time.perf_counter()

@@ -238,7 +238,7 @@ def run_naive(
     started = time.perf_counter()
     for frame in frames:
         analysed += 1
-        for detection in pack.detect(frame.image):
+        for detection in pack.detect_frame(frame.image):
             detected += 1
             vector: Embedding = pack.embed_image(frame.image, detection)
             embedded += 1

@@ -28,7 +28,13 @@ class SourceConfig(StrictSection):
     )
     reconnect_max_seconds: float = Field(30.0, gt=0.0, le=600.0, description="reconnect delay cap")
     buffer_frames: int = Field(
-        2, ge=1, le=64, description="frames queued per camera; oldest dropped"
+        5,
+        ge=1,
+        le=64,
+        description="frames queued per camera after the max_fps cap, oldest dropped when full: "
+        "the analysis may fall this many frames behind (1 s at 5 fps) and catch up without "
+        "losing them; each queued frame holds one decoded picture (about 0.35 MB at 640x360, "
+        "3 MB at 1080p)",
     )
     open_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream open timeout")
     read_timeout_seconds: float = Field(10.0, gt=0.0, le=120.0, description="stream read timeout")

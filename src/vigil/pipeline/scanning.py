@@ -50,5 +50,5 @@ class ScanCadence:
     def detect(self, pack: ModelPack, frame: Frame, tracks: list[Track]) -> list[Detection]:
         """The faces of ``frame``: over the whole frame, or near ``tracks``' last boxes."""
         if self.full_now(tracks):
-            return pack.detect(frame.image)
+            return pack.detect_frame(frame.image)
         return pack.detect_near(frame.image, [t.last_box for t in tracks])

@@ -1,14 +1,18 @@
 """The per-camera capture worker: a decoder thread, a drop-oldest buffer and the analysed-fps cap.
 
 The decoder thread reads frames as fast as the source gives them (file cameras are paced to
-their own frame rate unless their :class:`FilePlayback` says otherwise) and puts them into a small
-buffer that drops the oldest frame when full; a live decoder never waits for the analysis. The
-analysis side calls :meth:`CameraWorker.next_frame`, which hands out buffered frames in order,
-admitting no more than ``max_fps`` per second (of video time for files, of decode time for
-streams); frames passed over by that cap are counted in ``skipped_by_cap``, apart from ``drops``.
-The buffer holds frames as decoded (:class:`~vigil.sources.picture.PendingFrame`); only a frame
-the cap admits is converted to BGR, on the analysis side, so dropped and skipped frames cost no
-conversion and the decoder thread does nothing but decode.
+their own frame rate unless their :class:`FilePlayback` says otherwise), admits no more than
+``max_fps`` per second (of video time for files, of decode time for streams; frames passed over
+are counted in ``skipped_by_cap``) and puts the admitted ones into a small buffer
+(``sources.buffer_frames``) that drops the oldest frame when full (counted in ``drops``); a live
+decoder never waits for the analysis. The analysis side calls :meth:`CameraWorker.next_frame`,
+which hands out buffered frames in order. Because only admitted frames are buffered, a buffer of
+N frames lets the analysis fall up to N / ``max_fps`` seconds behind (a frame with several new
+faces to embed) and catch up without losing the frames of that time; behind by more, it loses
+the oldest, counted. The buffer holds frames as decoded
+(:class:`~vigil.sources.picture.PendingFrame`); a frame is converted to BGR only when handed to
+the analysis, so dropped and skipped frames cost no conversion and the decoder thread does
+nothing but decode.
 
 Camera states (:class:`CameraState`), as shown in :class:`CameraStatus`:
 
@@ -174,6 +178,7 @@ class CameraWorker:
         self._buffer: DropOldestBuffer[SourceFrame] = DropOldestBuffer(self.config.buffer_frames)
         self._cap = FpsCap(camera.max_fps)
         self._cap_lock = threading.Lock()
+        self._handed = 0  # frames given to the analysis
         self._meter_in = RateMeter()
         self._meter_out = RateMeter()
         self._loop = BackgroundLoop(f"vigil-decode-{camera.name}", self._run)
@@ -226,24 +231,21 @@ class CameraWorker:
     def next_frame(self, timeout: float) -> Frame | None:
         """The next frame to analyse, within the max_fps cap; None if none came within ``timeout``.
 
-        Frames passed over by the cap are counted in ``skipped_by_cap``; only the admitted frame
-        is converted to BGR (a frame that cannot be is logged, kept in ``last_error`` and passed
-        over).
+        The decoder thread has already applied the cap (only admitted frames are buffered); the
+        frame is converted to BGR here (one that cannot be is logged, kept in ``last_error`` and
+        passed over).
         """
         deadline = time.monotonic() + timeout
         while True:
             item = self._buffer.get(max(0.0, deadline - time.monotonic()))
             if item is None:
                 return None
-            # Files are capped by video time (deterministic); live streams by decode time.
-            t = item.captured_at.timestamp() if self.kind == "file" else item.monotonic
-            with self._cap_lock:
-                admitted = self._cap.admit(t)
-            if admitted:
-                frame = self._converted(item)
-                if frame is not None:
-                    self._meter_out.tick()
-                    return frame
+            frame = self._converted(item)
+            if frame is not None:
+                self._meter_out.tick()
+                with self._cap_lock:
+                    self._handed += 1
+                return frame
 
     def _converted(self, item: SourceFrame) -> Frame | None:
         try:
@@ -273,7 +275,7 @@ class CameraWorker:
                 fps_in=round(self._meter_in.rate(), 2),
                 fps_analysed=round(self._meter_out.rate(), 2),
                 frames_in=self._frames_in,
-                frames_analysed=self._cap.admitted,
+                frames_analysed=self._handed,
                 drops=self._buffer.drops,
                 skipped_by_cap=self._cap.skipped,
                 reconnects=self._reconnects,
@@ -391,7 +393,12 @@ class CameraWorker:
     def _accept(self, frame: SourceFrame) -> None:
         if self._loop.stopping:
             return  # stopped while this frame was being decoded
-        self._buffer.put(frame)
+        # Files are capped by video time (deterministic); live streams by decode time.
+        t = frame.captured_at.timestamp() if self.kind == "file" else frame.monotonic
+        with self._cap_lock:
+            admitted = self._cap.admit(t)
+        if admitted:
+            self._buffer.put(frame)
         self._meter_in.tick()
         with self._lock:
             self._frames_in += 1
