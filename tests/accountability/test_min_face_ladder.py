@@ -58,7 +58,7 @@ def test_the_minimum_face_never_shrinks_as_the_gallery_grows() -> None:
 @pytest.mark.parametrize(
     ("pack", "video_min", "points", "margin"),
     [
-        ("dlib", 48, [(10, 48), (1000, 64)], 0.60),
+        ("dlib", 48, [(10, 48), (1000, 96)], 0.60),
         ("onnx", 64, [], 0.06),
     ],
 )

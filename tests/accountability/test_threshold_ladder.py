@@ -53,8 +53,10 @@ def test_the_ladder_never_gets_laxer_as_the_gallery_grows() -> None:
 
 def test_defaults_dlib_has_the_measured_points_and_onnx_none() -> None:
     points = [(p.n, p.threshold) for p in DlibConfig().threshold_by_watchlist_size]
-    assert points == [(1, 0.92), (10, 0.943), (100, 0.952), (1000, 0.966)]
-    assert points[0][1] == DlibConfig().threshold
+    assert points == [(1, 0.930), (10, 0.945), (100, 0.955), (1000, 0.966)]
+    # the N = 1 point (48 px and more, pooled over 1,000 one-person galleries) is stricter than
+    # the base threshold, which applies with the ladder off
+    assert points[0][1] >= DlibConfig().threshold
     assert OnnxConfig().threshold_by_watchlist_size == []
 
 

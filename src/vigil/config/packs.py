@@ -91,7 +91,7 @@ def check_min_face_ladder(points: list[SizeMinFace]) -> list[SizeMinFace]:
 
 
 def _dlib_min_face_ladder() -> list[SizeMinFace]:
-    return [SizeMinFace(n=10, min_face_px=48), SizeMinFace(n=1000, min_face_px=64)]
+    return [SizeMinFace(n=10, min_face_px=48), SizeMinFace(n=1000, min_face_px=96)]
 
 
 def early_margin_field(default: float, why: str) -> Any:
@@ -109,7 +109,7 @@ def early_margin_field(default: float, why: str) -> Any:
 
 
 def _dlib_ladder() -> list[SizeThreshold]:
-    points = [(1, 0.92), (10, 0.943), (100, 0.952), (1000, 0.966)]
+    points = [(1, 0.930), (10, 0.945), (100, 0.955), (1000, 0.966)]
     return [SizeThreshold(n=n, threshold=t) for n, t in points]
 
 
@@ -195,13 +195,15 @@ class DlibConfig(StrictSection):
     )
     threshold_by_watchlist_size: list[SizeThreshold] = Field(
         default_factory=_dlib_ladder,
-        description=LADDER_HELP + "; the default is dlib's CCTV-like 48/64 px rows at N = 10, "
-        "100 and 1,000, and 0.92 at N = 1",
+        description=LADDER_HELP + "; the default is, at N = 1, 10, 100 and 1,000, the "
+        "strictest FPIR 0.1 % threshold of dlib's CCTV-like rows of 48 px and more (`vigil bench "
+        "openset --cctv`; below N = 1,000 pooled over disjoint galleries), rounded up",
     )
     min_face_by_watchlist_size: list[SizeMinFace] = Field(
         default_factory=_dlib_min_face_ladder,
-        description=MIN_FACE_LADDER_HELP + "; the default is 48 px up to N = 10 and 64 px from "
-        "N = 11 (dlib's FNIR <= 50 % rule: 48 px at N = 10, 64 px at N = 1,000)",
+        description=MIN_FACE_LADDER_HELP + "; the default is 48 px up to N = 10 and 96 px from "
+        "N = 11 (dlib's FNIR <= 50 % rule in `vigil bench openset --cctv`: 48 px at N = 10, 96 px "
+        "at N = 100; at N = 1,000 no measured size meets it and 96 px is the largest measured)",
     )
     early_margin: float | None = early_margin_field(
         0.60,
