@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
+from vigil.accountability.threshold import threshold_for_size
 from vigil.context import AppContext
 from vigil.db.models import Alert, AuditEvent
 from vigil.domain.enums import AuthorizationStatus
@@ -78,7 +79,9 @@ def test_save_stores_a_sealed_crop_audits_the_input_and_publishes(context: AppCo
         match.entry.template_id,
         "dlib",
     )
-    assert alert.score == pytest.approx(0.91) and alert.threshold == context.settings.dlib.threshold
+    dlib = context.settings.dlib  # one person enrolled: the ladder's N = 1 point is in force
+    in_force = threshold_for_size(dlib.threshold, dlib.threshold_by_watchlist_size, 1)
+    assert alert.score == pytest.approx(0.91) and alert.threshold == in_force
     assert alert.first_seen == cand.first_seen and alert.last_seen == cand.last_seen
     assert audit.target == f"alert:{alert_id}"
     assert audit.details["input"]["camera"] == "cam1"

@@ -7,6 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from vigil.accountability.threshold import threshold_for_size
 from vigil.context import AppContext
 from vigil.db.models import Setting, Template
 from vigil.domain.enums import AuthorizationStatus
@@ -60,7 +61,10 @@ def test_loads_active_templates_of_its_pack_only_and_opens_them(context: AppCont
     query = face(1).embedding.vector  # the first template's own vector: opened correctly
     (result,) = snap.search(query, "cam", utcnow(), 1)
     assert result.score == pytest.approx(1.0, abs=1e-5)
-    assert snap.threshold == context.settings.dlib.threshold
+    # one person enrolled: the base, raised by the watchlist-size ladder's N = 1 point
+    dlib = context.settings.dlib
+    assert snap.threshold == threshold_for_size(dlib.threshold, dlib.threshold_by_watchlist_size, 1)
+    assert snap.threshold >= dlib.threshold
 
 
 @pytest.mark.parametrize("status", [AuthorizationStatus.revoked, AuthorizationStatus.refused])
