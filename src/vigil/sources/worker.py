@@ -372,11 +372,15 @@ class CameraWorker:
                 return False
             if self._speed is not None:
                 paced_from = self._pace_to(source, paced_from, self._speed)
+            if self._loop.stopping:
+                return False  # stopped while this frame was being decoded
+            if not self._admitted(frame):
+                continue  # passed over by the cap: never buffered, so never waited for
             if self._wait_for_room:
                 while not self._buffer.wait_for_room(0.5):
                     if self._loop.stopping or self._buffer.closed:
                         return False
-            self._accept(frame)
+            self._buffer.put(frame)
         return False
 
     def _pace_to(self, source: FrameSource, paced_from: float | None, speed: float) -> float:
@@ -390,16 +394,13 @@ class CameraWorker:
             self._loop.sleep(delay)
         return paced_from
 
-    def _accept(self, frame: SourceFrame) -> None:
-        if self._loop.stopping:
-            return  # stopped while this frame was being decoded
-        # Files are capped by video time (deterministic); live streams by decode time.
-        t = frame.captured_at.timestamp() if self.kind == "file" else frame.monotonic
-        with self._cap_lock:
-            admitted = self._cap.admit(t)
-        if admitted:
-            self._buffer.put(frame)
+    def _admitted(self, frame: SourceFrame) -> bool:
+        """Count a decoded frame and ask the fps cap whether it is analysed."""
         self._meter_in.tick()
         with self._lock:
             self._frames_in += 1
             self._last_frame_at = frame.captured_at
+        # Files are capped by video time (deterministic); live streams by decode time.
+        t = frame.captured_at.timestamp() if self.kind == "file" else frame.monotonic
+        with self._cap_lock:
+            return self._cap.admit(t)
