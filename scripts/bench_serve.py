@@ -75,25 +75,32 @@ def prepare(home: Path, env: dict[str, str], shared: Path, cameras: int, max_fps
         context.close()
 
 
-def camera_stats(port: int) -> list[dict]:
+def login(port: int):  # -> httpx.Client, logged in (imported late, like the rest of Vigil's)
     import httpx
 
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        r = client.post(
-            "/api/auth/login", json={"username": "bench", "password": "bench-password-123"}
-        )
-        r.raise_for_status()
-        return [
-            {
-                "name": c["name"],
-                **{
-                    k: c["status"][k]
-                    for k in ("state", "fps_in", "fps_analysed", "frames_analysed", "drops")
-                },
-            }
-            for c in client.get("/api/cameras").json()
-            if c.get("status")
-        ]
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    r = client.post("/api/auth/login", json={"username": "bench", "password": "bench-password-123"})
+    r.raise_for_status()
+    return client
+
+
+def camera_stats(client) -> tuple[float, list[dict]]:
+    """Every camera's counters and the monotonic time they were read at (the middle of the
+    request), so that the window between two reads does not include a login."""
+    before = time.monotonic()
+    cameras = client.get("/api/cameras").json()
+    at = (before + time.monotonic()) / 2
+    return at, [
+        {
+            "name": c["name"],
+            **{
+                k: c["status"][k]
+                for k in ("state", "fps_in", "fps_analysed", "frames_analysed", "drops")
+            },
+        }
+        for c in cameras
+        if c.get("status")
+    ]
 
 
 def alert_count(home: Path) -> int:
@@ -141,15 +148,18 @@ def main() -> int:
     load_start = os.getloadavg()[0]
     try:
         time.sleep(10)  # startup (model loading) is not the steady state
+        client = login(port)
         start = time.monotonic()
         _, cpu0 = tree_usage(proc.pid)
-        first = {c["name"]: c for c in camera_stats(port)}
+        read_at, first_stats = camera_stats(client)
+        first = {c["name"]: c for c in first_stats}
         while time.monotonic() - start < args.minutes * 60 and proc.poll() is None:
             time.sleep(args.every)
             rss, cpu = tree_usage(proc.pid)
             samples.append((time.monotonic() - start, rss, cpu))
-        stats = camera_stats(port)
-        window = time.monotonic() - start
+        end_at, stats = camera_stats(client)
+        window = end_at - read_at
+        client.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)

@@ -112,9 +112,10 @@ def test_a_borderline_face_waits_and_the_alert_carries_the_first_shot_clock() ->
     (candidate,) = sink.saved
     assert candidate.first_shot_monotonic == 100.0  # its first gated shot, not its best
     assert candidate.captured_monotonic > 100.0
-    # its first best_shots gated shots were probed one by one, then the decision's best shots
-    best_shots = TrackingConfig().best_shots
-    assert embedder.embedded == [0.93] * (2 * best_shots)
+    # its first best_shots gated shots (frames 0-2) were probed one by one; the decision's best
+    # shots (frames 1, 3 and 5, 0.2 s+ apart) embed only 3 and 5: frame 1's probe is reused
+    assert TrackingConfig().best_shots == 3
+    assert embedder.embedded == [0.93] * 5
 
 
 def test_a_clear_shot_after_a_borderline_one_alerts_at_once() -> None:

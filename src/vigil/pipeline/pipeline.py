@@ -7,9 +7,10 @@ gate -> keep the best shots per track -> one match decision per track -> candida
   gate are never embedded. Only the ``tracking.best_shots`` best shots of a track are kept.
 * A track gets exactly one match decision: once it is ``decide_after_seconds`` old and has
   ``best_shots`` shots of ``GOOD_SHOT`` quality, or at ``PATIENCE`` times that age with any
-  gated shot, or when it ends. Its best shots are embedded then (never every frame), averaged and
-  matched; then the shots and embeddings are dropped. When no gallery entry may be matched on
-  this camera at that time, nothing is embedded at all.
+  gated shot, or when it ends. Its best shots are embedded then (never every frame; a shot
+  already embedded as an early probe is not embedded again, :mod:`vigil.pipeline.decider`),
+  averaged and matched; then the shots and embeddings are dropped. When no gallery entry may be
+  matched on this camera at that time, nothing is embedded at all.
 * The quality gate's minimum face size is the gallery's (:attr:`GallerySnapshot.min_face_px`,
   chosen with its threshold for its number of enrolled people), read every frame.
 * Early alert (the pack's ``early_margin``): each of the track's first ``best_shots`` shots that
@@ -40,6 +41,7 @@ from datetime import datetime
 from vigil.config import TrackingConfig
 from vigil.models.base import ModelPack
 from vigil.pipeline.counts import FaceCounter
+from vigil.pipeline.decider import Decider, KeptShot
 from vigil.pipeline.masking import FaceCropper
 from vigil.pipeline.matcher import Matcher
 from vigil.pipeline.quality import QualityGate
@@ -49,7 +51,6 @@ from vigil.pipeline.tracker import Tracker
 from vigil.types import (
     CandidateAlert,
     Detection,
-    Embedding,
     FaceShot,
     Frame,
     SightingUpdate,
@@ -65,14 +66,6 @@ PATIENCE = 3.0
 # A matched track keeps its best shots; when it ends with a shot this much better than the one
 # it was decided on, it is matched again and its own sighting gets the better crop and score.
 REFINE_MARGIN = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class KeptShot:
-    """A good shot of a track plus every face detected in the same frame (for masking)."""
-
-    shot: FaceShot
-    frame_faces: tuple[Detection, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,51 +198,6 @@ class Passages:
         self._live.pop(track.track_id, None)
 
 
-class Decider:
-    """One match decision for a track; one verb: :meth:`decide`."""
-
-    def __init__(self, pack: ModelPack, matcher: Matcher, cropper: FaceCropper) -> None:
-        self.pack = pack
-        self.matcher = matcher
-        self.cropper = cropper
-        self.embedded_faces = 0
-
-    def can_match(self, track: Track) -> bool:
-        return self.matcher.can_match(track.camera, track.last_seen)
-
-    def embed(self, shots: list[KeptShot]) -> list[Embedding]:
-        return self.pack.embed_shots([k.shot for k in shots])
-
-    def decide(
-        self,
-        track: Track,
-        shots: list[KeptShot],
-        margin: float = 0.0,
-        embeddings: list[Embedding] | None = None,
-    ) -> CandidateAlert | None:
-        """Embed and match ``shots`` (best first); a candidate when they clear the threshold
-        (raised by ``margin``, see :meth:`Matcher.match`). ``embeddings``: those of ``shots``,
-        already made (:meth:`CameraPipeline._prefetch_probes`)."""
-        if embeddings is None or len(embeddings) != len(shots):
-            embeddings = self.embed(shots)
-        self.embedded_faces += len(embeddings)
-        matches = self.matcher.match(embeddings, track.camera, track.last_seen, margin)
-        if not matches:
-            return None
-        best = shots[0]
-        crop = self.cropper.crop(best.shot.frame.image, best.shot.detection, best.frame_faces)
-        return CandidateAlert(
-            camera=track.camera,
-            first_seen=track.first_seen,
-            last_seen=track.last_seen,
-            match=matches[0],
-            crop_jpeg=crop,
-            captured_monotonic=best.shot.frame.monotonic,
-            seen_at=best.shot.frame.captured_at,
-            first_shot_monotonic=track.first_shot_monotonic,
-        )
-
-
 @dataclass
 class CameraPipeline:
     """One camera's chain. :meth:`process` each frame, :meth:`flush` at the end of the stream."""
@@ -272,7 +220,6 @@ class CameraPipeline:
     _probes: dict[int, int] = field(default_factory=dict)  # early probes made per track
     _fresh: dict[int, KeptShot] = field(default_factory=dict)  # this frame's gated shots
     _early: set[int] = field(default_factory=set)  # alerted early, not yet refined when due
-    _prefetched: dict[int, Embedding] = field(default_factory=dict)  # this frame's probes
 
     def process(self, frame: Frame) -> list[CandidateAlert]:
         detections = self.scans.detect(self.pack, frame, self.tracker.live)
@@ -341,9 +288,13 @@ class CameraPipeline:
         track.decided = True
         self.keeper.forget(track)
         if not shots or not self.decider.can_match(track):  # no authority here now: no embedding
+            self.decider.forget(track)
             return []
         self._embedded_tracks.add(track.track_id)
-        candidate = self.decider.decide(track, shots)
+        try:
+            candidate = self.decider.decide(track, shots)
+        finally:
+            self.decider.forget(track)  # later shots (a better sighting) are new ones
         if candidate is None:
             return []
         return self._alert(track, candidate, shots[0].shot.quality.score)
@@ -360,30 +311,25 @@ class CameraPipeline:
 
     def _prefetch_probes(self, frame: Frame) -> None:
         """Embed the shots of every track to be tried early in this frame in one call, so that
-        an embedder whose model takes a batch runs once for all of them. Only a prefetch:
-        :meth:`_probe` decides as before and embeds by itself what is not here."""
-        self._prefetched.clear()
+        an embedder whose model takes a batch runs once for all of them (the decider remembers
+        them for :meth:`_probe`)."""
         wanted = [
-            (track.track_id, shot)
+            (track, shot)
             for track in self.tracker.live
             if (shot := self._probe_shot(track, frame)) is not None
             and self.decider.can_match(track)  # no authority here now: no embedding
         ]
-        if len(wanted) < 2:
-            return  # one probe is embedded by _probe itself, as it always was
-        embeddings = self.decider.embed([shot for _, shot in wanted])
-        self._prefetched = {key: e for (key, _), e in zip(wanted, embeddings, strict=True)}
+        if len(wanted) >= 2:  # one probe is embedded by _probe itself
+            self.decider.prepare(wanted)
 
     def _probe(self, track: Track, shot: KeptShot, margin: float) -> list[CandidateAlert]:
         """A new gated shot of the track, matched at once: a clear match is alerted now (the
         track keeps its shots for a better sighting later); anything else waits, as before."""
         self._probes[track.track_id] = self._probes.get(track.track_id, 0) + 1
-        prefetched = self._prefetched.pop(track.track_id, None)
         if not self.decider.can_match(track):  # no authority here now: no embedding
             return []
         self._embedded_tracks.add(track.track_id)
-        made = None if prefetched is None else [prefetched]
-        candidate = self.decider.decide(track, [shot], margin, made)
+        candidate = self.decider.decide(track, [shot], margin)
         if candidate is None:
             return []
         track.decided = True
@@ -429,8 +375,13 @@ class CameraPipeline:
 
     def _refine(self, track: Track) -> None:
         """A matched track ends with a clearly better shot: match again, update its sighting."""
-        shots = self.keeper.shots(track)
-        self.keeper.forget(track)
+        try:
+            self._refine_with(track, self.keeper.shots(track))
+        finally:
+            self.keeper.forget(track)
+            self.decider.forget(track)
+
+    def _refine_with(self, track: Track, shots: list[KeptShot]) -> None:
         found = self.passages.of(track)
         if found is None or not shots or self.sink is None or track.alert_id is None:
             return
@@ -456,6 +407,7 @@ class CameraPipeline:
         self._embedded_tracks.discard(track.track_id)
         self._probes.pop(track.track_id, None)
         self._early.discard(track.track_id)
+        self.decider.forget(track)
         found = self.passages.of(track)
         if track.alert_id is not None and self.sink is not None and found is not None:
             self.sink.update_last_seen(track.alert_id, track, found[1].ordinal)
