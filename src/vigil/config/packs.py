@@ -265,6 +265,16 @@ class OnnxConfig(StrictSection):
         "keeps N cameras on few cores from starting N x cores threads that fight for them; raise "
         "it only for a few cameras on many cores",
     )
+    opencv_threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="threads OpenCV may use inside one call (YuNet's detection, and the resizes "
+        "and filters of every camera), set for the whole process when the onnx pack loads: 1, "
+        "the default, like onnx.threads, because cameras already run side by side on their own "
+        "threads and OpenCV's shared pool only adds overhead under them; 0 keeps OpenCV's "
+        "default (one per core), which helps a single camera or photo on many cores",
+    )
     threshold_by_watchlist_size: list[SizeThreshold] = Field(
         default_factory=list,
         description=LADDER_HELP + "; off by default: onnx.threshold was already chosen at "

@@ -254,11 +254,14 @@ def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPac
 
     ``detector_copies`` > 1 loads that many YuNet instances in a :class:`DetectorPool` (about
     17 MiB each at 640x360), so that as many cameras can detect at once; the onnxruntime
-    embedder session is shared by all calls (it runs concurrently).
+    embedder session is shared by all calls (it runs concurrently). OpenCV's thread count is
+    set for the process to ``onnx.opencv_threads`` (unless 0).
     """
     if detector_copies < 1:
         raise ValueError(f"build_onnx_pack: detector_copies must be >= 1, got {detector_copies}")
     config = settings.onnx
+    if config.opencv_threads:
+        cv2.setNumThreads(config.opencv_threads)  # process-wide: see onnx.opencv_threads
     path = _checked_path("detector", config.detector)
     copies: list[FaceDetector] = [YuNetDetector(path, config) for _ in range(detector_copies)]
     detector = copies[0] if detector_copies == 1 else DetectorPool(copies)
