@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,24 @@ def test_paced_file_camera_delivers_frames_in_order(hamilton_clip: Path) -> None
             indices.append(frame.index)
         assert indices == sorted(indices)
         assert worker.status().state is CameraState.CONNECTED
+
+
+def test_a_paced_frame_is_stamped_when_it_is_due_not_when_it_was_decoded(
+    hamilton_clip: Path,
+) -> None:
+    # A paced file decodes each frame as soon as the previous one is handed over and holds it
+    # until its video time: its clock (``monotonic``, where alert latency starts) is that time,
+    # as a live camera's frame would arrive. Stamped at decode, each frame would read about one
+    # frame interval (1/30 s) early, so the stamps would run ahead of the video time.
+    camera = CameraConfig(name="stage", url=str(hamilton_clip), max_fps=30)
+    with CameraWorker(camera, SourceConfig(buffer_frames=64)) as worker:
+        frames = [worker.next_frame(10.0) for _ in range(16)]
+    assert all(f is not None for f in frames)
+    first = frames[0]
+    ahead = [
+        (frame.captured_at - first.captured_at).total_seconds()
+        - (frame.monotonic - first.monotonic)
+        for frame in frames[1:]
+    ]
+    # stamped at decode, the median frame would be about 30 ms ahead; 15 ms is scheduler slack
+    assert statistics.median(ahead) < 0.015, ahead

@@ -87,7 +87,7 @@ class PendingFrame:
     camera: str
     index: int
     captured_at: datetime  # wall-clock UTC time of the frame (aware)
-    monotonic: float  # time.monotonic() when decoded
+    monotonic: float  # time.monotonic() when decoded (a paced file's: when it was due)
     picture: Picture
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -372,6 +372,9 @@ class CameraWorker:
                 return False
             if self._speed is not None:
                 paced_from = self._pace_to(source, paced_from, self._speed)
+                # a paced file stands in for a live camera: its frame arrives when it is due,
+                # not when it was decoded ahead of that (the latency clocks start here)
+                frame = replace(frame, monotonic=time.monotonic())
             if self._loop.stopping:
                 return False  # stopped while this frame was being decoded
             if not self._admitted(frame):
