@@ -39,7 +39,9 @@ def test_pipeline_and_naive_loop_alert_on_the_same_people(
     assert pipe.frames_analysed == 275  # no fps cap: the very same frames
     assert pipe.subjects == naive.subjects == ("lin-manuel-miranda",)
     assert pipe.alerts == 1 and naive.alerts > 10  # the naive loop matches frame after frame
-    assert pipe.faces_detected == naive.faces_detected
+    # the pipeline scans whole frames every onnx.full_scan_every-th frame and near its tracks
+    # between: a face entering away from them is found a frame later (622 against 632 here)
+    assert 0.95 * naive.faces_detected <= pipe.faces_detected <= naive.faces_detected
     assert pipe.faces_embedded < naive.faces_embedded / 5
     summary = result.summary()
     assert summary["same_subjects"] is True and summary["speedup"] is not None

@@ -1,5 +1,9 @@
 """Detection near known faces: scan only windows around the current tracks' boxes.
 
+The windows (:func:`regions_around`) and the duplicate rule (:func:`unique_boxes`) serve the
+onnx pack's YuNet too (``YuNetDetector.detect_near``, with wider windows on YuNet's grid); the
+rest of this module is dlib's HOG scan.
+
 dlib's HOG detector costs about as much as the pixels it scans (and four times that at
 ``dlib.upsample: 1``, which doubles each side first). Between two whole-frame scans
 (``dlib.full_scan_every``, chosen per camera by :mod:`vigil.pipeline.scanning`) a camera only
@@ -138,13 +142,19 @@ def regions_around(
     return merge_regions([w for w in windows if w is not None])
 
 
+def unique_boxes(hits: Sequence[tuple[BBox, float]]) -> list[int]:
+    """One hit per face: of two boxes that overlap by DUPLICATE_IOU or more, the higher score;
+    the indices of the hits kept, best first."""
+    kept: list[int] = []
+    for i in sorted(range(len(hits)), key=lambda i: -hits[i][1]):
+        if all(hits[i][0].iou(hits[k][0]) < DUPLICATE_IOU for k in kept):
+            kept.append(i)
+    return kept
+
+
 def _unique(hits: list[ScoredBox]) -> list[ScoredBox]:
     """One hit per face: of two that overlap by DUPLICATE_IOU or more, the higher score."""
-    kept: list[ScoredBox] = []
-    for hit in sorted(hits, key=lambda h: -h.score):
-        if all(hit.box.iou(k.box) < DUPLICATE_IOU for k in kept):
-            kept.append(hit)
-    return kept
+    return [hits[i] for i in unique_boxes([(h.box, h.score) for h in hits])]
 
 
 def detect_near(

@@ -5,7 +5,9 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
 
 * Detector: ``cv2.FaceDetectorYN``. Its 5 landmarks come image-left eye first (the subject's
   right eye), then the other eye, nose tip, image-left and image-right mouth corner: that is the
-  project's order already (checked on real photos in tests/models/test_onnx_pack.py).
+  project's order already (checked on real photos in tests/models/test_onnx_pack.py). Cameras
+  scan the whole frame every ``onnx.full_scan_every``-th analysed frame and windows around their
+  tracks in between (:meth:`YuNetDetector.detect_near`; :mod:`vigil.pipeline.scanning`).
 * Alignment: least-squares similarity onto the ArcFace 5-point template at the embedder's input
   size (112x112 for MobileFaceNet / ArcFace; any other fixed size, square or not, is read from
   the model and the template scaled to it: :func:`vigil.models.alignment.template_for`).
@@ -19,7 +21,7 @@ variables ``VIGIL_ONNX_DETECTOR`` / ``VIGIL_ONNX_EMBEDDER``); nothing is downloa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +33,17 @@ from vigil.config import OnnxConfig, Settings
 from vigil.errors import ModelError
 from vigil.models.alignment import warp_to_template
 from vigil.models.base import DetectorPool, FaceDetector, FaceEmbedder, ModelPack
+from vigil.models.hog_regions import FULL_SCAN_SHARE, regions_around, unique_boxes
 from vigil.types import AlignedFace, BBox, Detection, Embedding
 
 PACK_NAME = "onnx"
 # Images with a longer side than this are shrunk for YuNet (phone photos): it is trained on
 # ~640 px inputs and misses faces that fill a 4000 px photo. Camera frames (<= 1920) are untouched.
 MAX_DETECT_SIDE = 1920
+# detect_near: each track's box grown by its own size on every side, so that YuNet sees enough
+# around the face to place the same landmarks as in a whole-frame scan
+NEAR_MARGIN = 1.0
+GRID = 32  # YuNet's coarsest stride: windows of a frame start on it (detect_near)
 
 _KEYS = {"detector": "VIGIL_ONNX_DETECTOR", "embedder": "VIGIL_ONNX_EMBEDDER"}
 _EXPECTED = {
@@ -76,6 +83,21 @@ def _opencv_errors_only() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(level)
 
 
+def _check_frame(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError(
+            f"YuNet: expected a uint8 HxWx3 BGR image, got {getattr(image, 'shape', image)}"
+        )
+
+
+def _moved(detection: Detection, dx: int, dy: int) -> Detection:
+    """A detection found in a window whose top-left corner is (dx, dy), in frame coordinates."""
+    b = detection.box
+    box = BBox(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy)
+    landmarks = (detection.landmarks + np.array([dx, dy], np.float32)).astype(np.float32)
+    return Detection(box=box, landmarks=landmarks, score=detection.score)
+
+
 class YuNetDetector(FaceDetector):
     def __init__(self, path: Path, config: OnnxConfig) -> None:
         self._path = path
@@ -103,11 +125,29 @@ class YuNetDetector(FaceDetector):
                 "detector", self._path, f"it gives {faces.shape[1]} values per face, not 15"
             )
 
+    def detect_near(self, image: np.ndarray, boxes: Sequence[BBox]) -> list[Detection]:
+        """YuNet over windows around ``boxes`` only (``hog_regions.regions_around``, as
+        dlib's near scan), its boxes and landmarks moved back to frame coordinates; the whole
+        frame when there are no boxes or the windows cover most of it. Each window is scanned at
+        the frame's own scale, so its landmarks are those of a whole-frame scan."""
+        _check_frame(image)
+        h, w = image.shape[:2]
+        regions = regions_around(boxes, w, h, NEAR_MARGIN)
+        if not regions or sum(r.area for r in regions) >= FULL_SCAN_SHARE * w * h:
+            return self.detect(image)
+        found: list[Detection] = []
+        for r in regions:
+            # on YuNet's coarsest grid (stride 32), so that its anchors fall where they do in a
+            # whole-frame scan: off the grid, its landmarks move by a tenth of the eye distance
+            x0, y0 = r.x0 - r.x0 % GRID, r.y0 - r.y0 % GRID
+            x1, y1 = min(w, -(-r.x1 // GRID) * GRID), min(h, -(-r.y1 // GRID) * GRID)
+            window = np.ascontiguousarray(image[y0:y1, x0:x1])
+            found.extend(_moved(d, x0, y0) for d in self.detect(window))
+        kept = unique_boxes([(d.box, d.score) for d in found])
+        return [found[i] for i in kept]
+
     def detect(self, image: np.ndarray) -> list[Detection]:
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
-            raise ValueError(
-                f"YuNet: expected a uint8 HxWx3 BGR image, got {getattr(image, 'shape', image)}"
-            )
+        _check_frame(image)
         h, w = image.shape[:2]
         scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
         work = (
@@ -266,4 +306,4 @@ def build_onnx_pack(settings: Settings, *, detector_copies: int = 1) -> ModelPac
     copies: list[FaceDetector] = [YuNetDetector(path, config) for _ in range(detector_copies)]
     detector = copies[0] if detector_copies == 1 else DetectorPool(copies)
     embedder = OnnxEmbedder(_checked_path("embedder", config.embedder), config)
-    return ModelPack(PACK_NAME, detector, embedder)
+    return ModelPack(PACK_NAME, detector, embedder, full_scan_every=config.full_scan_every)
