@@ -270,8 +270,8 @@ class OnnxConfig(StrictSection):
         ge=1,
         le=30,
         description="cameras run YuNet over the whole frame only every Nth analysed frame, and "
-        "in between only over windows around the faces they already track (about a third of "
-        "the CPU of a whole 640x360 frame on the clip). A face that enters away from every "
+        "in between only over windows around the faces they already track (YuNet's cost grows "
+        "with the pixels it scans). A face that enters away from every "
         "tracked face is found at the next whole-frame scan: up to N analysed frames after it "
         "appears (0.4 s at 5 fps and N = 2, against 0.2 s at N = 1). 1 = the whole frame every "
         "time",
