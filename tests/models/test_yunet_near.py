@@ -37,7 +37,7 @@ def test_windows_around_known_faces_find_them_with_whole_frame_landmarks(
 ) -> None:
     # faces the onnx pack searches (64 px and more, onnx.video_min_face_px): found again, with
     # landmarks within 5 % of the eye distance (windows on YuNet's stride-32 grid, with a face's
-    # width of context on every side; off the grid they moved by 10 % and more)
+    # width of context on every side; with narrower windows off the grid this fails)
     compared = 0
     for image in clip_frames:
         whole = onnx_pack.detector.detect(image)
