@@ -202,17 +202,8 @@ def _x(d: Detection) -> float:
 
 
 @pytest.fixture(scope="module")
-def clip_frames(shared_dir: Path) -> list[np.ndarray]:
-    import av
-
-    frames = []
-    with av.open(str(shared_dir / "data" / "video" / "short_hamilton_clip.mp4")) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index % 45 == 0:
-                frames.append(frame.to_ndarray(format="bgr24"))
-            if len(frames) == 6:
-                break
-    return frames
+def clip_frames(clip_frames_every) -> list[np.ndarray]:
+    return clip_frames_every(45, 6)
 
 
 def test_several_faces_are_spread_over_the_workers_in_order(

@@ -22,18 +22,12 @@ def restored_threads() -> Iterator[int]:
 
 @pytest.mark.parametrize(("configured", "expected"), [(None, 1), ("1", 1), ("2", 2), ("0", None)])
 def test_loading_the_onnx_pack_sets_opencv_threads(
-    tmp_path: Path, onnx_models: tuple[Path, Path], restored_threads: int, configured, expected
+    onnx_env: dict[str, str], restored_threads: int, configured, expected
 ) -> None:
     cv2.setNumThreads(5)
-    env = {
-        "VIGIL_HOME": str(tmp_path),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(onnx_models[0]),
-        "VIGIL_ONNX_EMBEDDER": str(onnx_models[1]),
-    }
     if configured is not None:
-        env["VIGIL_ONNX_OPENCV_THREADS"] = configured
-    create_pack(load_settings(env)).close()
+        onnx_env["VIGIL_ONNX_OPENCV_THREADS"] = configured
+    create_pack(load_settings(onnx_env)).close()
     assert cv2.getNumThreads() == (5 if expected is None else expected)
 
 

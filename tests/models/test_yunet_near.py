@@ -4,8 +4,6 @@ faces with the landmarks of a whole-frame scan, and the onnx pack scans whole fr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,15 +15,8 @@ from vigil.types import BBox, Detection
 
 
 @pytest.fixture(scope="module")
-def clip_frames(shared_dir: Path) -> list[np.ndarray]:
-    import av
-
-    frames = []
-    with av.open(str(shared_dir / "data" / "video" / "short_hamilton_clip.mp4")) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index % 30 == 0:
-                frames.append(frame.to_ndarray(format="bgr24"))
-    return frames
+def clip_frames(clip_frames_every) -> list[np.ndarray]:
+    return clip_frames_every(30)
 
 
 def _same_face(a: Detection, b: Detection) -> bool:
@@ -82,17 +73,11 @@ def test_a_box_outside_the_frame_gives_a_whole_frame_scan(
 
 @pytest.mark.parametrize(("configured", "expected"), [(None, 2), ("1", 1), ("3", 3)])
 def test_the_onnx_pack_scans_whole_frames_every_nth_frame(
-    tmp_path: Path, onnx_models: tuple[Path, Path], configured, expected
+    onnx_env: dict[str, str], configured, expected
 ) -> None:
-    env = {
-        "VIGIL_HOME": str(tmp_path),
-        "VIGIL_MODEL_PACK": "onnx",
-        "VIGIL_ONNX_DETECTOR": str(onnx_models[0]),
-        "VIGIL_ONNX_EMBEDDER": str(onnx_models[1]),
-    }
     if configured is not None:
-        env["VIGIL_ONNX_FULL_SCAN_EVERY"] = configured
-    pack = create_pack(load_settings(env))
+        onnx_env["VIGIL_ONNX_FULL_SCAN_EVERY"] = configured
+    pack = create_pack(load_settings(onnx_env))
     try:
         assert pack.full_scan_every == expected
     finally:

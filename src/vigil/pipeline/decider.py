@@ -61,20 +61,19 @@ class Decider:
     def prepare(self, wanted: list[tuple[Track, KeptShot]]) -> None:
         """Embed the shots of several tracks in one model call (an embedder that takes a batch
         runs once for all of them) and remember them for :meth:`decide`."""
-        self._embed(
-            [(track.track_id, kept) for track, kept in wanted if id(kept) not in self._made]
-        )
+        self._embed([(track.track_id, kept) for track, kept in wanted])
 
     def embeddings(self, track: Track, shots: list[KeptShot]) -> list[Embedding]:
         """The embeddings of ``shots``: remembered ones reused, the others made in one call."""
-        missing = [(track.track_id, k) for k in shots if id(k) not in self._made]
-        self.reused_embeddings += len(shots) - len(missing)
-        self._embed(missing)
+        made = self._embed([(track.track_id, k) for k in shots])
+        self.reused_embeddings += len(shots) - made
         return [self._made[id(k)].embedding for k in shots]
 
-    def _embed(self, wanted: list[tuple[int, KeptShot]]) -> None:
+    def _embed(self, shots: list[tuple[int, KeptShot]]) -> int:
+        """Embed, in one call, those of ``shots`` not remembered yet; how many were embedded."""
+        wanted = [(track_id, kept) for track_id, kept in shots if id(kept) not in self._made]
         if not wanted:
-            return
+            return 0
         made = self.pack.embed_shots([kept.shot for _, kept in wanted])
         if len(made) != len(wanted):
             raise ValueError(
@@ -84,6 +83,7 @@ class Decider:
         self.embedded_faces += len(made)
         for (track_id, kept), embedding in zip(wanted, made, strict=True):
             self._made[id(kept)] = _Made(track_id, kept, embedding)
+        return len(made)
 
     def forget(self, track: Track) -> None:
         """Drop what is remembered of ``track``'s shots (decided, refined or ended)."""
